@@ -1,0 +1,1 @@
+"""Commands registered on the mobilize CLI (see pipeline.cli._apps)."""

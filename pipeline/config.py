@@ -1,0 +1,96 @@
+"""One explicit, frozen configuration object for a run, and the places mobilize keeps things.
+
+Nothing here runs at import time. ``Settings`` is built from CLI options and the
+optional config file and passed down to every stage.
+
+Places (each can be moved with an environment variable, which the tests use):
+
+- ``MOBILIZE_CONFIG_DIR``: the user's config folder holding ``config.toml``
+  (registered corpora, defaults). Default: the platform's user config dir.
+- ``MOBILIZE_CACHE_DIR``: segmentation/score caches and models, keyed by hash.
+  Default: the platform's user cache dir.
+- ``MOBILIZE_HOME``: Prefect's home (database, results) when mobilize starts Prefect.
+  Default: the platform's user data dir / ``prefect``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+
+#: The repository root (``pipeline/..``): bundled lexicons and the demo corpus live there.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_LEXICON = PROJECT_ROOT / "lexicons" / "mobilize.yaml"
+DEFAULT_CORPUS = PROJECT_ROOT / "corpora" / "demo"
+DEFAULT_OUT = PROJECT_ROOT / "reports"
+DEFAULT_PERIODS = PROJECT_ROOT / "lexicons" / "periods.yaml"
+
+Segmenter = Literal["jieba", "jieba-rs"]
+Engine = Literal["prefect", "local"]
+
+
+def config_dir() -> Path:
+    env = os.environ.get("MOBILIZE_CONFIG_DIR")
+    return Path(env) if env else Path(platformdirs.user_config_dir("mobilize"))
+
+
+def config_file() -> Path:
+    return config_dir() / "config.toml"
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("MOBILIZE_CACHE_DIR")
+    return Path(env) if env else Path(platformdirs.user_cache_dir("mobilize"))
+
+
+def data_dir() -> Path:
+    env = os.environ.get("MOBILIZE_HOME")
+    return Path(env) if env else Path(platformdirs.user_data_dir("mobilize"))
+
+
+def read_config() -> dict[str, Any]:
+    """The user's config file as a dict ({} when there is none)."""
+    path = config_file()
+    if not path.is_file():
+        return {}
+    with path.open("rb") as fh:
+        try:
+            return tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{path}: {exc}. Fix the file or delete it to start afresh.") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs, decided once, before any work starts."""
+
+    corpus: Path = DEFAULT_CORPUS
+    corpus_name: str = "demo"
+    out: Path = DEFAULT_OUT
+    lexicon: Path = DEFAULT_LEXICON
+    periods: Path | None = DEFAULT_PERIODS
+    segmenter: Segmenter = "jieba"
+    hmm: bool = True
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    batch_size: int = 64
+    cache: Path = field(default_factory=cache_dir)
+    engine: Engine = "prefect"
+    to_simplified: bool = False
+    on_split_term: Literal["warn", "fail"] = "warn"
+    report: bool = True
+    seed: int = 20240601
+    verbose: bool = False
+    progress: bool = True
+
+    @property
+    def run_dir(self) -> Path:
+        """Where this corpus's outputs live: ``<out>/<corpus_name>/``."""
+        return self.out / self.corpus_name
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
