@@ -86,6 +86,7 @@ class Settings:
     seed: int = 20240601
     verbose: bool = False
     progress: bool = True
+    wait: float = 0.0  # seconds a run waits for another run's lock on the same output folder
 
     @property
     def run_dir(self) -> Path:

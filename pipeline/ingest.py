@@ -7,19 +7,26 @@ Every file under the corpus folder, and every metadata row, ends in exactly one
 ``LedgerEntry``: ``ingested``, ``skipped`` (with the reason) or ``failed``
 (with the reason, naming the file, the line and the fix).
 
+Safety: no path is opened before it has been resolved and checked to lie inside
+the corpus folder (symlinks and ``../`` in metadata paths are refused unread).
+
 Public API: ``scan_corpus`` (find sources, no reading), ``read_source`` (read and
-normalise one), ``load_corpus`` (both, plus duplicate detection).
+normalise one), ``load_corpus`` (both, plus duplicate detection),
+``find_duplicates`` (the duplicate rule on ``(doc_id, sha256)`` pairs).
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import io
+import logging
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
 
 from pipeline import normalize
 from pipeline.errors import IngestError
@@ -27,8 +34,29 @@ from pipeline.errors import IngestError
 Status = Literal["ingested", "skipped", "failed"]
 SUPPORTED = (".txt", ".md", ".html", ".htm", ".docx", ".pdf")
 CORE_COLUMNS = ("doc_id", "title", "date", "issuer", "level", "region", "doc_type", "language")
+METADATA_FILE = "metadata.csv"
+#: Text files (.txt/.md/.html) larger than this fail unread: no policy document is that long.
+MAX_TEXT_BYTES = 20 * 1024 * 1024
+#: .docx/.pdf files larger than this fail unread (they may carry images, hence the higher limit).
+MAX_BINARY_BYTES = 100 * 1024 * 1024
+
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 _YEAR_IN_NAME = re.compile(r"(?<!\d)(1[89]\d{2}|20\d{2})(?!\d)")
+_READERS = {".txt": "txt", ".md": "txt", ".html": "html", ".htm": "html", ".docx": "docx",
+            ".pdf": "pdf"}
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+# Characters that UTF-8 bytes become when wrongly decoded as Latin-1 / Windows-1252.
+_MOJIBAKE_RUN = re.compile(
+    "[\u0080-\u00ff\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014"
+    "\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]{2,}")
+_HTML_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-]+)""", re.IGNORECASE)
+_HTML_DROP = ("head", "script", "style", "noscript", "template", "nav", "header", "footer",
+              "aside", "iframe", "svg", "button", "form")
+_HTML_BLOCK = ("p", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
+               "section", "article", "main", "blockquote", "pre", "dd", "dt", "dl", "figure",
+               "figcaption", "caption", "address", "center", "hr")
+
+log = logging.getLogger("pipeline.ingest")
 
 
 @dataclass(frozen=True)
@@ -37,6 +65,10 @@ class LedgerEntry:
     doc_id: str
     status: Status
     reason: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "doc_id": self.doc_id, "status": self.status,
+                "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -49,6 +81,7 @@ class Source:
     date: str
     year: int | None
     meta: Mapping[str, str] = field(default_factory=dict)
+    root: Path | None = None  # the corpus folder; read_source refuses paths outside it
 
 
 @dataclass(frozen=True)
@@ -63,6 +96,7 @@ class Document:
     encoding: str = "utf-8"
     reader: str = "txt"
     converted: bool = False  # traditional -> simplified applied
+    note: str = ""  # for the ledger: conversion done, or traditional text left as it is
 
     @property
     def chars(self) -> int:
@@ -88,6 +122,13 @@ class Corpus:
     def failed(self) -> list[LedgerEntry]:
         return [e for e in self.ledger if e.status == "failed"]
 
+    def counts(self) -> dict[str, int]:
+        """Ledger entries per status: ``{"ingested": n, "skipped": n, "failed": n}``."""
+        out = {"ingested": 0, "skipped": 0, "failed": 0}
+        for entry in self.ledger:
+            out[entry.status] += 1
+        return out
+
 
 def parse_date(value: str) -> tuple[str, int] | None:
     """``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` -> (date, year); anything else -> None."""
@@ -106,66 +147,514 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def find_duplicates(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The duplicate rule on ``(doc_id, sha256)`` pairs: ``{duplicate doc_id: kept doc_id}``.
+
+    Among documents with the same hash of normalised text, the first by doc_id is kept.
+    """
+    kept: dict[str, str] = {}
+    dups: dict[str, str] = {}
+    for doc_id, digest in sorted(pairs):
+        if digest in kept:
+            dups[doc_id] = kept[digest]
+        else:
+            kept[digest] = doc_id
+    return dups
+
+
+# --------------------------------------------------------------------------- scanning
+
+
+def _walk(root: Path) -> list[str]:
+    """Every file (and symlink) under root as a POSIX path relative to root; links not followed."""
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        base = Path(dirpath)
+        for d in dirnames:
+            if (base / d).is_symlink():
+                found.append((base / d).relative_to(root).as_posix())
+        found.extend((base / f).relative_to(root).as_posix() for f in filenames)
+    return sorted(found)
+
+
+def _inside(root: Path, candidate: Path) -> bool:
+    return candidate.resolve().is_relative_to(root)
+
+
+def _check_file(root: Path, rel: str) -> str | None:
+    """Why ``root/rel`` must not be read (None when it may be). Never opens the file."""
+    p = root / rel
+    if not _inside(root, p):
+        return (f"{rel} points outside the corpus folder (a symlink to {p.resolve()}); "
+                "it was not read. Copy the document into the corpus folder instead")
+    if p.is_dir():
+        return f"{rel} is a folder, not a document"
+    if not p.is_file():
+        return f"{rel} is not a regular file (broken link or device); it was not read"
+    return None
+
+
+def _unsupported(rel: str) -> str:
+    suffix = PurePosixPath(rel).suffix.lower() or "(no extension)"
+    return (f"unsupported file type {suffix}; supported: {', '.join(SUPPORTED)} "
+            "(convert .doc/.wps/.xls files to .docx or .txt)")
+
+
+def _clean_rel(value: str) -> str | None:
+    """A metadata ``path`` as a clean relative POSIX path, or None when it leaves the folder."""
+    value = value.replace("\\", "/")
+    pure = PurePosixPath(value)
+    if pure.is_absolute() or re.match(r"^[A-Za-z]:", value) or ".." in pure.parts:
+        return None
+    return pure.as_posix()
+
+
 def scan_corpus(root: Path, *, name: str | None = None) -> Scan:
-    """Find the documents of a corpus folder without reading them."""
+    """Find the documents of a corpus folder without reading them.
+
+    With a ``metadata.csv``, each row names one document (``path`` column, or
+    ``<doc_id>.txt``); files it does not list are skipped. Without one, every
+    supported file is a document: doc_id from the file name, year from a 4-digit
+    year in the name (a warning lists files without one).
+    """
     root = Path(root)
     if not root.is_dir():
         raise IngestError("no such corpus folder", path=root,
                           fix="Give a folder of documents, or a name from `mobilize corpus list`.")
     root = root.resolve()
-    sources: list[Source] = []
-    ledger: list[LedgerEntry] = []
-    meta_path = root / "metadata.csv"
-    if meta_path.is_file():
-        with meta_path.open(encoding="utf-8-sig", newline="") as fh:
-            for lineno, row in enumerate(csv.DictReader(fh), start=2):
-                doc_id = (row.get("doc_id") or "").strip()
-                rel = (row.get("path") or "").strip() or f"{doc_id}.txt"
-                parsed = parse_date(row.get("date") or "")
-                if parsed is None:
-                    ledger.append(LedgerEntry(rel, doc_id, "failed",
-                                              f"metadata.csv:{lineno}: invalid date {row.get('date')!r}; "
-                                              "use YYYY, YYYY-MM or YYYY-MM-DD"))
-                    continue
-                meta = {k: (v or "") for k, v in row.items() if k not in ("doc_id", "path", "date") and k}
-                sources.append(Source(doc_id, rel, root / rel, parsed[0], parsed[1], meta))
+    files = _walk(root)
+    meta_path = root / METADATA_FILE
+    if METADATA_FILE in files and meta_path.is_file() and _inside(root, meta_path):
+        sources, ledger = _scan_with_metadata(root, files)
     else:
-        for p in sorted(root.rglob("*")):
-            if p.is_file() and p.suffix.lower() in SUPPORTED:
-                rel = p.relative_to(root).as_posix()
-                m = _YEAR_IN_NAME.search(p.stem)
-                year = int(m.group(1)) if m else None
-                sources.append(Source(p.stem, rel, p, str(year) if year else "", year, {}))
+        sources, ledger = _scan_without_metadata(root, files)
     return Scan(root, name or root.name, sources, ledger)
 
 
-def read_source(src: Source, *, to_simplified: bool = False) -> Document:
-    """Read, decode and normalise one source. Raises IngestError with a reason."""
-    raw = src.abspath.read_bytes()
+def _read_metadata(root: Path) -> tuple[list[str], list[tuple[int, dict[Any, Any]]]]:
+    path = root / METADATA_FILE
     try:
-        decoded = raw.decode("utf-8-sig")
-        encoding = "utf-8"
-    except UnicodeDecodeError:
-        decoded = raw.decode("gb18030")
-        encoding = "gb18030"
+        raw = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise IngestError(f"not UTF-8 (byte {exc.start})", path=path,
+                          fix="Save metadata.csv as UTF-8 CSV.") from None
+    reader = csv.DictReader(io.StringIO(raw, newline=""))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    reader.fieldnames = header
+    for required in ("doc_id", "date"):
+        if required not in header:
+            raise IngestError(f"no {required!r} column (header: {','.join(header) or 'empty'})",
+                              path=path, line=1,
+                              fix="The first row must name the columns, at least doc_id and date.")
+    rows: list[tuple[int, dict[Any, Any]]] = []
+    for row in reader:
+        rows.append((reader.line_num, row))
+    return header, rows
+
+
+def _scan_with_metadata(root: Path, files: list[str]) -> tuple[list[Source], list[LedgerEntry]]:
+    header, rows = _read_metadata(root)
+    sources: list[Source] = []
+    ledger: list[LedgerEntry] = []
+    claimed: dict[str, int] = {METADATA_FILE: 1}
+    ids: dict[str, int] = {}
+    found = set(files)
+    for lineno, row in rows:
+        where = f"{METADATA_FILE}:{lineno}"
+        doc_id = (row.get("doc_id") or "").strip()
+        given = (row.get("path") or "").strip() or f"{doc_id}.txt"
+        rel = _clean_rel(given)
+        # A failed row is recorded under its file (so the file appears once), or under
+        # "metadata.csv:LINE" when there is no file of its own.
+        owner = (rel if rel is not None else given) if doc_id else None
+        if owner in claimed:
+            owner = None
+        reason = ""
+        if None in row or any(v is None for v in row.values()):
+            reason = (f"{len(row.get(None) or []) + len(header)} fields but the header has "
+                      f"{len(header)}; quote fields that contain commas")
+            owner = None
+        elif not doc_id:
+            reason = "empty doc_id; every row needs a unique doc_id"
+        elif doc_id in ids:
+            reason = (f"duplicate doc_id {doc_id!r} (first on line {ids[doc_id]}); doc_ids must "
+                      "be unique")
+        elif rel is None:
+            reason = (f"path {given!r} leaves the corpus folder (absolute or '..'); it was not "
+                      "read. Give a path relative to the corpus folder")
+        elif rel in claimed:
+            reason = f"{rel} is already listed on line {claimed[rel]}; each file is one document"
+        elif rel not in found and not os.path.lexists(root / rel):
+            reason = f"file not found: {rel}; add the file or remove the row"
+        elif parse_date(row.get("date") or "") is None:
+            reason = f"invalid date {row.get('date')!r}; use YYYY, YYYY-MM or YYYY-MM-DD"
+        else:
+            reason = _check_file(root, rel) or ""
+        if doc_id and doc_id not in ids:
+            ids[doc_id] = lineno
+        if reason:
+            if owner is not None:
+                claimed[owner] = lineno
+            ledger.append(LedgerEntry(owner or where, doc_id, "failed", f"{where}: {reason}"))
+            continue
+        assert rel is not None
+        claimed[rel] = lineno
+        if PurePosixPath(rel).suffix.lower() not in SUPPORTED:
+            ledger.append(LedgerEntry(rel, doc_id, "skipped", f"{where}: {_unsupported(rel)}"))
+            continue
+        date, year = parse_date(row.get("date") or "") or ("", None)
+        meta = {k: (v or "").strip() for k, v in row.items()
+                if k and k not in ("doc_id", "path", "date")}
+        sources.append(Source(doc_id, rel, root / rel, date, year, meta, root))
+    ledger.append(LedgerEntry(METADATA_FILE, "", "skipped",
+                              f"the corpus metadata ({len(rows)} rows)"))
+    for rel in files:
+        if rel not in claimed:
+            ledger.append(LedgerEntry(rel, "", "skipped", f"not listed in {METADATA_FILE}"))
+    return sources, ledger
+
+
+def _scan_without_metadata(root: Path, files: list[str]) -> tuple[list[Source], list[LedgerEntry]]:
+    sources: list[Source] = []
+    ledger: list[LedgerEntry] = []
+    ids: dict[str, str] = {}
+    no_year: list[str] = []
+    for rel in files:
+        pure = PurePosixPath(rel)
+        if (root / rel).is_symlink() and (root / rel).is_dir():
+            ledger.append(LedgerEntry(rel, "", "skipped",
+                                      "a link to a folder; linked folders are not followed"))
+            continue
+        if pure.suffix.lower() not in SUPPORTED:
+            ledger.append(LedgerEntry(rel, "", "skipped", _unsupported(rel)))
+            continue
+        doc_id = pure.stem
+        refusal = _check_file(root, rel)
+        if refusal:
+            ledger.append(LedgerEntry(rel, doc_id, "failed", refusal))
+            continue
+        if doc_id in ids:
+            ledger.append(LedgerEntry(rel, doc_id, "failed",
+                                      f"doc_id {doc_id!r} is already taken by {ids[doc_id]}; rename "
+                                      "one of the files or add a metadata.csv with a path column"))
+            continue
+        ids[doc_id] = rel
+        m = _YEAR_IN_NAME.search(pure.stem)
+        year = int(m.group(1)) if m else None
+        if year is None:
+            no_year.append(rel)
+        sources.append(Source(doc_id, rel, root / rel, str(year) if year else "", year, {}, root))
+    if no_year:
+        log.warning("%s: no metadata.csv and no 4-digit year in the name of %d file(s) (%s%s); "
+                    "their year is unknown. Add a metadata.csv with a date column.",
+                    root, len(no_year), ", ".join(no_year[:5]), ", ..." if len(no_year) > 5 else "")
+    return sources, ledger
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_source(src: Source, *, to_simplified: bool = False) -> Document:
+    """Read, decode and normalise one source. Raises IngestError with a reason.
+
+    Refuses (unread) a path that resolves outside ``src.root`` and files over the
+    size limits. Traditional-character text is converted to simplified when
+    ``to_simplified``; ``Document.note`` says what happened.
+    """
+    path = src.abspath
+    if src.root is not None and not _inside(Path(src.root), path):
+        raise IngestError("points outside the corpus folder; it was not read", path=src.path,
+                          fix="Copy the document into the corpus folder.")
+    suffix = path.suffix.lower()
+    reader = _READERS.get(suffix)
+    if reader is None:
+        raise IngestError(_unsupported(src.path), path=src.path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise IngestError(f"cannot be read ({exc.strerror})", path=src.path) from None
+    limit = MAX_TEXT_BYTES if reader in ("txt", "html") else MAX_BINARY_BYTES
+    if size == 0:
+        raise IngestError("empty file (0 bytes)", path=src.path,
+                          fix="Add the document's text or remove the file.")
+    if size > limit:
+        raise IngestError(f"file is {size / 2**20:.1f} MB, over the {limit // 2**20} MB limit for "
+                          f"one {suffix} document; it was not read", path=src.path,
+                          fix="Check that it is one policy document; split it into documents.")
+    try:
+        raw = path.read_bytes()
+        if reader == "txt":
+            decoded, encoding = _decode_text(raw)
+        elif reader == "html":
+            decoded, encoding = _read_html(raw)
+        elif reader == "docx":
+            decoded, encoding = _read_docx(raw), "docx"
+        else:
+            decoded, encoding = _read_pdf(raw), "pdf"
+    except IngestError as exc:
+        raise IngestError(exc.problem, path=src.path, fix=exc.fix) from None
+    except OSError as exc:
+        raise IngestError(f"cannot be read ({exc.strerror})", path=src.path) from None
+    except Exception as exc:  # a reader library choked: one failed document, not a crash
+        log.debug("reader error on %s", src.path, exc_info=True)
+        raise IngestError(f"could not be read as {suffix} ({type(exc).__name__}: {exc})",
+                          path=src.path, fix="Open and re-save the file, or convert it to .txt.")
     text = normalize.text(decoded)
+    if not text:
+        raise IngestError("no text (only whitespace or markup)", path=src.path,
+                          fix="Add the document's text or remove the file.")
+    converted = False
+    note = ""
+    share = normalize.traditional_share(text)
+    if share >= normalize.TRADITIONAL_THRESHOLD:
+        if to_simplified:
+            text = normalize.text(normalize.to_simplified(text))
+            converted = True
+            note = (f"converted from traditional to simplified characters (OpenCC t2s; "
+                    f"{share:.0%} of Han characters were traditional)")
+        else:
+            note = (f"traditional characters ({share:.0%} of Han characters), not converted; "
+                    "use --to-simplified to convert")
     return Document(src.doc_id, src.path, text, text_hash(text), src.date, src.year,
-                    dict(src.meta), encoding=encoding, reader="txt")
+                    dict(src.meta), encoding=encoding, reader=reader, converted=converted,
+                    note=note)
 
 
-def load_corpus(root: Path, *, name: str | None = None, to_simplified: bool = False) -> Corpus:
-    """Scan and read a whole corpus; the ledger accounts for every file and metadata row."""
+def _truncated(exc: UnicodeDecodeError) -> bool:
+    return exc.end >= len(exc.object) and "incomplete" in exc.reason or (
+        "unexpected end" in exc.reason)
+
+
+def _decode_text(raw: bytes) -> tuple[str, str]:
+    """Bytes of a text file -> (text, encoding). A strict cascade, then checks of the result."""
+    if not raw:
+        raise IngestError("empty file (0 bytes)")
+    bom_codecs = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+                  (b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+    for bom, codec in bom_codecs:
+        if raw.startswith(bom):
+            try:
+                text = raw.decode(codec)
+            except UnicodeDecodeError as exc:
+                what = "ends in the middle of a character: it looks truncated" if _truncated(exc) \
+                    else f"has a byte that is not valid {codec} at offset {exc.start}"
+                raise IngestError(f"starts with a {codec} byte-order mark but {what}",
+                                  fix="Re-export the document as UTF-8.") from None
+            _verify(text)
+            return text, codec.removesuffix("-sig")
+    if b"\x00" in raw[:65536]:
+        raise IngestError("binary data (NUL bytes), not text: a binary file named like a text "
+                          "file, or UTF-16 without a byte-order mark",
+                          fix="Give the document in a supported format, saved as UTF-8.")
+    try:
+        text, encoding = raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError as utf8_err:
+        if _truncated(utf8_err) and utf8_err.start >= len(raw) - 3:
+            raise IngestError("UTF-8 text that ends in the middle of a character: the file looks "
+                              "truncated", fix="Copy the complete file again.") from None
+        try:
+            text = raw.decode("gb18030")
+        except UnicodeDecodeError as exc:
+            if _truncated(exc):
+                raise IngestError("GBK/GB18030 text that ends in the middle of a character: the "
+                                  "file looks truncated", fix="Copy the complete file again.") from None
+            raise IngestError(
+                f"neither UTF-8 nor GBK/GB18030 text (byte 0x{raw[exc.start]:02x} at offset "
+                f"{exc.start} cannot be decoded): a binary file or an unsupported encoding",
+                fix="Save the document as UTF-8 text.") from None
+        encoding = _gb_label(text)
+        _verify_gb(text)
+    _verify(text)
+    return text, encoding
+
+
+def _gb_label(text: str) -> str:
+    for codec in ("gb2312", "gbk"):
+        try:
+            text.encode(codec)
+        except UnicodeEncodeError:
+            continue
+        return codec
+    return "gb18030"
+
+
+def _verify_gb(text: str) -> None:
+    """Text decoded as GB18030 must read as Chinese, not as mojibake of another encoding."""
+    han = [ch for ch in text if "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf"]
+    if len(han) < 20:
+        return
+    common = 0
+    for ch in han:
+        try:
+            ch.encode("gb2312")
+            common += 1
+        except UnicodeEncodeError:
+            pass
+    if common / len(han) < 0.8:
+        raise IngestError(f"decodes as GBK/GB18030 but reads as mojibake (only {common / len(han):.0%} "
+                          "of its Chinese characters are common ones): probably another encoding "
+                          "such as Big5", fix="Save the document as UTF-8 text.")
+
+
+def _verify(text: str) -> None:
+    """Refuse decoded text with replacement characters, control bytes or mojibake."""
+    bad = text.count("\ufffd")
+    if bad:
+        line = text[: text.index("\ufffd")].count("\n") + 1
+        raise IngestError(f"contains {bad} replacement character(s) U+FFFD (first on line {line}): "
+                          "text damaged by an earlier wrong conversion",
+                          fix="Get a clean copy of the document, saved as UTF-8.")
+    if "锟斤拷" in text:
+        raise IngestError("contains the mojibake '锟斤拷' (damaged GBK/UTF-8 conversion)",
+                          fix="Get a clean copy of the document, saved as UTF-8.")
+    controls = len(_CONTROL.findall(text))
+    if controls > max(8, len(text) // 1000):
+        raise IngestError(f"binary data ({controls} control characters), not text",
+                          fix="Give the document in a supported format, saved as UTF-8.")
+    mojibake = 0
+    for run in _MOJIBAKE_RUN.findall(text):
+        # Re-encode as the wrong codec and decode as UTF-8: real mojibake gives CJK back.
+        # (Undecodable bytes are ignored: tools drop the bytes cp1252 does not define.)
+        raw = run.encode("cp1252", errors="ignore") if any(
+            ord(ch) > 0xFF for ch in run) else run.encode("latin-1")
+        fixed = raw.decode("utf-8", errors="ignore")
+        if sum(1 for ch in fixed if ord(ch) > 0x7FF) >= 2:
+            mojibake += 1
+    if mojibake >= 2:
+        raise IngestError(f"reads as mojibake ({mojibake} runs like 'ä¸\u00adå›½' for '中国'): UTF-8 "
+                          "text that was once decoded as Latin-1/Windows-1252 and saved again",
+                          fix="Get a clean copy of the document, saved as UTF-8.")
+
+
+def _read_html(raw: bytes) -> tuple[str, str]:
+    """HTML bytes -> (body text with one block per line, encoding)."""
+    from bs4 import BeautifulSoup
+
+    declared = _HTML_CHARSET.search(raw[:4096])
+    if declared:
+        codec = declared.group(1).decode("ascii").lower()
+        codec = "gb18030" if codec in ("gb2312", "gbk", "gb18030", "x-gbk") else codec
+        try:
+            markup = raw.decode(codec)
+            encoding = codec
+        except LookupError:
+            raise IngestError(f"declares an unknown charset {codec!r}",
+                              fix="Fix the <meta charset> or save the page as UTF-8.") from None
+        except UnicodeDecodeError as exc:
+            raise IngestError(f"declares charset {codec!r} but byte {exc.start} is not valid "
+                              f"{codec}", fix="Fix the <meta charset> or save the page as UTF-8.") from None
+        markup = markup.removeprefix("\ufeff")
+        _verify(markup)
+    else:
+        markup, encoding = _decode_text(raw)
+    soup = BeautifulSoup(markup, "lxml")
+    for tag in soup.find_all(_HTML_DROP):
+        tag.decompose()
+    for br in soup.find_all("br"):
+        br.replace_with("\n")
+    for cell in soup.find_all(("td", "th")):
+        cell.insert_after("\t")
+    for block in soup.find_all(_HTML_BLOCK):
+        block.insert_before("\n")
+        block.insert_after("\n")
+    body = soup.body or soup
+    return body.get_text(), encoding
+
+
+def _read_docx(raw: bytes) -> str:
+    """A .docx -> paragraphs and table rows (cells tab-separated), in document order."""
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        document = docx.Document(io.BytesIO(raw))
+    except (PackageNotFoundError, KeyError, ValueError) as exc:
+        raise IngestError(f"not a valid .docx (Word 2007+) file ({type(exc).__name__})",
+                          fix="If it is an old .doc file, save it as .docx in Word or LibreOffice.") from None
+    except Exception as exc:
+        if type(exc).__name__ in ("BadZipFile", "XMLSyntaxError"):
+            raise IngestError(f"not a valid .docx (Word 2007+) file ({type(exc).__name__})",
+                              fix="If it is an old .doc file, save it as .docx.") from None
+        raise
+    lines: list[str] = []
+    _docx_blocks(document.element.body, document, lines)
+    return "\n".join(lines)
+
+
+def _docx_blocks(container: Any, parent: Any, lines: list[str]) -> None:
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    for child in container.iterchildren():
+        tag = child.tag.rsplit("}", 1)[-1]
+        if tag == "p":
+            lines.append(Paragraph(child, parent).text)
+        elif tag == "tbl":
+            for row in Table(child, parent).rows:
+                cells: list[str] = []
+                seen: set[int] = set()
+                for cell in row.cells:  # merged cells repeat: keep each once
+                    if id(cell._tc) in seen:
+                        continue
+                    seen.add(id(cell._tc))
+                    cells.append(" ".join(cell.text.split("\n")))
+                lines.append("\t".join(cells))
+        elif tag in ("sdt", "sdtContent", "customXml", "ins"):
+            _docx_blocks(child, parent, lines)
+
+
+def _read_pdf(raw: bytes) -> str:
+    """A PDF's text layer, page by page. No text layer -> IngestError saying it needs OCR."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(raw))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise IngestError("encrypted PDF (needs a password)",
+                              fix="Save an unencrypted copy of the PDF.")
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except PdfReadError as exc:
+        raise IngestError(f"not a readable PDF ({exc})",
+                          fix="Open and re-save the PDF, or convert it to .txt.") from None
+    text = "\n".join(pages)
+    if not any(ch.isalnum() for ch in text):
+        raise IngestError(f"PDF with no text layer ({len(pages)} page(s) of images, e.g. a scan): "
+                          "it needs OCR", fix="Run OCR (for example ocrmypdf -l chi_sim) and add the "
+                          "resulting PDF or .txt instead.")
+    return text
+
+
+# --------------------------------------------------------------------------- the corpus
+
+
+def load_corpus(root: Path, *, name: str | None = None, to_simplified: bool = False,
+                on_source: Callable[[Source], None] | None = None) -> Corpus:
+    """Scan and read a whole corpus; the ledger accounts for every file and metadata row.
+
+    Documents whose normalised text equals an earlier one (by doc_id) are skipped as
+    duplicates. ``on_source`` is called after each source is read (for progress bars).
+    """
     scan = scan_corpus(root, name=name)
     docs: list[Document] = []
     ledger = list(scan.ledger)
     for src in scan.sources:
         try:
-            doc = read_source(src, to_simplified=to_simplified)
+            docs.append(read_source(src, to_simplified=to_simplified))
         except IngestError as exc:
             ledger.append(LedgerEntry(src.path, src.doc_id, "failed", exc.message))
-            continue
-        docs.append(doc)
-        ledger.append(LedgerEntry(src.path, src.doc_id, "ingested"))
-    docs.sort(key=lambda d: d.doc_id)
+        finally:
+            if on_source is not None:
+                on_source(src)
+    dups = find_duplicates((d.doc_id, d.sha256) for d in docs)
+    kept: list[Document] = []
+    for doc in docs:
+        if doc.doc_id in dups:
+            ledger.append(LedgerEntry(doc.path, doc.doc_id, "skipped",
+                                      f"duplicate of {dups[doc.doc_id]} (same normalised text)"))
+        else:
+            kept.append(doc)
+            ledger.append(LedgerEntry(doc.path, doc.doc_id, "ingested", doc.note))
+    kept.sort(key=lambda d: d.doc_id)
     ledger.sort(key=lambda e: (e.path, e.doc_id))
-    return Corpus(scan.root, scan.name, docs, ledger)
+    return Corpus(scan.root, scan.name, kept, ledger)

@@ -1,12 +1,943 @@
-"""Report: the comparative report a researcher reads (report.html, report.md, figures, tables)."""
+"""Report: the comparative report a researcher reads (report.html, report.md, figures, tables).
+
+``write_report(run_dir, settings)`` is called by the engine at the end of every
+run (and by ``mobilize report``). It reads the run's tables, computes the
+analysis with ``pipeline.compare`` (pure), and writes into ``run_dir``:
+
+- ``report.html``: self-contained (styles inline, figures as base64 PNG, no
+  script or font fetched from anywhere); all document text is escaped by
+  Jinja2's autoescape;
+- ``report.md``: the same sections as Markdown (document text escaped);
+- ``figures/*.png`` and ``figures/*.svg``: Chinese labels in Noto Sans CJK SC,
+  the font the ``mplfonts`` package installs (no system font is used);
+- ``tables/*.csv`` and ``tables/report.xlsx`` (one sheet per table).
+
+Same run folder, same periods file, same seed: byte-identical files (the date
+printed is the run's, from run.json; SVG ids are salted with a fixed string).
+"""
 
 from __future__ import annotations
 
+import base64
+import html
+import io
+import logging
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pandas as pd
+
+from pipeline import compare
 from pipeline.config import Settings
+from pipeline.errors import MobilizeError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from pipeline.lexicon import Lexicon
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+#: The CJK font the install brings (the ``mplfonts`` package), never a system font.
+FONT_FILE = "NotoSansCJKsc-Regular.otf"
+#: KWIC lines shown per category.
+KWIC_PER_CATEGORY = 3
+KWIC_WIDTH = 24
+#: A category is "dominated by one term" when that term holds more than this share of its
+#: hits (the same threshold as ``pipeline.validation.DOMINANCE``).
+DOMINANCE_SHARE = 0.5
+#: Metadata columns compared within one run when they have between 2 and this many values.
+MAX_GROUPS = 40
+DIMENSIONS = ("feature", "pathway", "challenge", "domain")
+_DIM_ZH = {"feature": "特征 feature", "pathway": "路径 pathway", "challenge": "挑战 challenge",
+           "domain": "领域 domain"}
+
+# How each statistic is computed: printed in the methods appendix of both reports.
+METHODS = [
+    ("Rates (每万词出现率)",
+     "A group's rate is the sum of its documents' counts divided by the sum of their tokens, "
+     "times 10,000 (tokens are the exposure; this is not the mean of document rates). "
+     "Tokens are the segmenter's tokens containing a letter or digit. Scope `all` is the "
+     "whole text; `domain_sentences` only the sentences mentioning a D_social_security term."),
+    ("Confidence intervals",
+     "Percentile bootstrap over documents: the group's documents are resampled with "
+     "replacement ({n_boot} replicates, seed {seed}) and the pooled rate recomputed; the "
+     "interval is the 2.5th to 97.5th percentile. Differences between two groups resample "
+     "each group independently. A group of one document has a zero-width interval."),
+    ("Trends",
+     "Mann-Kendall test (two-sided, normal approximation with tie correction) on each "
+     "category's yearly pooled rates, over the years that have documents; Theil-Sen slope "
+     "in rate per 10k tokens per year; p-values adjusted across categories with "
+     "Benjamini-Hochberg; a trend is reported where the adjusted p < 0.05. Series with fewer "
+     "than {min_points} years get no test. Change points: PELT (ruptures, L2 cost, penalty 3, "
+     "minimum segment 3 years) on the standardised yearly rates."),
+    ("Keyness",
+     "Weighted log-odds ratio with an informative Dirichlet prior (Monroe, Colaresi and "
+     "Quinn 2008): for each term, delta = log-odds in group A minus log-odds in group B, "
+     "each group's words being its tokens, with prior alpha_w = alpha0 x the term's pooled "
+     "frequency (both groups' counts over both groups' tokens), alpha0 = {alpha0:g}; "
+     "z = delta / sqrt(1/(y_a+alpha_w) + 1/(y_b+alpha_w)). |z| > 1.96 is the usual reading. "
+     "Ranked over all terms and within each category."),
+    ("Co-occurrence",
+     "The number of sentences in which a feature category and a pathway category both "
+     "occur, per 1,000 sentences of the period."),
+    ("Coverage",
+     "Terms of the lexicon that never match in the corpus; categories in which one term holds "
+     "more than {dominance:.0%} of the hits (the category then measures one word)."),
+]
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass
+class Section:
+    """One titled part of the report: prose, tables and figures."""
+
+    key: str
+    title: str
+    text: list[str] = field(default_factory=list)
+    tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)  # (caption, table)
+    figures: list[str] = field(default_factory=list)  # figure names (figures/<name>.png)
+
+
+@dataclass
+class Analysis:
+    """Everything the report shows, computed from the run's tables (no I/O)."""
+
+    tables: dict[str, pd.DataFrame]
+    notes: dict[str, str]
+    labels: dict[str, str]  # category id -> "id 中文名"
+    periods: list[compare.Period]
+
+
+def analyse(run: compare.RunTables, periods: Sequence[compare.Period], *, seed: int,
+            n_boot: int = compare.DEFAULT_BOOT, alpha0: float = compare.DEFAULT_ALPHA0,
+            labels: dict[str, str] | None = None) -> Analysis:
+    """The report's tables from a run's tables. Pure; deterministic for a seed."""
+    docs = compare.with_periods(run.documents, periods)
+    scores, tc = run.scores, run.term_counts
+    tables: dict[str, pd.DataFrame] = {}
+    notes: dict[str, str] = {}
+    overall = []
+    for scope in ("all", "domain_sentences"):
+        r = compare.pooled_rates(docs, scores, None, scope=scope, seed=seed, n_boot=n_boot)
+        r.insert(0, "scope", scope)
+        overall.append(r)
+    tables["rates_overall"] = pd.concat(overall, ignore_index=True)
+    yearly = compare.pooled_rates(docs, scores, "year", seed=seed, n_boot=n_boot)
+    tables["rates_by_year"] = yearly
+    tables["rates_by_year_domain"] = compare.pooled_rates(docs, scores, "year",
+                                                          scope="domain_sentences", seed=seed,
+                                                          n_boot=n_boot)
+    tr = compare.trends(yearly)
+    cp = compare.change_points(yearly)
+    tables["trends"] = tr.merge(cp, on=["dimension", "category"], how="left")
+    if periods and docs["period"].notna().any():
+        tables["rates_by_period"] = compare.pooled_rates(docs, scores, "period", seed=seed,
+                                                         n_boot=n_boot)
+        tables["cooccurrence_by_period"] = compare.cooccurrence_by(
+            docs, run.cooccurrence, "period", unit="sentence", dimension_b="pathway")
+        tables["cooccurrence_challenge_by_period"] = compare.cooccurrence_by(
+            docs, run.cooccurrence, "period", unit="sentence", dimension_b="challenge")
+    for col in ("corpus", "level", "doc_type", "region"):
+        if col in docs.columns:
+            values = docs[col].replace("", np.nan).dropna().unique()
+            if 2 <= len(values) <= MAX_GROUPS:
+                tables[f"rates_by_{col}"] = compare.pooled_rates(docs, scores, col, seed=seed,
+                                                                 n_boot=n_boot)
+    tables["terms_by_year"] = compare.term_counts_by(docs, tc, "year")
+    if "rates_by_period" in tables:
+        tables["terms_by_period"] = compare.term_counts_by(docs, tc, "period")
+    # Keyness for the latest change: the last two periods with documents, or else
+    # the last two years.
+    change = _latest_change(docs)
+    if change is not None:
+        by, a, b = change
+        key = compare.keyness(docs, tc, by, a, b, alpha0=alpha0)
+        tables["keyness_change"] = key
+        notes["keyness_change"] = f"{by}: A = {a}, B = {b}"
+    tables["category_dominance"] = compare.category_dominance(tc)
+    return Analysis(tables, notes, labels or {}, list(periods))
+
+
+def _latest_change(docs: pd.DataFrame) -> tuple[str, str, str] | None:
+    if "period" in docs.columns:
+        present = [p for p in docs["period"].cat.categories if (docs["period"] == p).any()]
+        if len(present) >= 2:
+            return "period", str(present[-1]), str(present[-2])
+    years = sorted(int(y) for y in docs["year"].dropna().unique())
+    if len(years) >= 2:
+        return "year", str(years[-1]), str(years[-2])
+    return None
+
+
+# --------------------------------------------------------------------------- figures
+
+
+_FONT_NAME: str | None = None
+
+
+def cjk_font() -> str:
+    """Register the CJK font shipped by ``mplfonts`` with matplotlib; return its family name."""
+    global _FONT_NAME
+    if _FONT_NAME is None:
+        import mplfonts
+        from matplotlib import font_manager
+
+        path = Path(mplfonts.__file__).resolve().parent / "fonts" / FONT_FILE
+        if not path.is_file():  # pragma: no cover - a broken install
+            raise FileNotFoundError(f"{path}: the CJK font of the mplfonts package is missing; "
+                                    "reinstall it (pip install --force-reinstall mplfonts)")
+        font_manager.fontManager.addfont(str(path))
+        _FONT_NAME = font_manager.FontProperties(fname=str(path)).get_name()
+    return _FONT_NAME
+
+
+@contextmanager
+def _style() -> Iterator[None]:
+    import matplotlib
+
+    rc = {"font.family": [cjk_font(), "DejaVu Sans"], "axes.unicode_minus": False,
+          "svg.hashsalt": "mobilize", "svg.fonttype": "path", "figure.dpi": 100,
+          "savefig.dpi": 100, "font.size": 9, "axes.titlesize": 10,
+          "path.simplify": True}
+    with matplotlib.rc_context(rc):
+        yield
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A matplotlib Figure on the Agg canvas (no pyplot, no global state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig: Figure, folder: Path, name: str) -> tuple[list[Path], bytes]:
+    """Write ``name``.png and ``name``.svg (deterministic metadata); return paths and PNG bytes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    png = buf.getvalue()
+    (folder / f"{name}.png").write_bytes(png)
+    fig.savefig(folder / f"{name}.svg", format="svg",
+                metadata={"Date": None, "Creator": None})
+    return [folder / f"{name}.png", folder / f"{name}.svg"], png
+
+
+def _label(labels: dict[str, str], cat: str) -> str:
+    return labels.get(cat, cat)
+
+
+def _line_figure(table: pd.DataFrame, x: str, labels: dict[str, str], title: str) -> Figure:
+    dims = [d for d in DIMENSIONS if d in set(table["dimension"])]
+    fig = new_figure(10, 2.6 * max(1, len(dims)))
+    axes = fig.subplots(max(1, len(dims)), 1, squeeze=False)[:, 0]
+    for ax, dim in zip(axes, dims):
+        sub = table[table["dimension"] == dim]
+        for cat, g in sub.groupby("category", sort=True):
+            g = g[g["tokens"] > 0].sort_values(x)
+            xs = g[x].astype(float).to_numpy()
+            ax.plot(xs, g["rate_per_10k"], marker="o", markersize=2.5, linewidth=1.2,
+                    label=_label(labels, str(cat)))
+            ax.fill_between(xs, g["ci_low"].astype(float), g["ci_high"].astype(float),
+                            alpha=0.15, linewidth=0)
+        ax.set_title(f"{_DIM_ZH.get(dim, dim)}：{title}")
+        ax.set_ylabel("每万词 per 10k tokens")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left", frameon=False, ncols=2)
+    axes[-1].set_xlabel("年份 year")
+    return fig
+
+
+def _heatmap(ax: Any, matrix: pd.DataFrame, title: str, fmt: str = "{:.1f}",
+             vmax: float | None = None, ylabels: bool = True) -> Any:
+    data = matrix.to_numpy(dtype=float)
+    top = vmax if vmax is not None else (
+        float(np.nanmax(data)) if data.size and not np.all(np.isnan(data)) else 0.0)
+    im = ax.imshow(np.nan_to_num(data), aspect="auto", cmap="YlOrRd", vmin=0,
+                   vmax=top if top > 0 else 1)
+    ax.set_xticks(range(matrix.shape[1]), [str(c) for c in matrix.columns], rotation=35,
+                  ha="right", fontsize=7)
+    ax.set_yticks(range(matrix.shape[0]), [str(i) for i in matrix.index] if ylabels else [],
+                  fontsize=7)
+    for (i, j), v in np.ndenumerate(data):
+        if not math.isnan(v) and v != 0:
+            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=6,
+                    color="white" if top and v > top * 0.6 else "black")
+    ax.set_title(title)
+    return im
+
+
+def _category_order(cats: Sequence[str], dims: dict[str, str]) -> list[str]:
+    rank = {d: i for i, d in enumerate(DIMENSIONS)}
+    return sorted(cats, key=lambda c: (rank.get(dims.get(c, ""), 99), c))
+
+
+def _group_heatmap(table: pd.DataFrame, by: str, labels: dict[str, str], title: str) -> Figure:
+    t = table[table["dimension"] != "domain"]
+    dims = dict(zip(t["category"], t["dimension"]))
+    cats = _category_order(list(dict.fromkeys(t["category"])), dims)
+    order = list(dict.fromkeys(t[by]))
+    matrix = (t.pivot_table(index="category", columns=by, values="rate_per_10k",
+                            aggfunc="first", sort=False, observed=True)
+              .reindex(index=cats, columns=order))
+    matrix.index = [_label(labels, c) for c in matrix.index]
+    fig = new_figure(max(6.0, 3.0 + 0.55 * len(order)), 0.32 * len(matrix) + 2.4)
+    ax = fig.subplots()
+    im = _heatmap(ax, matrix, title)
+    fig.colorbar(im, ax=ax, shrink=0.8, label="每万词 per 10k tokens")
+    return fig
+
+
+def _short(cat: str) -> str:
+    """``F1_population`` -> ``F1``: the code the codebook uses."""
+    return cat.split("_", 1)[0]
+
+
+def _cooccurrence_figure(table: pd.DataFrame, periods: Sequence[str],
+                         labels: dict[str, str]) -> Figure:
+    present = [p for p in periods if (table["period"] == p).any()]
+    cols = min(3, max(1, len(present)))
+    rows = max(1, math.ceil(len(present) / cols))
+    fig = new_figure(3.6 * cols + 0.8, 2.9 * rows + 1.6)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    feats = sorted(set(table["category_a"]))
+    paths = sorted(set(table["category_b"]))
+    vmax = float(table["per_1k_units"].max()) if len(table) else 1.0
+    im = None
+    for k, (ax, p) in enumerate(zip(axes, present)):
+        sub = table[table["period"] == p]
+        m = (sub.pivot_table(index="category_a", columns="category_b", values="per_1k_units",
+                             aggfunc="sum", observed=True)
+             .reindex(index=feats, columns=paths))
+        m.index = [_short(c) for c in m.index]
+        m.columns = [_short(c) for c in m.columns]
+        im = _heatmap(ax, m, str(p), fmt="{:.2f}", vmax=vmax, ylabels=k % cols == 0)
+        ax.title.set_fontsize(8)
+    for ax in axes[len(present):]:
+        ax.set_axis_off()
+    if im is not None:
+        fig.colorbar(im, ax=list(axes), shrink=0.6, label="每千句 per 1,000 sentences")
+    key = "；".join(f"{_short(c)} = {_label(labels, c)}" for c in feats + paths)
+    fig.suptitle("特征 × 路径 共现（每千句）feature × pathway co-occurrence per 1,000 sentences")
+    fig.supxlabel(_wrap(key, 110), fontsize=6)
+    return fig
+
+
+def _wrap(text: str, width: int) -> str:
+    lines, line = [], ""
+    for part in text.split("；"):
+        if line and len(line) + len(part) > width:
+            lines.append(line)
+            line = part
+        else:
+            line = f"{line}；{part}" if line else part
+    return "\n".join(lines + [line])
+
+
+def _topic_figure(prev: pd.DataFrame) -> Figure | None:
+    xcol = next((c for c in ("year", "period") if c in prev.columns), None)
+    ycol = next((c for c in ("prevalence", "share", "weight") if c in prev.columns), None)
+    tcol = next((c for c in ("topic", "topic_id", "label") if c in prev.columns), None)
+    if not (xcol and ycol and tcol):
+        return None
+    fig = new_figure(10, 3.2)
+    ax = fig.subplots()
+    for topic, g in prev.groupby(tcol, sort=True):
+        g = g.sort_values(xcol)
+        ax.plot(g[xcol].astype(str) if xcol == "period" else g[xcol], g[ycol], linewidth=1.2,
+                label=str(topic)[:30])
+    ax.set_title("主题比重 topic prevalence")
+    ax.legend(fontsize=6, ncols=3, frameon=False)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+# --------------------------------------------------------------------------- KWIC, coverage
+
+
+def _kwic_and_coverage(run: compare.RunTables, lexicon: Lexicon | None, settings: Settings,
+                       ) -> tuple[pd.DataFrame | None, pd.DataFrame | None, str]:
+    """KWIC examples per category (``pipeline.validation.kwic``) and coverage diagnostics
+    (``pipeline.validation.coverage``) over the corpus re-read from run.json's root.
+
+    Returns (kwic, coverage per term, note); a table is None, and the note says why,
+    when the corpus or the lexicon cannot be read.
+    """
+    if lexicon is None:
+        return None, None, "the lexicon could not be loaded"
+    corpus = run.manifest.get("corpus") if isinstance(run.manifest.get("corpus"), dict) else {}
+    root = Path(str(corpus.get("root", ""))) if corpus and corpus.get("root") else None
+    if root is None or not root.is_dir():
+        return None, None, f"the corpus folder {root} is not available"
+    from pipeline import validation
+    from pipeline.ingest import load_corpus
+    from pipeline.match import Matcher
+
+    params = run.manifest.get("parameters", {})
+    simplified = bool(params.get("to_simplified", settings.to_simplified)) \
+        if isinstance(params, dict) else settings.to_simplified
+    loaded = load_corpus(root, name=str(corpus.get("name") or root.name),
+                         to_simplified=simplified).documents
+    docs = {d.doc_id: d for d in loaded}
+    ids = [i for i in run.documents["doc_id"] if i in docs]
+    matcher = Matcher(lexicon)
+    cov = validation.coverage([docs[i] for i in ids], lexicon, matcher)
+    terms = pd.DataFrame([asdict(t) for t in cov.terms],
+                         columns=["dimension", "category", "term", "pattern", "hits", "documents"])
+    titles = dict(zip(run.documents["doc_id"], run.documents.get("title", run.documents["doc_id"])))
+    years = dict(zip(run.documents["doc_id"], run.documents["year"]))
+    tc = run.term_counts
+    picked = []
+    for cat in sorted(lexicon.categories, key=lambda c: (c.dimension, c.id)):
+        with_hits = sorted(set(tc.loc[tc["category"] == cat.id, "doc_id"]) & set(ids),
+                           key=lambda i: (_year_key(years.get(i)), i))
+        n = len(with_hits)
+        # Spread the examples over the corpus: evenly spaced documents (by year), the
+        # first counted hit in each.
+        chosen = sorted({round(k * (n - 1) / max(1, KWIC_PER_CATEGORY - 1))
+                         for k in range(min(KWIC_PER_CATEGORY, n))})
+        for k in chosen:
+            doc = docs[with_hits[k]]
+            for line in validation.kwic([doc], matcher, category=cat.id, width=KWIC_WIDTH,
+                                        limit=1):
+                picked.append({"dimension": line.dimension, "category": line.category,
+                               "doc_id": line.doc_id, "year": years.get(line.doc_id),
+                               "title": str(titles.get(line.doc_id, "")), "left": line.left,
+                               "term": line.match, "right": line.right,
+                               "lexicon_term": line.term})
+    kwic = pd.DataFrame(picked, columns=["dimension", "category", "doc_id", "year", "title",
+                                         "left", "term", "right", "lexicon_term"])
+    return kwic, terms, ""
+
+
+def _year_key(year: Any) -> int:
+    try:
+        return int(year)
+    except (TypeError, ValueError):
+        return 10**6
+
+
+def _load_lexicon(run: compare.RunTables, settings: Settings) -> Lexicon | None:
+    from pipeline.lexicon import load_lexicon
+
+    lex = run.manifest.get("lexicon") if isinstance(run.manifest.get("lexicon"), dict) else {}
+    candidates = []
+    if lex and lex.get("path"):
+        candidates.append(Path(str(lex["path"])))
+    candidates.append(settings.lexicon)
+    for path in candidates:
+        if path.is_file():
+            try:
+                loaded = load_lexicon(path)
+            except Exception as exc:  # noqa: BLE001 - the report still renders without it
+                log.warning("report: cannot load the lexicon %s: %s", path, exc)
+                continue
+            if lex.get("hash") and loaded.hash != lex["hash"] and \
+                    not str(lex["hash"]).startswith(loaded.short_hash):
+                log.warning("report: the lexicon at %s has changed since the run", path)
+            return loaded
+    return None
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _fmt(value: Any) -> str:
+    if value is None or value is pd.NA:
+        return ""
+    if isinstance(value, float | np.floating):
+        if math.isnan(value):
+            return ""
+        if value != 0 and abs(value) < 0.001:
+            return f"{value:.2e}"
+        return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
+    return str(value)
+
+
+def _rows(df: pd.DataFrame, limit: int | None = None) -> list[list[str]]:
+    part = df if limit is None else df.head(limit)
+    return [[_fmt(v) for v in row] for row in part.itertuples(index=False, name=None)]
+
+
+def _md_cell(text: str) -> str:
+    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(df: pd.DataFrame, limit: int | None = None) -> str:
+    head = "| " + " | ".join(_md_cell(str(c)) for c in df.columns) + " |"
+    sep = "|" + "---|" * len(df.columns)
+    body = ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in _rows(df, limit)]
+    more = [f"\n*… {len(df) - limit} more rows in the CSV table.*"] \
+        if limit is not None and len(df) > limit else []
+    return "\n".join([head, sep, *body, *more])
+
+
+def _write_tables(tables: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
+    from pipeline.store import write_csv
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in sorted(tables):
+        path = folder / f"{name}.csv"
+        df = tables[name].copy()
+        for c in df.columns:
+            if isinstance(df[c].dtype, pd.CategoricalDtype):
+                df[c] = df[c].astype(str)
+        write_csv(df, path)
+        written.append(path)
+    xlsx = folder / "report.xlsx"
+    _write_xlsx(tables, xlsx)
+    written.append(xlsx)
+    return written
+
+
+def _write_xlsx(tables: dict[str, pd.DataFrame], path: Path) -> None:
+    """One sheet per table; fixed workbook properties so the file is reproducible."""
+    import datetime as _dt
+
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    fixed = _dt.datetime(2000, 1, 1)
+    wb.properties.created = fixed
+    wb.properties.modified = fixed
+    wb.properties.creator = "mobilize"
+    for name in sorted(tables):
+        ws = wb.create_sheet(name[:31])
+        df = tables[name]
+        ws.append([str(c) for c in df.columns])
+        for row in df.itertuples(index=False, name=None):
+            ws.append([_xlsx_value(v) for v in row])
+    wb.save(path)
+    _fix_zip_dates(path)
+
+
+def _xlsx_value(v: Any) -> Any:
+    if v is None or v is pd.NA:
+        return None
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, float | np.floating):
+        return None if math.isnan(v) else float(v)
+    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@"):
+        return "'" + v  # never a formula: cells hold text from the corpus
+    return v if isinstance(v, int | str | bool) else str(v)
+
+
+def _fix_zip_dates(path: Path) -> None:
+    """Rewrite the xlsx zip with a fixed timestamp on every member (reproducible bytes)."""
+    import zipfile
+
+    data = path.read_bytes()
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in sorted(src.infolist(), key=lambda i: i.filename):
+            fixed = zipfile.ZipInfo(info.filename, date_time=(2000, 1, 1, 0, 0, 0))
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = 0o644 << 16
+            dst.writestr(fixed, src.read(info.filename))
+    path.write_bytes(out.getvalue())
+
+
+def _labels(lexicon: Lexicon | None) -> dict[str, str]:
+    if lexicon is None:
+        return {}
+    return {c.id: f"{c.id} {c.name_zh}".strip() for c in lexicon.categories}
+
+
+def _manifest_rows(manifest: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    for key in sorted(manifest):
+        value = manifest[key]
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            rows += _manifest_rows(value, name + ".")
+        elif isinstance(value, list):
+            if all(isinstance(v, dict) for v in value):
+                for i, v in enumerate(value):
+                    rows += _manifest_rows(v, f"{name}[{i}].")
+            else:
+                rows.append((name, ", ".join(str(v) for v in value)))
+        else:
+            rows.append((name, str(value)))
+    return rows
 
 
 def write_report(run_dir: Path, settings: Settings) -> list[Path]:
     """Write the report files for the tables in ``run_dir`` into ``run_dir``; return what was written."""
-    return []
+    run_dir = Path(run_dir)
+    clock = _Clock()
+    run = compare.read_run(run_dir)
+    periods = compare.load_periods(settings.periods) if settings.periods else []
+    lexicon = _load_lexicon(run, settings)
+    clock.lap("read")
+    analysis = analyse(run, periods, seed=settings.seed, labels=_labels(lexicon))
+    clock.lap("analysis")
+    kwic, term_coverage, kwic_note = _kwic_and_coverage(run, lexicon, settings)
+    clock.lap("kwic and coverage")
+    discovery = _discovery(run_dir, settings)
+    clock.lap("discovery")
+    try:
+        return render(run_dir, run, analysis, settings, kwic=kwic, term_coverage=term_coverage,
+                      kwic_note=kwic_note, discovery=discovery)
+    finally:
+        clock.lap("figures, tables, html, md")
+
+
+class _Clock:
+    """Timings of the report's steps, logged at INFO (``--verbose``)."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._now = time.perf_counter
+        self._t = self._now()
+
+    def lap(self, what: str) -> None:
+        t = self._now()
+        log.info("report: %s %.1f s", what, t - self._t)
+        self._t = t
+
+
+def _discovery(run_dir: Path, settings: Settings) -> dict[str, Any]:
+    from pipeline import discover
+
+    try:
+        return dict(discover.discovery_tables(run_dir, settings))
+    except Exception as exc:  # noqa: BLE001 - shown in the report, not hidden
+        log.warning("report: discovery tables failed: %s", exc)
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: Settings, *,
+           kwic: pd.DataFrame | None, term_coverage: pd.DataFrame | None, kwic_note: str,
+           discovery: dict[str, Any]) -> list[Path]:
+    """Write figures, tables, report.html and report.md into ``run_dir``."""
+    figures_dir, tables_dir = run_dir / "figures", run_dir / "tables"
+    written: list[Path] = []
+    images: dict[str, str] = {}
+    t = analysis.tables
+    labels = analysis.labels
+    sections: list[Section] = []
+
+    def figure(name: str, make: Callable[[], Figure | None]) -> str | None:
+        with _style():
+            fig = make()
+            if fig is None:
+                return None
+            paths, png = save_figure(fig, figures_dir, name)
+        written.extend(paths)
+        images[name] = base64.b64encode(png).decode("ascii")
+        return name
+
+    docs = run.documents
+    years = sorted(int(y) for y in docs["year"].dropna().unique())
+    manifest = run.manifest
+    corpus = manifest.get("corpus", {}) if isinstance(manifest.get("corpus"), dict) else {}
+    lex = manifest.get("lexicon", {}) if isinstance(manifest.get("lexicon"), dict) else {}
+    name = str(corpus.get("name") or (docs["corpus"].iloc[0] if len(docs) else run_dir.name))
+    summary = {
+        "corpus": name, "documents": len(docs),
+        "years": f"{years[0]}–{years[-1]} ({len(years)} years with documents)" if years else "—",
+        "tokens": f"{int(docs['tokens'].sum()):,}",
+        "lexicon": f"{lex.get('name', '')} {lex.get('version', '')} "
+                   f"({str(lex.get('hash', ''))[:16]})".strip(),
+        "date": str(manifest.get("date", "")),
+    }
+
+    # Overview ----------------------------------------------------------------
+    s = Section("overview", "总览 Overview: rates over the whole corpus")
+    s.text.append("Pooled rate per 10,000 tokens for each category, over the whole text and "
+                  "inside social-security sentences only (sentences mentioning a "
+                  "D_social_security term), with 95% bootstrap intervals over documents.")
+    ov = t["rates_overall"].copy()
+    ov.insert(2, "label", [_label(labels, c) for c in ov["category"]])
+    s.tables.append(("rates_overall", ov.drop(columns=["category"])))
+    sections.append(s)
+
+    # Time --------------------------------------------------------------------
+    s = Section("time", "时间 Over time: rates per year")
+    if len(years) >= 2:
+        f = figure("rates_by_year", lambda: _line_figure(t["rates_by_year"], "year", labels,
+                                                         "每万词出现率（全文）"))
+        s.figures += [f] if f else []
+        f = figure("rates_by_year_domain", lambda: _line_figure(
+            t["rates_by_year_domain"], "year", labels, "社会保障语句内的出现率"))
+        s.figures += [f] if f else []
+    else:
+        s.text.append("The corpus has documents from one year only: no time series.")
+    s.tables.append(("rates_by_year (first rows; the full table is tables/rates_by_year.csv)",
+                     t["rates_by_year"]))
+    sections.append(s)
+
+    s = Section("trends", "趋势 Trends: Mann-Kendall and Theil-Sen per category")
+    tr = t["trends"]
+    if (tr["note"] != "").all() and len(tr):
+        s.text.append(f"Too few years with documents ({len(years)} < "
+                      f"{compare.MIN_TREND_POINTS}) for a trend test: no test is printed. "
+                      "Compare the years or periods below instead.")
+        s.tables.append(("trends", tr[["dimension", "category", "years", "note"]]))
+    else:
+        s.text.append("Increasing / decreasing where the Benjamini-Hochberg adjusted p < 0.05; "
+                      "slope in rate per 10k tokens per year (Theil-Sen); change years from "
+                      "PELT.")
+        s.tables.append(("trends", tr))
+    sections.append(s)
+
+    if "rates_by_period" in t:
+        s = Section("periods", "时期 Periods")
+        s.text.append("Periods from " + str(settings.periods) + ": " + "; ".join(
+            f"{p.name} ({p.start}–{p.end if p.end is not None else ''})"
+            for p in analysis.periods) + ".")
+        f = figure("rates_by_period", lambda: _group_heatmap(
+            t["rates_by_period"], "period", labels, "各时期每万词出现率 rate per 10k tokens"))
+        s.figures += [f] if f else []
+        s.tables.append(("rates_by_period", t["rates_by_period"]))
+        co = t.get("cooccurrence_by_period")
+        if co is not None and len(co):
+            order = [p.name for p in analysis.periods]
+            f = figure("cooccurrence_by_period", lambda: _cooccurrence_figure(co, order, labels))
+            s.figures += [f] if f else []
+            s.tables.append(("cooccurrence_by_period (feature × pathway, sentences)", co))
+        else:
+            s.text.append("No sentence has both a feature and a pathway term.")
+        sections.append(s)
+
+    if "keyness_change" in t:
+        s = Section("keyness", "关键词 What drives the change: keyness of terms")
+        s.text.append(f"Compared: {analysis.notes['keyness_change']}. Positive z: the term is "
+                      "more typical of A. Top terms overall, then the top and bottom term "
+                      "within each category (full table: tables/keyness_change.csv).")
+        k = t["keyness_change"]
+        overall = k[k["within"] == "all"]
+        s.tables.append(("keyness overall, A-typical", overall.head(15)))
+        s.tables.append(("keyness overall, B-typical", overall.tail(15).iloc[::-1]))
+        per = k[k["within"] != "all"]
+        firsts = pd.concat([per.groupby("within", sort=True).head(1),
+                            per.groupby("within", sort=True).tail(1)]).drop_duplicates()
+        s.tables.append(("keyness within each category (top and bottom term)",
+                         firsts.sort_values(["within", "z"], ascending=[True, False])))
+        sections.append(s)
+
+    for col in ("corpus", "level", "doc_type", "region"):
+        key = f"rates_by_{col}"
+        if key in t:
+            s = Section(key, f"分组 Groups: rates by {col}")
+            f = figure(key, lambda key=key, col=col: _group_heatmap(
+                t[key], col, labels, f"按 {col} 每万词出现率"))
+            s.figures += [f] if f else []
+            s.tables.append((key, t[key]))
+            sections.append(s)
+
+    # Discovery ----------------------------------------------------------------
+    if discovery:
+        s = Section("discovery", "发现 Discovery: topics and candidate gaps")
+        if "error" in discovery:
+            s.text.append(f"The discovery step failed: {discovery['error']}")
+        prev = discovery.get("topic_prevalence")
+        if isinstance(prev, pd.DataFrame) and len(prev):
+            f = figure("topic_prevalence", lambda: _topic_figure(prev))
+            s.figures += [f] if f else []
+            t["topic_prevalence"] = prev
+            s.tables.append(("topic_prevalence", prev))
+            s.text.append("Topic prevalence over time (unsupervised), beside the dictionary "
+                          "rates above.")
+        topics = discovery.get("topics")
+        if isinstance(topics, pd.DataFrame) and len(topics):
+            t["topics"] = topics
+            s.tables.append(("topics", topics))
+        drift = discovery.get("drift")
+        if isinstance(drift, pd.DataFrame) and len(drift):
+            t["drift"] = drift
+            s.text.append("Candidate gaps: words whose use drifts and that the lexicon does "
+                          "not hold. Read their KWIC before adding them.")
+            s.tables.append(("candidate gaps (drift)", drift))
+        if s.text or s.tables:
+            sections.append(s)
+
+    # KWIC and coverage -------------------------------------------------------------
+    s = Section("kwic", "语境 KWIC: examples of what was counted")
+    if kwic is not None:
+        t["kwic"] = kwic
+        s.text.append(f"Up to {KWIC_PER_CATEGORY} occurrences per category, spread over the "
+                      "corpus (document order), so a reader can see what each category counts.")
+        s.tables.append(("kwic", kwic[["category", "doc_id", "year", "title", "left", "term",
+                                       "right"]]))
+    else:
+        s.text.append(f"No KWIC examples: {kwic_note}.")
+    sections.append(s)
+
+    s = Section("coverage", "覆盖 Coverage diagnostics")
+    dom = t["category_dominance"].copy()
+    flagged = dom[dom["top_share"] > DOMINANCE_SHARE]
+    s.text.append(f"Categories in which one term holds more than {DOMINANCE_SHARE:.0%} of the "
+                  f"hits: {len(flagged)}"
+                  + (" (" + ", ".join(f"{r.category}: {r.top_term} {r.top_share:.0%}"
+                                      for r in flagged.itertuples()) + ")" if len(flagged) else "")
+                  + ".")
+    s.tables.append(("category_dominance", dom))
+    if term_coverage is not None:
+        t["term_coverage"] = term_coverage
+        never = term_coverage[term_coverage["hits"] == 0]
+        s.text.append(f"Lexicon terms that never match in this corpus: {len(never)} of "
+                      f"{len(term_coverage)} (full list with hits and documents per term: "
+                      "tables/term_coverage.csv).")
+        s.tables.append(("terms that never match", never))
+    else:
+        s.text.append(f"No per-term coverage: {kwic_note}.")
+    sections.append(s)
+
+    # Methods ------------------------------------------------------------------
+    methods = [(title, body.format(n_boot=compare.DEFAULT_BOOT, seed=settings.seed,
+                                   min_points=compare.MIN_TREND_POINTS,
+                                   alpha0=compare.DEFAULT_ALPHA0, dominance=DOMINANCE_SHARE))
+               for title, body in METHODS]
+    manifest_rows = _manifest_rows(manifest)
+    doc_cols = [c for c in ("doc_id", "title", "year", "level", "region", "tokens", "sha256")
+                if c in docs.columns]
+    doc_table = docs[doc_cols].sort_values("doc_id").reset_index(drop=True)
+    t["documents"] = doc_table
+
+    written += _write_tables(t, tables_dir)
+
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True,
+                      undefined=StrictUndefined, keep_trailing_newline=True)
+    context = {
+        "summary": summary, "sections": sections, "images": images, "methods": methods,
+        "manifest_rows": manifest_rows, "doc_table": doc_table, "rows": _rows,
+        "periods_file": str(settings.periods) if settings.periods else "",
+        "limit": 40,
+    }
+    html_path = run_dir / "report.html"
+    html_path.write_text(env.get_template("report.html.j2").render(**context), encoding="utf-8")
+    written.append(html_path)
+    md_path = run_dir / "report.md"
+    md_path.write_text(_markdown(summary, sections, methods, manifest_rows, doc_table),
+                       encoding="utf-8")
+    written.append(md_path)
+    return sorted(written)
+
+
+def _markdown(summary: dict[str, Any], sections: list[Section],
+              methods: list[tuple[str, str]], manifest_rows: list[tuple[str, str]],
+              doc_table: pd.DataFrame) -> str:
+    out = [f"# mobilize report: {_md_cell(summary['corpus'])}", ""]
+    out += [f"- **{k}**: {_md_cell(str(v))}" for k, v in summary.items()]
+    for s in sections:
+        out += ["", f"## {s.title}", ""]
+        out += [_md_cell(p) + "\n" for p in s.text]
+        for name in s.figures:
+            out += [f"![{name}](figures/{name}.png)", ""]
+        for caption, df in s.tables:
+            out += [f"**{_md_cell(caption)}**", "", _md_table(df, 40), ""]
+    out += ["", "## 方法 Methods appendix", ""]
+    for title, body in methods:
+        out += [f"**{title}.** {_md_cell(body)}", ""]
+    out += ["### Run manifest (run.json)", "", "| key | value |", "|---|---|"]
+    out += [f"| {_md_cell(k)} | {_md_cell(v)} |" for k, v in manifest_rows]
+    out += ["", "### Documents and content hashes", "", _md_table(doc_table), ""]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- comparisons
+
+
+def load_runs(corpora: Sequence[Path], runs: Sequence[Path], settings: Settings,
+              progress: Callable[[str], None] | None = None) -> compare.RunTables:
+    """The run tables to compare: existing run folders (``runs``), and for each corpus
+    folder a local engine run (cached, no report) into ``<settings.out>/compare/runs/``.
+    Several runs are combined (doc ids prefixed with the corpus name)."""
+    from pipeline import engine
+
+    tables = [compare.read_run(Path(r)) for r in runs]
+    for root in corpora:
+        root = Path(root).resolve()
+        name = root.name
+        if progress:
+            progress(name)
+        s = settings.with_(corpus=root, corpus_name=name, out=Path(settings.out) / "compare"
+                           / "runs", engine="local", report=False)
+        result = engine.run_local(s)
+        tables.append(compare.read_run(result.run_dir))
+    if not tables:
+        raise MobilizeError("nothing to compare", fix="Give --corpus PATH or --run DIR "
+                                                              "(once for a split by a column, "
+                                                              "twice for two corpora).")
+    return compare.combine_runs(tables)
+
+
+def write_comparison(cmp: compare.Comparison, folder: Path, *, top: int = 15) -> list[Path]:
+    """``rates.csv``, ``differences.csv``, ``keyness.csv``, ``comparison.xlsx``,
+    ``comparison.md`` and a forest plot (``differences.png``/``.svg``) into ``folder``."""
+    from pipeline.store import write_csv
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    tables = {"rates": cmp.rates, "differences": cmp.differences, "keyness": cmp.keyness}
+    for name, df in tables.items():
+        df = df.copy()
+        for c in df.columns:
+            if isinstance(df[c].dtype, pd.CategoricalDtype):
+                df[c] = df[c].astype(str)
+        write_csv(df, folder / f"{name}.csv")
+        written.append(folder / f"{name}.csv")
+    _write_xlsx(tables, folder / "comparison.xlsx")
+    written.append(folder / "comparison.xlsx")
+    with _style():
+        paths, _ = save_figure(_forest_figure(cmp), folder, "differences")
+    written += paths
+    written.append(_comparison_md(cmp, folder / "comparison.md", top))
+    return sorted(written)
+
+
+def _forest_figure(cmp: compare.Comparison) -> Figure:
+    d = cmp.differences[cmp.differences["dimension"] != "domain"]
+    dims = dict(zip(d["category"], d["dimension"]))
+    order = _category_order(list(d["category"]), dims)[::-1]
+    d = d.set_index("category").loc[order]
+    fig = new_figure(7.5, 0.3 * len(d) + 1.6)
+    ax = fig.subplots()
+    y = np.arange(len(d))
+    lo = (d["difference"] - d["ci_low"]).clip(lower=0).to_numpy()
+    hi = (d["ci_high"] - d["difference"]).clip(lower=0).to_numpy()
+    ax.errorbar(d["difference"], y, xerr=np.nan_to_num(np.vstack([lo, hi])), fmt="o",
+                markersize=4, capsize=2, color="#b22222")
+    ax.axvline(0, color="#666", linewidth=0.8)
+    ax.set_yticks(y, list(d.index), fontsize=7)
+    ax.set_xlabel(f"每万词差值 A − B (per 10k tokens), 95% CI；A = {cmp.a}, B = {cmp.b}")
+    ax.set_title(f"比较 comparison by {cmp.by}")
+    ax.grid(alpha=0.3, axis="x")
+    return fig
+
+
+def _comparison_md(cmp: compare.Comparison, path: Path, top: int) -> Path:
+    d = cmp.differences.copy()
+    d["ci_excludes_0"] = (d["ci_low"] > 0) | (d["ci_high"] < 0)
+    overall = cmp.keyness[cmp.keyness["within"] == "all"]
+    lines = [f"# Comparison by {_md_cell(cmp.by)}: A = {_md_cell(cmp.a)}, "
+             f"B = {_md_cell(cmp.b)} (scope {cmp.scope})", "",
+             "Rates are pooled (sum of counts / sum of tokens x 10,000); intervals are 95% "
+             "percentile bootstrap over documents, each group resampled independently. Keyness: "
+             "log-odds ratio with an informative Dirichlet prior (Monroe et al. 2008); positive "
+             "z = typical of A.", "", "![differences](differences.png)", "",
+             "## Rate differences", "", _md_table(d), "",
+             f"## Terms typical of A ({_md_cell(cmp.a)})", "", _md_table(overall.head(top)), "",
+             f"## Terms typical of B ({_md_cell(cmp.b)})", "",
+             _md_table(overall.tail(top).iloc[::-1]), ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

@@ -1,1 +1,431 @@
-"""Commands registered on the mobilize CLI (see pipeline.cli._apps)."""
+"""``mobilize lexicon validate|show|export|import|kwic|coverage|sample|agreement``.
+
+Thin commands over ``pipeline.lexicon`` and ``pipeline.validation``. (``lexicon
+suggest`` and ``lexicon accept`` live in ``discover_cmd``.)
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from pipeline.cli._apps import lexicon_app
+from pipeline.cli._common import (
+    VERBOSE_HELP,
+    console,
+    err_console,
+    print_json,
+    reported_errors,
+    setup_logging,
+)
+
+_LEXICON_ARG = typer.Argument(help="Lexicon YAML file (default: lexicons/mobilize.yaml).",
+                              show_default=False)
+_LEXICON_OPT = typer.Option("--lexicon", "-l", help="Lexicon YAML file (default: "
+                            "lexicons/mobilize.yaml).", show_default=False)
+_CORPUS_OPT = typer.Option("--corpus", "-c", help="Corpus folder, or the name of a registered "
+                           "corpus.")
+_FORMAT_HELP = "quanteda (YAML), cntext (YAML) or liwc (.dic)."
+
+
+def _default_lexicon(path: Path | None) -> Path:
+    from pipeline.config import DEFAULT_LEXICON
+
+    return path if path is not None else DEFAULT_LEXICON
+
+
+def _write_or_print(text: str, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        err_console.print(f"wrote {escape(str(out))}")
+
+
+def _check_format(fmt: str) -> str:
+    from pipeline.errors import MobilizeError
+    from pipeline.lexicon import FORMATS
+
+    fmt = fmt.lower()
+    if fmt not in FORMATS:
+        raise MobilizeError(f"unknown format {fmt!r}", fix=f"Use one of: {', '.join(FORMATS)}")
+    return fmt
+
+
+def _documents(corpus: str) -> list[Any]:
+    """Resolve and read a corpus (a path or a registered name), with a progress bar on a tty."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from pipeline.ingest import load_corpus, scan_corpus
+    from pipeline.registry import resolve_corpus
+
+    folder, name = resolve_corpus(corpus)
+    total = len(scan_corpus(folder, name=name).sources)
+    with Progress(TextColumn("reading {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=err_console, transient=True,
+                  disable=not err_console.is_terminal) as progress:
+        task = progress.add_task(escape(name), total=total)
+        loaded = load_corpus(folder, name=name, on_source=lambda _s: progress.advance(task))
+    return loaded.documents
+
+
+# --------------------------------------------------------------------------- validate / show
+
+
+@lexicon_app.command("validate")
+def validate(
+    path: Annotated[Path | None, _LEXICON_ARG] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Treat warnings (a missing codebook "
+                                         "category) as errors.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
+) -> None:
+    """Check a lexicon file: every problem as `path:line: problem. fix`, exit 2 if any error.
+
+    A valid lexicon prints one line with its name, version and hash, and exits 0.
+
+    Example: mobilize lexicon validate lexicons/mobilize.yaml
+    """
+    from pipeline.lexicon import load_lexicon, validate_lexicon
+
+    setup_logging(verbose)
+    target = _default_lexicon(path)
+    problems = validate_lexicon(target)
+    errors = [p for p in problems if p.severity == "error" or strict]
+    for p in problems:
+        style = "red" if p in errors else "yellow"
+        err_console.print(f"[{style}]{escape(str(p))}[/]", soft_wrap=True)
+    if errors:
+        err_console.print(f"[bold red]{len(errors)} problem(s)[/] in {escape(str(target))}",
+                          soft_wrap=True)
+        raise typer.Exit(2)
+    with reported_errors():
+        lex = load_lexicon(target)
+    warn = f", {len(problems)} warning(s)" if problems else ""
+    console.print(f"OK {escape(str(target))}: lexicon {escape(lex.name)} version "
+                  f"{escape(lex.version)}, hash {lex.short_hash}, {len(lex.categories)} categories, "
+                  f"{len(lex.terms())} terms{warn}", soft_wrap=True)
+
+
+@lexicon_app.command("show")
+def show(
+    path: Annotated[Path | None, _LEXICON_ARG] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
+) -> None:
+    """List the lexicon's dimensions and categories with their term counts, version and hash.
+
+    Example: mobilize lexicon show --json
+    """
+    from pipeline.lexicon import load_lexicon
+
+    setup_logging(verbose)
+    with reported_errors():
+        lex = load_lexicon(_default_lexicon(path))
+    cats: list[dict[str, Any]] = [{"dimension": c.dimension, "id": c.id, "name_zh": c.name_zh, "name_en": c.name_en,
+             "terms": sum(1 for t in c.terms if t.pattern is None),
+             "patterns": sum(1 for t in c.terms if t.pattern is not None),
+             "excluded": len(c.excluded)} for c in lex.categories]
+    if json_:
+        print_json({"name": lex.name, "version": lex.version, "hash": lex.hash,
+                    "path": str(lex.path), "meta": dict(lex.meta),
+                    "dimensions": list(lex.dimensions), "categories": cats})
+        return
+    console.print(f"[bold]{escape(lex.name)}[/] {escape(lex.version)}  hash {lex.hash}",
+                  soft_wrap=True)
+    if lex.meta.get("title"):
+        console.print(escape(lex.meta["title"]))
+    table = Table("dimension", "category", "name", "terms", "patterns", "excluded")
+    for c in cats:
+        table.add_row(c["dimension"], c["id"], escape(f"{c['name_zh']} / {c['name_en']}"),
+                      str(c["terms"]), str(c["patterns"]), str(c["excluded"]))
+    console.print(table)
+
+
+# --------------------------------------------------------------------------- export / import
+
+
+@lexicon_app.command("export")
+def export(
+    fmt: Annotated[str, typer.Option("--format", "-f", help=_FORMAT_HELP)],
+    path: Annotated[Path | None, _LEXICON_OPT] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of "
+                                             "stdout.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
+) -> None:
+    """Export the lexicon as a quanteda or cntext YAML dictionary or a LIWC .dic, keyed by
+    category id. What the format cannot hold (regex patterns, weights) is named on stderr.
+
+    Example: mobilize lexicon export --format quanteda --out mobilize_quanteda.yml
+    """
+    from pipeline.lexicon import export_lexicon, load_lexicon
+
+    setup_logging(verbose)
+    with reported_errors():
+        fmt = _check_format(fmt)
+        result = export_lexicon(load_lexicon(_default_lexicon(path)), fmt)
+    for item in result.lost:
+        err_console.print(f"[yellow]not kept:[/] {escape(item)}", soft_wrap=True)
+    _write_or_print(result.text, out)
+
+
+@lexicon_app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="The dictionary file to read.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help=_FORMAT_HELP)],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the mobilize YAML "
+                                             "here instead of stdout.")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Lexicon name (default: the file's "
+                                             "name).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
+) -> None:
+    """Read a quanteda/cntext YAML or LIWC .dic dictionary and write it as a mobilize lexicon.
+
+    Categories keep their keys as ids; write the definitions and notes in afterwards.
+
+    Example: mobilize lexicon import mobilize_quanteda.yml --format quanteda --out imported.yaml
+    """
+    import re
+
+    from pipeline.errors import MobilizeError
+    from pipeline.lexicon import import_lexicon, to_yaml
+
+    setup_logging(verbose)
+    with reported_errors():
+        fmt = _check_format(fmt)
+        try:
+            text = file.read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            raise MobilizeError(f"cannot read the dictionary ({exc.strerror})", path=file,
+                                fix="Give the path of a dictionary file") from None
+        except UnicodeDecodeError:
+            raise MobilizeError("the dictionary is not UTF-8 text", path=file,
+                                fix="Save it as UTF-8") from None
+        lex_name = name or re.sub(r"[^A-Za-z0-9_.\-]+", "_", file.stem) or "imported"
+        lex = import_lexicon(text, fmt, name=lex_name, source=file)
+    _write_or_print(to_yaml(lex), out)
+
+
+# --------------------------------------------------------------------------- the validation kit
+
+
+@lexicon_app.command("kwic")
+def kwic_cmd(
+    term: Annotated[str | None, typer.Argument(help="A lexicon term (or pattern label), or any "
+                                               "candidate string.", show_default=False)] = None,
+    corpus: Annotated[str, _CORPUS_OPT] = "",
+    category: Annotated[str | None, typer.Option("--category", help="Every hit of this "
+                                                 "category id.")] = None,
+    lexicon: Annotated[Path | None, _LEXICON_OPT] = None,
+    width: Annotated[int, typer.Option("--width", "-w", help="Characters of context on each "
+                                       "side.")] = 20,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", help="At most this many "
+                                              "lines.")] = None,
+    csv_: Annotated[Path | None, typer.Option("--csv", help="Write the lines as CSV to this "
+                                              "file.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
+) -> None:
+    """Keyword in context: each counted hit of a term or a category with its surroundings.
+
+    A lexicon term shows exactly what the scorer counts (a term hidden inside a longer term
+    of its category is not shown); any other string is looked up as a candidate term.
+
+    Example: mobilize lexicon kwic 新常态 --corpus ../shared/corpora/gwr-national-zh --limit 20
+    """
+    from pipeline.errors import MobilizeError
+    from pipeline.lexicon import load_lexicon
+    from pipeline.match import Matcher
+    from pipeline.validation import kwic, kwic_csv, term_matcher
+
+    setup_logging(verbose)
+    with reported_errors():
+        if not corpus:
+            raise MobilizeError("no corpus given", fix="Add --corpus PATH (or a registered name)")
+        if term is None and category is None:
+            raise MobilizeError("give a TERM or --category ID",
+                                fix="Example: mobilize lexicon kwic --category C3_economic_normal "
+                                    "--corpus corpora/demo")
+        lex = load_lexicon(_default_lexicon(lexicon))
+        if category is not None and category not in {c.id for c in lex.categories}:
+            _no_category(category, lex)
+        matcher, known = term_matcher(lex, term) if term is not None else (Matcher(lex), True)
+        if not known:
+            err_console.print(f"{escape(term or '')} is not a term of lexicon {escape(lex.name)}: "
+                              "showing every occurrence as a candidate")
+        lines = kwic(_documents(corpus), matcher, term=term,
+                     category=category if known else None, width=width, limit=limit)
+    if csv_ is not None:
+        csv_.write_text(kwic_csv(lines), encoding="utf-8")
+        err_console.print(f"wrote {len(lines)} lines to {escape(str(csv_))}")
+        return
+    table = Table("doc_id", "date", "category", "left", "match", "right", show_lines=False)
+    for ln in lines:
+        table.add_row(escape(ln.doc_id), ln.date, ln.category, escape(ln.left),
+                      f"[bold]{escape(ln.match)}[/]", escape(ln.right))
+    console.print(table)
+    console.print(f"{len(lines)} line(s)")
+
+
+def _no_category(category: str, lex: Any) -> None:
+    from pipeline.errors import MobilizeError
+
+    raise MobilizeError(f"no category {category!r} in lexicon {lex.name}",
+                        fix="Use one of: " + ", ".join(c.id for c in lex.categories))
+
+
+@lexicon_app.command("coverage")
+def coverage_cmd(
+    corpus: Annotated[str, _CORPUS_OPT],
+    lexicon: Annotated[Path | None, _LEXICON_OPT] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    csv_: Annotated[Path | None, typer.Option("--csv", help="Write per-term coverage as CSV to "
+                                              "this file.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
+) -> None:
+    """Hits and documents per term and category; terms that never match; categories where
+    one term carries more than half the hits.
+
+    Example: mobilize lexicon coverage --corpus ../shared/corpora/gwr-national-zh --csv cov.csv
+    """
+    from pipeline.lexicon import load_lexicon
+    from pipeline.validation import coverage, coverage_csv
+
+    setup_logging(verbose)
+    with reported_errors():
+        lex = load_lexicon(_default_lexicon(lexicon))
+        cov = coverage(_documents(corpus), lex)
+    if csv_ is not None:
+        csv_.write_text(coverage_csv(cov), encoding="utf-8")
+        err_console.print(f"wrote {escape(str(csv_))}")
+    if json_:
+        print_json(cov.as_dict())
+        return
+    table = Table("dimension", "category", "terms", "matched", "hits", "documents", "top term",
+                  "top share")
+    for c in cov.categories:
+        share = f"{c.top_share:.0%}"
+        table.add_row(c.dimension, c.category, str(c.terms), str(c.matched_terms), str(c.hits),
+                      f"{c.documents}/{cov.documents}", escape(c.top_term),
+                      f"[red]{share}[/]" if c.dominated else share)
+    console.print(table)
+    never = cov.never_matched
+    console.print(f"{len(never)} term(s) never match"
+                  + (": " + escape(", ".join(f"{t.category}:{t.term}" for t in never))
+                     if never else ""), soft_wrap=True)
+    dominated = cov.dominated
+    if dominated:
+        console.print("one term carries more than half the hits of: "
+                      + ", ".join(f"{c.category} ({escape(c.top_term)} {c.top_share:.0%})"
+                                  for c in dominated), soft_wrap=True)
+
+
+@lexicon_app.command("sample")
+def sample_cmd(
+    corpus: Annotated[str, _CORPUS_OPT],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The coding sheet (CSV) to write.")],
+    per_category: Annotated[int, typer.Option("--per-category", help="Lines per "
+                                              "category.")] = 20,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same "
+                                      "sheet).")] = 20240601,
+    lexicon: Annotated[Path | None, _LEXICON_OPT] = None,
+    periods: Annotated[Path | None, typer.Option("--periods", help="Periods YAML (default: "
+                                                 "lexicons/periods.yaml if present, else "
+                                                 "decades).", show_default=False)] = None,
+    category: Annotated[list[str] | None, typer.Option("--category", help="Only these "
+                                                       "categories (repeatable).")] = None,
+    width: Annotated[int, typer.Option("--width", "-w", help="Characters of context on each "
+                                       "side.")] = 30,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
+) -> None:
+    """Write a coding sheet: KWIC lines stratified by category and period, with empty
+    judgement/coder/note columns for the coder (relevant / not relevant, or 1 / 0).
+
+    Example: mobilize lexicon sample --corpus corpora/demo --per-category 20 --seed 1 --out sheet.csv
+    """
+    from pipeline.config import DEFAULT_PERIODS
+    from pipeline.lexicon import load_lexicon
+    from pipeline.match import Matcher
+    from pipeline.validation import decade, sample_sheet, write_sheet
+
+    setup_logging(verbose)
+    with reported_errors():
+        lex = load_lexicon(_default_lexicon(lexicon))
+        for cid in category or []:
+            if cid not in {c.id for c in lex.categories}:
+                _no_category(cid, lex)
+        period_file = periods if periods is not None else (
+            DEFAULT_PERIODS if DEFAULT_PERIODS.is_file() else None)
+        period = decade
+        if period_file is not None:
+            from pipeline.compare import load_periods, period_of
+
+            spans = load_periods(period_file)
+
+            def period(year: int | None) -> str:
+                return period_of(year, spans) or decade(year)
+
+        rows = sample_sheet(_documents(corpus), Matcher(lex), per_category=per_category,
+                            seed=seed, period=period, width=width, categories=category)
+        write_sheet(rows, out)
+    per_cat: dict[str, int] = {}
+    for r in rows:
+        per_cat[r["category"]] = per_cat.get(r["category"], 0) + 1
+    short = [c for c in (category or [c.id for c in lex.categories])
+             if per_cat.get(c, 0) < per_category]
+    console.print(f"wrote {len(rows)} lines in {len(per_cat)} categories to {escape(str(out))}")
+    if short:
+        console.print("[yellow]fewer lines than asked (the corpus has no more hits):[/] "
+                      + ", ".join(f"{c} {per_cat.get(c, 0)}" for c in short), soft_wrap=True)
+
+
+@lexicon_app.command("agreement")
+def agreement_cmd(
+    sheet: Annotated[Path, typer.Argument(help="A coded sheet from `mobilize lexicon sample`.")],
+    sheet2: Annotated[Path | None, typer.Argument(help="A second coder's sheet of the same "
+                                                  "lines (for Cohen's kappa).")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    csv_: Annotated[Path | None, typer.Option("--csv", help="Write the precision table as CSV "
+                                              "to this file.")] = None,
+    threshold: Annotated[float, typer.Option("--threshold", help="Flag terms and categories "
+                                             "below this precision.")] = 0.8,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
+) -> None:
+    """Precision per term and per category from coded sheets (the relevant share of coded
+    lines), and Cohen's kappa when two coders coded the same line_ids.
+
+    Example: mobilize lexicon agreement lexicons/validation/coded.csv --csv precision.csv
+    """
+    from pipeline.validation import agreement, precision_csv, read_sheet
+
+    setup_logging(verbose)
+    with reported_errors():
+        first = read_sheet(sheet)
+        second = read_sheet(sheet2) if sheet2 is not None else None
+        result = agreement(first, second)
+    if csv_ is not None:
+        csv_.write_text(precision_csv(result), encoding="utf-8")
+        err_console.print(f"wrote {escape(str(csv_))}")
+    if json_:
+        print_json(result.as_dict())
+        return
+    table = Table("level", "category", "term", "coded", "relevant", "precision")
+    for p in result.precision:
+        prec = "" if p.precision is None else f"{p.precision:.2f}"
+        if p.precision is not None and p.precision < threshold:
+            prec = f"[red]{prec}[/]"
+        style = "bold" if p.level == "category" else ""
+        table.add_row(p.level, p.category, escape(p.term), str(p.coded), str(p.relevant), prec,
+                      style=style)
+    console.print(table)
+    overall = "n/a" if result.overall_precision is None else f"{result.overall_precision:.2f}"
+    console.print(f"{result.coded} coded judgement(s) of {result.lines} line(s); overall "
+                  f"precision {overall}")
+    if sheet2 is not None:
+        kappa = "undefined" if result.kappa is None else f"{result.kappa:.2f}"
+        agree = "n/a" if result.observed_agreement is None else f"{result.observed_agreement:.2f}"
+        console.print(f"{result.shared} line(s) coded by both: agreement {agree}, "
+                      f"Cohen's kappa {kappa}")

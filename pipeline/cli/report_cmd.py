@@ -1,1 +1,172 @@
-"""Commands registered on the mobilize CLI (see pipeline.cli._apps)."""
+"""``mobilize report`` (regenerate a run's report) and ``mobilize compare`` (two groups or corpora)."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+
+import typer
+
+from pipeline.cli._apps import app
+from pipeline.cli._common import (
+    VERBOSE_HELP,
+    console,
+    print_json,
+    reported_errors,
+    setup_logging,
+)
+from pipeline.config import DEFAULT_LEXICON, DEFAULT_OUT, DEFAULT_PERIODS, Settings
+from pipeline.errors import MobilizeError
+
+
+def _corpus_name(corpus: str) -> str:
+    try:
+        from pipeline.registry import resolve_corpus
+    except ImportError:  # pragma: no cover - the registry is optional
+        return Path(corpus).name
+    try:
+        return resolve_corpus(corpus)[1]
+    except MobilizeError:
+        return Path(corpus).name  # a run folder may outlive its corpus folder
+
+
+@app.command("report")
+def report(
+    corpus: str = typer.Option(None, "--corpus", "-c",
+                               help="Corpus folder or registered name; its run is OUT/<name>/."),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o",
+                             help="The output folder given to `mobilize run`."),
+    run: Path = typer.Option(None, "--run", help="A run folder (instead of --corpus/--out)."),
+    periods: Path = typer.Option(DEFAULT_PERIODS, "--periods", "-p",
+                                 help="Periods file (YAML list of {name, start, end})."),
+    lexicon: Path = typer.Option(DEFAULT_LEXICON, "--lexicon", "-l",
+                                 help="Lexicon for labels, KWIC and coverage, when run.json's "
+                                      "lexicon path is gone."),
+    as_json: bool = typer.Option(False, "--json", help="Print the written files as JSON."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
+) -> None:
+    """Regenerate report.html, report.md, figures/ and tables/ from an existing run folder.
+
+    The end of every `mobilize run` writes the same report; use this after changing the
+    periods file, or to rebuild a report. Nothing is re-scored.
+
+    Example: mobilize report --corpus ../shared/corpora/gwr-national-zh --out reports
+    """
+    setup_logging(verbose)
+    with reported_errors():
+        if run is None:
+            if corpus is None:
+                raise MobilizeError("say which run to report on",
+                                    fix="Give --corpus NAME_OR_PATH (with --out), or --run DIR.")
+            run = Path(out) / _corpus_name(corpus)
+        from pipeline.report import write_report
+
+        settings = Settings(out=Path(out), lexicon=lexicon, periods=periods, verbose=verbose)
+        with console.status("writing the report", spinner="dots") if console.is_terminal \
+                and not as_json else nullcontext():
+            written = write_report(Path(run), settings)
+    if as_json:
+        print_json([str(p) for p in written])
+    else:
+        console.print(f"{len(written)} files written; open {Path(run) / 'report.html'}")
+
+
+@app.command("compare")
+def compare_cmd(
+    corpus: list[str] = typer.Option(None, "--corpus", "-c",
+                                     help="Corpus folder or name; repeat for two corpora. Runs "
+                                          "the engine (local, cached) into OUT/compare/runs/."),
+    run: list[Path] = typer.Option(None, "--run",
+                                   help="An existing run folder (repeatable); no engine run."),
+    by: str = typer.Option(None, "--by",
+                           help="Column to split by: year, period, level, region, doc_type, "
+                                "issuer, corpus (default: corpus with two sources)."),
+    a: str = typer.Option(None, "--a", help="Group A (default: the latest year or period)."),
+    b: str = typer.Option(None, "--b", help="Group B (default: the one before A)."),
+    scope: str = typer.Option("all", "--scope",
+                              help="all, domain_sentences or domain_paragraphs."),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o",
+                             help="Writes OUT/compare/<by>-<a>-vs-<b>/."),
+    periods: Path = typer.Option(DEFAULT_PERIODS, "--periods", "-p", help="Periods file."),
+    lexicon: Path = typer.Option(DEFAULT_LEXICON, "--lexicon", "-l", help="Lexicon YAML file."),
+    segmenter: str = typer.Option("jieba", "--segmenter", help="jieba or jieba-rs."),
+    top: int = typer.Option(10, "--top", min=1, help="Keyness terms to print each way."),
+    as_json: bool = typer.Option(False, "--json", help="Print the differences as JSON."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
+) -> None:
+    """Compare two groups: two years, two periods, two regions or levels, or two corpora.
+
+    Rate differences per category with bootstrap CIs, and the terms that drive them
+    (log-odds keyness with an informative Dirichlet prior), printed and written as CSV, XLSX,
+    Markdown and a forest plot.
+
+    Example: mobilize compare --corpus ../shared/corpora/gwr-provincial-zh --by year --a 2026 --b 2025
+    """
+    setup_logging(verbose)
+    with reported_errors():
+        if segmenter not in ("jieba", "jieba-rs"):
+            raise MobilizeError(f"unknown segmenter {segmenter!r}",
+                                fix="Use --segmenter jieba or jieba-rs.")
+        from pipeline import compare, report
+
+        roots = []
+        for c in corpus or []:
+            try:
+                from pipeline.registry import resolve_corpus
+
+                roots.append(resolve_corpus(c)[0])
+            except ImportError:  # pragma: no cover
+                roots.append(Path(c))
+        settings = Settings(out=Path(out), lexicon=lexicon, periods=periods,
+                            segmenter=segmenter,  # type: ignore[arg-type]
+                            verbose=verbose, progress=False)
+        with console.status("running the engine", spinner="dots") if console.is_terminal \
+                and not as_json else nullcontext():
+            tables = report.load_runs(roots, list(run or []), settings)
+        group = by or ("corpus" if len(roots) + len(run or []) > 1 else None)
+        if group is None:
+            raise MobilizeError("one source and no --by: nothing to compare",
+                                fix="Add --by year|period|level|region|doc_type, or a second "
+                                    "--corpus.")
+        if group == "corpus" and a is None and b is None:
+            names = list(dict.fromkeys(tables.documents["corpus"]))
+            a, b = names[0], names[-1]
+        plist = compare.load_periods(periods) if periods else []
+        result = compare.compare_groups(tables, group, a, b, periods=plist, scope=scope,
+                                        seed=settings.seed)
+        folder = Path(out) / "compare" / result.label
+        report.write_comparison(result, folder, top=top)
+    if as_json:
+        print_json({"by": result.by, "a": result.a, "b": result.b, "scope": result.scope,
+                    "folder": str(folder),
+                    "differences": result.differences.to_dict(orient="records")})
+        return
+    _print_comparison(result, folder, top)
+
+
+def _print_comparison(result: object, folder: Path, top: int) -> None:
+    from rich.table import Table
+
+    r = result  # compare.Comparison
+    t = Table(title=f"{r.by}: A = {r.a}  vs  B = {r.b}  (per 10k tokens, scope {r.scope})")  # type: ignore[attr-defined]
+    for col in ("category", "A", "B", "A − B", "95% CI", ""):
+        t.add_column(col, justify="left" if col == "category" else "right")
+    for row in r.differences.itertuples():  # type: ignore[attr-defined]
+        excl = row.ci_low > 0 or row.ci_high < 0
+        t.add_row(row.category, f"{row.rate_a:.2f}", f"{row.rate_b:.2f}", f"{row.difference:+.2f}",
+                  f"[{row.ci_low:+.2f}, {row.ci_high:+.2f}]", "*" if excl else "")
+    console.print(t)
+    key = r.keyness[r.keyness["within"] == "all"]  # type: ignore[attr-defined]
+    kt = Table(title="terms driving the difference (log-odds z; + = typical of A)")
+    kt.add_column("typical of A")
+    kt.add_column("z", justify="right")
+    kt.add_column("typical of B")
+    kt.add_column("z", justify="right")
+    head, tail = key.head(top), key.tail(top).iloc[::-1]
+    for (_, x), (_, y) in zip(head.iterrows(), tail.iterrows()):
+        kt.add_row(str(x["term"]), f"{x['z']:+.2f}", str(y["term"]), f"{y['z']:+.2f}")
+    console.print(kt)
+    console.print(f"* the 95% interval excludes 0. Tables and figure: {folder}")
+
+
+__all__ = ["compare_cmd", "report"]

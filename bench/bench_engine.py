@@ -1,0 +1,165 @@
+"""Engine speed on a ~100 MB benchmark corpus built from the shared Chinese corpora.
+
+Prints, measured in one invocation:
+
+- baseline: one process calling ``jieba.lcut`` over the same texts (MB/s);
+- cold run with jieba on ``--workers`` processes: MB/s and the ratio to the baseline (target >= 1.6x);
+- cold run with jieba-rs: MB/s end to end (target >= 10 MB/s);
+- warm run (nothing changed): seconds and the fraction of the jieba cold run (target < 10%);
+- peak resident memory of the whole process tree (target < 2 GB).
+
+The corpus is generated into a temporary folder (never committed): the shared documents
+repeated with distinct doc ids, each copy with its own first line so that every text (and
+its sha256) is distinct and nothing is answered from a cache. Runs use a fresh cache folder.
+
+Usage: python bench/bench_engine.py [--mb 100] [--workers 2] [--baseline-mb 20]
+The baseline throughput is measured over the first ``--baseline-mb`` MB of the same files
+(throughput does not depend on the amount; this keeps the benchmark's run time down).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("MOBILIZE_SHARED", REPO.parent / "shared")) / "corpora"
+CORPORA = ("gwr-national-zh", "gwr-provincial-zh", "social-security-policy-zh",
+           "npc-resolutions-gwr-zh")
+sys.path.insert(0, str(REPO))
+
+
+class PeakRSS:
+    """Samples the resident memory of this process and all its children."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for p in [me, *me.children(recursive=True)]:
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            time.sleep(self.interval)
+
+    def __enter__(self) -> PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def build_corpus(dst: Path, mb: float) -> tuple[int, int]:
+    """Copies of the shared Chinese documents until ``mb`` MB; returns (files, bytes)."""
+    files = sorted(p for c in CORPORA for p in (SHARED / c).glob("*.txt"))
+    if not files:
+        raise SystemExit(f"no shared corpora at {SHARED}")
+    texts = [(f"{p.parent.name}-{p.stem}", p.read_text(encoding="utf-8")) for p in files]
+    dst.mkdir(parents=True)
+    target, written, n, k = mb * 1_000_000, 0, 0, 0
+    while written < target:
+        for stem, text in texts:
+            data = f"基准副本第{k}份\n{text}".encode()
+            (dst / f"r{k:03d}-{stem}.txt").write_bytes(data)
+            written += len(data)
+            n += 1
+            if written >= target:
+                break
+        k += 1
+    return n, written
+
+
+def baseline(corpus: Path, mb: float) -> tuple[float, float]:
+    """One process, ``jieba.lcut`` per document: (MB, seconds)."""
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    t0 = time.perf_counter()
+    jieba.initialize()
+    done = 0
+    for p in sorted(corpus.glob("*.txt")):
+        data = p.read_bytes()
+        jieba.lcut(data.decode("utf-8"))
+        done += len(data)
+        if done >= mb * 1_000_000:
+            break
+    return done / 1e6, time.perf_counter() - t0
+
+
+def engine_run(corpus: Path, out: Path, cache: Path, segmenter: str, workers: int,
+               lexicon: Path) -> tuple[float, object]:
+    from pipeline.config import Settings
+    from pipeline.engine import run_local
+
+    s = Settings(corpus=corpus, corpus_name="bench", out=out, lexicon=lexicon, cache=cache,
+                 segmenter=segmenter, workers=workers, report=False, engine="local")  # type: ignore[arg-type]
+    t0 = time.perf_counter()
+    result = run_local(s)
+    return time.perf_counter() - t0, result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mb", type=float, default=100.0)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--baseline-mb", type=float, default=20.0)
+    args = ap.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="mobilize-bench-"))
+    try:
+        corpus = base / "corpus"
+        lexicon = REPO / "lexicons" / "mobilize.yaml"
+        if not lexicon.is_file():
+            lexicon = REPO / "tests" / "fixtures" / "lexicons" / "seed.yaml"
+        shutil.copy(lexicon, base / "lexicon.yaml")  # a snapshot: the file may be edited meanwhile
+        lexicon = base / "lexicon.yaml"
+        n, size = build_corpus(corpus, args.mb)
+        mb = size / 1e6
+        print(f"corpus: {n} documents, {mb:.1f} MB (UTF-8) in {corpus}; workers={args.workers}; "
+              f"load average {os.getloadavg()[0]:.1f} (cores shared with other work)", flush=True)
+        with PeakRSS() as peak:
+            bmb, bs = baseline(corpus, min(args.baseline_mb, mb))
+            print(f"baseline  jieba.lcut, 1 process: {bmb:.1f} MB in {bs:.1f} s = "
+                  f"{bmb / bs:.2f} MB/s", flush=True)
+            cold_s, cold = engine_run(corpus, base / "out", base / "cache-jieba", "jieba",
+                                      args.workers, lexicon)
+            print(f"cold      jieba, {args.workers} workers: {cold_s:.1f} s = {mb / cold_s:.2f} MB/s"
+                  f" = {mb / cold_s / (bmb / bs):.2f}x baseline (target >= 1.6x); "
+                  f"segmented {cold.stats.segmented}", flush=True)  # type: ignore[attr-defined]
+            rs_s, rs = engine_run(corpus, base / "out-rs", base / "cache-rs", "jieba-rs",
+                                  args.workers, lexicon)
+            print(f"cold      jieba-rs, {args.workers} workers: {rs_s:.1f} s = {mb / rs_s:.2f} MB/s"
+                  f" end to end (target >= 10 MB/s); segmented {rs.stats.segmented}",  # type: ignore[attr-defined]
+                  flush=True)
+            warm_s, warm = engine_run(corpus, base / "out", base / "cache-jieba", "jieba",
+                                      args.workers, lexicon)
+            print(f"warm      jieba, nothing changed: {warm_s:.2f} s = "
+                  f"{warm_s / cold_s:.1%} of the cold run (target < 10%); segmented "
+                  f"{warm.stats.segmented}, scored {warm.stats.scored}",  # type: ignore[attr-defined]
+                  flush=True)
+        print(f"peak RSS  whole process tree: {peak.peak / 2**20:.0f} MiB (target < 2048 MiB)")
+        print("stage seconds (jieba cold, summed over workers):",
+              {k: round(v, 1) for k, v in cold.stats.seconds.items()})  # type: ignore[attr-defined]
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

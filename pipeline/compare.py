@@ -1,0 +1,757 @@
+"""Compare: aggregation over time and groups, and the statistics a reviewer expects.
+
+Pure functions on the run's tables (see docs/architecture.md, "A run's output
+folder"); ``read_run`` and ``load_periods`` are the only I/O. Every function
+returns rows in a fixed, sorted order, and every random draw comes from a
+``numpy.random.Generator`` seeded by the caller (``Settings.seed``), so the same
+inputs give byte-identical tables.
+
+The statistics, in one place (the report's methods appendix repeats them):
+
+- **Pooled rate** of a group (a year, a period, a region, a corpus): the sum of
+  the counts over the sum of the tokens of its documents, x 10,000. Tokens are
+  the exposure, so a long report weighs more than a short one; this is *not*
+  the mean of the documents' rates.
+- **Bootstrap CI**: resample the group's documents with replacement
+  (``n_boot`` replicates), recompute the pooled rate, take the percentile
+  interval. Differences between two groups resample each group independently.
+- **Trend**: Mann-Kendall test on the yearly pooled rates of a category
+  (years with documents only), Theil-Sen slope (per 10k tokens per year),
+  p-values adjusted across categories with Benjamini-Hochberg. Series with
+  fewer than ``min_points`` years get no test, only a note.
+- **Keyness**: weighted log-odds ratio with an informative Dirichlet prior
+  (Monroe, Colaresi and Quinn 2008, eq. 22) of each term between two groups,
+  with the group's tokens as the number of words; the prior is the pooled
+  term frequency (counts of both groups over their tokens) times ``alpha0``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from pipeline.errors import MobilizeError
+
+#: Scopes of scores.csv (see docs/architecture.md).
+SCOPES = ("all", "domain_sentences", "domain_paragraphs")
+#: Metadata columns a group comparison may use, besides ``year``, ``period`` and ``corpus``.
+GROUP_COLUMNS = ("corpus", "level", "region", "doc_type", "issuer", "year", "period")
+DEFAULT_BOOT = 1000
+DEFAULT_ALPHA0 = 1000.0
+MIN_TREND_POINTS = 8
+_RATE_COLUMNS = ["dimension", "category", "documents", "count", "tokens", "rate_per_10k",
+                 "ci_low", "ci_high"]
+
+
+# --------------------------------------------------------------------------- periods
+
+
+@dataclass(frozen=True)
+class Period:
+    """A named span of years, inclusive; ``end`` None means open-ended."""
+
+    name: str
+    start: int
+    end: int | None = None
+
+    def contains(self, year: int) -> bool:
+        return year >= self.start and (self.end is None or year <= self.end)
+
+
+def load_periods(path: Path) -> list[Period]:
+    """Read a periods file: a YAML list of {name, start, end} (or {periods: [...]}).
+
+    Raises MobilizeError naming the file, the line and the fix for anything else.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MobilizeError(f"cannot read the periods file ({exc.strerror})", path=path,
+                            fix="Give a YAML file listing {name, start, end}, e.g. "
+                                "lexicons/periods.yaml.") from exc
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise MobilizeError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path=path,
+                            line=mark.line + 1 if mark else None,
+                            fix="Fix the YAML syntax (a list of {name, start, end}).") from exc
+    items_node: Any = root
+    if isinstance(root, yaml.MappingNode):
+        items_node = next((v for k, v in root.value if k.value == "periods"), None)
+    if not isinstance(items_node, yaml.SequenceNode) or not items_node.value:
+        raise MobilizeError("no list of periods found", path=path,
+                            line=(root.start_mark.line + 1) if root is not None else None,
+                            fix="Write `periods:` followed by items like "
+                                "`- {name: reform, start: 1978, end: 1992}`.")
+    periods: list[Period] = []
+    for node in items_node.value:
+        line = node.start_mark.line + 1
+        item = yaml.safe_load(yaml.serialize(node)) if node is not None else None
+        if not isinstance(item, dict) or "name" not in item or "start" not in item:
+            raise MobilizeError("a period needs `name` and `start` (and `end`, or null)",
+                                path=path, line=line,
+                                fix="Write it as `- {name: reform, start: 1978, end: 1992}`.")
+        name, start, end = str(item["name"]).strip(), item["start"], item.get("end")
+        if (not isinstance(start, int) or isinstance(start, bool)
+                or (end is not None and (not isinstance(end, int) or isinstance(end, bool)))):
+            raise MobilizeError(f"period {name!r}: start and end must be years (integers)",
+                                path=path, line=line, fix="Write e.g. `start: 1978, end: 1992`.")
+        if end is not None and end < start:
+            raise MobilizeError(f"period {name!r} ends ({end}) before it starts ({start})",
+                                path=path, line=line, fix="Swap start and end.")
+        if not name:
+            raise MobilizeError("a period has an empty name", path=path, line=line,
+                                fix="Give every period a name.")
+        for other in periods:
+            if other.name == name:
+                raise MobilizeError(f"period name {name!r} is used twice", path=path,
+                                    line=line, fix="Give every period its own name.")
+            lo, hi = max(start, other.start), min(end if end is not None else 10**6,
+                                                  other.end if other.end is not None else 10**6)
+            if lo <= hi:
+                raise MobilizeError(f"period {name!r} overlaps {other.name!r} (year {lo})",
+                                    path=path, line=line,
+                                    fix="Make the periods disjoint (years are inclusive).")
+        periods.append(Period(name, start, end))
+    return sorted(periods, key=lambda p: p.start)
+
+
+def period_of(year: int | float | None, periods: Sequence[Period]) -> str | None:
+    """The name of the period holding ``year``, or None."""
+    if year is None or (isinstance(year, float) and math.isnan(year)):
+        return None
+    for p in periods:
+        if p.contains(int(year)):
+            return p.name
+    return None
+
+
+def with_periods(documents: pd.DataFrame, periods: Sequence[Period]) -> pd.DataFrame:
+    """``documents`` with a ``period`` column (None for years outside every period)."""
+    out = documents.copy()
+    out["period"] = [period_of(y, periods) for y in out["year"]]
+    order = [p.name for p in periods]
+    out["period"] = pd.Categorical(out["period"], categories=order, ordered=True)
+    return out
+
+
+# --------------------------------------------------------------------------- run tables
+
+
+@dataclass(frozen=True)
+class RunTables:
+    """The tables of one run folder (or of several, combined)."""
+
+    documents: pd.DataFrame
+    term_counts: pd.DataFrame
+    scores: pd.DataFrame
+    cooccurrence: pd.DataFrame
+    manifest: dict[str, Any]
+    run_dir: Path | None = None
+
+
+_TABLE_DTYPES: dict[str, dict[str, Any]] = {
+    "documents": {"doc_id": str, "title": str, "date": str, "issuer": str, "level": str,
+                  "region": str, "doc_type": str, "language": str, "path": str},
+    "term_counts": {"doc_id": str, "dimension": str, "category": str, "term": str},
+    "scores": {"doc_id": str, "scope": str, "dimension": str, "category": str},
+    "cooccurrence": {"doc_id": str, "unit": str, "dimension_a": str, "category_a": str,
+                     "dimension_b": str, "category_b": str},
+}
+_REQUIRED = {
+    "documents": ("doc_id", "year", "tokens"),
+    "term_counts": ("doc_id", "dimension", "category", "term", "count"),
+    "scores": ("doc_id", "scope", "dimension", "category", "count", "tokens"),
+    "cooccurrence": ("doc_id", "unit", "dimension_a", "category_a", "dimension_b",
+                     "category_b", "count"),
+}
+
+
+def read_run(run_dir: Path) -> RunTables:
+    """Read a run folder written by ``mobilize run`` (CSV tables and run.json)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "documents.csv").is_file():
+        raise MobilizeError("not a run folder (no documents.csv)", path=run_dir,
+                            fix="Run `mobilize run --corpus PATH --out DIR` first, and give "
+                                "the folder <DIR>/<corpus name>.")
+    tables: dict[str, pd.DataFrame] = {}
+    for name, dtypes in _TABLE_DTYPES.items():
+        path = run_dir / f"{name}.csv"
+        if not path.is_file():
+            raise MobilizeError(f"the run folder has no {name}.csv", path=run_dir,
+                                fix="Re-run `mobilize run` for this corpus.")
+        df = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values={"year": [""]})
+        missing = [c for c in _REQUIRED[name] if c not in df.columns]
+        if missing:
+            raise MobilizeError(f"{name}.csv lacks the columns {', '.join(missing)}",
+                                path=path, line=1,
+                                fix="Re-run `mobilize run` with this version of mobilize.")
+        tables[name] = df
+    manifest: dict[str, Any] = {}
+    if (run_dir / "run.json").is_file():
+        manifest = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    docs = tables["documents"]
+    docs["year"] = pd.to_numeric(docs["year"], errors="coerce").astype("Int64")
+    if "corpus" not in docs.columns:
+        corpus = manifest.get("corpus", {})
+        docs["corpus"] = str(corpus.get("name", run_dir.name)) if isinstance(corpus, dict) \
+            else str(corpus or run_dir.name)
+    return RunTables(docs, tables["term_counts"], tables["scores"], tables["cooccurrence"],
+                     manifest, run_dir)
+
+
+def combine_runs(runs: Sequence[RunTables]) -> RunTables:
+    """Several runs as one: doc ids become ``<corpus>/<doc_id>`` so they cannot collide."""
+    if len(runs) == 1:
+        return runs[0]
+    names = [str(r.documents["corpus"].iloc[0]) if len(r.documents) else "" for r in runs]
+    if len(set(names)) != len(names):
+        raise MobilizeError(f"two of the runs have the same corpus name ({', '.join(names)})",
+                            fix="Compare different corpora, or register one under another "
+                                "name.")
+
+    def prefixed(df: pd.DataFrame, name: str) -> pd.DataFrame:
+        df = df.copy()
+        df["doc_id"] = name + "/" + df["doc_id"].astype(str)
+        return df
+
+    parts = {k: [prefixed(getattr(r, k), n) for r, n in zip(runs, names)]
+             for k in ("documents", "term_counts", "scores", "cooccurrence")}
+    manifest = {"combined": [r.manifest for r in runs]}
+    return RunTables(*(pd.concat(parts[k], ignore_index=True)
+                       for k in ("documents", "term_counts", "scores", "cooccurrence")),
+                     manifest=manifest)
+
+
+# --------------------------------------------------------------------------- rates
+
+
+#: The codebook's order of dimensions; tables list categories in this order.
+DIMENSION_ORDER = ("feature", "pathway", "challenge", "domain")
+
+
+def _categories(scores: pd.DataFrame) -> pd.DataFrame:
+    cats = scores[["dimension", "category"]].drop_duplicates()
+    rank = {d: i for i, d in enumerate(DIMENSION_ORDER)}
+    keys = sorted(zip(cats["dimension"], cats["category"]),
+                  key=lambda dc: (rank.get(dc[0], len(rank)), dc[0], dc[1]))
+    return pd.DataFrame(keys, columns=["dimension", "category"])
+
+
+def _doc_matrix(documents: pd.DataFrame, scores: pd.DataFrame, scope: str
+                ) -> tuple[pd.DataFrame, pd.Series]:
+    """Counts as a documents x (dimension, category) matrix, and each document's tokens.
+
+    For scope ``all`` the tokens are documents.csv's; for a domain scope they are
+    the tokens of that scope as scores.csv gives them (0 where it has no row).
+    """
+    if scope not in SCOPES:
+        raise MobilizeError(f"unknown scope {scope!r}", fix=f"Use one of {', '.join(SCOPES)}.")
+    sc = scores[scores["scope"] == scope]
+    cats = _categories(scores)
+    counts = (sc.pivot_table(index="doc_id", columns=["dimension", "category"], values="count",
+                             aggfunc="sum", fill_value=0)
+              .reindex(index=documents["doc_id"],
+                       columns=pd.MultiIndex.from_frame(cats), fill_value=0))
+    if scope == "all":
+        tokens = documents.set_index("doc_id")["tokens"].astype(float)
+    else:
+        tokens = (sc.groupby("doc_id")["tokens"].max()
+                  .reindex(documents["doc_id"], fill_value=0).astype(float))
+    return counts.astype(float), tokens
+
+
+def _bootstrap_weights(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """How often each of n documents is drawn in each replicate: (n_boot, n)."""
+    if n == 0:
+        return np.zeros((n_boot, 0))
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
+
+
+def bootstrap_rates(counts: np.ndarray, tokens: np.ndarray, *, n_boot: int,
+                    rng: np.random.Generator) -> np.ndarray:
+    """Pooled rates (per 10k) of ``n_boot`` resamples of the documents: (n_boot, categories).
+
+    ``counts`` is documents x categories, ``tokens`` the documents' tokens. A
+    replicate with no tokens gives NaN.
+    """
+    w = _bootstrap_weights(counts.shape[0], n_boot, rng)
+    num = w @ counts
+    den = w @ tokens
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den[:, None] > 0, num / den[:, None] * 10_000, np.nan)
+
+
+def _percentile_ci(reps: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    lo_q, hi_q = (1 - level) / 2 * 100, (1 + level) / 2 * 100
+    if reps.shape[0] == 0 or np.all(np.isnan(reps)):
+        nan = np.full(reps.shape[1], np.nan)
+        return nan, nan
+    with np.errstate(all="ignore"):
+        return np.nanpercentile(reps, lo_q, axis=0), np.nanpercentile(reps, hi_q, axis=0)
+
+
+def pooled_rates(documents: pd.DataFrame, scores: pd.DataFrame, by: str | None, *,
+                 scope: str = "all", seed: int, n_boot: int = DEFAULT_BOOT,
+                 level: float = 0.95) -> pd.DataFrame:
+    """Pooled rate per group of ``by`` (None: the whole corpus) and category, with bootstrap CI.
+
+    Columns: ``<by>, dimension, category, documents, count, tokens, rate_per_10k,
+    ci_low, ci_high``; rows sorted by group, dimension, category. Groups with a
+    missing value of ``by`` are left out.
+    """
+    counts, tokens = _doc_matrix(documents, scores, scope)
+    cats = counts.columns.to_frame(index=False)
+    keys = _group_keys(documents, by)
+    cols = ([by] if by is not None else []) + _RATE_COLUMNS
+    if not keys:
+        return pd.DataFrame(columns=cols)
+    cm, tv = counts.to_numpy(), tokens.to_numpy()
+    n_cat = cm.shape[1]
+    sums, tok, ndocs, lows, highs = [], [], [], [], []
+    # One generator per group, derived from the seed and the group's position,
+    # so that a group's interval does not depend on the draws of the others.
+    for i, (_key, idx) in enumerate(keys):
+        c, t = cm[idx], tv[idx]
+        sums.append(c.sum(axis=0))
+        tok.append(t.sum())
+        ndocs.append(len(idx))
+        lo, hi = _percentile_ci(bootstrap_rates(c, t, n_boot=n_boot,
+                                                rng=np.random.default_rng([seed, i])), level)
+        lows.append(lo)
+        highs.append(hi)
+    total_c = np.concatenate(sums)
+    total_t = np.repeat(np.asarray(tok, dtype=float), n_cat)
+    out = pd.DataFrame({
+        "dimension": np.tile(cats["dimension"].to_numpy(), len(keys)),
+        "category": np.tile(cats["category"].to_numpy(), len(keys)),
+        "documents": np.repeat(ndocs, n_cat),
+        "count": total_c.astype(int),
+        "tokens": total_t.astype(int),
+        "rate_per_10k": np.divide(total_c * 10_000, total_t, out=np.zeros_like(total_c),
+                                  where=total_t > 0),
+        "ci_low": np.concatenate(lows), "ci_high": np.concatenate(highs)})
+    if by is not None:
+        values = [k for k, _ in keys]
+        col = pd.Series(np.repeat(np.array(values, dtype=object), n_cat))
+        if isinstance(documents[by].dtype, pd.CategoricalDtype):
+            col = pd.Categorical(col, categories=documents[by].cat.categories, ordered=True)
+        elif pd.api.types.is_integer_dtype(documents[by].dtype):
+            col = col.astype("int64")
+        out.insert(0, by, col)
+    return out[cols]
+
+
+def _group_keys(documents: pd.DataFrame, by: str | None) -> list[tuple[Any, list[int]]]:
+    """(group value, row positions) in the group's natural order."""
+    if by is None:
+        return [(None, list(range(len(documents))))]
+    if by not in documents.columns:
+        raise MobilizeError(f"documents.csv has no column {by!r}",
+                            fix="Group by one of: " + ", ".join(
+                                c for c in GROUP_COLUMNS if c in documents.columns) + ".")
+    col = documents[by]
+    groups: dict[Any, list[int]] = {}
+    for pos, value in enumerate(col):
+        if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)) \
+                or value == "":
+            continue
+        groups.setdefault(value, []).append(pos)
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        order = [c for c in col.cat.categories if c in groups]
+    else:
+        order = sorted(groups, key=lambda v: (str(type(v)), v))
+    return [(k, groups[k]) for k in order]
+
+
+def rate_differences(documents: pd.DataFrame, scores: pd.DataFrame, by: str, a: Any, b: Any,
+                     *, scope: str = "all", seed: int, n_boot: int = DEFAULT_BOOT,
+                     level: float = 0.95) -> pd.DataFrame:
+    """Rate of group ``a`` minus rate of group ``b`` per category, with a bootstrap CI.
+
+    Each group's documents are resampled independently. Columns: ``dimension,
+    category, docs_a, docs_b, rate_a, rate_b, difference, ci_low, ci_high, ratio``.
+    """
+    col = documents[by].astype(str) if by in documents.columns else None
+    if col is None:
+        _group_keys(documents, by)  # raises the helpful error
+        raise AssertionError  # pragma: no cover
+    counts, tokens = _doc_matrix(documents, scores, scope)
+    mats = []
+    for j, value in enumerate((a, b)):
+        mask = (col == str(value)).to_numpy()
+        if not mask.any():
+            present = sorted(set(col) - {"", "<NA>", "nan", "None"})
+            raise MobilizeError(f"no document has {by} = {value!r}",
+                                fix=f"Use one of: {', '.join(present[:30])}.")
+        c, t = counts.to_numpy()[mask], tokens.to_numpy()[mask]
+        reps = bootstrap_rates(c, t, n_boot=n_boot, rng=np.random.default_rng([seed, j]))
+        rate = c.sum(axis=0) / t.sum() * 10_000 if t.sum() > 0 else np.zeros(c.shape[1])
+        mats.append((int(mask.sum()), rate, reps))
+    (na, ra, reps_a), (nb, rb, reps_b) = mats
+    lo, hi = _percentile_ci(reps_a - reps_b, level)
+    out = counts.columns.to_frame(index=False)
+    out["docs_a"], out["docs_b"] = na, nb
+    out["rate_a"], out["rate_b"] = ra, rb
+    out["difference"] = ra - rb
+    out["ci_low"], out["ci_high"] = lo, hi
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["ratio"] = np.where(rb > 0, ra / np.where(rb > 0, rb, 1), np.nan)
+    return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- trends
+
+
+def benjamini_hochberg(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (NaN stays NaN and is not counted)."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    m = int(ok.sum())
+    if m == 0:
+        return out
+    pv = p[ok]
+    order = np.argsort(pv, kind="mergesort")
+    ranked = pv[order] * m / np.arange(1, m + 1)
+    adj = np.minimum.accumulate(ranked[::-1])[::-1]
+    res = np.empty(m)
+    res[order] = np.minimum(adj, 1.0)
+    out[ok] = res
+    return out
+
+
+def mann_kendall(values: Sequence[float]) -> tuple[float, float, float]:
+    """Mann-Kendall S, Kendall's tau and the two-sided p-value (normal approximation,
+    variance corrected for ties, continuity correction), as in pymannkendall's
+    ``original_test``."""
+    x = np.asarray(values, dtype=float)
+    n = len(x)
+    s = 0.0
+    for k in range(n - 1):
+        s += np.sign(x[k + 1:] - x[k]).sum()
+    _, tie_counts = np.unique(x, return_counts=True)
+    var_s = (n * (n - 1) * (2 * n + 5) - (tie_counts * (tie_counts - 1)
+                                          * (2 * tie_counts + 5)).sum()) / 18
+    if var_s <= 0:
+        return s, 0.0, 1.0
+    z = (s - np.sign(s)) / math.sqrt(var_s) if s != 0 else 0.0
+    p = math.erfc(abs(z) / math.sqrt(2))
+    tau = s / (n * (n - 1) / 2)
+    return float(s), float(tau), float(p)
+
+
+def theil_sen(years: Sequence[float], values: Sequence[float]) -> float:
+    """Theil-Sen slope: the median of the pairwise slopes (value units per year)."""
+    x, y = np.asarray(years, dtype=float), np.asarray(values, dtype=float)
+    i, j = np.triu_indices(len(x), k=1)
+    dx = x[j] - x[i]
+    ok = dx != 0
+    return float(np.median((y[j] - y[i])[ok] / dx[ok])) if ok.any() else float("nan")
+
+
+def trends(yearly: pd.DataFrame, *, min_points: int = MIN_TREND_POINTS,
+           alpha: float = 0.05) -> pd.DataFrame:
+    """Mann-Kendall + Theil-Sen per category over a per-year rates table.
+
+    ``yearly`` is ``pooled_rates(..., by="year")``. Columns: ``dimension,
+    category, years, first_year, last_year, s, tau, p_value, p_adjusted, slope_per_year,
+    trend, note``. ``trend`` is increasing / decreasing / no trend (at the
+    adjusted p < alpha), or empty with a note where the series is too short.
+    """
+    rows = []
+    for (dim, cat), g in yearly.sort_values("year").groupby(["dimension", "category"],
+                                                            sort=True):
+        g = g[g["tokens"] > 0]
+        years, rates = g["year"].astype(float).to_numpy(), g["rate_per_10k"].to_numpy()
+        row: dict[str, Any] = {"dimension": dim, "category": cat, "years": len(g),
+                               "first_year": int(years.min()) if len(g) else None,
+                               "last_year": int(years.max()) if len(g) else None,
+                               "s": np.nan, "tau": np.nan, "p_value": np.nan,
+                               "slope_per_year": np.nan, "note": ""}
+        if len(g) < min_points:
+            row["note"] = (f"too few years with documents ({len(g)} < {min_points}): "
+                           "no trend test")
+        else:
+            row["s"], row["tau"], row["p_value"] = mann_kendall(rates)
+            row["slope_per_year"] = theil_sen(years, rates)
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=["dimension", "category", "years", "first_year",
+                                      "last_year", "s", "tau", "p_value", "slope_per_year",
+                                      "note"])
+    out["p_adjusted"] = benjamini_hochberg(out["p_value"].to_numpy()) if len(out) else []
+
+    def label(r: pd.Series) -> str:
+        if np.isnan(r["p_value"]):
+            return ""
+        if r["p_adjusted"] < alpha:
+            return "increasing" if r["s"] > 0 else "decreasing"
+        return "no trend"
+
+    out["trend"] = out.apply(label, axis=1) if len(out) else []
+    return out[["dimension", "category", "years", "first_year", "last_year", "s", "tau",
+                "p_value", "p_adjusted", "slope_per_year", "trend", "note"]]
+
+
+def change_points(yearly: pd.DataFrame, *, min_points: int = MIN_TREND_POINTS,
+                  penalty: float = 3.0) -> pd.DataFrame:
+    """Change points (PELT, L2 cost on the standardised yearly rates) per category.
+
+    Columns: ``dimension, category, change_years`` (the first year of each new
+    segment, space-separated; empty where there is none or the series is short).
+    """
+    import ruptures  # local import: only the report needs it
+
+    rows = []
+    for (dim, cat), g in yearly.sort_values("year").groupby(["dimension", "category"],
+                                                            sort=True):
+        g = g[g["tokens"] > 0]
+        found: list[int] = []
+        if len(g) >= min_points and g["rate_per_10k"].std() > 0:
+            z = ((g["rate_per_10k"] - g["rate_per_10k"].mean()) / g["rate_per_10k"].std())
+            bkps = ruptures.Pelt(model="l2", min_size=3, jump=1).fit(
+                z.to_numpy().reshape(-1, 1)).predict(pen=penalty)
+            years = g["year"].astype(int).tolist()
+            found = [years[b] for b in bkps if b < len(years)]
+        rows.append({"dimension": dim, "category": cat,
+                     "change_years": " ".join(str(y) for y in found)})
+    return pd.DataFrame(rows, columns=["dimension", "category", "change_years"])
+
+
+# --------------------------------------------------------------------------- keyness
+
+
+def log_odds_dirichlet(y_a: pd.Series, y_b: pd.Series, n_a: float, n_b: float,
+                       alpha: pd.Series, alpha0: float | None = None) -> pd.DataFrame:
+    """Weighted log-odds ratio with an informative Dirichlet prior (Monroe et al. 2008).
+
+    For each word w with counts y_a, y_b in groups of n_a, n_b words and prior
+    alpha_w (alpha0 = sum of alpha):
+        delta_w = log((y_a+a_w)/(n_a+alpha0-y_a-a_w)) - log((y_b+a_w)/(n_b+alpha0-y_b-a_w))
+        var_w  ~= 1/(y_a+a_w) + 1/(y_b+a_w),   z_w = delta_w / sqrt(var_w).
+    Positive z: the word is more typical of group a. ``alpha0`` defaults to the
+    sum of ``alpha``; give it when the vocabulary has words not listed (here:
+    every token that is not a lexicon term).
+    """
+    idx = y_a.index.union(y_b.index).union(alpha.index)
+    ya = y_a.reindex(idx, fill_value=0).astype(float)
+    yb = y_b.reindex(idx, fill_value=0).astype(float)
+    al = alpha.reindex(idx, fill_value=0).astype(float)
+    a0 = float(alpha.sum()) if alpha0 is None else float(alpha0)
+    delta = (np.log((ya + al) / (n_a + a0 - ya - al))
+             - np.log((yb + al) / (n_b + a0 - yb - al)))
+    var = 1 / (ya + al) + 1 / (yb + al)
+    return pd.DataFrame({"count_a": ya.astype(int), "count_b": yb.astype(int),
+                         "delta": delta, "se": np.sqrt(var), "z": delta / np.sqrt(var)})
+
+
+def keyness(documents: pd.DataFrame, term_counts: pd.DataFrame, by: str, a: Any, b: Any, *,
+            alpha0: float = DEFAULT_ALPHA0) -> pd.DataFrame:
+    """Keyness of lexicon terms between ``by == a`` and ``by == b``, overall and per category.
+
+    The number of words of a group is its documents' tokens (so the "other"
+    words are all non-lexicon tokens). Prior: alpha_w = alpha0 * (pooled count
+    of w) / (pooled tokens), the pooled frequency over both groups. Rows with
+    ``within == "all"`` rank all terms together (a term in two categories is
+    counted once); ``within == <category>`` ranks the terms of one category,
+    with a prior built from that category's terms only. Sorted by within, z
+    descending, term.
+
+    Columns: ``within, dimension, category, term, count_a, count_b, rate_a,
+    rate_b, delta, se, z``.
+    """
+    col = documents[by].astype(str)
+    ids = {}
+    tokens = {}
+    for key, value in (("a", a), ("b", b)):
+        mask = col == str(value)
+        if not mask.any():
+            raise MobilizeError(f"no document has {by} = {value!r}",
+                                fix="Use a value that occurs in documents.csv.")
+        ids[key] = set(documents.loc[mask, "doc_id"])
+        tokens[key] = float(documents.loc[mask, "tokens"].sum())
+    n_pool = tokens["a"] + tokens["b"]
+    tc = term_counts.copy()
+    tc["group"] = np.where(tc["doc_id"].isin(ids["a"]), "a",
+                           np.where(tc["doc_id"].isin(ids["b"]), "b", ""))
+    tc = tc[tc["group"] != ""]
+    parts = []
+
+    def one(frame: pd.DataFrame, keys: list[str], within: str) -> pd.DataFrame:
+        if frame.empty:
+            return pd.DataFrame()
+        ca = frame[frame["group"] == "a"].groupby(keys)["count"].sum()
+        cb = frame[frame["group"] == "b"].groupby(keys)["count"].sum()
+        pooled = frame.groupby(keys)["count"].sum()
+        alpha = alpha0 * pooled / n_pool if n_pool > 0 else pooled * 0.0
+        res = log_odds_dirichlet(ca, cb, tokens["a"], tokens["b"], alpha,
+                                 alpha0).reset_index()
+        res = res.rename(columns={"index": keys[0]}) if len(keys) == 1 else res
+        res.insert(0, "within", within)
+        return res
+
+    # Overall: a term counted once even when it sits in two categories.
+    overall = tc.drop_duplicates(["doc_id", "term", "group"])
+    ov = one(overall, ["term"], "all")
+    if not ov.empty:
+        first_cat = (tc.sort_values(["dimension", "category"])
+                     .groupby("term")[["dimension", "category"]].agg(
+                         lambda s: "+".join(sorted(set(s)))))
+        ov = ov.merge(first_cat, left_on="term", right_index=True, how="left")
+        parts.append(ov)
+    for (dim, cat), g in tc.groupby(["dimension", "category"], sort=True):
+        res = one(g, ["term"], cat)
+        res["dimension"], res["category"] = dim, cat
+        parts.append(res)
+    cols = ["within", "dimension", "category", "term", "count_a", "count_b", "rate_a", "rate_b",
+            "delta", "se", "z"]
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    out = pd.concat(parts, ignore_index=True)
+    out["rate_a"] = out["count_a"] / tokens["a"] * 10_000 if tokens["a"] else 0.0
+    out["rate_b"] = out["count_b"] / tokens["b"] * 10_000 if tokens["b"] else 0.0
+    out["_all"] = out["within"] != "all"
+    out = out.sort_values(["_all", "within", "z", "term"], ascending=[True, True, False, True])
+    return out[cols].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- other tables
+
+
+def cooccurrence_by(documents: pd.DataFrame, cooccurrence: pd.DataFrame, by: str, *,
+                    unit: str = "sentence", dimension_b: str = "pathway") -> pd.DataFrame:
+    """Feature x ``dimension_b`` co-occurrence per group (e.g. per period).
+
+    ``count`` is the number of units (sentences or paragraphs) in which both
+    categories occur; ``per_1k_units`` divides by the group's units (documents.csv
+    ``sentences`` / ``paragraphs``) x 1,000. Columns: ``<by>, category_a,
+    category_b, count, units, per_1k_units``.
+    """
+    units_col = {"sentence": "sentences", "paragraph": "paragraphs"}[unit]
+    co = cooccurrence[(cooccurrence["unit"] == unit) & (cooccurrence["dimension_a"] == "feature")
+                      & (cooccurrence["dimension_b"] == dimension_b)]
+    docs = documents[["doc_id", by] + ([units_col] if units_col in documents.columns else [])]
+    rows = []
+    for key, idx in _group_keys(documents, by):
+        ids = set(documents["doc_id"].iloc[idx])
+        units = float(docs[units_col].iloc[idx].sum()) if units_col in docs.columns else np.nan
+        g = co[co["doc_id"].isin(ids)].groupby(["category_a", "category_b"])["count"].sum()
+        for (ca, cb), n in g.items():
+            rows.append({by: key, "category_a": ca, "category_b": cb, "count": int(n),
+                         "units": units,
+                         "per_1k_units": n / units * 1000 if units and units > 0 else np.nan})
+    return pd.DataFrame(rows, columns=[by, "category_a", "category_b", "count", "units",
+                                       "per_1k_units"])
+
+
+def term_counts_by(documents: pd.DataFrame, term_counts: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Each term's count per group: ``<by>, dimension, category, term, count,
+    documents_with, tokens, rate_per_10k`` (groups where the term occurs; the
+    group's tokens are all its documents' tokens)."""
+    groups = documents[["doc_id", by]].dropna()
+    groups = groups[groups[by].astype(str) != ""]
+    toks = documents.groupby(by, observed=True)["tokens"].sum()
+    tc = term_counts.merge(groups, on="doc_id", how="inner")
+    out = (tc.groupby([by, "dimension", "category", "term"], observed=True)
+           .agg(count=("count", "sum"), documents_with=("doc_id", "nunique")).reset_index())
+    out["tokens"] = out[by].map(toks).astype(int)
+    out["rate_per_10k"] = out["count"] / out["tokens"].where(out["tokens"] > 0) * 10_000
+    return out.sort_values([by, "dimension", "category", "term"]).reset_index(drop=True)
+
+
+def category_dominance(term_counts: pd.DataFrame) -> pd.DataFrame:
+    """Per category: total count, distinct matched terms, the top term and its share."""
+    g = term_counts.groupby(["dimension", "category", "term"])["count"].sum().reset_index()
+    rows = []
+    for (dim, cat), t in g.groupby(["dimension", "category"], sort=True):
+        t = t.sort_values(["count", "term"], ascending=[False, True])
+        total = int(t["count"].sum())
+        rows.append({"dimension": dim, "category": cat, "count": total,
+                     "terms_matched": len(t), "top_term": t["term"].iloc[0],
+                     "top_share": t["count"].iloc[0] / total if total else np.nan})
+    return pd.DataFrame(rows, columns=["dimension", "category", "count", "terms_matched",
+                                       "top_term", "top_share"])
+
+
+# --------------------------------------------------------------------------- one comparison
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Group A against group B on one column: rates, differences and keyness."""
+
+    by: str
+    a: str
+    b: str
+    scope: str
+    rates: pd.DataFrame  # pooled_rates of the two groups
+    differences: pd.DataFrame  # rate_differences
+    keyness: pd.DataFrame  # keyness, overall and within categories
+
+    @property
+    def label(self) -> str:
+        """A file-system-safe name: ``<by>-<a>-vs-<b>``."""
+        def safe(v: str) -> str:
+            return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in v).strip("_")[:40]
+        return f"{safe(self.by)}-{safe(self.a)}-vs-{safe(self.b)}"
+
+
+def resolve_group(documents: pd.DataFrame, by: str, value: str | None, *,
+                  default_rank: int) -> str:
+    """The group value to compare: ``value`` itself, or for ``period`` the one period whose
+    name starts with it (``--a 2013`` finds "2013-2022 新时代 new era"); without a value,
+    the ``default_rank``-th group from the end (1: the latest, 2: the one before)."""
+    keys = [str(k) for k, _ in _group_keys(documents, by)]
+    if not keys:
+        raise MobilizeError(f"no document has a value in column {by!r}",
+                            fix="Group by a column that documents.csv fills in.")
+    if value is None:
+        if by not in ("year", "period", "date"):
+            raise MobilizeError(f"--by {by} needs --a and --b (two values to compare)",
+                                fix=f"Values present: {', '.join(keys[:30])}.")
+        if len(keys) < 2:
+            raise MobilizeError(f"only one {by} has documents ({keys[0]}): nothing to compare",
+                                fix="Compare another column, or add a corpus with --corpus.")
+        return keys[-default_rank]
+    if value in keys:
+        return value
+    starts = [k for k in keys if k.startswith(value)]
+    if len(starts) == 1:
+        return starts[0]
+    raise MobilizeError(f"no group {by} = {value!r}" + (" (ambiguous)" if starts else ""),
+                        fix=f"Use one of: {', '.join(keys[:30])}.")
+
+
+def compare_groups(run: RunTables, by: str, a: str | None = None, b: str | None = None, *,
+                   periods: Sequence[Period] = (), scope: str = "all", seed: int,
+                   n_boot: int = DEFAULT_BOOT, alpha0: float = DEFAULT_ALPHA0) -> Comparison:
+    """Compare two groups of a run's documents (``by`` = a metadata column, ``period`` or
+    ``corpus`` for combined runs). Missing ``a``/``b`` default to the latest year or
+    period and the one before it."""
+    docs = with_periods(run.documents, periods) if periods else run.documents
+    if by == "period" and not periods:
+        raise MobilizeError("--by period needs a periods file",
+                            fix="Pass --periods lexicons/periods.yaml (or your own file).")
+    ga = resolve_group(docs, by, a, default_rank=1)
+    gb = resolve_group(docs, by, b, default_rank=2)
+    if ga == gb:
+        raise MobilizeError(f"A and B are the same group ({by} = {ga})",
+                            fix="Give two different values with --a and --b.")
+    sub = docs[docs[by].astype(str).isin([ga, gb])].copy()
+    sub["_group"] = np.where(sub[by].astype(str) == ga, "A", "B")
+    rates = pooled_rates(sub, run.scores, "_group", scope=scope, seed=seed, n_boot=n_boot)
+    rates.insert(1, by, rates["_group"].map({"A": ga, "B": gb}))
+    rates = rates.rename(columns={"_group": "group"})
+    diff = rate_differences(docs, run.scores, by, ga, gb, scope=scope, seed=seed, n_boot=n_boot)
+    key = keyness(docs, run.term_counts, by, ga, gb, alpha0=alpha0)
+    return Comparison(by, ga, gb, scope, rates, diff, key)

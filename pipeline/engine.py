@@ -1,0 +1,636 @@
+"""The in-process engine: plan a run, process batches of documents, assemble and write the tables.
+
+These are plain functions over batches with picklable inputs and outputs and no global state
+(a worker process memoises only its tokenizer and matcher, built from the plan), so that
+``pipeline.flow`` can wrap them in Prefect tasks and ``run_local`` can run them over a
+process pool:
+
+    plan = plan_run(settings)                       # corpus scan, lexicon, tokenizer spec, batches
+    results = [process_batch(plan, b) for b in plan.batches]   # read, segment, score (cached)
+    tables = assemble(plan, results)                # duplicates, ledger, sorted DataFrames
+    result = write_outputs(settings, plan, tables)  # atomic folder, run.json, report hook
+
+Callers hold ``store.run_lock`` around the whole run (``run_local`` does).
+
+Caches (all under ``Settings.cache``, nothing pickled, every write atomic):
+
+- ``ingest/``: (absolute path, size, mtime_ns, the source's metadata, reader options, the
+  source code of the ingest and normalise modules) -> the document's row (sha256 of the
+  normalised text, chars, encoding, ...). A file whose bytes change gets a new mtime_ns (and
+  usually size), so an unchanged key means unchanged bytes, read by unchanged code, which
+  give the same normalised text; a warm run then neither reads nor normalises it.
+- ``segments/``: (sha256 of the normalised text, tokenizer config hash) -> tokens
+  (``pipeline.segment.SegmentCache``).
+- ``scores/``: (sha256, lexicon hash, tokenizer config hash, scorer version) -> the
+  document's rows (JSON).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline import score as _score
+from pipeline import segment as _segment
+from pipeline import store
+from pipeline.config import Settings
+from pipeline.errors import LexiconError, MobilizeError
+from pipeline.ingest import LedgerEntry, Source
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from pipeline.lexicon import Lexicon
+    from pipeline.match import Matcher
+
+log = logging.getLogger(__name__)
+
+#: Bump when score.py changes what it computes: old cached rows are then ignored.
+SCORER_VERSION = "1"
+DOCUMENT_CORE = ("doc_id", "path", "title", "date", "year", "issuer", "level", "region",
+                 "doc_type", "language")
+DOCUMENT_TAIL = ("chars", "tokens", "sentences", "paragraphs", "sha256", "encoding", "reader",
+                 "converted")
+LEDGER_COLUMNS = ("path", "doc_id", "status", "reason")
+_TABLE_KEYS: Mapping[str, tuple[str, ...]] = {
+    "documents": ("doc_id",),
+    "ledger": ("path", "doc_id"),
+    "term_counts": ("doc_id", "dimension", "category", "term"),
+    "scores": ("doc_id", "scope", "dimension", "category"),
+    "cooccurrence": ("doc_id", "unit", "category_a", "category_b"),
+}
+
+
+@dataclass
+class RunStats:
+    """What a run did. ``segmented``/``scored`` count documents actually (re)computed."""
+
+    documents: int = 0  # rows of documents.csv
+    ingested: int = 0
+    skipped: int = 0
+    failed: int = 0
+    duplicates: int = 0
+    read: int = 0  # documents read and normalised this run (not answered by the ingest cache)
+    segmented: int = 0
+    segment_cache_hits: int = 0
+    scored: int = 0
+    score_cache_hits: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, other: RunStats) -> None:
+        for f in dataclasses.fields(self):
+            if f.name == "seconds":
+                for k, v in other.seconds.items():
+                    self.seconds[k] = self.seconds.get(k, 0.0) + v
+            else:
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    stats: RunStats
+    manifest: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"run_dir": str(self.run_dir), "stats": dataclasses.asdict(self.stats),
+                "manifest": self.manifest}
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything a batch needs, decided once in the parent (picklable)."""
+
+    settings: Settings
+    corpus_name: str
+    corpus_root: Path
+    sources: tuple[Source, ...]
+    scan_ledger: tuple[LedgerEntry, ...]
+    lexicon: Lexicon
+    scheme: _score.Scheme
+    tokenizer: _segment.TokenizerSpec
+    batches: tuple[tuple[Source, ...], ...]
+    ingest_code: str  # hash of the ingest/normalise source code: part of the ingest cache key
+    split_terms: tuple[str, ...] = ()
+    started: str = ""
+
+
+@dataclass
+class BatchResult:
+    documents: list[dict[str, Any]]
+    term_counts: list[tuple[Any, ...]]
+    scores: list[tuple[Any, ...]]
+    cooccurrence: list[tuple[Any, ...]]
+    ledger: list[LedgerEntry]
+    stats: RunStats
+
+
+@dataclass
+class Tables:
+    documents: pd.DataFrame
+    ledger: pd.DataFrame
+    term_counts: pd.DataFrame
+    scores: pd.DataFrame
+    cooccurrence: pd.DataFrame
+    stats: RunStats
+    content_hash: str
+
+    def as_dict(self) -> dict[str, pd.DataFrame]:
+        return {"documents": self.documents, "ledger": self.ledger,
+                "term_counts": self.term_counts, "scores": self.scores,
+                "cooccurrence": self.cooccurrence}
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _resolve_corpus(settings: Settings) -> tuple[Path, str]:
+    """The corpus folder and name: a registered name (pipeline.registry, when present) or a path."""
+    path, name = Path(settings.corpus), settings.corpus_name
+    if not path.is_dir():
+        try:
+            from pipeline import registry  # type: ignore[attr-defined]
+        except ImportError:
+            return path, name
+        resolved = registry.resolve_corpus(str(settings.corpus))
+        if isinstance(resolved, tuple):
+            resolved = resolved[0]
+        resolved = getattr(resolved, "root", getattr(resolved, "path", resolved))
+        path = Path(resolved)
+    return path, name
+
+
+def _ingest_code_hash() -> str:
+    """Hash of the modules that turn bytes into normalised text (ingest cache invalidation)."""
+    pkg = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    names = ["ingest.py", "normalize.py"] + sorted(
+        p.name for p in pkg.glob("read*.py")) + sorted(
+        f"readers/{p.name}" for p in (pkg / "readers").glob("*.py"))
+    for name in names:
+        p = pkg / name
+        if p.is_file():
+            h.update(name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def make_batches(sources: Sequence[Source], settings: Settings) -> tuple[tuple[Source, ...], ...]:
+    """Batches of at most ``settings.batch_size`` sources, at least ~4 per worker when possible."""
+    n = len(sources)
+    if not n:
+        return ()
+    per = max(1, min(settings.batch_size, math.ceil(n / max(1, settings.workers * 4))))
+    return tuple(tuple(sources[i:i + per]) for i in range(0, n, per))
+
+
+def _split_check(spec: _segment.TokenizerSpec, cache: Path) -> tuple[str, ...]:
+    """Terms the tokenizer splits, cached by its config hash (the check loads the dictionary)."""
+    path = cache / "split" / f"{spec.config_hash}.json"
+    try:
+        return tuple(json.loads(path.read_text(encoding="utf-8")))
+    except (FileNotFoundError, ValueError):
+        pass
+    terms = _segment.split_terms(spec.build(), spec.user_terms)
+    _segment._atomic_write_text(path, json.dumps(terms, ensure_ascii=False))
+    return tuple(terms)
+
+
+def plan_run(settings: Settings) -> RunPlan:
+    """Resolve the corpus, scan it, load the lexicon, check the tokenizer, cut batches."""
+    from pipeline.ingest import scan_corpus
+    from pipeline.lexicon import load_lexicon
+
+    started = _now()
+    root, name = _resolve_corpus(settings)
+    scan = scan_corpus(root, name=name)
+    lexicon = load_lexicon(settings.lexicon)
+    spec = _segment.TokenizerSpec(settings.segmenter, tuple(lexicon.user_words()), settings.hmm,
+                                  _segment.jieba_dir(settings.cache))
+    split = _split_check(spec, Path(settings.cache))
+    if split:
+        msg = (f"the {spec.segmenter} segmenter splits {len(split)} lexicon term(s): "
+               f"{', '.join(split[:10])}{' ...' if len(split) > 10 else ''}")
+        if settings.on_split_term == "fail":
+            raise LexiconError(msg, path=settings.lexicon,
+                               fix="Remove spaces/punctuation from those terms, or set "
+                                   "on_split_term = \"warn\" (counts match the text, not tokens)")
+        log.warning("%s (counts are unaffected: terms are matched on the text)", msg)
+    sources = tuple(sorted(scan.sources, key=lambda s: (s.doc_id, s.path)))
+    return RunPlan(settings=settings, corpus_name=scan.name, corpus_root=Path(scan.root),
+                   sources=sources, scan_ledger=tuple(scan.ledger), lexicon=lexicon,
+                   scheme=_score.Scheme.from_lexicon(lexicon), tokenizer=spec,
+                   batches=make_batches(sources, settings), ingest_code=_ingest_code_hash(),
+                   split_terms=split, started=started)
+
+
+# --------------------------------------------------------------------------- caches
+
+
+def _json_path(root: Path, key: str) -> Path:
+    return root / key[:2] / f"{key}.json"
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _write_json(path: Path, data: Any) -> None:
+    _segment._atomic_write_text(path, json.dumps(data, ensure_ascii=False, sort_keys=True))
+
+
+def _ingest_key(plan: RunPlan, src: Source, st: os.stat_result) -> str:
+    blob = json.dumps([str(src.abspath), st.st_size, st.st_mtime_ns, plan.settings.to_simplified,
+                       plan.ingest_code, src.doc_id, src.path, src.date, src.year,
+                       sorted(dict(src.meta).items())], ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _score_dir(plan: RunPlan) -> Path:
+    return (Path(plan.settings.cache) / "scores"
+            / f"{plan.lexicon.hash[:16]}-{plan.tokenizer.config_hash}-v{SCORER_VERSION}")
+
+
+def _ingest_dir(plan: RunPlan) -> Path:
+    return Path(plan.settings.cache) / "ingest"
+
+
+def is_cached(plan: RunPlan, src: Source) -> bool:
+    """True when ``src`` is unchanged since a run with this lexicon and tokenizer scored it."""
+    try:
+        st = src.abspath.stat()
+    except OSError:
+        return False
+    info = _read_json(_json_path(_ingest_dir(plan), _ingest_key(plan, src, st)))
+    return bool(info) and _json_path(_score_dir(plan), info["sha256"]).is_file()
+
+
+# --------------------------------------------------------------------------- one batch
+
+_MATCHERS: dict[str, Matcher] = {}
+
+
+def _matcher(lexicon: Lexicon) -> Matcher:
+    """One matcher per lexicon per process (building the automaton is the costly part)."""
+    m = _MATCHERS.get(lexicon.hash)
+    if m is None:
+        from pipeline.match import Matcher
+
+        _MATCHERS.clear()
+        m = _MATCHERS[lexicon.hash] = Matcher(lexicon)
+    return m
+
+
+def _doc_info(doc: Any) -> dict[str, Any]:
+    meta = {str(k): ("" if v is None else str(v)) for k, v in dict(doc.meta).items()}
+    return {"doc_id": doc.doc_id, "path": doc.path, "date": doc.date, "year": doc.year,
+            "meta": meta, "chars": len(doc.text), "sha256": doc.sha256,
+            "encoding": getattr(doc, "encoding", ""), "reader": getattr(doc, "reader", ""),
+            "converted": bool(getattr(doc, "converted", False))}
+
+
+def _document_row(info: Mapping[str, Any], ds: _score.DocScore) -> dict[str, Any]:
+    row: dict[str, Any] = {"doc_id": info["doc_id"], "path": info["path"], "date": info["date"],
+                           "year": info["year"]}
+    meta = dict(info["meta"])
+    for key in DOCUMENT_CORE:
+        if key not in row:
+            row[key] = meta.pop(key, "")
+    for key, value in meta.items():
+        row[f"meta_{key}" if key in DOCUMENT_TAIL else key] = value
+    row.update({"chars": info["chars"], "tokens": ds.tokens, "sentences": ds.sentences,
+                "paragraphs": ds.paragraphs, "sha256": info["sha256"],
+                "encoding": info["encoding"], "reader": info["reader"],
+                "converted": info["converted"]})
+    return row
+
+
+def process_batch(plan: RunPlan, batch: Sequence[Source]) -> BatchResult:
+    """Read, normalise, segment and score a batch of sources, using and filling the caches.
+
+    Works in a worker process. A source that cannot be read is recorded as failed (with the
+    reason) and the batch goes on.
+    """
+    from pipeline.ingest import read_source
+
+    stats = RunStats()
+    secs = {"ingest": 0.0, "segment": 0.0, "match": 0.0, "score": 0.0}
+    out = BatchResult([], [], [], [], [], stats)
+    ingest_dir, score_dir = _ingest_dir(plan), _score_dir(plan)
+    seg_cache = _segment.SegmentCache(_segment.segments_dir(plan.settings.cache))
+    for src in batch:
+        t0 = time.perf_counter()
+        try:
+            st = src.abspath.stat()
+        except OSError as exc:
+            out.ledger.append(LedgerEntry(src.path, src.doc_id, "failed",
+                                          f"{src.path}: cannot read the file ({exc.strerror})"))
+            continue
+        ikey = _json_path(ingest_dir, _ingest_key(plan, src, st))
+        info = _read_json(ikey)
+        cached = _read_json(_json_path(score_dir, info["sha256"])) if info else None
+        if cached is not None:
+            ds = _score.DocScore.from_json(cached)
+            stats.score_cache_hits += 1
+            secs["ingest"] += time.perf_counter() - t0
+        else:
+            try:
+                doc = read_source(src, to_simplified=plan.settings.to_simplified)
+            except MobilizeError as exc:
+                out.ledger.append(LedgerEntry(src.path, src.doc_id, "failed", exc.message))
+                continue
+            except Exception as exc:  # a reader crash must not stop the run: record it
+                out.ledger.append(LedgerEntry(src.path, src.doc_id, "failed",
+                                              f"{src.path}: {type(exc).__name__}: {exc}"))
+                continue
+            stats.read += 1
+            info = _doc_info(doc)
+            _write_json(ikey, info)
+            t1 = time.perf_counter()
+            secs["ingest"] += t1 - t0
+            cached = _read_json(_json_path(score_dir, doc.sha256))
+            if cached is not None:
+                ds = _score.DocScore.from_json(cached)
+                stats.score_cache_hits += 1
+            else:
+                seg, hit = _segment.segment_cached(plan.tokenizer.build(), doc.sha256, doc.text,
+                                                   seg_cache)
+                if hit:
+                    stats.segment_cache_hits += 1
+                else:
+                    stats.segmented += 1
+                t2 = time.perf_counter()
+                hits = _matcher(plan.lexicon).find(doc.text)
+                t3 = time.perf_counter()
+                ds = _score.score_document(seg, hits, plan.scheme, text_length=len(doc.text))
+                _write_json(_json_path(score_dir, doc.sha256), ds.to_json())
+                stats.scored += 1
+                secs["segment"] += t2 - t1
+                secs["match"] += t3 - t2
+                secs["score"] += time.perf_counter() - t3
+        doc_id = info["doc_id"]
+        out.documents.append(_document_row(info, ds))
+        out.term_counts += _score.rows_with_id(doc_id, ds.term_counts)
+        out.scores += _score.rows_with_id(doc_id, ds.scores)
+        out.cooccurrence += _score.rows_with_id(doc_id, ds.cooccurrence)
+        out.ledger.append(LedgerEntry(src.path, doc_id, "ingested"))
+    stats.seconds = {k: round(v, 6) for k, v in secs.items()}
+    return out
+
+
+# --------------------------------------------------------------------------- assembling
+
+
+def corpus_hash(pairs: Iterable[tuple[str, str]]) -> str:
+    """sha256 over the sorted (doc_id, sha256) pairs of the documents in the tables."""
+    h = hashlib.sha256()
+    for doc_id, sha in sorted(pairs):
+        h.update(f"{doc_id}\t{sha}\n".encode())
+    return h.hexdigest()
+
+
+def _frame(rows: Sequence[Any], columns: Sequence[str], keys: Sequence[str]) -> pd.DataFrame:
+    import pandas as pd
+
+    df = pd.DataFrame(list(rows), columns=list(columns))
+    if len(df):
+        df = df.sort_values(list(keys), kind="mergesort").reset_index(drop=True)
+    return df
+
+
+def assemble(plan: RunPlan, results: Sequence[BatchResult]) -> Tables:
+    """Merge batch results: duplicates by text (sha256), the ledger, sorted DataFrames."""
+    import pandas as pd
+
+    t0 = time.perf_counter()
+    stats = RunStats()
+    docs: list[dict[str, Any]] = []
+    ledger: list[LedgerEntry] = list(plan.scan_ledger)
+    for r in results:
+        stats.add(r.stats)
+        docs += r.documents
+        ledger += [e for e in r.ledger if e.status != "ingested"]
+    docs.sort(key=lambda d: (d["doc_id"], d["path"]))
+    keep: set[str] = set()
+    by_sha: dict[str, str] = {}
+    for d in docs:
+        if d["doc_id"] in keep:
+            ledger.append(LedgerEntry(d["path"], d["doc_id"], "failed",
+                                      f"{d['path']}: doc_id {d['doc_id']!r} is used by another "
+                                      "file; give each document its own doc_id"))
+        elif d["sha256"] in by_sha:
+            ledger.append(LedgerEntry(d["path"], d["doc_id"], "duplicate",
+                                      f"same text as {by_sha[d['sha256']]}"))
+        else:
+            keep.add(d["doc_id"])
+            by_sha[d["sha256"]] = d["doc_id"]
+            ledger.append(LedgerEntry(d["path"], d["doc_id"], "ingested"))
+    kept_docs = [d for d in docs if d["doc_id"] in keep and by_sha.get(d["sha256"]) == d["doc_id"]]
+
+    def rows(attr: str) -> list[tuple[Any, ...]]:
+        return [row for r in results for row in getattr(r, attr) if row[0] in keep]
+
+    extra = sorted({k for d in kept_docs for k in d} - set(DOCUMENT_CORE) - set(DOCUMENT_TAIL))
+    doc_cols = list(DOCUMENT_CORE) + extra + list(DOCUMENT_TAIL)
+    documents = pd.DataFrame([{c: d.get(c, "") for c in doc_cols} for d in kept_docs],
+                             columns=doc_cols)
+    documents["year"] = pd.array([d.get("year") for d in kept_docs], dtype="Int64")
+    for col in ("chars", "tokens", "sentences", "paragraphs"):
+        documents[col] = documents[col].astype("int64")
+    documents["converted"] = documents["converted"].astype("bool")
+    documents = documents.sort_values("doc_id", kind="mergesort").reset_index(drop=True)
+
+    ledger_df = _frame([dataclasses.astuple(e) for e in ledger], LEDGER_COLUMNS,
+                       _TABLE_KEYS["ledger"] + ("status", "reason"))
+    for status in ("ingested", "skipped", "failed", "duplicate"):
+        n = sum(1 for e in ledger if e.status == status)
+        setattr(stats, {"duplicate": "duplicates"}.get(status, status), n)
+    stats.documents = len(documents)
+    tables = Tables(
+        documents=documents,
+        ledger=ledger_df,
+        term_counts=_frame(rows("term_counts"), _score.TERM_COLUMNS, _TABLE_KEYS["term_counts"]),
+        scores=_frame(rows("scores"), _score.SCORE_COLUMNS, _TABLE_KEYS["scores"]),
+        cooccurrence=_frame(rows("cooccurrence"), _score.COOC_COLUMNS,
+                            _TABLE_KEYS["cooccurrence"]),
+        stats=stats,
+        content_hash=corpus_hash((d["doc_id"], d["sha256"]) for d in kept_docs),
+    )
+    stats.seconds["assemble"] = round(time.perf_counter() - t0, 6)
+    return tables
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("pandas", "jieba", "rjieba", "pyahocorasick", "mobilize", "pyarrow", "duckdb"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = ""
+    return out
+
+
+def manifest(settings: Settings, plan: RunPlan, tables: Tables, finished: str) -> dict[str, Any]:
+    """What ``run.json`` says: corpus, lexicon, segmenter, versions, parameters, dates."""
+    s = settings
+    return {
+        "corpus": {"name": plan.corpus_name, "root": str(plan.corpus_root),
+                   "documents": len(tables.documents), "content_hash": tables.content_hash},
+        "lexicon": {"name": plan.lexicon.name, "version": plan.lexicon.version,
+                    "hash": plan.lexicon.hash, "categories": len(plan.scheme.categories),
+                    "path": str(plan.lexicon.path) if plan.lexicon.path else ""},
+        "segmenter": {"name": plan.tokenizer.segmenter, "version": plan.tokenizer.version,
+                      "hmm": plan.tokenizer.hmm, "config_hash": plan.tokenizer.config_hash,
+                      "user_terms": len(plan.tokenizer.user_terms),
+                      "split_terms": list(plan.split_terms)},
+        "versions": _versions(),
+        "parameters": {"engine": s.engine, "segmenter": s.segmenter, "hmm": s.hmm,
+                       "workers": s.workers, "batch_size": s.batch_size,
+                       "to_simplified": s.to_simplified, "on_split_term": s.on_split_term,
+                       "report": s.report, "seed": s.seed, "scorer_version": SCORER_VERSION},
+        "stats": dataclasses.asdict(tables.stats),
+        "started": plan.started,
+        "finished": finished,
+        "command": " ".join(sys.argv[:1] + sys.argv[1:]) if sys.argv else "",
+    }
+
+
+def write_outputs(settings: Settings, plan: RunPlan, tables: Tables) -> RunResult:
+    """Write all tables and run.json into a temporary folder, run the report hook, swap it in."""
+    t0 = time.perf_counter()
+    with store.atomic_dir(settings.out, plan.corpus_name) as tmp:
+        store.write_tables(tmp, tables.as_dict())
+        tables.stats.seconds["write"] = round(time.perf_counter() - t0, 6)
+        man = manifest(settings, plan, tables, _now())
+        store.write_json(tmp / "run.json", man)
+        if settings.report:
+            from pipeline.report import write_report
+
+            write_report(tmp, settings)
+    return RunResult(Path(settings.out) / plan.corpus_name, tables.stats, man)
+
+
+# --------------------------------------------------------------------------- the whole run
+
+
+def _pool_context() -> Any:
+    import multiprocessing as mp
+
+    methods = mp.get_all_start_methods()
+    return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+#: Below this many bytes of uncached input, a pool costs more (worker start-up and a
+#: dictionary load each) than it saves; the batches then run in this process.
+POOL_MIN_BYTES: Mapping[str, int] = {"jieba": 3_000_000, "jieba-rs": 8_000_000}
+
+
+def _file_size(src: Source) -> int:
+    try:
+        return src.abspath.stat().st_size
+    except OSError:
+        return 0
+
+
+def run_batches(plan: RunPlan, batches: Sequence[Sequence[Source]], workers: int,
+                progress: Callable[[int], None] | None = None) -> list[BatchResult]:
+    """``process_batch`` over ``batches``: in-process for one worker or one batch, else a pool.
+
+    At most two batches per worker are in flight, so memory stays flat however many there are.
+    """
+    results: list[BatchResult] = []
+    if workers <= 1 or len(batches) <= 1:
+        for b in batches:
+            results.append(process_batch(plan, b))
+            if progress:
+                progress(len(b))
+        return results
+    pending: set[Future[BatchResult]] = set()
+    todo = list(batches)
+    with ProcessPoolExecutor(max_workers=min(workers, len(batches)),
+                             mp_context=_pool_context()) as pool:
+        while todo or pending:
+            while todo and len(pending) < 2 * workers:
+                b = todo.pop(0)
+                fut = pool.submit(process_batch, plan, b)
+                fut.size = len(b)  # type: ignore[attr-defined]
+                pending.add(fut)
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                results.append(fut.result())
+                if progress:
+                    progress(fut.size)  # type: ignore[attr-defined]
+    return results
+
+
+def run_local(settings: Settings, *, wait_seconds: float | None = None,
+              progress: Callable[[int, int], None] | None = None) -> RunResult:
+    """The whole run in this process (plus a pool of ``settings.workers`` for uncached documents).
+
+    Holds the output folder's lock (waiting up to ``wait_seconds``, default
+    ``settings.wait``). ``progress(done, total)`` is called as documents finish.
+    """
+    t0 = time.perf_counter()
+    wait_s = settings.wait if wait_seconds is None else wait_seconds
+    with store.run_lock(settings.out, settings.corpus_name, wait_s):
+        plan = plan_run(settings)
+        t_plan = time.perf_counter() - t0
+        total = len(plan.sources)
+        done = 0
+
+        def tick(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress:
+                progress(done, total)
+
+        if progress:
+            progress(0, total)
+        # Unchanged documents are answered from the caches here; only the rest go to the pool.
+        hit = [is_cached(plan, s) for s in plan.sources]
+        cached = [s for s, h in zip(plan.sources, hit, strict=True) if h]
+        fresh = [s for s, h in zip(plan.sources, hit, strict=True) if not h]
+        results = []
+        if cached:
+            results.append(process_batch(plan, cached))
+            tick(len(cached))
+        t1 = time.perf_counter()
+        fresh_bytes = sum(_file_size(s) for s in fresh)
+        workers = settings.workers if fresh_bytes >= POOL_MIN_BYTES[plan.tokenizer.segmenter] else 1
+        results += run_batches(plan, make_batches(fresh, settings), workers, tick)
+        t_batches = time.perf_counter() - t1
+        tables = assemble(plan, results)
+        tables.stats.seconds.update({"plan": round(t_plan, 6), "batches": round(t_batches, 6)})
+        result = write_outputs(settings, plan, tables)
+    result.stats.seconds["total"] = round(time.perf_counter() - t0, 6)
+    result.manifest["stats"] = dataclasses.asdict(result.stats)
+    store.write_json(result.run_dir / "run.json", result.manifest)
+    return result
+
+
+__all__ = ["BatchResult", "RunPlan", "RunResult", "RunStats", "Tables", "assemble",
+           "is_cached", "make_batches", "plan_run", "process_batch", "run_batches", "run_local",
+           "write_outputs"]

@@ -1,0 +1,880 @@
+"""The YAML lexicon: schema, loading, validation and the content hash.
+
+A lexicon file (schema in ``docs/lexicon-schema.md``) holds dimensions
+(``feature``, ``pathway``, ``challenge``, ``domain``); each dimension holds
+categories (codebook ids such as ``F1_population``); each category holds terms
+(literal strings or regular expressions) and the terms considered and left out.
+
+``validate_lexicon(path)`` returns *every* problem with its YAML line number;
+``load_lexicon(path)`` returns a ``Lexicon`` or raises ``LexiconError`` naming
+the first error. Warnings (a codebook category missing) do not stop loading.
+
+Nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import unicodedata
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from pipeline.errors import LexiconError
+
+DIMENSIONS: tuple[str, ...] = ("feature", "pathway", "challenge", "domain")
+
+#: The codebook's categories (../shared/docs/codebook.md), by dimension.
+CODEBOOK: Mapping[str, tuple[str, ...]] = {
+    "feature": ("F1_population", "F2_common_prosperity", "F3_material_spiritual",
+                "F4_human_nature", "F5_peaceful_development"),
+    "pathway": ("P1_leadership", "P2_philosophy", "P3_co_governance", "P4_technology"),
+    "challenge": ("C1_demographic", "C2_social_change", "C3_economic_normal",
+                  "C4_digital_disruption"),
+    "domain": ("D_social_security",),
+}
+
+SCHEMA_VERSION = 1
+_TOP_REQUIRED = ("schema", "name", "version", "dimensions")
+_TOP_OPTIONAL = ("title", "description", "source", "licence", "authors", "url", "created",
+                 "updated", "notes")
+_DIM_KEYS = ("description", "categories")
+_CAT_REQUIRED = ("id", "name_zh", "name_en", "definition", "terms")
+_CAT_OPTIONAL = ("excluded",)
+_TERM_KEYS = ("term", "pattern", "label", "weight", "note", "also_in")
+_CATEGORY_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Term:
+    """One lexicon entry. For a pattern, ``text`` is its label and ``pattern`` the regex source."""
+
+    text: str
+    category: str
+    dimension: str
+    weight: float = 1.0
+    pattern: str | None = None
+    note: str = ""
+    also_in: tuple[str, ...] = ()
+    line: int = 0
+
+    @property
+    def is_pattern(self) -> bool:
+        return self.pattern is not None
+
+
+@dataclass(frozen=True)
+class Category:
+    id: str
+    dimension: str
+    name_zh: str
+    name_en: str
+    definition: str
+    terms: tuple[Term, ...]
+    excluded: tuple[Term, ...]
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    name: str
+    version: str
+    hash: str  # full sha256 hex of the canonical content (see ``content_hash``)
+    path: Path | None
+    categories: tuple[Category, ...]
+    meta: Mapping[str, str] = field(default_factory=dict)
+    descriptions: Mapping[str, str] = field(default_factory=dict)  # dimension -> description
+
+    @property
+    def short_hash(self) -> str:
+        """The first 16 hex digits of ``hash``, for tables and messages."""
+        return self.hash[:16]
+
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        present = {c.dimension for c in self.categories}
+        return tuple(d for d in DIMENSIONS if d in present)
+
+    def category(self, id: str) -> Category:
+        for cat in self.categories:
+            if cat.id == id:
+                return cat
+        known = ", ".join(c.id for c in self.categories)
+        raise KeyError(f"no category {id!r} in lexicon {self.name!r} (known: {known})")
+
+    def terms(self) -> list[Term]:
+        """Every counted term (literal and pattern) of every category, in file order."""
+        return [t for cat in self.categories for t in cat.terms]
+
+    def user_words(self) -> list[str]:
+        """The literal terms (no patterns), unique and sorted: words the tokenizer must keep whole."""
+        return sorted({t.text for t in self.terms() if t.pattern is None})
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a lexicon file: ``path:line: message. fix``."""
+
+    path: str
+    line: int
+    message: str
+    fix: str
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        prefix = "warning: " if self.severity == "warning" else ""
+        return f"{where}: {prefix}{self.message.rstrip('.')}. {self.fix}".rstrip()
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def load_lexicon(path: Path | None = None) -> Lexicon:
+    """Load and check a lexicon file (default: the bundled ``lexicons/mobilize.yaml``).
+
+    Raises ``LexiconError`` naming the file, the line and the fix of the first error.
+    """
+    if path is None:
+        from pipeline.config import DEFAULT_LEXICON
+
+        path = DEFAULT_LEXICON
+    lexicon, problems = _parse_file(Path(path))
+    errors = [p for p in problems if p.severity == "error"]
+    if errors or lexicon is None:
+        first = errors[0]
+        more = f" ({len(errors) - 1} more: run `mobilize lexicon validate {path}`)" \
+            if len(errors) > 1 else ""
+        raise LexiconError(first.message.rstrip(".") + more, path=first.path,
+                           line=first.line or None, fix=first.fix)
+    return lexicon
+
+
+def validate_lexicon(path: Path) -> list[Problem]:
+    """Every problem of a lexicon file (errors and warnings), sorted by line."""
+    _, problems = _parse_file(Path(path))
+    return problems
+
+
+def parse_lexicon_text(text: str, *, path: Path | None = None) -> tuple[Lexicon | None, list[Problem]]:
+    """Parse lexicon YAML held in memory: (lexicon or None when there are errors, problems)."""
+    return _parse_text(text, path)
+
+
+def content_hash(lexicon_content: Mapping[str, Any]) -> str:
+    """sha256 hex of the canonical JSON (sorted keys, no spaces, UTF-8) of a content mapping."""
+    blob = json.dumps(lexicon_content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def build_lexicon(*, name: str, version: str, categories: tuple[Category, ...],
+                  meta: Mapping[str, str] | None = None,
+                  descriptions: Mapping[str, str] | None = None,
+                  path: Path | None = None) -> Lexicon:
+    """A ``Lexicon`` from parts, with its content hash computed (used by loaders and importers)."""
+    meta = dict(meta or {})
+    descriptions = dict(descriptions or {})
+    digest = content_hash(_canonical(name, version, categories, meta, descriptions))
+    return Lexicon(name=name, version=version, hash=digest, path=path, categories=categories,
+                   meta=meta, descriptions=descriptions)
+
+
+def to_yaml(lexicon: Lexicon) -> str:
+    """The lexicon as schema-1 YAML (loading the result gives the same hash)."""
+    doc: dict[str, Any] = {"schema": SCHEMA_VERSION, "name": lexicon.name,
+                           "version": lexicon.version}
+    doc.update(lexicon.meta)
+    dims: dict[str, Any] = {}
+    for dim in lexicon.dimensions:
+        cats = [c for c in lexicon.categories if c.dimension == dim]
+        block: dict[str, Any] = {}
+        if lexicon.descriptions.get(dim):
+            block["description"] = lexicon.descriptions[dim]
+        block["categories"] = [_category_yaml(c) for c in cats]
+        dims[dim] = block
+    doc["dimensions"] = dims
+    return str(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=100))
+
+
+# --------------------------------------------------------------------------- canonical form
+
+
+def _term_dict(t: Term) -> dict[str, Any]:
+    return {"text": t.text, "pattern": t.pattern, "weight": float(t.weight), "note": t.note,
+            "also_in": sorted(t.also_in)}
+
+
+def _canonical(name: str, version: str, categories: tuple[Category, ...],
+               meta: Mapping[str, str], descriptions: Mapping[str, str]) -> dict[str, Any]:
+    """The content that the hash covers: everything but line numbers and the order of entries."""
+
+    def key(d: dict[str, Any]) -> tuple[str, str]:
+        return (d["text"], d["pattern"] or "")
+
+    cats: list[dict[str, Any]] = []
+    for c in sorted(categories, key=lambda c: c.id):
+        terms = [_term_dict(t) for t in c.terms]
+        excluded = [_term_dict(t) for t in c.excluded]
+        terms.sort(key=key)
+        excluded.sort(key=key)
+        cats.append({"id": c.id, "dimension": c.dimension, "name_zh": c.name_zh,
+                     "name_en": c.name_en, "definition": c.definition,
+                     "terms": terms, "excluded": excluded})
+    return {"schema": SCHEMA_VERSION, "name": name, "version": version, "meta": dict(meta),
+            "descriptions": dict(descriptions), "categories": cats}
+
+
+def _term_yaml(t: Term) -> Any:
+    if t.pattern is None and t.weight == 1.0 and not t.note and not t.also_in:
+        return t.text
+    out: dict[str, Any] = {}
+    if t.pattern is None:
+        out["term"] = t.text
+    else:
+        out["pattern"] = t.pattern
+        out["label"] = t.text
+    if t.weight != 1.0:
+        out["weight"] = t.weight
+    if t.also_in:
+        out["also_in"] = list(t.also_in)
+    if t.note:
+        out["note"] = t.note
+    return out
+
+
+def _category_yaml(c: Category) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": c.id, "name_zh": c.name_zh, "name_en": c.name_en,
+                           "definition": c.definition,
+                           "terms": [_term_yaml(t) for t in c.terms]}
+    if c.excluded:
+        out["excluded"] = [_term_yaml(t) for t in c.excluded]
+    return out
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _parse_file(path: Path) -> tuple[Lexicon | None, list[Problem]]:
+    if not path.is_file():
+        return None, [Problem(str(path), 0, "no such lexicon file",
+                              "Give the path of a lexicon YAML file (see docs/lexicon-schema.md), "
+                              "or omit it to use lexicons/mobilize.yaml")]
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return None, [Problem(str(path), 0, f"not UTF-8 text ({exc.reason})",
+                              "Save the lexicon as UTF-8")]
+    return _parse_text(text, path)
+
+
+def _line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+class _Parser:
+    """Walks the composed YAML node tree, so every problem gets its line number."""
+
+    def __init__(self, text: str, path: Path | None) -> None:
+        self.text = text
+        self.path = path
+        self.where = str(path) if path is not None else "<lexicon>"
+        self.problems: list[Problem] = []
+        self.loader = yaml.SafeLoader(text)
+
+    # -- helpers
+    def error(self, node: yaml.Node | int, message: str, fix: str,
+              severity: Severity = "error") -> None:
+        line = node if isinstance(node, int) else _line(node)
+        self.problems.append(Problem(self.where, line, message, fix, severity))
+
+    def value(self, node: yaml.Node) -> Any:
+        return self.loader.construct_object(node, deep=True)
+
+    def mapping(self, node: yaml.Node, what: str, required: tuple[str, ...],
+                optional: tuple[str, ...]) -> dict[str, yaml.Node] | None:
+        if not isinstance(node, yaml.MappingNode):
+            self.error(node, f"{what} must be a mapping (key: value lines)",
+                       f"Write {what} as `key: value` lines with the keys "
+                       f"{', '.join(required + optional)}")
+            return None
+        out: dict[str, yaml.Node] = {}
+        allowed = required + optional
+        for knode, vnode in node.value:
+            key = self.value(knode)
+            if not isinstance(key, str):
+                self.error(knode, f"{what}: key {key!r} is not a name",
+                           f"Use one of: {', '.join(allowed)}")
+                continue
+            if key in out:
+                self.error(knode, f"{what}: key {key!r} appears twice",
+                           "Keep one of them (YAML would silently use the last)")
+                continue
+            if key not in allowed:
+                self.error(knode, f"{what}: unknown key {key!r}",
+                           f"Use one of: {', '.join(allowed)} (see docs/lexicon-schema.md)")
+                continue
+            out[key] = vnode
+        for key in required:
+            if key not in out:
+                self.error(node, f"{what}: missing key {key!r}", f"Add `{key}:` to {what}")
+        return out
+
+    def string(self, node: yaml.Node | None, what: str, *, required: bool = True) -> str:
+        if node is None:
+            return ""
+        if not isinstance(node, yaml.ScalarNode):
+            self.error(node, f"{what} must be a single value, not a list or mapping",
+                       f"Write {what} as text on one line")
+            return ""
+        val = self.value(node)
+        if val is None or (isinstance(val, str) and not val.strip()):
+            if required:
+                self.error(node, f"{what} is empty", f"Write the {what}")
+            return ""
+        if isinstance(val, bool):
+            self.error(node, f"{what} is a yes/no value, not text", f"Quote it: '{node.value}'")
+            return str(node.value)
+        return str(val).strip() if isinstance(val, str) else str(node.value)
+
+    # -- the document
+    def parse(self) -> Lexicon | None:
+        try:
+            root = self.loader.get_single_node()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark else 0
+            problem = (exc.problem or str(exc)).strip()
+            self.error(line, f"YAML syntax error: {problem}",
+                       "Fix the YAML at this line (check indentation, quotes and `- ` list "
+                       "markers); quote terms holding `:`, `#`, `[` or `{`")
+            return None
+        except yaml.YAMLError as exc:  # pragma: no cover - non-marked YAML errors are rare
+            self.error(0, f"YAML error: {exc}", "Fix the YAML")
+            return None
+        finally:
+            pass
+        if root is None:
+            self.error(1, "the lexicon file is empty", "Write a lexicon (see docs/lexicon-schema.md)")
+            return None
+        top = self.mapping(root, "the lexicon", _TOP_REQUIRED, _TOP_OPTIONAL)
+        if top is None:
+            return None
+        if "schema" in top:
+            schema = self.value(top["schema"])
+            if schema != SCHEMA_VERSION:
+                self.error(top["schema"], f"unsupported schema {schema!r}",
+                           f"This mobilize reads `schema: {SCHEMA_VERSION}`")
+        name = self.string(top.get("name"), "name")
+        version = self.string(top.get("version"), "version")
+        if name and not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
+            self.error(top["name"], f"name {name!r} is not a simple identifier",
+                       "Use letters, digits, `_`, `-` or `.` (it names output files)")
+        meta: dict[str, str] = {}
+        for key in _TOP_OPTIONAL:
+            if key in top:
+                meta[key] = self._meta_value(top[key], key)
+        descriptions: dict[str, str] = {}
+        raw_cats: list[tuple[str, yaml.Node]] = []
+        dims_node = top.get("dimensions")
+        if dims_node is not None:
+            dims = self.mapping(dims_node, "dimensions", (), DIMENSIONS)
+            # unknown dimension ids are reported by mapping() as unknown keys; reword them:
+            self._reword_unknown_dimensions()
+            for dim, dnode in (dims or {}).items():
+                block = self.mapping(dnode, f"dimension {dim!r}", ("categories",), ("description",))
+                if block is None:
+                    continue
+                if "description" in block:
+                    descriptions[dim] = self.string(block["description"],
+                                                    f"description of dimension {dim!r}",
+                                                    required=False)
+                cnode = block.get("categories")
+                if cnode is None:
+                    continue
+                if not isinstance(cnode, yaml.SequenceNode) or not cnode.value:
+                    self.error(cnode, f"dimension {dim!r}: categories must be a non-empty list",
+                               "List categories as `- id: ...` items")
+                    continue
+                raw_cats.extend((dim, n) for n in cnode.value)
+        categories = self._categories(raw_cats)
+        self._check_overlaps(categories)
+        self._check_codebook(categories, dims_node if dims_node is not None else root)
+        if any(p.severity == "error" for p in self.problems):
+            return None
+        return build_lexicon(name=name, version=version, categories=tuple(categories),
+                             meta=meta, descriptions=descriptions, path=self.path)
+
+    def _meta_value(self, node: yaml.Node, key: str) -> str:
+        if isinstance(node, yaml.SequenceNode):
+            parts = [self.string(n, f"{key} item") for n in node.value]
+            return "; ".join(p for p in parts if p)
+        return self.string(node, key, required=False)
+
+    def _reword_unknown_dimensions(self) -> None:
+        for i, p in enumerate(self.problems):
+            if p.message.startswith("dimensions: unknown key"):
+                dim = p.message.split("unknown key ", 1)[1]
+                self.problems[i] = Problem(p.path, p.line, f"unknown dimension {dim}",
+                                           f"Use one of: {', '.join(DIMENSIONS)}")
+
+    # -- categories and terms
+    def _categories(self, raw: list[tuple[str, yaml.Node]]) -> list[Category]:
+        cats: list[Category] = []
+        seen: dict[str, int] = {}
+        for dim, node in raw:
+            m = self.mapping(node, "a category", _CAT_REQUIRED, _CAT_OPTIONAL)
+            if m is None:
+                continue
+            cid = self.string(m.get("id"), "category id")
+            if cid and not _CATEGORY_ID.match(cid):
+                self.error(m["id"], f"category id {cid!r} is not an ASCII identifier",
+                           "Use letters, digits and `_`, starting with a letter (e.g. F1_population)")
+            if cid in seen:
+                self.error(m["id"], f"category {cid!r} is defined twice (first at line {seen[cid]})",
+                           "Merge the two into one category")
+                continue
+            if cid:
+                seen[cid] = _line(m["id"])
+            label = f"category {cid or '?'}"
+            name_zh = self.string(m.get("name_zh"), f"name_zh of {label}")
+            name_en = self.string(m.get("name_en"), f"name_en of {label}")
+            definition = self.string(m.get("definition"), f"definition of {label}")
+            terms = self._terms(m.get("terms"), cid, dim, excluded=False)
+            excluded = self._terms(m.get("excluded"), cid, dim, excluded=True)
+            if "terms" in m and not terms and isinstance(m["terms"], yaml.SequenceNode) \
+                    and not m["terms"].value:
+                self.error(m["terms"], f"{label} has no terms", "List at least one term")
+            self._check_duplicates(cid, terms, excluded)
+            cats.append(Category(cid, dim, name_zh, name_en, definition, tuple(terms),
+                                 tuple(excluded)))
+        return cats
+
+    def _terms(self, node: yaml.Node | None, cid: str, dim: str, *, excluded: bool) -> list[Term]:
+        if node is None:
+            return []
+        what = "excluded" if excluded else "terms"
+        if not isinstance(node, yaml.SequenceNode):
+            self.error(node, f"category {cid}: {what} must be a list",
+                       f"List {what} as `- ` items")
+            return []
+        out: list[Term] = []
+        for item in node.value:
+            term = self._term(item, cid, dim, excluded=excluded)
+            if term is not None:
+                out.append(term)
+        return out
+
+    def _term(self, node: yaml.Node, cid: str, dim: str, *, excluded: bool) -> Term | None:
+        line = _line(node)
+        where = f"category {cid}" + (" (excluded)" if excluded else "")
+        if isinstance(node, yaml.ScalarNode):
+            text = self._literal(node, where)
+            return Term(text, cid, dim, line=line) if text else None
+        m = self.mapping(node, f"a term of {where}", (), _TERM_KEYS)
+        if m is None:
+            return None
+        if "term" in m and "pattern" in m:
+            self.error(node, f"{where}: an entry has both `term` and `pattern`",
+                       "Split it into two entries, or keep one")
+            return None
+        if "term" not in m and "pattern" not in m:
+            self.error(node, f"{where}: an entry has neither `term` nor `pattern`",
+                       "Add `term: <text>` or `pattern: <regex>` with `label: <name>`")
+            return None
+        weight = 1.0
+        if "weight" in m:
+            w = self.value(m["weight"])
+            if isinstance(w, bool) or not isinstance(w, int | float) or not math.isfinite(w) \
+                    or w <= 0:
+                self.error(m["weight"], f"{where}: weight {m['weight'].value!r} is not a "
+                           "positive number", "Write a number above 0, e.g. `weight: 1.5`")
+            else:
+                weight = float(w)
+        note = self.string(m.get("note"), "note", required=False)
+        also_in: tuple[str, ...] = ()
+        if "also_in" in m:
+            an = m["also_in"]
+            if isinstance(an, yaml.ScalarNode):
+                val = self.string(an, "also_in")
+                also_in = (val,) if val else ()
+            elif isinstance(an, yaml.SequenceNode):
+                also_in = tuple(v for v in (self.string(n, "also_in item") for n in an.value) if v)
+            else:
+                self.error(an, f"{where}: also_in must be a list of category ids",
+                           "Write `also_in: [C4_digital_disruption]`")
+        if "term" in m:
+            if "label" in m:
+                self.error(m["label"], f"{where}: `label` belongs to a pattern entry",
+                           "Remove `label` (a literal term is its own label)")
+            text = self._literal(m["term"], where)
+            if not text:
+                return None
+            return Term(text, cid, dim, weight, None, note, also_in, line)
+        source = self.string(m["pattern"], f"{where}: pattern")
+        if not source:
+            return None
+        try:
+            compiled = re.compile(source)
+        except re.error as exc:
+            self.error(m["pattern"], f"{where}: invalid regular expression {source!r}: {exc}",
+                       "Fix the pattern (Python `re` syntax; quote it with single quotes in YAML)")
+            return None
+        if compiled.match("") is not None:
+            self.error(m["pattern"], f"{where}: pattern {source!r} matches the empty string",
+                       "Make the pattern require at least one character (use + rather than *)")
+            return None
+        label = self.string(m.get("label"), "label", required=False)
+        if "label" not in m:
+            self.error(node, f"{where}: pattern {source!r} has no label",
+                       "Add `label: <how it is named in tables>`, e.g. 覆盖N亿人")
+            return None
+        if not label:
+            return None
+        return Term(label, cid, dim, weight, source, note, also_in, line)
+
+    def _literal(self, node: yaml.Node, where: str) -> str:
+        if not isinstance(node, yaml.ScalarNode):
+            self.error(node, f"{where}: a term must be text", "Write the term as text")
+            return ""
+        val = self.value(node)
+        if val is None or not str(val).strip():
+            self.error(node, f"{where}: empty term", "Write the term's text, or delete the line")
+            return ""
+        if not isinstance(val, str):
+            self.error(node, f"{where}: term {node.value!r} is read by YAML as "
+                       f"{type(val).__name__}, not text", f"Quote it: '{node.value}'")
+            return ""
+        text = val
+        if text != text.strip() or "\n" in text:
+            self.error(node, f"{where}: term {text!r} has surrounding spaces or a line break",
+                       "Remove them (documents are matched line by line, spaces collapsed)")
+            return ""
+        if "\t" in text or "  " in text:
+            self.error(node, f"{where}: term {text!r} holds a tab or a run of spaces, which "
+                       "normalised text never contains", "Use single spaces")
+            return ""
+        norm = unicodedata.normalize("NFKC", text)
+        if norm != text:
+            self.error(node, f"{where}: term {text!r} changes under NFKC normalisation, so it "
+                       "could never match the normalised text",
+                       f"Write it as {norm!r}")
+            return ""
+        return text
+
+    def _check_duplicates(self, cid: str, terms: list[Term], excluded: list[Term]) -> None:
+        seen: dict[tuple[str, str], Term] = {}
+        for t in terms:
+            key = ("pattern", t.pattern) if t.pattern is not None else ("term", t.text)
+            if key in seen:
+                self.error(t.line, f"category {cid}: duplicate term {t.pattern or t.text!r} "
+                           f"(first at line {seen[key].line})", "Delete one of them")
+            else:
+                seen[key] = t
+        labels: dict[str, Term] = {}
+        for t in terms:
+            if t.pattern is not None and t.text in labels and labels[t.text] is not t:
+                self.error(t.line, f"category {cid}: label {t.text!r} is used twice (first at "
+                           f"line {labels[t.text].line})", "Give each pattern its own label")
+            labels.setdefault(t.text, t)
+        literal = {t.text: t for t in terms if t.pattern is None}
+        ex_seen: set[str] = set()
+        for t in excluded:
+            if t.pattern is None and t.text in literal:
+                self.error(t.line, f"category {cid}: term {t.text!r} is both listed (line "
+                           f"{literal[t.text].line}) and excluded", "Keep it in one list only")
+            if t.text in ex_seen:
+                self.error(t.line, f"category {cid}: duplicate excluded term {t.text!r}",
+                           "Delete one of them")
+            ex_seen.add(t.text)
+
+    def _check_overlaps(self, cats: list[Category]) -> None:
+        ids = {c.id for c in cats}
+        where: dict[tuple[str, str], list[Term]] = {}
+        for c in cats:
+            for t in c.terms:
+                key = ("pattern", t.pattern) if t.pattern is not None else ("term", t.text)
+                where.setdefault(key, []).append(t)
+                for other in t.also_in:
+                    if other not in ids:
+                        self.error(t.line, f"category {c.id}: term {t.text!r} says also_in "
+                                   f"{other!r}, which is not a category of this lexicon",
+                                   f"Use one of: {', '.join(sorted(ids))}")
+                    elif other == c.id:
+                        self.error(t.line, f"category {c.id}: term {t.text!r} names its own "
+                                   "category in also_in", "Remove it from also_in")
+        for key, entries in where.items():
+            cats_of = {t.category for t in entries}
+            for t in entries:
+                declared = set(t.also_in)
+                missing = sorted(cats_of - {t.category} - declared)
+                if missing:
+                    self.error(t.line, f"category {t.category}: term {t.text!r} is also in "
+                               f"{', '.join(missing)} without saying so (undeclared overlap)",
+                               f"Add `also_in: [{', '.join(missing)}]` here and the reverse "
+                               "there, if the term belongs in both; otherwise remove one")
+                phantom = sorted(o for o in declared if o in ids and o not in cats_of)
+                if phantom:
+                    self.error(t.line, f"category {t.category}: term {t.text!r} says also_in "
+                               f"{', '.join(phantom)}, but that category does not list it",
+                               "List the term there too, or remove it from also_in")
+
+    def _check_codebook(self, cats: list[Category], node: yaml.Node) -> None:
+        present = {c.id: c.dimension for c in cats}
+        missing = [cid for ids in CODEBOOK.values() for cid in ids if cid not in present]
+        if missing:
+            self.error(node, f"codebook categories missing: {', '.join(missing)}",
+                       "Add them, or ignore this warning for a lexicon that covers only part of "
+                       "the codebook", severity="warning")
+        for dim, ids in CODEBOOK.items():
+            for cid in ids:
+                if cid in present and present[cid] != dim:
+                    self.error(node, f"codebook category {cid} is under dimension "
+                               f"{present[cid]!r}, not {dim!r}", f"Move it under `{dim}:`",
+                               severity="warning")
+
+
+def _parse_text(text: str, path: Path | None) -> tuple[Lexicon | None, list[Problem]]:
+    parser = _Parser(text, path)
+    try:
+        lexicon = parser.parse()
+    finally:
+        parser.loader.dispose()
+    problems = sorted(parser.problems, key=lambda p: (p.severity != "error", p.line))
+    return lexicon, problems
+
+
+def iter_problems(problems: list[Problem], severity: Severity) -> Iterator[Problem]:
+    return (p for p in problems if p.severity == severity)
+
+
+# --------------------------------------------------------------------------- export / import
+
+FORMATS: tuple[str, ...] = ("quanteda", "cntext", "liwc")
+_GLOB = re.compile(r"[*?]")
+
+
+@dataclass(frozen=True)
+class Exported:
+    """An exported dictionary: its text, and what the format could not hold."""
+
+    text: str
+    lost: tuple[str, ...]
+
+
+def export_lexicon(lexicon: Lexicon, fmt: str) -> Exported:
+    """The lexicon in quanteda's YAML, cntext's YAML or LIWC ``.dic``, keyed by category id.
+
+    Only literal terms are exported: none of the three formats holds regular
+    expressions, weights, notes or excluded terms (each pattern is listed in
+    ``lost``). quanteda keeps the dimension (nested keys); cntext keeps the
+    title, description and source; LIWC keeps only categories and terms.
+    """
+    lost: list[str] = []
+    cats: dict[str, list[str]] = {}
+    for c in lexicon.categories:
+        words = []
+        for t in c.terms:
+            if t.pattern is not None:
+                lost.append(f"{c.id}: pattern {t.text} ({t.pattern}) not exported: "
+                            f"{fmt} has no regular expressions")
+            elif fmt in ("quanteda", "liwc") and _GLOB.search(t.text):
+                lost.append(f"{c.id}: term {t.text} holds * or ?, which {fmt} reads as a wildcard")
+                words.append(t.text)
+            else:
+                words.append(t.text)
+        cats[c.id] = words
+    if any(t.weight != 1.0 for t in lexicon.terms()):
+        lost.append(f"term weights: {fmt} has none (every term counts 1)")
+    if fmt == "quanteda":
+        nested: dict[str, dict[str, list[str]]] = {}
+        for c in lexicon.categories:
+            nested.setdefault(c.dimension, {})[c.id] = cats[c.id]
+        head = (f"# quanteda dictionary exported by mobilize from lexicon {lexicon.name} "
+                f"{lexicon.version} (hash {lexicon.short_hash})\n")
+        text = head + yaml.safe_dump(nested, allow_unicode=True, sort_keys=False, width=1000)
+    elif fmt == "cntext":
+        doc = {
+            "Name": lexicon.meta.get("title") or lexicon.name,
+            "Desc": lexicon.meta.get("description")
+            or f"mobilize lexicon {lexicon.name} {lexicon.version} (hash {lexicon.short_hash})",
+            "Refer": lexicon.meta.get("source", ""),
+            "Category": [c.id for c in lexicon.categories],
+            "Dictionary": cats,
+        }
+        text = yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=1000)
+    elif fmt == "liwc":
+        number = {c.id: i for i, c in enumerate(lexicon.categories, start=1)}
+        lines = ["%"] + [f"{n}\t{cid}" for cid, n in number.items()] + ["%"]
+        owners: dict[str, list[int]] = {}
+        for cid, words in cats.items():
+            for w in words:
+                owners.setdefault(w, []).append(number[cid])
+        for w, nums in owners.items():
+            lines.append(w + "\t" + "\t".join(str(n) for n in sorted(set(nums))))
+        text = "\n".join(lines) + "\n"
+    else:
+        raise LexiconError(f"unknown export format {fmt!r}",
+                           fix=f"Use one of: {', '.join(FORMATS)}")
+    return Exported(text, tuple(lost))
+
+
+def import_lexicon(text: str, fmt: str, *, name: str = "imported",
+                   source: Path | None = None) -> Lexicon:
+    """Read a quanteda YAML, cntext YAML or LIWC ``.dic`` dictionary as a ``Lexicon``.
+
+    Categories keep their keys as ids; a category's dimension comes from the
+    quanteda nesting, else from the codebook, else from the id's first letter
+    (F/P/C/D). A term in several categories gets ``also_in`` on each. A
+    trailing wildcard (``abc*``) becomes the literal ``abc`` (matching is on
+    substrings, so the prefix already matches every word it starts); any other
+    wildcard becomes a regular expression labelled by the original glob.
+    """
+    where = str(source) if source is not None else f"<{fmt}>"
+    meta: dict[str, str] = {}
+    groups: list[tuple[str | None, str, list[str]]] = []  # (dimension, category, words)
+    if fmt in ("quanteda", "cntext"):
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            raise LexiconError(f"YAML syntax error: {getattr(exc, 'problem', exc)}", path=where,
+                               line=mark.line + 1 if mark else None,
+                               fix="Fix the YAML at this line") from None
+        if not isinstance(data, dict):
+            raise LexiconError(f"a {fmt} dictionary must be a YAML mapping", path=where,
+                               fix="Give a file with `key: [terms]` entries")
+        if fmt == "cntext":
+            if not isinstance(data.get("Dictionary"), dict):
+                raise LexiconError("a cntext dictionary needs a `Dictionary:` mapping", path=where,
+                                   fix="Give a cntext YAML with Name, Desc, Refer, Category, "
+                                       "Dictionary")
+            for key, meta_key in (("Name", "title"), ("Desc", "description"), ("Refer", "source")):
+                if data.get(key):
+                    meta[meta_key] = str(data[key]).strip()
+            for cid, words in data["Dictionary"].items():
+                groups.append((None, str(cid), _words(words, where, str(cid))))
+        else:
+            _quanteda_groups(data, None, groups, where)
+    elif fmt == "liwc":
+        groups = _liwc_groups(text, where)
+    else:
+        raise LexiconError(f"unknown import format {fmt!r}", fix=f"Use one of: {', '.join(FORMATS)}")
+    owners: dict[str, set[str]] = {}
+    for _dim, cid, words in groups:
+        for w in words:
+            owners.setdefault(_import_key(w), set()).add(cid)
+    cats: list[Category] = []
+    for dim, cid, words in groups:
+        dimension = dim or _infer_dimension(cid, where)
+        terms: list[Term] = []
+        seen: set[str] = set()
+        for w in words:
+            key = _import_key(w)
+            if key in seen:
+                continue
+            seen.add(key)
+            also = tuple(sorted(owners[key] - {cid}))
+            if "*" in w[:-1] or "?" in w:
+                rx = "".join(r"\w*?" if ch == "*" else r"\w" if ch == "?" else re.escape(ch)
+                             for ch in w.rstrip("*")) if w.endswith("*") else \
+                    "".join(r"\w*?" if ch == "*" else r"\w" if ch == "?" else re.escape(ch)
+                            for ch in w)
+                terms.append(Term(w, cid, dimension, pattern=rx, also_in=also,
+                                  note=f"{fmt} wildcard {w}"))
+            elif w.endswith("*"):
+                terms.append(Term(w[:-1], cid, dimension, also_in=also,
+                                  note=f"{fmt} wildcard {w}"))
+            else:
+                terms.append(Term(w, cid, dimension, also_in=also))
+        cats.append(Category(cid, dimension, cid, cid,
+                             f"Imported from a {fmt} dictionary; it holds no definition.",
+                             tuple(terms), ()))
+    if not cats:
+        raise LexiconError(f"the {fmt} dictionary holds no categories", path=where,
+                           fix="Give a dictionary with at least one category")
+    return build_lexicon(name=name, version="0.0.0", categories=tuple(cats), meta=meta)
+
+
+def _import_key(word: str) -> str:
+    return word[:-1] if word.endswith("*") and "*" not in word[:-1] and "?" not in word else word
+
+
+def _words(value: Any, where: str, cid: str) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise LexiconError(f"category {cid!r}: terms must be a list", path=where,
+                           fix="Write the category as `key: [term, term]`")
+    out = []
+    for v in value:
+        if v is None or not str(v).strip():
+            continue
+        out.append(unicodedata.normalize("NFKC", " ".join(str(v).split())))
+    return out
+
+
+def _quanteda_groups(data: Mapping[Any, Any], dim: str | None,
+                     groups: list[tuple[str | None, str, list[str]]], where: str) -> None:
+    for key, value in data.items():
+        key = str(key)
+        if isinstance(value, dict):
+            _quanteda_groups(value, key if key in DIMENSIONS else dim, groups, where)
+        else:
+            groups.append((dim, key, _words(value, where, key)))
+
+
+def _liwc_groups(text: str, where: str) -> list[tuple[str | None, str, list[str]]]:
+    lines = text.splitlines()
+    marks = [i for i, line in enumerate(lines) if line.strip() == "%"]
+    if len(marks) < 2:
+        raise LexiconError("a LIWC .dic file starts with a `%` line, the numbered categories, "
+                           "and another `%` line", path=where, line=1,
+                           fix="Add the header: %, then `1<TAB>category` lines, then %")
+    names: dict[str, str] = {}
+    for i in range(marks[0] + 1, marks[1]):
+        parts = lines[i].split()
+        if not parts:
+            continue
+        if len(parts) < 2 or not parts[0].isdigit():
+            raise LexiconError(f"header line {lines[i]!r} is not `number<TAB>category`",
+                               path=where, line=i + 1, fix="Write `1<TAB>F1_population`")
+        names[parts[0]] = parts[1]
+    words: dict[str, list[str]] = {cid: [] for cid in names.values()}
+    for i in range(marks[1] + 1, len(lines)):
+        if not lines[i].strip():
+            continue
+        parts = lines[i].rstrip("\n").split("\t")
+        if len(parts) < 2:
+            parts = lines[i].rsplit(None, 1)
+        term, nums = parts[0].strip(), [p for n in parts[1:] for p in n.split()]
+        for n in nums:
+            if n not in names:
+                raise LexiconError(f"term {term!r} names category number {n!r}, which the "
+                                   "header does not define", path=where, line=i + 1,
+                                   fix="Add it to the header or correct the number")
+            words[names[n]].append(term)
+    return [(None, cid, _words(ws, where, cid)) for cid, ws in words.items()]
+
+
+def _infer_dimension(cid: str, where: str) -> str:
+    for dim, ids in CODEBOOK.items():
+        if cid in ids:
+            return dim
+    by_letter = {"F": "feature", "P": "pathway", "C": "challenge", "D": "domain"}
+    if cid[:1] in by_letter:
+        return by_letter[cid[:1]]
+    raise LexiconError(f"cannot tell the dimension of category {cid!r}", path=where,
+                       fix="Use codebook ids, ids starting with F/P/C/D, or (quanteda) nest "
+                           "categories under feature/pathway/challenge/domain keys")
+
+
+__all__ = ["CODEBOOK", "DIMENSIONS", "FORMATS", "Category", "Exported", "Lexicon", "Problem",
+           "Term", "build_lexicon", "content_hash", "export_lexicon", "import_lexicon",
+           "load_lexicon", "parse_lexicon_text", "to_yaml", "validate_lexicon"]

@@ -1,0 +1,222 @@
+"""Scoring: per-document measures computed from lexicon hits, sentence/paragraph units and tokens.
+
+Pure functions: nothing here reads files. Matching itself is ``pipeline.match.Matcher``
+(substring matching on the normalised text, leftmost-longest within a category,
+categories independent); this module turns its ``Hit``s into the rows of
+``term_counts.csv``, ``scores.csv`` and ``cooccurrence.csv``.
+
+Definitions (also in ``docs/engine.md``):
+
+- A hit belongs to the sentence (and paragraph) in which it starts.
+- ``tokens``: word tokens (at least one letter or digit) of the segmenter in the scope.
+- ``count``: hits of the category in the scope; ``weighted``: the sum of their terms' weights.
+- ``rate_per_10k = count / tokens * 10000`` (0 when ``tokens`` is 0), rounded to 6 decimals.
+- ``sentences``: sentences in the scope; ``sentences_with``: those with a hit of the
+  category; ``sentence_share = sentences_with / sentences`` (0 when there are none). The
+  same for paragraphs.
+- Scopes: ``all`` (the whole text); ``domain_sentences`` (only the sentences with a hit of
+  the domain category, ``D_social_security``; its paragraphs are the paragraphs holding
+  such a sentence, each counted with only those sentences); ``domain_paragraphs`` (only the
+  paragraphs with a domain hit, all their sentences).
+- Co-occurrence: per unit (sentence, paragraph), the number of units where a feature
+  category and a pathway (or challenge) category both have a hit; rows with count > 0.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pipeline.segment import Segmented, word_memo
+
+DOMAIN = "D_social_security"
+SCOPES: tuple[str, ...] = ("all", "domain_sentences", "domain_paragraphs")
+#: co-occurrence pairs: dimension of category_a -> dimensions of category_b
+PAIRS: Mapping[str, tuple[str, ...]] = {"feature": ("pathway", "challenge")}
+RATE_DIGITS = 6
+
+TERM_COLUMNS = ("doc_id", "dimension", "category", "term", "count")
+SCORE_COLUMNS = ("doc_id", "scope", "dimension", "category", "count", "tokens", "rate_per_10k",
+                 "sentences", "sentences_with", "sentence_share", "paragraphs",
+                 "paragraphs_with", "paragraph_share", "weighted")
+COOC_COLUMNS = ("doc_id", "unit", "dimension_a", "category_a", "dimension_b", "category_b",
+                "count")
+
+
+class HitLike(Protocol):
+    start: int
+    end: int
+    dimension: str
+    category: str
+    term: str
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """What scoring needs of a lexicon: its categories and term weights (picklable, small)."""
+
+    categories: tuple[tuple[str, str], ...]  # (dimension, category id), in lexicon order
+    weights: Mapping[tuple[str, str], float] = field(default_factory=dict)  # (category, term)
+    domain: str = DOMAIN
+
+    @classmethod
+    def from_lexicon(cls, lexicon: Any, *, domain: str = DOMAIN) -> Scheme:
+        cats = tuple((c.dimension, c.id) for c in lexicon.categories)
+        weights: dict[tuple[str, str], float] = {}
+        for c in lexicon.categories:
+            for t in c.terms:
+                weights.setdefault((c.id, t.text), float(t.weight))
+        return cls(cats, weights, domain)
+
+    def weight(self, category: str, term: str) -> float:
+        return self.weights.get((category, term), 1.0)
+
+
+@dataclass
+class DocScore:
+    """The rows one document contributes (without ``doc_id``: cached per text, not per file)."""
+
+    tokens: int
+    sentences: int
+    paragraphs: int
+    term_counts: list[tuple[str, str, str, int]]  # dimension, category, term, count
+    scores: list[tuple[Any, ...]]  # SCORE_COLUMNS[1:]
+    cooccurrence: list[tuple[str, str, str, str, str, int]]  # COOC_COLUMNS[1:]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tokens": self.tokens, "sentences": self.sentences, "paragraphs": self.paragraphs,
+                "term_counts": self.term_counts, "scores": self.scores,
+                "cooccurrence": self.cooccurrence}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DocScore:
+        return cls(int(data["tokens"]), int(data["sentences"]), int(data["paragraphs"]),
+                   [tuple(r) for r in data["term_counts"]],  # type: ignore[misc]
+                   [tuple(r) for r in data["scores"]],
+                   [tuple(r) for r in data["cooccurrence"]])  # type: ignore[misc]
+
+
+def _ratio(num: float, den: float, scale: float = 1.0) -> float:
+    return round(num / den * scale, RATE_DIGITS) if den else 0.0
+
+
+def _units(seg: Segmented) -> tuple[list[int], list[int], list[int]]:
+    """Sentence start offsets, sentence -> paragraph index, word tokens per sentence."""
+    starts: list[int] = []
+    para_of: list[int] = []
+    words: list[int] = []
+    get = word_memo().__getitem__
+    pos = 0
+    for pi, para in enumerate(seg):
+        if pi:
+            pos += 1  # the "\n" between paragraphs
+        for sent in para:
+            starts.append(pos)
+            para_of.append(pi)
+            pos += sum(map(len, sent))
+            words.append(sum(map(get, sent)))
+    return starts, para_of, words
+
+
+def score_document(seg: Segmented, hits: Iterable[HitLike], scheme: Scheme,
+                   *, text_length: int | None = None) -> DocScore:
+    """All measures of one document from its segmentation and the matcher's hits.
+
+    ``seg`` must be the segmentation of the same text the hits were found in
+    (paragraphs joined by ``\\n``); ``text_length`` checks that.
+    """
+    starts, para_of, words = _units(seg)
+    n_sent = len(starts)
+    n_para = len(seg)
+    if text_length is not None:
+        total = (starts[-1] + sum(map(len, seg[-1][-1]))) if n_sent else 0
+        if total != text_length:
+            raise ValueError(f"segmentation covers {total} characters, text has {text_length}")
+    cats = scheme.categories
+    dim_of = {c: d for d, c in cats}
+
+    # sentences with hits only: sentence -> category -> [count, weighted]
+    per_sent: dict[int, dict[str, list[float]]] = {}
+    term_counter: Counter[tuple[str, str, str]] = Counter()
+    for h in hits:
+        term_counter[(h.dimension, h.category, h.term)] += 1
+        if not n_sent:
+            continue
+        si = max(bisect_right(starts, h.start) - 1, 0)
+        cell = per_sent.setdefault(si, {}).setdefault(h.category, [0, 0.0])
+        cell[0] += 1
+        cell[1] += scheme.weight(h.category, h.term)
+        dim_of.setdefault(h.category, h.dimension)
+
+    domain_sents = sorted(i for i, c in per_sent.items() if scheme.domain in c)
+    domain_paras = {para_of[i] for i in domain_sents}
+    in_scope = {
+        "all": None,
+        "domain_sentences": set(domain_sents),
+        "domain_paragraphs": {i for i in per_sent if para_of[i] in domain_paras},
+    }
+    dp_sents = [i for i in range(n_sent) if para_of[i] in domain_paras] if domain_paras else []
+    size = {
+        "all": (sum(words), n_sent, n_para),
+        "domain_sentences": (sum(words[i] for i in domain_sents), len(domain_sents),
+                             len(domain_paras)),
+        "domain_paragraphs": (sum(words[i] for i in dp_sents), len(dp_sents), len(domain_paras)),
+    }
+
+    scores: list[tuple[Any, ...]] = []
+    for scope in SCOPES:
+        keep = in_scope[scope]
+        tokens, sentences, paragraphs = size[scope]
+        agg: dict[str, list[Any]] = {}  # category -> [count, weighted, sentences_with, paras]
+        for si, cells in per_sent.items():
+            if keep is not None and si not in keep:
+                continue
+            for cat, (n, w) in cells.items():
+                a = agg.get(cat)
+                if a is None:
+                    a = agg[cat] = [0, 0.0, 0, set()]
+                a[0] += n
+                a[1] += w
+                a[2] += 1
+                a[3].add(para_of[si])
+        for dim, cat in cats:
+            count, weighted, sw, pw = agg.get(cat, (0, 0.0, 0, ()))
+            scores.append((scope, dim, cat, int(count), tokens, _ratio(count, tokens, 10000.0),
+                           sentences, sw, _ratio(sw, sentences), paragraphs, len(pw),
+                           _ratio(len(pw), paragraphs), round(weighted, RATE_DIGITS)))
+
+    cooc: Counter[tuple[str, str, str, str, str]] = Counter()
+    para_cats: dict[int, set[str]] = {}
+    for si in sorted(per_sent):
+        present = set(per_sent[si])
+        para_cats.setdefault(para_of[si], set()).update(present)
+        _pairs("sentence", present, dim_of, cooc)
+    for present in para_cats.values():
+        _pairs("paragraph", present, dim_of, cooc)
+
+    term_counts = sorted((d, c, t, n) for (d, c, t), n in term_counter.items())
+    cooc_rows = sorted((*k, n) for k, n in cooc.items())
+    return DocScore(sum(words), n_sent, n_para, term_counts, scores, cooc_rows)
+
+
+def _pairs(unit: str, present: set[str], dim_of: Mapping[str, str],
+           out: Counter[tuple[str, str, str, str, str]]) -> None:
+    if len(present) < 2:
+        return
+    for a in present:
+        da = dim_of.get(a, "")
+        targets = PAIRS.get(da)
+        if not targets:
+            continue
+        for b in present:
+            db = dim_of.get(b, "")
+            if db in targets:
+                out[(unit, da, a, db, b)] += 1
+
+
+def rows_with_id(doc_id: str, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Prefix each row with ``doc_id`` (cached rows are stored without it)."""
+    return [(doc_id, *r) for r in rows]

@@ -1,0 +1,234 @@
+"""compare: pooled rates, bootstrap, trends, BH, keyness, periods — exact numbers on small tables."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pymannkendall
+import pytest
+from scipy.stats import false_discovery_control
+
+from pipeline import compare
+from pipeline.config import DEFAULT_PERIODS
+from pipeline.errors import MobilizeError
+
+SEED = 20240601
+
+
+def _tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Three documents, two years, two categories.
+
+    d1 (2015): 1 hit of F1 in 100 tokens  -> 100 per 10k
+    d2 (2015): 9 hits of F1 in 9,900 tokens -> 9.09 per 10k
+    d3 (2016): 4 hits of F1 and 2 of P4 in 2,000 tokens
+    """
+    documents = pd.DataFrame({
+        "doc_id": ["d1", "d2", "d3"], "year": pd.array([2015, 2015, 2016], dtype="Int64"),
+        "level": ["national", "provincial", "provincial"], "tokens": [100, 9900, 2000],
+        "sentences": [10, 200, 50], "paragraphs": [2, 20, 5]})
+    scores = pd.DataFrame({
+        "doc_id": ["d1", "d1", "d2", "d2", "d3", "d3"], "scope": ["all"] * 6,
+        "dimension": ["feature", "pathway"] * 3,
+        "category": ["F1_population", "P4_technology"] * 3,
+        "count": [1, 0, 9, 0, 4, 2], "tokens": [100, 100, 9900, 9900, 2000, 2000]})
+    scores["rate_per_10k"] = scores["count"] / scores["tokens"] * 10_000
+    term_counts = pd.DataFrame({
+        "doc_id": ["d1", "d2", "d2", "d3", "d3"],
+        "dimension": ["feature", "feature", "feature", "feature", "pathway"],
+        "category": ["F1_population", "F1_population", "F1_population", "F1_population",
+                     "P4_technology"],
+        "term": ["全覆盖", "全覆盖", "参保率", "参保率", "大数据"], "count": [1, 6, 3, 4, 2]})
+    return documents, scores, term_counts
+
+
+def test_pooled_rate_is_sum_of_counts_over_sum_of_tokens_not_mean_of_rates() -> None:
+    documents, scores, _ = _tables()
+    rates = compare.pooled_rates(documents, scores, "year", seed=SEED, n_boot=200)
+    f1_2015 = rates[(rates["year"] == 2015) & (rates["category"] == "F1_population")].iloc[0]
+    assert f1_2015["count"] == 10 and f1_2015["tokens"] == 10_000 and f1_2015["documents"] == 2
+    assert f1_2015["rate_per_10k"] == pytest.approx(10.0)
+    mean_of_rates = scores[(scores["doc_id"].isin(["d1", "d2"]))
+                           & (scores["category"] == "F1_population")]["rate_per_10k"].mean()
+    assert mean_of_rates == pytest.approx((100 + 9 / 9900 * 10_000) / 2)
+    assert abs(mean_of_rates - f1_2015["rate_per_10k"]) > 40
+    p4_2016 = rates[(rates["year"] == 2016) & (rates["category"] == "P4_technology")].iloc[0]
+    assert p4_2016["rate_per_10k"] == pytest.approx(10.0)
+    assert list(rates["year"]) == [2015, 2015, 2016, 2016]
+
+
+def test_bootstrap_ci_is_deterministic_for_a_seed_and_brackets_the_rate() -> None:
+    documents, scores, _ = _tables()
+    one = compare.pooled_rates(documents, scores, "level", seed=SEED, n_boot=500)
+    two = compare.pooled_rates(documents, scores, "level", seed=SEED, n_boot=500)
+    other = compare.pooled_rates(documents, scores, "level", seed=SEED + 1, n_boot=500)
+    pd.testing.assert_frame_equal(one, two)
+    prov = one[(one["level"] == "provincial") & (one["category"] == "F1_population")].iloc[0]
+    assert prov["rate_per_10k"] == pytest.approx(13 / 11900 * 10_000)
+    assert prov["ci_low"] <= prov["rate_per_10k"] <= prov["ci_high"]
+    assert prov["ci_low"] < prov["ci_high"]
+    # With 2 documents the percentiles sit at the extremes for any seed; with 30
+    # documents the replicates (and so the interval ends) depend on the seed.
+    counts = np.arange(30, dtype=float).reshape(30, 1)
+    tokens = np.full(30, 1000.0)
+    r1 = compare.bootstrap_rates(counts, tokens, n_boot=50, rng=np.random.default_rng(SEED))
+    r2 = compare.bootstrap_rates(counts, tokens, n_boot=50, rng=np.random.default_rng(SEED))
+    r3 = compare.bootstrap_rates(counts, tokens, n_boot=50, rng=np.random.default_rng(SEED + 1))
+    assert np.array_equal(r1, r2) and not np.array_equal(r1, r3)
+    assert other.shape == one.shape
+    # One document: every resample is that document, so the interval is a point.
+    nat = one[(one["level"] == "national") & (one["category"] == "F1_population")].iloc[0]
+    assert nat["ci_low"] == nat["ci_high"] == pytest.approx(100.0)
+
+
+def test_bootstrap_rates_resample_documents_with_replacement() -> None:
+    counts = np.array([[1.0], [9.0]])
+    tokens = np.array([100.0, 9900.0])
+    reps = compare.bootstrap_rates(counts, tokens, n_boot=2000, rng=np.random.default_rng(1))
+    # The only possible resamples of two documents: {d1,d1}, {d2,d2}, {d1,d2}.
+    possible = {100.0, round(9 / 9900 * 10_000, 9), 10.0}
+    assert {round(v, 9) for v in reps[:, 0]} == possible
+
+
+def test_rate_difference_between_two_groups_with_ci() -> None:
+    documents, scores, _ = _tables()
+    diff = compare.rate_differences(documents, scores, "year", "2016", "2015", seed=SEED,
+                                    n_boot=300)
+    f1 = diff[diff["category"] == "F1_population"].iloc[0]
+    assert f1["rate_a"] == pytest.approx(20.0) and f1["rate_b"] == pytest.approx(10.0)
+    assert f1["difference"] == pytest.approx(10.0) and f1["ratio"] == pytest.approx(2.0)
+    assert (f1["docs_a"], f1["docs_b"]) == (1, 2)
+    assert f1["ci_low"] <= 10.0 <= f1["ci_high"]
+    with pytest.raises(MobilizeError, match="no document has year = '1999'"):
+        compare.rate_differences(documents, scores, "year", "1999", "2015", seed=SEED)
+
+
+def test_mann_kendall_on_a_monotone_series_matches_pymannkendall() -> None:
+    values = [1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    s, tau, p = compare.mann_kendall(values)
+    assert s == 45 and tau == 1.0
+    z = (45 - 1) / math.sqrt(10 * 9 * 25 / 18)
+    assert p == pytest.approx(math.erfc(z / math.sqrt(2)))
+    ref = pymannkendall.original_test(values)
+    assert p == pytest.approx(ref.p) and s == ref.s
+    assert compare.theil_sen(list(range(2000, 2010)), [2 * v for v in values]) == 2.0
+
+
+def test_benjamini_hochberg_on_known_pvalues() -> None:
+    p = [0.01, 0.04, 0.03, 0.005]
+    adj = compare.benjamini_hochberg(p)
+    assert adj == pytest.approx([0.02, 0.04, 0.04, 0.02])
+    assert adj == pytest.approx(false_discovery_control(p))
+    with_nan = compare.benjamini_hochberg([0.01, float("nan"), 0.04])
+    assert math.isnan(with_nan[1]) and with_nan[0] == pytest.approx(0.02)
+
+
+def test_trends_test_long_series_and_explain_short_ones() -> None:
+    years = list(range(2000, 2012))
+    yearly = pd.DataFrame({
+        "year": years * 2, "dimension": ["feature"] * 24,
+        "category": ["F1_population"] * 12 + ["F2_common_prosperity"] * 12,
+        "tokens": [1000] * 24,
+        "rate_per_10k": [float(i) for i in range(12)] + [5.0, 3, 5, 3, 5, 3, 5, 3, 5, 3, 5, 3]})
+    out = compare.trends(yearly)
+    f1 = out[out["category"] == "F1_population"].iloc[0]
+    assert f1["trend"] == "increasing" and f1["slope_per_year"] == 1.0 and f1["years"] == 12
+    assert f1["p_adjusted"] == pytest.approx(min(1.0, f1["p_value"] * 2 / 1))
+    f2 = out[out["category"] == "F2_common_prosperity"].iloc[0]
+    assert f2["trend"] == "no trend"
+    short = compare.trends(yearly[yearly["year"] < 2005])
+    assert (short["trend"] == "").all()
+    assert short["note"].str.startswith("too few years with documents (5 < 8)").all()
+
+
+def test_log_odds_with_dirichlet_prior_matches_a_hand_computation() -> None:
+    y_a = pd.Series({"x": 10, "y": 0})
+    y_b = pd.Series({"x": 2, "y": 5})
+    alpha = pd.Series({"x": 1.0, "y": 1.0})
+    out = compare.log_odds_dirichlet(y_a, y_b, 100, 100, alpha)
+    delta_x = math.log(11 / 91) - math.log(3 / 99)
+    z_x = delta_x / math.sqrt(1 / 11 + 1 / 3)
+    assert out.loc["x", "delta"] == pytest.approx(delta_x)
+    assert out.loc["x", "z"] == pytest.approx(z_x) == pytest.approx(2.12415, abs=1e-5)
+    delta_y = math.log(1 / 101) - math.log(6 / 96)
+    assert out.loc["y", "z"] == pytest.approx(delta_y / math.sqrt(1 / 1 + 1 / 6))
+    assert out.loc["y", "z"] < 0 < out.loc["x", "z"]
+
+
+def test_keyness_ranks_terms_overall_and_within_each_category() -> None:
+    documents, _, term_counts = _tables()
+    out = compare.keyness(documents, term_counts, "year", "2016", "2015", alpha0=100)
+    overall = out[out["within"] == "all"].set_index("term")
+
+    def z(ya: int, yb: int, pooled: int) -> float:
+        a_w = 100 * pooled / 12_000  # alpha0 * pooled count / pooled tokens
+        delta = (math.log((ya + a_w) / (2000 + 100 - ya - a_w))
+                 - math.log((yb + a_w) / (10_000 + 100 - yb - a_w)))
+        return delta / math.sqrt(1 / (ya + a_w) + 1 / (yb + a_w))
+
+    expected = {"大数据": z(2, 0, 2), "参保率": z(4, 3, 7), "全覆盖": z(0, 7, 7)}
+    for term, value in expected.items():
+        assert overall.loc[term, "z"] == pytest.approx(value)
+    # Two hits against none is weaker evidence than four against three at these
+    # sizes: the prior keeps rare terms from topping the list.
+    assert list(overall.index) == ["参保率", "大数据", "全覆盖"]
+    assert overall.loc["大数据", "category"] == "P4_technology"
+    assert (overall.loc["大数据", "count_a"], overall.loc["大数据", "count_b"]) == (2, 0)
+    within = out[out["within"] == "F1_population"]
+    assert set(within["term"]) == {"全覆盖", "参保率"}
+    assert within.iloc[0]["term"] == "参保率"  # 4 of 2,000 vs 3 of 10,000: a 2016 term
+
+
+def test_cooccurrence_per_group_divides_by_the_groups_sentences() -> None:
+    documents, _, _ = _tables()
+    cooc = pd.DataFrame({
+        "doc_id": ["d1", "d2", "d3", "d3"], "unit": ["sentence", "sentence", "sentence",
+                                                     "paragraph"],
+        "dimension_a": ["feature"] * 4, "category_a": ["F1_population"] * 4,
+        "dimension_b": ["pathway"] * 4, "category_b": ["P4_technology"] * 4,
+        "count": [1, 3, 2, 1]})
+    out = compare.cooccurrence_by(documents, cooc, "year")
+    assert list(out["count"]) == [4, 2]
+    assert list(out["per_1k_units"]) == pytest.approx([4 / 210 * 1000, 2 / 50 * 1000])
+
+
+def test_term_counts_by_year_and_category_dominance() -> None:
+    documents, _, term_counts = _tables()
+    by_year = compare.term_counts_by(documents, term_counts, "year")
+    row = by_year[(by_year["year"] == 2015) & (by_year["term"] == "全覆盖")].iloc[0]
+    assert (row["count"], row["documents_with"], row["tokens"]) == (7, 2, 10_000)
+    dom = compare.category_dominance(term_counts).set_index("category")
+    assert dom.loc["F1_population", "top_term"] == "全覆盖"
+    assert dom.loc["F1_population", "top_share"] == pytest.approx(7 / 14)
+    assert dom.loc["P4_technology", "top_share"] == 1.0
+
+
+def test_shipped_periods_files_load_in_order_without_overlap() -> None:
+    periods = compare.load_periods(DEFAULT_PERIODS)
+    assert [p.start for p in periods] == [1954, 1978, 1993, 2003, 2013, 2023]
+    assert periods[-1].end is None
+    assert compare.period_of(1992, periods).startswith("1978-1992")
+    assert compare.period_of(2026, periods).startswith("2023-")
+    assert compare.period_of(1950, periods) is None
+    fyp = compare.load_periods(DEFAULT_PERIODS.parent / "periods-five-year-plans.yaml")
+    assert compare.period_of(2025, fyp) == "2021-2025 十四五"
+
+
+@pytest.mark.parametrize("text,line,message", [
+    ("periods:\n  - {name: a, start: 1990, end: 1995}\n  - {name: b, start: 1995}\n", 3,
+     "overlaps"),
+    ("- {name: a, start: 1990, end: 1980}\n", 1, "ends (1980) before it starts (1990)"),
+    ("- {name: a, start: 1990}\n- {start: 2000}\n", 2, "needs `name` and `start`"),
+    ("- {name: a, start: '1990'}\n", 1, "must be years"),
+    ("periods: [\n", 2, "not valid YAML"),
+])
+def test_bad_periods_file_names_the_file_line_and_fix(tmp_path: Path, text: str, line: int,
+                                                      message: str) -> None:
+    path = tmp_path / "periods.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(MobilizeError) as err:
+        compare.load_periods(path)
+    assert message in err.value.message and err.value.path == str(path)
+    assert err.value.line == line and err.value.fix

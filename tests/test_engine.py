@@ -1,0 +1,180 @@
+"""The in-process engine: tables on a real corpus, byte-identical reruns, incremental work."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline.config import Settings
+from pipeline.engine import (
+    assemble,
+    make_batches,
+    plan_run,
+    process_batch,
+    run_batches,
+    run_local,
+)
+from pipeline.ingest import Source
+from tests.conftest import REPO, shared_corpus
+
+MINI = REPO / "tests" / "fixtures" / "engine" / "mini.yaml"
+TABLES = ("documents", "ledger", "term_counts", "scores", "cooccurrence")
+CSVS = tuple(f"{t}.csv" for t in TABLES)
+
+
+def _demo_or_npc() -> Path:
+    demo = REPO / "corpora" / "demo"
+    if demo.is_dir() and any(demo.glob("*.txt")):
+        return demo
+    return shared_corpus("npc-resolutions-gwr-zh")
+
+
+def _settings(tmp_path: Path, corpus: Path, **kw: object) -> Settings:
+    base = dict(corpus=corpus, corpus_name="c", out=tmp_path / "out", lexicon=MINI,
+                cache=tmp_path / "cache", workers=1, report=False, engine="local",
+                segmenter="jieba-rs")
+    base.update(kw)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+def _copy_corpus(src: Path, dst: Path, n: int | None = None) -> Path:
+    dst.mkdir(parents=True)
+    for p in sorted(src.glob("*.txt"))[:n]:
+        shutil.copy2(p, dst / p.name)
+    return dst
+
+
+@pytest.mark.slow
+def test_run_local_writes_every_table_and_reruns_byte_identically(tmp_path: Path) -> None:
+    s = _settings(tmp_path, _demo_or_npc(), segmenter="jieba")
+    first = run_local(s)
+    run_dir = s.out / "c"
+    for name in TABLES:
+        assert (run_dir / f"{name}.csv").is_file() and (run_dir / f"{name}.parquet").is_file()
+    assert (run_dir / "mobilize.duckdb").is_file()
+    snapshot = {n: (run_dir / n).read_bytes() for n in CSVS}
+    assert first.stats.segmented == first.stats.documents > 0
+    assert first.stats.scored == first.stats.documents
+
+    second = run_local(s)
+    assert (second.stats.read, second.stats.segmented, second.stats.scored) == (0, 0, 0)
+    assert second.stats.score_cache_hits == first.stats.documents
+    assert {n: (run_dir / n).read_bytes() for n in CSVS} == snapshot
+
+    docs = pd.read_csv(run_dir / "documents.csv")
+    assert list(docs.columns[:10]) == ["doc_id", "path", "title", "date", "year", "issuer",
+                                       "level", "region", "doc_type", "language"]
+    assert list(docs.columns[-8:]) == ["chars", "tokens", "sentences", "paragraphs", "sha256",
+                                       "encoding", "reader", "converted"]
+    assert list(docs["doc_id"]) == sorted(docs["doc_id"])
+    scores = pd.read_csv(run_dir / "scores.csv")
+    assert set(scores["scope"]) == {"all", "domain_sentences", "domain_paragraphs"}
+    assert len(scores) == len(docs) * 3 * 4  # every document x scope x category of mini.yaml
+    manifest = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert manifest["corpus"]["documents"] == len(docs)
+    assert manifest["lexicon"]["name"] == "engine-mini"
+    assert manifest["segmenter"]["name"] == "jieba" and manifest["segmenter"]["hmm"] is True
+    assert set(manifest["versions"]) >= {"python", "pandas", "jieba", "rjieba", "pyahocorasick",
+                                         "mobilize"}
+    import duckdb
+
+    con = duckdb.connect(str(run_dir / "mobilize.duckdb"), read_only=True)
+    assert con.execute("select count(*) from scores").fetchone()[0] == len(scores)
+    con.close()
+
+
+@pytest.mark.slow
+def test_tables_count_terms_on_a_real_corpus(tmp_path: Path) -> None:
+    """Counts in term_counts.csv match a plain substring count for a term nothing hides."""
+    root = shared_corpus("social-security-policy-zh")
+    s = _settings(tmp_path, root)
+    run_local(s)
+    terms = pd.read_csv(s.out / "c" / "term_counts.csv")
+    got = terms[terms["term"] == "社会保险"]["count"].sum()
+    from pipeline.ingest import load_corpus
+
+    expected = sum(d.text.count("社会保险") for d in load_corpus(root).documents)
+    assert got == expected > 100
+
+
+def test_adding_a_document_segments_and_scores_only_that_document(tmp_path: Path) -> None:
+    corpus = _copy_corpus(shared_corpus("npc-resolutions-gwr-zh"), tmp_path / "corpus", 4)
+    s = _settings(tmp_path, corpus)
+    assert run_local(s).stats.segmented == 4
+    (corpus / "new.txt").write_text("完善社会保障体系，积极应对人口老龄化。\n", encoding="utf-8")
+    stats = run_local(s).stats
+    assert (stats.read, stats.segmented, stats.scored, stats.score_cache_hits) == (1, 1, 1, 4)
+    assert stats.documents == 5
+
+
+def test_editing_a_document_recomputes_only_that_document(tmp_path: Path) -> None:
+    corpus = _copy_corpus(shared_corpus("npc-resolutions-gwr-zh"), tmp_path / "corpus", 3)
+    s = _settings(tmp_path, corpus)
+    run_local(s)
+    target = sorted(corpus.glob("*.txt"))[0]
+    target.write_text(target.read_text(encoding="utf-8") + "\n加强社会保障。\n", encoding="utf-8")
+    stats = run_local(s).stats
+    assert (stats.read, stats.segmented, stats.scored) == (1, 1, 1)
+
+
+def test_editing_the_lexicon_rescores_without_resegmenting_when_terms_stay(
+        tmp_path: Path) -> None:
+    corpus = _copy_corpus(shared_corpus("npc-resolutions-gwr-zh"), tmp_path / "corpus", 3)
+    s = _settings(tmp_path, corpus)
+    run_local(s)
+    edited = tmp_path / "mini.yaml"
+    edited.write_text(MINI.read_text(encoding="utf-8").replace("weight: 2", "weight: 3"),
+                      encoding="utf-8")
+    stats = run_local(s.with_(lexicon=edited)).stats
+    assert (stats.segmented, stats.segment_cache_hits, stats.scored) == (0, 3, 3)
+
+
+def test_identical_texts_are_recorded_as_duplicates(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in ("a-2020", "b-2020"):
+        (corpus / f"{name}.txt").write_text("完善社会保障体系。\n", encoding="utf-8")
+    s = _settings(tmp_path, corpus)
+    result = run_local(s)
+    ledger = pd.read_csv(s.out / "c" / "ledger.csv", keep_default_na=False)
+    assert ledger[["doc_id", "status", "reason"]].values.tolist() == [
+        ["a-2020", "ingested", ""], ["b-2020", "duplicate", "same text as a-2020"]]
+    assert result.stats.duplicates == 1
+    assert list(pd.read_csv(s.out / "c" / "documents.csv")["doc_id"]) == ["a-2020"]
+
+
+def test_a_file_that_cannot_be_read_is_recorded_as_failed(tmp_path: Path) -> None:
+    corpus = _copy_corpus(shared_corpus("npc-resolutions-gwr-zh"), tmp_path / "corpus", 1)
+    plan = plan_run(_settings(tmp_path, corpus))
+    ghost = Source("ghost", "ghost.txt", corpus / "ghost.txt", "2020", 2020, {})
+    result = process_batch(plan, [*plan.sources, ghost])
+    assert [(e.doc_id, e.status) for e in result.ledger] == [
+        (plan.sources[0].doc_id, "ingested"), ("ghost", "failed")]
+    assert "ghost.txt" in result.ledger[1].reason
+    tables = assemble(plan, [result])
+    assert tables.stats.failed == 1 and len(tables.documents) == 1
+
+
+def test_batches_split_work_across_workers_but_respect_the_batch_size(tmp_path: Path) -> None:
+    srcs = [Source(f"d{i}", f"d{i}.txt", tmp_path / f"d{i}.txt", "", None, {}) for i in range(57)]
+    batches = make_batches(srcs, Settings(workers=2, batch_size=64))
+    assert [len(b) for b in batches] == [8] * 7 + [1]
+    assert [len(b) for b in make_batches(srcs, Settings(workers=1, batch_size=10))] == \
+        [10] * 5 + [7]
+
+
+@pytest.mark.slow
+def test_a_process_pool_gives_the_same_tables_as_one_process(tmp_path: Path) -> None:
+    corpus = _copy_corpus(shared_corpus("npc-resolutions-gwr-zh"), tmp_path / "corpus")
+    one = _settings(tmp_path / "one", corpus)
+    two = _settings(tmp_path / "two", corpus, workers=2)
+    plan1, plan2 = plan_run(one), plan_run(two)
+    t1 = assemble(plan1, run_batches(plan1, plan1.batches, 1))
+    t2 = assemble(plan2, run_batches(plan2, plan2.batches, 2))
+    assert t2.stats.segmented == len(plan2.sources)
+    for name, df in t1.as_dict().items():
+        pd.testing.assert_frame_equal(df, t2.as_dict()[name], obj=name)

@@ -1,0 +1,251 @@
+"""The matching rule: substrings of normalised text; leftmost-first then longest within a
+category; categories independent; regex terms; literal counts equal substring counts."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.lexicon import Category, Lexicon, Term, build_lexicon, load_lexicon
+from pipeline.match import Hit, Matcher, _PatternScanner
+
+FIXTURES = Path(__file__).parent / "fixtures" / "lexicons"
+
+
+def _lexicon(cats: dict[str, list[str | tuple[str, str]]]) -> Lexicon:
+    """Categories id -> terms; a term is a literal, or (label, regex)."""
+    out = []
+    for cid, terms in cats.items():
+        dim = {"F": "feature", "P": "pathway", "C": "challenge", "D": "domain"}[cid[0]]
+        ts = []
+        for t in terms:
+            if isinstance(t, tuple):
+                ts.append(Term(t[0], cid, dim, pattern=t[1]))
+            else:
+                ts.append(Term(t, cid, dim))
+        out.append(Category(cid, dim, cid, cid, "", tuple(ts), ()))
+    return build_lexicon(name="t", version="0", categories=tuple(out))
+
+
+def _terms(hits: list[Hit]) -> list[tuple[str, str]]:
+    return [(h.category, h.term) for h in hits]
+
+
+def test_longer_term_wins_inside_itself_within_a_category() -> None:
+    m = Matcher(_lexicon({"C3": ["新常态", "经济新常态"]}))
+    hits = m.find("适应经济新常态，引领新常态")
+    assert [(h.start, h.end, h.term) for h in hits] == [(2, 7, "经济新常态"), (10, 13, "新常态")]
+
+
+def test_leftmost_candidate_wins_over_a_longer_one_starting_later() -> None:
+    # 社会保障 starts first; 保障体系建设 overlaps it and starts later, so it is dropped
+    m = Matcher(_lexicon({"D": ["社会保障", "保障体系建设"]}))
+    assert _terms(m.find("社会保障体系建设")) == [("D", "社会保障")]
+
+
+def test_overlapping_occurrences_of_one_term_count_like_str_count() -> None:
+    m = Matcher(_lexicon({"F1": ["哈哈"]}))
+    text = "哈哈哈哈哈"
+    assert len(m.find(text)) == text.count("哈哈") == 2
+
+
+def test_categories_are_counted_independently() -> None:
+    m = Matcher(_lexicon({"C3": ["经济新常态"], "C1": ["新常态"]}))
+    assert _terms(m.find("经济新常态")) == [("C3", "经济新常态"), ("C1", "新常态")]
+
+
+def test_a_term_in_two_categories_counts_in_both() -> None:
+    lex = load_lexicon(FIXTURES / "small.yaml")
+    hits = Matcher(lex).find("发展人工智能")
+    assert [(h.start, h.end, h.dimension, h.category, h.term) for h in hits] == [
+        (2, 6, "challenge", "C4_digital_disruption", "人工智能"),
+        (2, 6, "pathway", "P4_technology", "人工智能"),
+    ]
+
+
+def test_regex_terms_match_and_are_named_by_their_label() -> None:
+    lex = load_lexicon(FIXTURES / "small.yaml")
+    hits = Matcher(lex).find("基本医疗保险覆盖13.6亿人，养老保险覆盖10亿人。覆盖亿人")
+    assert [(h.start, h.end, h.term) for h in hits if h.category == "F1_population"] == [
+        (6, 14, "覆盖N亿人"), (19, 25, "覆盖N亿人")]
+
+
+def test_literal_beats_an_equally_long_pattern_at_the_same_place() -> None:
+    m = Matcher(_lexicon({"F1": ["覆盖1亿人", ("覆盖N亿人", r"覆盖\d亿人")]}))
+    assert _terms(m.find("覆盖1亿人")) == [("F1", "覆盖1亿人")]
+
+
+def test_a_longer_pattern_match_hides_a_literal_inside_it() -> None:
+    m = Matcher(_lexicon({"F1": ["亿人", ("覆盖N亿人", r"覆盖\d+亿人")]}))
+    assert _terms(m.find("覆盖10亿人，惠及亿人")) == [("F1", "覆盖N亿人"), ("F1", "亿人")]
+
+
+def test_excluded_terms_are_not_counted() -> None:
+    lex = load_lexicon(FIXTURES / "small.yaml")
+    assert [h.term for h in Matcher(lex).find("覆盖城乡，实现全覆盖")] == ["全覆盖"]
+
+
+def test_hits_are_sorted_by_start_then_dimension_then_category() -> None:
+    lex = load_lexicon(FIXTURES / "small.yaml")
+    hits = Matcher(lex).find("社会保障体系适应经济新常态，运用大数据和人工智能")
+    keys = [(h.start, h.dimension, h.category) for h in hits]
+    assert keys == sorted(keys)
+    assert _terms(hits) == [("D_social_security", "社会保障体系"),
+                            ("C3_economic_normal", "经济新常态"), ("P4_technology", "大数据"),
+                            ("C4_digital_disruption", "人工智能"), ("P4_technology", "人工智能")]
+
+
+def test_matching_is_on_substrings_not_tokens() -> None:
+    # 大数据 sits across a word boundary a segmenter might draw (庞大 / 数据): it still counts
+    m = Matcher(_lexicon({"P4": ["大数据"]}))
+    assert len(m.find("规模庞大数据资源")) == 1
+
+
+def test_empty_text_and_empty_lexicon_give_no_hits() -> None:
+    assert Matcher(load_lexicon(FIXTURES / "small.yaml")).find("") == []
+    assert Matcher(_lexicon({})).find("社会保障") == []
+
+
+def test_count_agrees_with_find() -> None:
+    m = Matcher(load_lexicon(FIXTURES / "seed.yaml"))
+    text = "坚持以人民为中心，实现全民参保，覆盖13.6亿人，积极应对人口老龄化，老龄化加深，最低生活保障"
+    expected = Counter((h.dimension, h.category, h.term) for h in m.find(text))
+    assert m.count(text) == expected
+    assert expected[("challenge", "C1_demographic", "积极应对人口老龄化")] == 1
+    assert expected[("challenge", "C1_demographic", "人口老龄化")] == 0
+    assert expected[("challenge", "C1_demographic", "老龄化")] == 1
+    assert expected[("feature", "F2_common_prosperity", "最低生活保障")] == 1
+    assert expected[("domain", "D_social_security", "最低生活保障")] == 1
+
+
+@pytest.mark.parametrize("text", ["经济新常态新常态", "新常态经济新常态经济", "经济经济新常态常态"])
+def test_literal_count_is_substring_count_minus_covered_occurrences(text: str) -> None:
+    m = Matcher(_lexicon({"C3": ["新常态", "经济新常态"]}))
+    counts = Counter(h.term for h in m.find(text))
+    assert counts["经济新常态"] == text.count("经济新常态")
+    assert counts["新常态"] == text.count("新常态") - text.count("经济新常态")
+
+
+# ----------------------------------------------------------------- the rule on the real corpora
+
+def _lexicons_under_test() -> list[Path]:
+    from pipeline.config import DEFAULT_LEXICON
+
+    return [FIXTURES / "seed.yaml", FIXTURES / "small.yaml", DEFAULT_LEXICON]
+
+
+@pytest.fixture(scope="module")
+def chinese_texts() -> list[tuple[str, str]]:
+    from conftest import CHINESE_CORPORA, shared_corpus
+
+    from pipeline.ingest import load_corpus
+
+    out: list[tuple[str, str]] = []
+    for name in CHINESE_CORPORA:
+        corpus = load_corpus(shared_corpus(name))
+        out.extend((f"{name}/{d.doc_id}", d.text) for d in corpus.documents)
+    return out
+
+
+def _covered(text: str, term: str, others: list[Hit]) -> int:
+    """Occurrences of ``term`` in str.count's scan that overlap a hit of another term."""
+    n, i = 0, text.find(term)
+    spans = sorted((h.start, h.end) for h in others)
+    while i != -1:
+        end = i + len(term)
+        if any(s < end and i < e for s, e in spans):
+            n += 1
+        i = text.find(term, end)
+    return n
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lexicon_path", _lexicons_under_test(), ids=lambda p: p.name)
+def test_literal_counts_equal_substring_counts_on_all_shared_corpora(
+        lexicon_path: Path, chinese_texts: list[tuple[str, str]]) -> None:
+    """For every literal term: count == text.count(term) - occurrences covered by a winning
+    hit of another term of the same category (the documented rule), in every document."""
+    if not lexicon_path.is_file():
+        pytest.skip(f"{lexicon_path} not written yet")
+    lex = load_lexicon(lexicon_path)
+    matcher = Matcher(lex)
+    literals = [t for t in lex.terms() if t.pattern is None]
+    checked = differs = 0
+    for doc, text in chinese_texts:
+        hits = matcher.find(text)
+        by_cat: dict[str, list[Hit]] = {}
+        for h in hits:
+            by_cat.setdefault(h.category, []).append(h)
+        counts = Counter((h.category, h.term) for h in hits)
+        for t in literals:
+            raw = text.count(t.text)
+            if not raw:
+                assert counts[(t.category, t.text)] == 0
+                continue
+            others = [h for h in by_cat.get(t.category, []) if h.term != t.text]
+            expected = raw - _covered(text, t.text, others)
+            assert counts[(t.category, t.text)] == expected, (doc, t.category, t.text, raw)
+            checked += 1
+            differs += expected != raw
+    assert checked > 0
+    # the rule only ever takes away, and only where a same-category term contains or overlaps
+    print(f"{lex.name}: {checked} (document, term) pairs checked, {differs} reduced by the rule")
+
+
+# ----------------------------------------------------------------- fast pattern search == finditer
+
+TRICKY = [r"(?<!作)社保(?!科创)", r"(?:参保|覆盖)[^。,]{0,3}亿人", r"社保+", r"保(?:障|险)体系",
+          r"中?低收入(?:群体|人口)", r"(?:社会|养老)保险|保险(?:基金|费)", r"覆盖\d{1,3}亿人",
+          r"\d+亿人", r"(?i)ab社保", r"(社)保\1"]
+
+
+def _finditer(pattern: str, text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in re.finditer(pattern, text) if m.end() > m.start()]
+
+
+def test_scanner_finds_the_anchor_and_the_width_of_a_pattern() -> None:
+    sc = _PatternScanner(re.compile(r"(?<!作)社保(?!科创)"))
+    assert (sc.anchors, sc.width) == (("社保",), 2)
+    sc = _PatternScanner(re.compile(r"(?:参保|覆盖)[^。,]{0,3}亿人"))
+    assert (sc.anchors, sc.width) == (("亿人",), 7)
+    sc = _PatternScanner(re.compile(r"(?:社会|养老)保险|保险(?:基金|费)"))
+    assert (sc.anchors, sc.width) == (("保险",), 4)
+    assert _PatternScanner(re.compile(r"\d+亿人")).width is None  # unbounded: whole scan
+    assert _PatternScanner(re.compile(r"(?i)ab社保")).anchors == ()  # case-insensitive
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet="作社保险科创参覆盖亿人中低收入群体口障系养老基金费会12。,ab",
+                    max_size=60),
+       pattern=st.sampled_from(TRICKY))
+def test_windowed_pattern_search_equals_finditer(text: str, pattern: str) -> None:
+    assert _PatternScanner(re.compile(pattern)).spans(text) == _finditer(pattern, text)
+    # and through the Matcher, where the anchors come from the Aho-Corasick pass
+    m = Matcher(_lexicon({"F1": [("P", pattern)], "C1": ["社保", "亿人"]}))
+    assert [(h.start, h.end) for h in m.find(text) if h.category == "F1"] == \
+        _finditer(pattern, text)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lexicon_path", _lexicons_under_test(), ids=lambda p: p.name)
+def test_pattern_hits_equal_finditer_on_all_shared_corpora(
+        lexicon_path: Path, chinese_texts: list[tuple[str, str]]) -> None:
+    """Every pattern alone in a category: its hits are exactly re.finditer's matches."""
+    if not lexicon_path.is_file():
+        pytest.skip(f"{lexicon_path} not written yet")
+    patterns = [t for t in load_lexicon(lexicon_path).terms() if t.pattern is not None]
+    if not patterns:
+        pytest.skip(f"{lexicon_path.name} has no patterns")
+    solo = _lexicon({f"F{i}": [(t.text, t.pattern or "")] for i, t in enumerate(patterns)})
+    matcher = Matcher(solo)
+    for doc, text in chinese_texts:
+        got: dict[str, list[tuple[int, int]]] = {}
+        for h in matcher.find(text):
+            got.setdefault(h.category, []).append((h.start, h.end))
+        for i, t in enumerate(patterns):
+            assert got.get(f"F{i}", []) == _finditer(t.pattern or "", text), (doc, t.text)

@@ -1,0 +1,313 @@
+"""report: the files a run's report writes, their content, determinism and safety; the CLI."""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+from typer.testing import CliRunner
+
+from pipeline import report
+from pipeline.cli import _register
+from pipeline.cli._apps import app
+from pipeline.config import DEFAULT_PERIODS, Settings
+from conftest import shared_corpus
+
+REPO = Path(__file__).resolve().parent.parent
+INJECTION = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned=2"><b>粗体</b>'
+
+
+def engine_run(corpus: Path, out: Path, *, name: str | None = None) -> Path:
+    """A local engine run without its report (the tests write the report themselves)."""
+    from pipeline import engine
+
+    settings = Settings(corpus=corpus, corpus_name=name or corpus.name, out=out, engine="local",
+                        report=False, segmenter="jieba-rs", workers=1, progress=False)
+    return engine.run_local(settings).run_dir
+
+
+def hostile_corpus(tmp: Path) -> Path:
+    """The NPC resolutions (copied at test time, never into the repo) plus one document whose
+    title and text carry HTML and a script."""
+    src = shared_corpus("npc-resolutions-gwr-zh")
+    dst = tmp / "hostile-corpus"
+    shutil.copytree(src, dst)
+    (dst / "hostile.txt").write_text(
+        f"关于社会保障的说明{INJECTION}\n要坚持以人民为中心，推进共同富裕，健全社会保障体系。\n",
+        encoding="utf-8")
+    with (dst / "metadata.csv").open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    fields = list(rows[0].keys())
+    extra = dict.fromkeys(fields, "")
+    extra.update({"doc_id": "hostile", "title": f"恶意标题{INJECTION}", "date": "2024-03-11",
+                  "issuer": "test", "level": "national", "region": "全国",
+                  "doc_type": "resolution", "language": "zh"})
+    rows.append(extra)
+    with (dst / "metadata.csv").open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("report")
+    return engine_run(hostile_corpus(tmp), tmp / "out")
+
+
+@pytest.fixture(scope="module")
+def written(hostile_run: Path) -> list[Path]:
+    mp = pytest.MonkeyPatch()
+    mp.setattr("pipeline.discover.discovery_tables", lambda run_dir, settings: {})
+    try:
+        return report.write_report(hostile_run, Settings())
+    finally:
+        mp.undo()
+
+
+@pytest.mark.slow
+def test_report_writes_html_md_figures_and_tables(hostile_run: Path, written: list[Path]) -> None:
+    names = {p.relative_to(hostile_run).as_posix() for p in written}
+    assert {"report.html", "report.md", "tables/report.xlsx", "tables/rates_by_year.csv",
+            "tables/trends.csv", "tables/terms_by_year.csv", "tables/kwic.csv",
+            "tables/term_coverage.csv", "figures/rates_by_year.png",
+            "figures/rates_by_year.svg", "figures/rates_by_period.png",
+            "figures/rates_by_period.svg"} <= names
+    for p in written:
+        assert p.is_file() and p.stat().st_size > 0, p
+    svg = (hostile_run / "figures" / "rates_by_year.svg").read_text(encoding="utf-8")
+    assert svg.lstrip().startswith("<?xml") and "<path" in svg
+    assert (hostile_run / "figures" / "rates_by_year.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_xlsx_holds_every_csv_table_with_the_same_rows(hostile_run: Path,
+                                                       written: list[Path]) -> None:
+    wb = load_workbook(hostile_run / "tables" / "report.xlsx", read_only=True)
+    for csv_path in sorted((hostile_run / "tables").glob("*.csv")):
+        df = pd.read_csv(csv_path, keep_default_na=False)
+        ws = wb[csv_path.stem[:31]]
+        rows = list(ws.iter_rows(values_only=True))
+        assert list(rows[0]) == list(df.columns), csv_path.name
+        assert len(rows) - 1 == len(df), csv_path.name
+
+
+@pytest.mark.slow
+def test_pooled_year_rates_in_the_report_equal_counts_over_tokens(hostile_run: Path,
+                                                                  written: list[Path]) -> None:
+    rates = pd.read_csv(hostile_run / "tables" / "rates_by_year.csv")
+    docs = pd.read_csv(hostile_run / "documents.csv", dtype={"doc_id": str})
+    scores = pd.read_csv(hostile_run / "scores.csv", dtype={"doc_id": str})
+    scores = scores[scores["scope"] == "all"].merge(docs[["doc_id", "year"]], on="doc_id")
+    expected = scores.groupby(["year", "category"])["count"].sum()
+    tokens = docs.groupby("year")["tokens"].sum()
+    for row in rates.itertuples():
+        assert row.count == expected.get((row.year, row.category), 0)
+        assert row.tokens == tokens[row.year]
+        assert row.rate_per_10k == pytest.approx(row.count / row.tokens * 10_000, abs=1e-6)
+        assert row.ci_low <= row.rate_per_10k + 1e-6 and row.rate_per_10k <= row.ci_high + 1e-6
+
+
+@pytest.mark.slow
+def test_html_is_self_contained_and_escapes_document_text(hostile_run: Path,
+                                                          written: list[Path]) -> None:
+    html = (hostile_run / "report.html").read_text(encoding="utf-8")
+    # Nothing is fetched: no URL in any src/href, no @import, no font URL.
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", html, re.I)
+    assert "@import" not in html and "url(" not in html
+    assert html.count("data:image/png;base64,") >= 3
+    # The document's markup appears as text only.
+    assert "window.__pwned" in html  # it is there, escaped ...
+    assert "<script>window.__pwned" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in html
+    assert "恶意标题&lt;script&gt;" in html  # the title, in the documents table
+    # Only the report's own script tag.
+    assert html.count("<script>") == 1
+    md = (hostile_run / "report.md").read_text(encoding="utf-8")
+    assert "<script>" not in md and "&lt;script&gt;window.__pwned" in md
+
+
+@pytest.mark.slow
+def test_methods_appendix_names_corpus_lexicon_segmenter_and_statistics(
+        hostile_run: Path, written: list[Path]) -> None:
+    import json
+
+    manifest = json.loads((hostile_run / "run.json").read_text(encoding="utf-8"))
+    html = (hostile_run / "report.html").read_text(encoding="utf-8")
+    md = (hostile_run / "report.md").read_text(encoding="utf-8")
+    for text in (html, md):
+        assert manifest["corpus"]["content_hash"] in text
+        assert manifest["lexicon"]["hash"] in text
+        assert manifest["segmenter"]["name"] in text and "jieba-rs" in text
+        assert "Mann-Kendall" in text and "Benjamini-Hochberg" in text
+        assert "Monroe" in text and "bootstrap" in text
+        docs = pd.read_csv(hostile_run / "documents.csv", dtype=str)
+        assert all(h in text for h in docs["sha256"])
+
+
+@pytest.mark.slow
+def test_kwic_shows_examples_for_every_category_that_matched(hostile_run: Path,
+                                                             written: list[Path]) -> None:
+    kwic = pd.read_csv(hostile_run / "tables" / "kwic.csv", dtype=str, keep_default_na=False)
+    tc = pd.read_csv(hostile_run / "term_counts.csv", dtype={"doc_id": str})
+    assert set(kwic["category"]) == set(tc["category"])
+    per = kwic.groupby("category").size()
+    assert (per >= 1).all() and (per <= report.KWIC_PER_CATEGORY).all()
+    # Every KWIC line is real text of its document: left + term + right is in it.
+    root = shared_corpus("npc-resolutions-gwr-zh")
+    for row in kwic.itertuples():
+        if row.doc_id == "hostile":
+            continue
+        text = (root / f"{row.doc_id}.txt").read_text(encoding="utf-8").replace("\n", " ")
+        assert row.term in text and (row.left + row.term) in text, row
+    # Coverage: hits per term agree with term_counts.csv.
+    cov = pd.read_csv(hostile_run / "tables" / "term_coverage.csv", keep_default_na=False)
+    totals = tc.groupby(["category", "term"])["count"].sum()
+    for row in cov.itertuples():
+        assert row.hits == totals.get((row.category, row.term), 0), row
+
+
+@pytest.mark.slow
+def test_same_run_gives_byte_identical_report_files(hostile_run: Path, written: list[Path],
+                                                    tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("pipeline.discover.discovery_tables", lambda run_dir, settings: {})
+    copy = tmp_path / hostile_run.name
+    shutil.copytree(hostile_run, copy, ignore=shutil.ignore_patterns("report.*", "figures",
+                                                                     "tables"))
+    again = report.write_report(copy, Settings())
+    assert [p.relative_to(copy) for p in again] == [p.relative_to(hostile_run) for p in written]
+    for p in again:
+        original = hostile_run / p.relative_to(copy)
+        assert p.read_bytes() == original.read_bytes(), p.name
+
+
+@pytest.mark.slow
+def test_discovery_tables_are_rendered_as_topics_and_candidate_gaps(
+        hostile_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    prevalence = pd.DataFrame({"year": [2023, 2024, 2023, 2024], "topic": [0, 0, 1, 1],
+                               "prevalence": [0.6, 0.4, 0.4, 0.6]})
+    topics = pd.DataFrame({"topic": [0, 1], "top_words": ["养老 保险", "数字 政务"]})
+    drift = pd.DataFrame({"word": ["银发经济"], "score": [0.9]})
+    monkeypatch.setattr("pipeline.discover.discovery_tables", lambda run_dir, settings: {
+        "topics": topics, "topic_prevalence": prevalence, "drift": drift})
+    copy = tmp_path / "run"
+    shutil.copytree(hostile_run, copy)
+    report.write_report(copy, Settings())
+    html = (copy / "report.html").read_text(encoding="utf-8")
+    assert "Candidate gaps" in html and "银发经济" in html and "数字 政务" in html
+    assert (copy / "figures" / "topic_prevalence.png").is_file()
+    assert (copy / "tables" / "drift.csv").is_file()
+
+
+def test_chinese_figure_renders_without_missing_glyph_warnings(tmp_path: Path) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with report._style():
+            fig = report.new_figure(4, 2)
+            ax = fig.subplots()
+            ax.plot([2015, 2016], [1.0, -2.0])
+            ax.set_title("人口老龄化 新常态 共建共治共享 互联网+ 每万词 −5")
+            ax.set_xlabel("年份 year；特征 × 路径")
+            report.save_figure(fig, tmp_path, "cjk")
+    glyphs = [str(w.message) for w in caught if "Glyph" in str(w.message)]
+    assert glyphs == []
+    assert report.cjk_font() == "Noto Sans CJK SC"
+    svg = (tmp_path / "cjk.svg").read_text(encoding="utf-8")
+    assert "<text" not in svg  # glyphs are paths: the SVG needs no font to display
+
+
+def test_a_latin_only_font_would_have_warned(tmp_path: Path) -> None:
+    """The check above can fail: without the CJK font matplotlib warns of missing glyphs."""
+    import matplotlib
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with matplotlib.rc_context({"font.family": ["DejaVu Sans"]}):
+            fig = report.new_figure(2, 1)
+            fig.subplots().set_title("人口老龄化")
+            report.save_figure(fig, tmp_path, "latin")
+    assert any("Glyph" in str(w.message) and "missing" in str(w.message) for w in caught)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _cli(args: list[str]) -> tuple[int, str]:
+    _register()
+    result = CliRunner().invoke(app, args)
+    return result.exit_code, result.output
+
+
+@pytest.mark.slow
+def test_report_command_regenerates_the_report_of_a_run_folder(hostile_run: Path,
+                                                               written: list[Path],
+                                                               tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    monkeypatch.setattr("pipeline.discover.discovery_tables", lambda run_dir, settings: {})
+    out = tmp_path / "out"
+    shutil.copytree(hostile_run, out / hostile_run.name,
+                    ignore=shutil.ignore_patterns("report.*", "figures", "tables"))
+    five = REPO / "lexicons" / "periods-five-year-plans.yaml"
+    code, output = _cli(["report", "--corpus", hostile_run.name, "--out", str(out),
+                         "--periods", str(five)])
+    assert code == 0, output
+    assert "report.html" in output
+    periods = pd.read_csv(out / hostile_run.name / "tables" / "rates_by_period.csv")
+    assert "2021-2025 十四五" in set(periods["period"])
+
+
+def test_report_command_says_which_folder_is_missing(tmp_path: Path) -> None:
+    code, output = _cli(["report", "--run", str(tmp_path / "nowhere")])
+    assert code == 2
+    assert "nowhere" in output and "not a run folder" in output and "mobilize run" in output
+
+
+def test_report_command_rejects_a_bad_periods_file_with_its_line(hostile_run: Path,
+                                                                 tmp_path: Path) -> None:
+    bad = tmp_path / "periods.yaml"
+    bad.write_text("- {name: a, start: 1990, end: 2000}\n- {name: b, start: 1999}\n",
+                   encoding="utf-8")
+    code, output = _cli(["report", "--run", str(hostile_run), "--periods", str(bad)])
+    assert code == 2
+    assert f"{bad}:2:" in output.replace("\n", "") and "overlaps" in output
+
+
+@pytest.mark.slow
+def test_compare_command_splits_one_run_by_year(hostile_run: Path, tmp_path: Path) -> None:
+    code, output = _cli(["compare", "--run", str(hostile_run), "--by", "year", "--a", "2025",
+                         "--b", "2024", "--out", str(tmp_path)])
+    assert code == 0, output
+    folder = tmp_path / "compare" / "year-2025-vs-2024"
+    diff = pd.read_csv(folder / "differences.csv")
+    docs = pd.read_csv(hostile_run / "documents.csv", dtype={"doc_id": str})
+    scores = pd.read_csv(hostile_run / "scores.csv", dtype={"doc_id": str})
+    ids_a = set(docs.loc[docs["year"] == 2025, "doc_id"])
+    sa = scores[(scores["scope"] == "all") & scores["doc_id"].isin(ids_a)]
+    tok_a = docs.loc[docs["year"] == 2025, "tokens"].sum()
+    for row in diff.itertuples():
+        count_a = sa.loc[sa["category"] == row.category, "count"].sum()
+        assert row.rate_a == pytest.approx(count_a / tok_a * 10_000, abs=1e-6)
+    for name in ("rates.csv", "keyness.csv", "comparison.xlsx", "comparison.md",
+                 "differences.png", "differences.svg"):
+        assert (folder / name).is_file(), name
+    assert "A = 2025" in output and "typical of A" in output
+
+
+def test_compare_command_names_the_groups_that_exist(hostile_run: Path, tmp_path: Path) -> None:
+    code, output = _cli(["compare", "--run", str(hostile_run), "--by", "year", "--a", "1066",
+                         "--b", "2024", "--out", str(tmp_path)])
+    assert code == 2
+    assert "no group year = '1066'" in output and "2025" in output
+
+
+def test_default_periods_file_is_the_shipped_one() -> None:
+    assert Settings().periods == DEFAULT_PERIODS and DEFAULT_PERIODS.is_file()

@@ -1,0 +1,99 @@
+"""Output folders: atomic replacement, the run lock, and deterministic table files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline.errors import RunLockedError
+from pipeline.store import atomic_dir, lock_path, run_lock, write_tables
+
+
+def test_a_finished_block_replaces_the_previous_folder(tmp_path: Path) -> None:
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "old.csv").write_text("old\n", encoding="utf-8")
+    with atomic_dir(tmp_path, "c") as tmp:
+        assert tmp.name.startswith(".c.tmp-")
+        (tmp / "new.csv").write_text("new\n", encoding="utf-8")
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["new.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]
+
+
+def test_a_failed_block_leaves_the_previous_folder_intact(tmp_path: Path) -> None:
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "old.csv").write_text("old\n", encoding="utf-8")
+    with pytest.raises(RuntimeError), atomic_dir(tmp_path, "c") as tmp:
+        (tmp / "half.csv").write_text("half", encoding="utf-8")
+        raise RuntimeError("killed")
+    assert (tmp_path / "c" / "old.csv").read_text(encoding="utf-8") == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]
+
+
+def test_stale_temporary_folders_of_killed_runs_are_removed(tmp_path: Path) -> None:
+    stale = tmp_path / ".c.tmp-999999"
+    stale.mkdir()
+    (stale / "x.csv").write_text("x", encoding="utf-8")
+    with atomic_dir(tmp_path, "c") as tmp:
+        (tmp / "a.csv").write_text("a", encoding="utf-8")
+    assert not stale.exists()
+    assert (tmp_path / "c" / "a.csv").is_file()
+
+
+@contextmanager
+def _held_by_another_process(out: Path, name: str) -> Iterator[subprocess.Popen[str]]:
+    out.mkdir(parents=True, exist_ok=True)
+    code = ("import sys, time; from filelock import FileLock; "
+            f"l = FileLock({str(lock_path(out, name))!r}); l.acquire(); "
+            "print('held', flush=True); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_second_run_on_a_locked_folder_exits_with_a_clear_message(tmp_path: Path) -> None:
+    with _held_by_another_process(tmp_path, "c"):
+        with pytest.raises(RunLockedError) as info, run_lock(tmp_path, "c", wait=0.2):
+            pass
+    assert info.value.exit_code == 3
+    assert "another mobilize run" in info.value.message and "--wait" in info.value.message
+
+
+def test_a_waiting_run_gets_the_lock_when_the_other_run_ends(tmp_path: Path) -> None:
+    with _held_by_another_process(tmp_path, "c") as proc:
+        subprocess.Popen([sys.executable, "-c", f"import os, time; time.sleep(1); "
+                          f"os.kill({proc.pid}, 9)"])
+        with run_lock(tmp_path, "c", wait=30) as path:
+            assert path == lock_path(tmp_path, "c")
+            assert proc.poll() is not None or proc.wait(5) is not None
+
+
+def test_tables_are_written_as_sorted_csv_parquet_and_duckdb(tmp_path: Path) -> None:
+    df = pd.DataFrame({"doc_id": ["a", "b"], "rate_per_10k": [1 / 3, 2.0], "count": [1, 0]})
+    write_tables(tmp_path, {"scores": df})
+    assert (tmp_path / "scores.csv").read_bytes() == (
+        b"doc_id,rate_per_10k,count\na,0.333333,1\nb,2.000000,0\n")
+    assert pd.read_parquet(tmp_path / "scores.parquet")["count"].tolist() == [1, 0]
+    import duckdb
+
+    con = duckdb.connect(str(tmp_path / "mobilize.duckdb"), read_only=True)
+    assert con.execute("select sum(count) from scores").fetchone()[0] == 1
+    con.close()
+
+
+def test_the_lock_is_released_when_the_run_ends(tmp_path: Path) -> None:
+    with run_lock(tmp_path, "c"):
+        pass
+    code = ("from filelock import FileLock; "
+            f"FileLock({str(lock_path(tmp_path, 'c'))!r}, timeout=0).acquire(); print('got it')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "got it", out.stderr
