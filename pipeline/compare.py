@@ -126,7 +126,7 @@ def load_periods(path: Path) -> list[Period]:
     return sorted(periods, key=lambda p: p.start)
 
 
-def period_of(year: int | float | None, periods: Sequence[Period]) -> str | None:
+def period_of(year: float | None, periods: Sequence[Period]) -> str | None:
     """The name of the period holding ``year``, or None."""
     if year is None or (isinstance(year, float) and math.isnan(year)):
         return None
@@ -228,9 +228,9 @@ def combine_runs(runs: Sequence[RunTables]) -> RunTables:
     parts = {k: [prefixed(getattr(r, k), n) for r, n in zip(runs, names)]
              for k in ("documents", "term_counts", "scores", "cooccurrence")}
     manifest = {"combined": [r.manifest for r in runs]}
-    return RunTables(*(pd.concat(parts[k], ignore_index=True)
-                       for k in ("documents", "term_counts", "scores", "cooccurrence")),
-                     manifest=manifest)
+    joined = {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}
+    return RunTables(joined["documents"], joined["term_counts"], joined["scores"],
+                     joined["cooccurrence"], manifest=manifest)
 
 
 # --------------------------------------------------------------------------- rates
@@ -697,13 +697,15 @@ class Comparison:
     rates: pd.DataFrame  # pooled_rates of the two groups
     differences: pd.DataFrame  # rate_differences
     keyness: pd.DataFrame  # keyness, overall and within categories
+    years: tuple[int, int] | None = None
 
     @property
     def label(self) -> str:
-        """A file-system-safe name: ``<by>-<a>-vs-<b>``."""
+        """A file-system-safe name: ``<by>-<a>-vs-<b>[-<first>-<last>]``."""
         def safe(v: str) -> str:
             return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in v).strip("_")[:40]
-        return f"{safe(self.by)}-{safe(self.a)}-vs-{safe(self.b)}"
+        span = f"-{self.years[0]}-{self.years[1]}" if self.years else ""
+        return f"{safe(self.by)}-{safe(self.a)}-vs-{safe(self.b)}{span}"
 
 
 def resolve_group(documents: pd.DataFrame, by: str, value: str | None, *,
@@ -734,11 +736,19 @@ def resolve_group(documents: pd.DataFrame, by: str, value: str | None, *,
 
 def compare_groups(run: RunTables, by: str, a: str | None = None, b: str | None = None, *,
                    periods: Sequence[Period] = (), scope: str = "all", seed: int,
-                   n_boot: int = DEFAULT_BOOT, alpha0: float = DEFAULT_ALPHA0) -> Comparison:
+                   n_boot: int = DEFAULT_BOOT, alpha0: float = DEFAULT_ALPHA0,
+                   years: tuple[int, int] | None = None) -> Comparison:
     """Compare two groups of a run's documents (``by`` = a metadata column, ``period`` or
     ``corpus`` for combined runs). Missing ``a``/``b`` default to the latest year or
-    period and the one before it."""
+    period and the one before it. ``years`` (first, last) keeps only the documents of
+    those years, e.g. to compare national and provincial reports of the same years."""
     docs = with_periods(run.documents, periods) if periods else run.documents
+    if years is not None:
+        docs = docs[(docs["year"] >= years[0]) & (docs["year"] <= years[1])].reset_index(
+            drop=True)
+        if docs.empty:
+            raise MobilizeError(f"no document from {years[0]} to {years[1]}",
+                                fix="Widen --years, or leave it out.")
     if by == "period" and not periods:
         raise MobilizeError("--by period needs a periods file",
                             fix="Pass --periods lexicons/periods.yaml (or your own file).")
@@ -754,4 +764,4 @@ def compare_groups(run: RunTables, by: str, a: str | None = None, b: str | None 
     rates = rates.rename(columns={"_group": "group"})
     diff = rate_differences(docs, run.scores, by, ga, gb, scope=scope, seed=seed, n_boot=n_boot)
     key = keyness(docs, run.term_counts, by, ga, gb, alpha0=alpha0)
-    return Comparison(by, ga, gb, scope, rates, diff, key)
+    return Comparison(by, ga, gb, scope, rates, diff, key, years)

@@ -41,7 +41,6 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from pipeline import normalize
 from pipeline.config import Settings
 from pipeline.errors import LexiconError, MobilizeError
 
@@ -68,10 +67,7 @@ _NUMBERISH = re.compile(r"^[\d.,%％·:：/\-+]+$|^[\d一二三四五六七八�
                         r"|^[\d.]+[年月日号岁亿万千百元个项次倍]+$")
 _STOPWORDS_FILE = Path(__file__).resolve().parent / "data" / "stopwords.txt"
 _INLINE_STOPWORDS = frozenset(
-    "的 了 和 与 及 或 在 是 为 对 把 被 以 等 中 上 下 个 我们 我国 你们 他们 这个 这些 那些 一个 一些 "
-    "进一步 继续 加强 推进 推动 坚持 实现 提高 工作 方面 问题 情况 有关 各项 各级 有的 没有 已经 "
-    "要求 按照 通过 进行 开展 实行 实施 必须 应当 可以 不断 更加 大力 积极 认真 切实 努力 全面 "
-    "同时 以及 并且 但是 因为 所以 如果 由于 其中 今年 去年 明年 今后 年来 以上 以下 之一 我们的".split())
+    ["的", "了", "和", "与", "及", "或", "在", "是", "为", "对", "把", "被", "以", "等", "中", "上", "下", "个", "我们", "我国", "你们", "他们", "这个", "这些", "那些", "一个", "一些", "进一步", "继续", "加强", "推进", "推动", "坚持", "实现", "提高", "工作", "方面", "问题", "情况", "有关", "各项", "各级", "有的", "没有", "已经", "要求", "按照", "通过", "进行", "开展", "实行", "实施", "必须", "应当", "可以", "不断", "更加", "大力", "积极", "认真", "切实", "努力", "全面", "同时", "以及", "并且", "但是", "因为", "所以", "如果", "由于", "其中", "今年", "去年", "明年", "今后", "年来", "以上", "以下", "之一", "我们的"])
 
 
 # --------------------------------------------------------------------------- parameters
@@ -192,12 +188,23 @@ def _sha(data: Any) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+def _readable(tmp: str | Path, like: Path) -> None:
+    """mkstemp makes 0600 files: give the new file the mode of the one it replaces, else 0644 less umask."""
+    if like.exists():
+        shutil.copymode(like, tmp)
+    else:
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o644 & ~mask)
+
+
 def _atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
+        _readable(tmp, path)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -336,18 +343,22 @@ def _category_matrices(kv: KeyedVectors, lex: LexiconView
 
 
 def kwic_lines(texts: Sequence[str], term: str, *, n: int = 2, width: int = 18) -> list[str]:
-    """Up to n substring contexts of term, each from a different document where possible."""
+    """Up to n substring contexts of term: the first match in the first document that has one, then
+    in the last such document, then in the ones between (corpus order), one line per document.
+
+    Substring, not token, matches: that is what the scorer would count if the term were
+    accepted, so a line where it sits inside another word (促【进城】乡) warns of false hits.
+    """
+    hits = [i for i, text in enumerate(texts) if term in text]
+    order = hits[:1] + hits[-1:] + hits[1:-1] if len(hits) > 1 else hits
     lines: list[str] = []
-    for text in texts:
+    for i in order[:n]:
+        text = texts[i]
         pos = text.find(term)
-        if pos < 0:
-            continue
         start, end = max(0, pos - width), min(len(text), pos + len(term) + width)
         left = text[start:pos].split("\n")[-1]
         right = text[pos + len(term):end].split("\n")[0]
         lines.append(f"{left}【{term}】{right}")
-        if len(lines) >= n:
-            break
     return lines
 
 
@@ -396,7 +407,7 @@ def suggestions(corpus: TokenizedCorpus, kv: KeyedVectors | None, lex: LexiconVi
         sim_c, sim_n, arg_n = scores[cat]
         members = cats[cat][0]
         score = (sim_c + sim_n) / 2
-        idx = [i for i in np.flatnonzero(allowed)]
+        idx = [int(i) for i in np.flatnonzero(allowed)]
         idx.sort(key=lambda i: (-round(float(score[i]), 6), words[i]))
         for rank, i in enumerate(idx[:per_category], start=1):
             w = words[i]
@@ -573,11 +584,11 @@ def _merge_text(original: str, additions: Mapping[str, list[tuple[str, str]]], n
         new_lines = [f"{indent}- {_yaml_flow_item(t, n)}" for t, n in additions[cat]]
         lines[last + 1:last + 1] = new_lines
     text = "\n".join(lines)
-    ver = re.compile(r"^version:[ \t]*.*$", re.M)
+    ver = re.compile(r"^version:[ \t]*.*$", re.MULTILINE)
     if not ver.search(text):
         return None
     text = ver.sub("version: " + json.dumps(new_version), text, count=1)
-    return re.sub(r"^updated:[ \t]*.*$", "updated: " + json.dumps(today), text, count=1, flags=re.M)
+    return re.sub(r"^updated:[ \t]*.*$", "updated: " + json.dumps(today), text, count=1, flags=re.MULTILINE)
 
 
 def _expected_data(data: dict[str, Any], additions: Mapping[str, list[tuple[str, str]]],
@@ -661,6 +672,7 @@ def accept_review(review: Path, lexicon_path: Path, out: Path | None = None,
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".yaml", dir=out.parent)
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
         fh.write(text)
+    _readable(tmp, out if out.exists() else lexicon_path)
     try:
         checked = LexiconView.from_lexicon(load_lexicon(Path(tmp)))
         for cat, term in result.added:
@@ -709,11 +721,14 @@ def load_periods(path: Path | None, years: Iterable[int]) -> list[Period]:
 
 
 def drift_table(corpus: TokenizedCorpus, kv: KeyedVectors | None, lex: LexiconView, periods: list[Period],
-                *, min_count: int = 5, min_ratio: float = 3.0, min_similarity: float = 0.3,
-                per_category: int = 10) -> pd.DataFrame:
-    """Tokens not in the lexicon whose rate per 10k tokens rises at least ``min_ratio`` times in the latest period
-    (versus all earlier periods, add-half smoothing) and whose nearest category centroid is at
-    least ``min_similarity`` away in cosine; the top ``per_category`` per category by ratio."""
+                *, min_count: int = 5, min_ratio: float = 3.0, min_similarity: float = 0.0,
+                near_share: float = 0.05, per_category: int = 10) -> pd.DataFrame:
+    """Tokens not in the lexicon whose rate per 10k tokens rises at least ``min_ratio`` times in
+    the latest period (versus all earlier periods, add-half smoothing) and that sit close to a
+    category: the category whose centroid is nearest, and among the ``near_share`` of the whole
+    vocabulary closest to that centroid (a rank, not a cosine cut: cosines of a small corpus's
+    model are high and bunched), and at least ``min_similarity``. The top ``per_category`` per
+    category by ratio."""
     empty = pd.DataFrame(columns=list(DRIFT_COLUMNS))
     if kv is None:
         empty.attrs["reason"] = "no embedding: the corpus is too small to train one"
@@ -751,6 +766,8 @@ def drift_table(corpus: TokenizedCorpus, kv: KeyedVectors | None, lex: LexiconVi
         return empty
     order = sorted(cats)
     centroids = np.stack([cats[c][2] for c in order])
+    vocab = _unit(kv.vectors.astype(np.float64))
+    cutoffs = np.quantile(vocab @ centroids.T, 1.0 - near_share, axis=0)
     rows: list[dict[str, Any]] = []
     for term, late in late_counts.items():
         if late < min_count or term in lex.known or term not in kv.key_to_index:
@@ -763,7 +780,7 @@ def drift_table(corpus: TokenizedCorpus, kv: KeyedVectors | None, lex: LexiconVi
         vec = _unit(kv[term].astype(np.float64))
         sims = centroids @ vec
         j = int(sims.argmax())
-        if sims[j] < min_similarity:
+        if sims[j] < max(min_similarity, float(cutoffs[j])):
             continue
         rows.append({"term": term, "category": order[j], "similarity": round(float(sims[j]), 4),
                      "rate_early": round(r_early, 4), "rate_latest": round(r_late, 4),
@@ -834,7 +851,7 @@ def topic_tables(corpus: TokenizedCorpus, kv: KeyedVectors | None, lex: LexiconV
         idx = [int(j) for j in np.lexsort((vocab, -np.round(weights, 9)))[:max(top_n, 20)]]
         top = [str(vocab[j]) for j in idx[:top_n]]
         nearest, score = "", float("nan")
-        if centroids is not None:
+        if centroids is not None and kv is not None:
             acc = np.zeros(centroids.shape[1])
             for j in idx:
                 w = str(vocab[j])

@@ -306,7 +306,8 @@ def _doc_info(doc: Any) -> dict[str, Any]:
     return {"doc_id": doc.doc_id, "path": doc.path, "date": doc.date, "year": doc.year,
             "meta": meta, "chars": len(doc.text), "sha256": doc.sha256,
             "encoding": getattr(doc, "encoding", ""), "reader": getattr(doc, "reader", ""),
-            "converted": bool(getattr(doc, "converted", False))}
+            "converted": bool(getattr(doc, "converted", False)),
+            "note": str(getattr(doc, "note", "") or "")}
 
 
 def _document_row(info: Mapping[str, Any], ds: _score.DocScore) -> dict[str, Any]:
@@ -359,7 +360,7 @@ def process_batch(plan: RunPlan, batch: Sequence[Source]) -> BatchResult:
             except MobilizeError as exc:
                 out.ledger.append(LedgerEntry(src.path, src.doc_id, "failed", exc.message))
                 continue
-            except Exception as exc:  # a reader crash must not stop the run: record it
+            except Exception as exc:  # noqa: BLE001 - a reader crash must not stop the run
                 out.ledger.append(LedgerEntry(src.path, src.doc_id, "failed",
                                               f"{src.path}: {type(exc).__name__}: {exc}"))
                 continue
@@ -393,7 +394,7 @@ def process_batch(plan: RunPlan, batch: Sequence[Source]) -> BatchResult:
         out.term_counts += _score.rows_with_id(doc_id, ds.term_counts)
         out.scores += _score.rows_with_id(doc_id, ds.scores)
         out.cooccurrence += _score.rows_with_id(doc_id, ds.cooccurrence)
-        out.ledger.append(LedgerEntry(src.path, doc_id, "ingested"))
+        out.ledger.append(LedgerEntry(src.path, doc_id, "ingested", info.get("note", "")))
     stats.seconds = {k: round(v, 6) for k, v in secs.items()}
     return out
 
@@ -426,10 +427,12 @@ def assemble(plan: RunPlan, results: Sequence[BatchResult]) -> Tables:
     stats = RunStats()
     docs: list[dict[str, Any]] = []
     ledger: list[LedgerEntry] = list(plan.scan_ledger)
+    notes: dict[tuple[str, str], str] = {}
     for r in results:
         stats.add(r.stats)
         docs += r.documents
         ledger += [e for e in r.ledger if e.status != "ingested"]
+        notes.update({(e.path, e.doc_id): e.reason for e in r.ledger if e.status == "ingested"})
     docs.sort(key=lambda d: (d["doc_id"], d["path"]))
     keep: set[str] = set()
     by_sha: dict[str, str] = {}
@@ -440,11 +443,13 @@ def assemble(plan: RunPlan, results: Sequence[BatchResult]) -> Tables:
                                       "file; give each document its own doc_id"))
         elif d["sha256"] in by_sha:
             ledger.append(LedgerEntry(d["path"], d["doc_id"], "duplicate",
-                                      f"same text as {by_sha[d['sha256']]}"))
+                                      f"duplicate of {by_sha[d['sha256']]} "
+                                      "(same normalised text)"))
         else:
             keep.add(d["doc_id"])
             by_sha[d["sha256"]] = d["doc_id"]
-            ledger.append(LedgerEntry(d["path"], d["doc_id"], "ingested"))
+            ledger.append(LedgerEntry(d["path"], d["doc_id"], "ingested",
+                                      notes.get((d["path"], d["doc_id"]), "")))
     kept_docs = [d for d in docs if d["doc_id"] in keep and by_sha.get(d["sha256"]) == d["doc_id"]]
 
     def rows(attr: str) -> list[tuple[Any, ...]]:
@@ -620,12 +625,17 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
         t1 = time.perf_counter()
         fresh_bytes = sum(_file_size(s) for s in fresh)
         workers = settings.workers if fresh_bytes >= POOL_MIN_BYTES[plan.tokenizer.segmenter] else 1
+        log.info("%s: %d sources, %d unchanged (from the caches), %d to process (%.1f MB) "
+                 "on %d worker(s); lexicon %s %s; %s", plan.corpus_name, total, len(cached),
+                 len(fresh), fresh_bytes / 1e6, workers, plan.lexicon.name,
+                 plan.lexicon.version, plan.tokenizer.segmenter)
         results += run_batches(plan, make_batches(fresh, settings), workers, tick)
         t_batches = time.perf_counter() - t1
         tables = assemble(plan, results)
         tables.stats.seconds.update({"plan": round(t_plan, 6), "batches": round(t_batches, 6)})
         result = write_outputs(settings, plan, tables)
     result.stats.seconds["total"] = round(time.perf_counter() - t0, 6)
+    log.info("seconds: %s", result.stats.seconds)
     result.manifest["stats"] = dataclasses.asdict(result.stats)
     store.write_json(result.run_dir / "run.json", result.manifest)
     return result

@@ -533,6 +533,10 @@ def _run_flow(settings: Settings, server: _TemporaryServer | None, use_dask: boo
     _HOOKS.update({"tick": tick, "runner": "dask" if use_dask else "default"})
     if wait_seconds is not None:
         _HOOKS["wait"] = wait_seconds
+    prefect_logger = logging.getLogger("prefect")
+    level = prefect_logger.level
+    if not settings.verbose:  # quiet even when Prefect was imported (and configured) earlier
+        prefect_logger.setLevel(os.environ.get("PREFECT_LOGGING_LEVEL", "WARNING"))
     try:
         with _settings():
             if progress:
@@ -546,6 +550,7 @@ def _run_flow(settings: Settings, server: _TemporaryServer | None, use_dask: boo
             result = flow_obj(**params)
     finally:
         _HOOKS.clear()
+        prefect_logger.setLevel(level)
         if server is not None:
             os.environ.pop("PREFECT_API_URL", None)
     _TIMINGS["flow_total"] = round(time.perf_counter() - t0, 3)

@@ -19,7 +19,7 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -50,7 +50,7 @@ _CAT_OPTIONAL = ("excluded",)
 _TERM_KEYS = ("term", "pattern", "label", "weight", "note", "also_in")
 _CATEGORY_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
-Severity = Literal["error", "warning"]
+Severity = Literal["error", "warning", "note"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,9 @@ class Lexicon:
     meta: Mapping[str, str] = field(default_factory=dict)
     descriptions: Mapping[str, str] = field(default_factory=dict)  # dimension -> description
 
+    def __hash__(self) -> int:  # the content hash identifies a lexicon (meta is a dict)
+        return hash(self.hash)
+
     @property
     def short_hash(self) -> str:
         """The first 16 hex digits of ``hash``, for tables and messages."""
@@ -130,7 +133,7 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
-        prefix = "warning: " if self.severity == "warning" else ""
+        prefix = "" if self.severity == "error" else f"{self.severity}: "
         return f"{where}: {prefix}{self.message.rstrip('.')}. {self.fix}".rstrip()
 
 
@@ -530,6 +533,11 @@ class _Parser:
             self.error(m["pattern"], f"{where}: pattern {source!r} matches the empty string",
                        "Make the pattern require at least one character (use + rather than *)")
             return None
+        if _unbounded(source):
+            self.error(m["pattern"], f"{where}: pattern '{source}' has no upper bound on its "
+                       "length, so it is searched over the whole text of every document (slow)",
+                       "Bound its repeats if you can: \\d{1,5} for \\d+, {0,6} for *",
+                       severity="note")
         label = self.string(m.get("label"), "label", required=False)
         if "label" not in m:
             self.error(node, f"{where}: pattern {source!r} has no label",
@@ -578,12 +586,18 @@ class _Parser:
             else:
                 seen[key] = t
         labels: dict[str, Term] = {}
-        for t in terms:
-            if t.pattern is not None and t.text in labels and labels[t.text] is not t:
+        for t in (t for t in terms if t.pattern is not None):
+            if t.text in labels:
                 self.error(t.line, f"category {cid}: label {t.text!r} is used twice (first at "
                            f"line {labels[t.text].line})", "Give each pattern its own label")
             labels.setdefault(t.text, t)
         literal = {t.text: t for t in terms if t.pattern is None}
+        for t in terms:
+            if t.pattern is not None and t.text in literal:
+                self.error(t.line, f"category {cid}: pattern label {t.text!r} is also a literal "
+                           f"term of the category (line {literal[t.text].line}); their counts "
+                           "would merge in the term tables",
+                           "Give the pattern another label, e.g. with a suffix like (N)")
         ex_seen: set[str] = set()
         for t in excluded:
             if t.pattern is None and t.text in literal:
@@ -640,18 +654,27 @@ class _Parser:
                                severity="warning")
 
 
+def _unbounded(source: str) -> bool:
+    """True when a pattern's matches have no short upper bound (the matcher's slow path)."""
+    from re import _parser  # type: ignore[attr-defined]
+
+    try:
+        compiled = re.compile(source)
+        _lo, hi = _parser.parse(source, compiled.flags).getwidth()
+    except (re.error, RecursionError):
+        return False
+    return bool(hi > 64 or compiled.flags & re.IGNORECASE)
+
+
 def _parse_text(text: str, path: Path | None) -> tuple[Lexicon | None, list[Problem]]:
     parser = _Parser(text, path)
     try:
         lexicon = parser.parse()
     finally:
         parser.loader.dispose()
-    problems = sorted(parser.problems, key=lambda p: (p.severity != "error", p.line))
+    rank = {"error": 0, "warning": 1, "note": 2}
+    problems = sorted(parser.problems, key=lambda p: (rank[p.severity], p.line))
     return lexicon, problems
-
-
-def iter_problems(problems: list[Problem], severity: Severity) -> Iterator[Problem]:
-    return (p for p in problems if p.severity == severity)
 
 
 # --------------------------------------------------------------------------- export / import
@@ -725,18 +748,21 @@ def export_lexicon(lexicon: Lexicon, fmt: str) -> Exported:
     return Exported(text, tuple(lost))
 
 
-def import_lexicon(text: str, fmt: str, *, name: str = "imported",
-                   source: Path | None = None) -> Lexicon:
+def import_lexicon(text: str, fmt: str, *, name: str = "imported", source: Path | None = None,
+                   dimension: str | None = None) -> Lexicon:
     """Read a quanteda YAML, cntext YAML or LIWC ``.dic`` dictionary as a ``Lexicon``.
 
     Categories keep their keys as ids; a category's dimension comes from the
     quanteda nesting, else from the codebook, else from the id's first letter
-    (F/P/C/D). A term in several categories gets ``also_in`` on each. A
-    trailing wildcard (``abc*``) becomes the literal ``abc`` (matching is on
+    when it is codebook-style (``F6_x``, ``C5``, ``D_x``), else ``dimension``.
+    A term in several categories gets ``also_in`` on each. A trailing wildcard (``abc*``) becomes the literal ``abc`` (matching is on
     substrings, so the prefix already matches every word it starts); any other
     wildcard becomes a regular expression labelled by the original glob.
     """
     where = str(source) if source is not None else f"<{fmt}>"
+    if dimension is not None and dimension not in DIMENSIONS:
+        raise LexiconError(f"unknown dimension {dimension!r}",
+                           fix=f"Use one of: {', '.join(DIMENSIONS)}")
     meta: dict[str, str] = {}
     groups: list[tuple[str | None, str, list[str]]] = []  # (dimension, category, words)
     if fmt in ("quanteda", "cntext"):
@@ -772,7 +798,7 @@ def import_lexicon(text: str, fmt: str, *, name: str = "imported",
             owners.setdefault(_import_key(w), set()).add(cid)
     cats: list[Category] = []
     for dim, cid, words in groups:
-        dimension = dim or _infer_dimension(cid, where)
+        dim_of = dim or _infer_dimension(cid, where, dimension)
         terms: list[Term] = []
         seen: set[str] = set()
         for w in words:
@@ -786,14 +812,14 @@ def import_lexicon(text: str, fmt: str, *, name: str = "imported",
                              for ch in w.rstrip("*")) if w.endswith("*") else \
                     "".join(r"\w*?" if ch == "*" else r"\w" if ch == "?" else re.escape(ch)
                             for ch in w)
-                terms.append(Term(w, cid, dimension, pattern=rx, also_in=also,
+                terms.append(Term(w, cid, dim_of, pattern=rx, also_in=also,
                                   note=f"{fmt} wildcard {w}"))
             elif w.endswith("*"):
-                terms.append(Term(w[:-1], cid, dimension, also_in=also,
+                terms.append(Term(w[:-1], cid, dim_of, also_in=also,
                                   note=f"{fmt} wildcard {w}"))
             else:
-                terms.append(Term(w, cid, dimension, also_in=also))
-        cats.append(Category(cid, dimension, cid, cid,
+                terms.append(Term(w, cid, dim_of, also_in=also))
+        cats.append(Category(cid, dim_of, cid, cid,
                              f"Imported from a {fmt} dictionary; it holds no definition.",
                              tuple(terms), ()))
     if not cats:
@@ -863,16 +889,19 @@ def _liwc_groups(text: str, where: str) -> list[tuple[str | None, str, list[str]
     return [(None, cid, _words(ws, where, cid)) for cid, ws in words.items()]
 
 
-def _infer_dimension(cid: str, where: str) -> str:
+def _infer_dimension(cid: str, where: str, default: str | None) -> str:
     for dim, ids in CODEBOOK.items():
         if cid in ids:
             return dim
     by_letter = {"F": "feature", "P": "pathway", "C": "challenge", "D": "domain"}
-    if cid[:1] in by_letter:
-        return by_letter[cid[:1]]
+    if re.match(r"(?:[FPC]\d+|D)(?:_|$)", cid):  # codebook-style: F6_..., C5, D_...
+        return by_letter[cid[0]]
+    if default is not None:
+        return default
     raise LexiconError(f"cannot tell the dimension of category {cid!r}", path=where,
-                       fix="Use codebook ids, ids starting with F/P/C/D, or (quanteda) nest "
-                           "categories under feature/pathway/challenge/domain keys")
+                       fix="Give --dimension (e.g. --dimension domain), use codebook-style ids "
+                           "(F1_..., P2_..., C3_..., D_...), or (quanteda) nest categories under "
+                           "feature/pathway/challenge/domain keys")
 
 
 __all__ = ["CODEBOOK", "DIMENSIONS", "FORMATS", "Category", "Exported", "Lexicon", "Problem",

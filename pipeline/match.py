@@ -31,6 +31,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from re import _constants as _c  # type: ignore[attr-defined]
+from re import _compiler  # type: ignore[attr-defined]
 from re import _parser  # type: ignore[attr-defined]
 from typing import Any
 
@@ -173,14 +174,19 @@ def _char_to_byte(text: str, nbytes: int, positions: set[int]) -> dict[int, int]
     return out
 
 
+# Maps every UTF-8 byte to 1 when it starts a character, 0 when it continues one.
+_CHAR_STARTS = bytes(0 if 0x80 <= b < 0xC0 else 1 for b in range(256))
+
+
 def _byte_to_char(data: bytes, nchars: int, positions: set[int]) -> dict[int, int]:
     """Character offsets of UTF-8 byte offsets that fall on character boundaries."""
     if len(data) == nchars:
         return {p: p for p in positions}
+    starts = data.translate(_CHAR_STARTS)  # count the character starts before each offset
     out: dict[int, int] = {}
     prev = char = 0
     for p in sorted(positions):
-        char += len(data[prev:p].decode("utf-8"))
+        char += starts.count(1, prev, p)
         out[p] = char
         prev = p
     return out
@@ -190,12 +196,19 @@ class _PatternScanner:
     """``finditer`` spans of one pattern, fast: only near the pattern's required literals.
 
     From the parsed pattern we take a set of literal strings one of which every match must
-    contain (e.g. 社保 in ``(?<!作)社保(?!科创)``, or {参保, 覆盖} for ``(?:参保|覆盖)...``) and
-    the pattern's maximum width W. A match containing an anchor at position p starts in
-    [p + len(anchor) - W, p], so ``rx.match`` is tried only at those starts, left to right,
-    skipping past each match: the same spans ``finditer`` gives (matches never empty), at a
-    fraction of the cost. Patterns without such a bound (``\\d+``, case-insensitive ones) are
-    scanned whole, and skipped for texts that hold none of their anchors.
+    contain (e.g. 社保 in ``(?<!作)社保(?!科创)``, or {参保, 覆盖} for ``(?:参保|覆盖)...``). Then:
+
+    - ``window`` mode, when the pattern's maximum width W is short: a match containing an
+      anchor at position p starts in [p + len(anchor) - W, p], so ``rx.match`` is tried only
+      at those starts, left to right, skipping past each match;
+    - ``line`` mode, when the width is unbounded (``\\d+``) but nothing in the pattern (nor
+      in its lookarounds) can match a line break and it uses no ``^ $ \\A \\Z``: every match
+      lies inside one paragraph line, so ``finditer`` runs only over the lines that hold an
+      anchor (``pos``/``endpos``; lookbehinds still see the text before the line);
+    - ``whole`` mode otherwise (and for case-insensitive patterns): ``finditer`` over the
+      whole text, skipped for texts holding none of the anchors.
+
+    Every mode gives exactly the non-empty matches of ``rx.finditer(text)``.
     """
 
     _MAX_WINDOW = 64
@@ -204,6 +217,7 @@ class _PatternScanner:
         self.rx = rx
         self.anchors: tuple[str, ...] = ()
         self.width: int | None = None
+        self.mode = "whole"
         try:
             tree = _parser.parse(rx.pattern, rx.flags)
             lo, hi = tree.getwidth()
@@ -219,15 +233,18 @@ class _PatternScanner:
                                                                    for b in anchors)))
         if lo > 0 and hi <= self._MAX_WINDOW:
             self.width = hi
+            self.mode = "window"
+        elif lo > 0 and _newline_free(list(tree), rx.flags):
+            self.mode = "line"
 
     @property
     def windowed(self) -> bool:
-        """True when matches are searched only near anchors (the width is bounded)."""
-        return self.width is not None
+        """True when matches are searched only near anchors (window or line mode)."""
+        return self.mode != "whole"
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         """The (start, end) of every non-empty ``finditer`` match, in character offsets."""
-        if self.width is None:
+        if self.mode == "whole":
             if self.anchors and not any(a in text for a in self.anchors):
                 return []
             return [(m.start(), m.end()) for m in self.rx.finditer(text) if m.end() > m.start()]
@@ -241,6 +258,8 @@ class _PatternScanner:
 
     def spans_near(self, text: str, anchors: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """``spans`` given every occurrence (start, length) of the anchors in ``text``."""
+        if self.mode == "line":
+            return self._spans_in_lines(text, anchors)
         width = self.width
         assert width is not None
         starts: set[int] = set()
@@ -257,6 +276,64 @@ class _PatternScanner:
                 out.append((s, m.end()))
                 last = m.end()
         return out
+
+    def _spans_in_lines(self, text: str, anchors: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        lines: set[tuple[int, int]] = set()
+        for i, _n in anchors:
+            end = text.find("\n", i)
+            lines.add((text.rfind("\n", 0, i) + 1, len(text) if end == -1 else end + 1))
+        out: list[tuple[int, int]] = []
+        for ls, le in sorted(lines):
+            out.extend((m.start(), m.end()) for m in self.rx.finditer(text, ls, le)
+                       if m.end() > m.start())
+        return out
+
+
+_SAFE_AT = frozenset({_c.AT_BOUNDARY, _c.AT_NON_BOUNDARY})
+
+
+def _newline_free(items: list[tuple[Any, Any]], flags: int) -> bool:
+    """True when nothing in the parsed pattern (lookarounds included) can match a line break
+    and it holds no line or text anchors (``^ $ \\A \\Z``). Unknown constructs: False."""
+    for op, av in items:
+        if op in (_c.LITERAL, _c.NOT_LITERAL, _c.IN, _c.ANY):
+            if _atom_matches_newline((op, av), flags):
+                return False
+        elif op is _c.AT:
+            if av not in _SAFE_AT:
+                return False
+        elif op is _c.SUBPATTERN:
+            _group, add_flags, del_flags, sub = av
+            if not _newline_free(list(sub), (flags | add_flags) & ~del_flags):
+                return False
+        elif op in (_c.ASSERT, _c.ASSERT_NOT):
+            if not _newline_free(list(av[1]), flags):
+                return False
+        elif op is _c.BRANCH:
+            if not all(_newline_free(list(b), flags) for b in av[1]):
+                return False
+        elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT):
+            if not _newline_free(list(av[2]), flags):
+                return False
+        elif op is _c.ATOMIC_GROUP:
+            if not _newline_free(list(av), flags):
+                return False
+        elif op is _c.GROUPREF:
+            continue  # the group's own content is checked where it is defined
+        else:
+            return False
+    return True
+
+
+def _atom_matches_newline(node: tuple[Any, Any], flags: int) -> bool:
+    """Whether one character-consuming node matches ``\\n`` (compiled alone, to be exact)."""
+    try:
+        state = _parser.State()
+        state.flags = flags
+        compiled = _compiler.compile(_parser.SubPattern(state, [node]), flags)
+        return compiled.match("\n") is not None
+    except Exception:  # noqa: BLE001 - cannot tell: assume it can
+        return True
 
 
 def _required_literals(items: list[tuple[Any, Any]]) -> frozenset[str] | None:

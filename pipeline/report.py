@@ -23,6 +23,7 @@ import html
 import io
 import logging
 import math
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -52,6 +53,8 @@ KWIC_WIDTH = 24
 #: A category is "dominated by one term" when that term holds more than this share of its
 #: hits (the same threshold as ``pipeline.validation.DOMINANCE``).
 DOMINANCE_SHARE = 0.5
+#: Rows of a table shown in report.html / report.md (the CSV and XLSX tables are complete).
+TABLE_ROWS = 80
 #: Metadata columns compared within one run when they have between 2 and this many values.
 MAX_GROUPS = 40
 DIMENSIONS = ("feature", "pathway", "challenge", "domain")
@@ -204,11 +207,11 @@ def cjk_font() -> str:
 def _style() -> Iterator[None]:
     import matplotlib
 
-    rc = {"font.family": [cjk_font(), "DejaVu Sans"], "axes.unicode_minus": False,
+    rc: dict[str, Any] = {"font.family": [cjk_font(), "DejaVu Sans"], "axes.unicode_minus": False,
           "svg.hashsalt": "mobilize", "svg.fonttype": "path", "figure.dpi": 100,
           "savefig.dpi": 100, "font.size": 9, "axes.titlesize": 10,
           "path.simplify": True}
-    with matplotlib.rc_context(rc):
+    with matplotlib.rc_context(rc):  # type: ignore[arg-type]
         yield
 
 
@@ -246,16 +249,19 @@ def _line_figure(table: pd.DataFrame, x: str, labels: dict[str, str], title: str
         sub = table[table["dimension"] == dim]
         for cat, g in sub.groupby("category", sort=True):
             g = g[g["tokens"] > 0].sort_values(x)
-            xs = g[x].astype(float).to_numpy()
-            ax.plot(xs, g["rate_per_10k"], marker="o", markersize=2.5, linewidth=1.2,
-                    label=_label(labels, str(cat)))
+            # Years without documents stay gaps: the line does not bridge them.
+            g = g.set_index(g[x].astype(int)).reindex(
+                range(int(g[x].min()), int(g[x].max()) + 1)) if len(g) else g
+            xs = g.index.to_numpy(dtype=float)
+            ax.plot(xs, g["rate_per_10k"].astype(float), marker="o", markersize=2.5,
+                    linewidth=1.2, label=_label(labels, str(cat)))
             ax.fill_between(xs, g["ci_low"].astype(float), g["ci_high"].astype(float),
                             alpha=0.15, linewidth=0)
         ax.set_title(f"{_DIM_ZH.get(dim, dim)}：{title}")
         ax.set_ylabel("每万词 per 10k tokens")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper left", frameon=False, ncols=2)
-    axes[-1].set_xlabel("年份 year")
+    axes[-1].set_xlabel("年份 year（空缺 = 该年无文件 gap = no document that year）")
     return fig
 
 
@@ -297,6 +303,23 @@ def _group_heatmap(table: pd.DataFrame, by: str, labels: dict[str, str], title: 
     im = _heatmap(ax, matrix, title)
     fig.colorbar(im, ax=ax, shrink=0.8, label="每万词 per 10k tokens")
     return fig
+
+
+def _bind_heatmap(table: pd.DataFrame, col: str,
+                  labels: dict[str, str]) -> Callable[[], Figure | None]:
+    return lambda: _group_heatmap(table, col, labels, f"按 {col} 每万词出现率")
+
+
+def _wide(table: pd.DataFrame, by: str) -> pd.DataFrame:
+    """A rates table for reading: one row per group, one column per category (its code)."""
+    dims = dict(zip(table["category"], table["dimension"], strict=False))
+    cats = _category_order(list(dict.fromkeys(table["category"])), dims)
+    wide = table.pivot_table(index=by, columns="category", values="rate_per_10k",
+                             aggfunc="first", sort=False, observed=True).reindex(columns=cats)
+    wide.columns = [_short(c) for c in wide.columns]
+    size = table.groupby(by, sort=False, observed=True)[["documents", "tokens"]].first()
+    out = size.join(wide).reset_index()
+    return out.astype({by: str}) if by != "year" else out
 
 
 def _short(cat: str) -> str:
@@ -376,17 +399,16 @@ def _kwic_and_coverage(run: compare.RunTables, lexicon: Lexicon | None, settings
     """
     if lexicon is None:
         return None, None, "the lexicon could not be loaded"
-    corpus = run.manifest.get("corpus") if isinstance(run.manifest.get("corpus"), dict) else {}
-    root = Path(str(corpus.get("root", ""))) if corpus and corpus.get("root") else None
+    corpus = _part(run.manifest, "corpus")
+    root = Path(str(corpus["root"])) if corpus.get("root") else None
     if root is None or not root.is_dir():
         return None, None, f"the corpus folder {root} is not available"
     from pipeline import validation
     from pipeline.ingest import load_corpus
     from pipeline.match import Matcher
 
-    params = run.manifest.get("parameters", {})
-    simplified = bool(params.get("to_simplified", settings.to_simplified)) \
-        if isinstance(params, dict) else settings.to_simplified
+    params = _part(run.manifest, "parameters")
+    simplified = bool(params.get("to_simplified", settings.to_simplified))
     loaded = load_corpus(root, name=str(corpus.get("name") or root.name),
                          to_simplified=simplified).documents
     docs = {d.doc_id: d for d in loaded}
@@ -421,6 +443,12 @@ def _kwic_and_coverage(run: compare.RunTables, lexicon: Lexicon | None, settings
     return kwic, terms, ""
 
 
+def _part(manifest: dict[str, Any], key: str) -> dict[str, Any]:
+    """One section of run.json as a dict ({} when absent or not a mapping)."""
+    value = manifest.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _year_key(year: Any) -> int:
     try:
         return int(year)
@@ -431,7 +459,7 @@ def _year_key(year: Any) -> int:
 def _load_lexicon(run: compare.RunTables, settings: Settings) -> Lexicon | None:
     from pipeline.lexicon import load_lexicon
 
-    lex = run.manifest.get("lexicon") if isinstance(run.manifest.get("lexicon"), dict) else {}
+    lex = _part(run.manifest, "lexicon")
     candidates = []
     if lex and lex.get("path"):
         candidates.append(Path(str(lex["path"])))
@@ -457,6 +485,7 @@ def _fmt(value: Any) -> str:
     if value is None or value is pd.NA:
         return ""
     if isinstance(value, float | np.floating):
+        value = float(value)
         if math.isnan(value):
             return ""
         if value != 0 and abs(value) < 0.001:
@@ -548,7 +577,11 @@ def _fix_zip_dates(path: Path) -> None:
             fixed = zipfile.ZipInfo(info.filename, date_time=(2000, 1, 1, 0, 0, 0))
             fixed.compress_type = zipfile.ZIP_DEFLATED
             fixed.external_attr = 0o644 << 16
-            dst.writestr(fixed, src.read(info.filename))
+            content = src.read(info.filename)
+            if info.filename == "docProps/core.xml":  # openpyxl stamps the save time here
+                content = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*",
+                                 rb"\g<1>2000-01-01T00:00:00Z", content)
+            dst.writestr(fixed, content)
     path.write_bytes(out.getvalue())
 
 
@@ -577,7 +610,10 @@ def _manifest_rows(manifest: dict[str, Any], prefix: str = "") -> list[tuple[str
 
 
 def write_report(run_dir: Path, settings: Settings) -> list[Path]:
-    """Write the report files for the tables in ``run_dir`` into ``run_dir``; return what was written."""
+    """Write the report files for the tables in ``run_dir`` into ``run_dir``; return them.
+
+    Called by the engine inside the temporary run folder, before the atomic swap.
+    """
     run_dir = Path(run_dir)
     clock = _Clock()
     run = compare.read_run(run_dir)
@@ -646,8 +682,8 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
     docs = run.documents
     years = sorted(int(y) for y in docs["year"].dropna().unique())
     manifest = run.manifest
-    corpus = manifest.get("corpus", {}) if isinstance(manifest.get("corpus"), dict) else {}
-    lex = manifest.get("lexicon", {}) if isinstance(manifest.get("lexicon"), dict) else {}
+    corpus = _part(manifest, "corpus")
+    lex = _part(manifest, "lexicon")
     name = str(corpus.get("name") or (docs["corpus"].iloc[0] if len(docs) else run_dir.name))
     summary = {
         "corpus": name, "documents": len(docs),
@@ -655,7 +691,7 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
         "tokens": f"{int(docs['tokens'].sum()):,}",
         "lexicon": f"{lex.get('name', '')} {lex.get('version', '')} "
                    f"({str(lex.get('hash', ''))[:16]})".strip(),
-        "date": str(manifest.get("date", "")),
+        "date": str(manifest.get("finished") or manifest.get("date") or ""),
     }
 
     # Overview ----------------------------------------------------------------
@@ -674,13 +710,15 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
         f = figure("rates_by_year", lambda: _line_figure(t["rates_by_year"], "year", labels,
                                                          "每万词出现率（全文）"))
         s.figures += [f] if f else []
-        f = figure("rates_by_year_domain", lambda: _line_figure(
-            t["rates_by_year_domain"], "year", labels, "社会保障语句内的出现率"))
-        s.figures += [f] if f else []
+        dom = t["rates_by_year_domain"]
+        if dom.loc[dom["tokens"] > 0, "year"].nunique() >= 2:
+            f = figure("rates_by_year_domain", lambda: _line_figure(
+                dom, "year", labels, "社会保障语句内的出现率"))
+            s.figures += [f] if f else []
     else:
         s.text.append("The corpus has documents from one year only: no time series.")
-    s.tables.append(("rates_by_year (first rows; the full table is tables/rates_by_year.csv)",
-                     t["rates_by_year"]))
+    s.tables.append(("rate per 10k tokens by year (with documents and tokens; intervals "
+                     "in tables/rates_by_year.csv)", _wide(t["rates_by_year"], "year")))
     sections.append(s)
 
     s = Section("trends", "趋势 Trends: Mann-Kendall and Theil-Sen per category")
@@ -705,7 +743,8 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
         f = figure("rates_by_period", lambda: _group_heatmap(
             t["rates_by_period"], "period", labels, "各时期每万词出现率 rate per 10k tokens"))
         s.figures += [f] if f else []
-        s.tables.append(("rates_by_period", t["rates_by_period"]))
+        s.tables.append(("rate per 10k tokens by period (intervals in "
+                         "tables/rates_by_period.csv)", _wide(t["rates_by_period"], "period")))
         co = t.get("cooccurrence_by_period")
         if co is not None and len(co):
             order = [p.name for p in analysis.periods]
@@ -736,10 +775,10 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
         key = f"rates_by_{col}"
         if key in t:
             s = Section(key, f"分组 Groups: rates by {col}")
-            f = figure(key, lambda key=key, col=col: _group_heatmap(
-                t[key], col, labels, f"按 {col} 每万词出现率"))
+            f = figure(key, _bind_heatmap(t[key], col, labels))
             s.figures += [f] if f else []
-            s.tables.append((key, t[key]))
+            s.tables.append((f"rate per 10k tokens by {col} (intervals in tables/{key}.csv)",
+                             _wide(t[key], col)))
             sections.append(s)
 
     # Discovery ----------------------------------------------------------------
@@ -821,16 +860,44 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
         "summary": summary, "sections": sections, "images": images, "methods": methods,
         "manifest_rows": manifest_rows, "doc_table": doc_table, "rows": _rows,
         "periods_file": str(settings.periods) if settings.periods else "",
-        "limit": 40,
+        "limit": TABLE_ROWS,
     }
     html_path = run_dir / "report.html"
-    html_path.write_text(env.get_template("report.html.j2").render(**context), encoding="utf-8")
+    template = env.get_template("report.html.j2")
+    page = template.render(font_face="", **context)
+    # The page's own CJK text needs a CJK font on the reader's machine; embed the
+    # subset of Noto Sans CJK SC that the page uses, so it shows everywhere offline.
+    page = template.render(font_face=_font_face(page), **context)
+    html_path.write_text(page, encoding="utf-8")
     written.append(html_path)
     md_path = run_dir / "report.md"
     md_path.write_text(_markdown(summary, sections, methods, manifest_rows, doc_table),
                        encoding="utf-8")
     written.append(md_path)
     return sorted(written)
+
+
+def _font_face(page: str) -> str:
+    """Base64 of Noto Sans CJK SC (from mplfonts) cut down to the characters of ``page``
+    (OpenType/CFF; a few hundred kB for a report). Deterministic: no timestamps."""
+    import mplfonts
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    path = Path(mplfonts.__file__).resolve().parent / "fonts" / FONT_FILE
+    chars = "".join(sorted({ch for ch in page if ord(ch) > 0x2000}))
+    if not chars:
+        return ""
+    opts = subset.Options()
+    opts.hinting = False
+    opts.name_IDs = [0, 1, 2, 3, 4, 5, 6]
+    font = TTFont(str(path), lazy=True, recalcTimestamp=False)
+    sub = subset.Subsetter(opts)
+    sub.populate(text=chars)
+    sub.subset(font)
+    buf = io.BytesIO()
+    font.save(buf)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _markdown(summary: dict[str, Any], sections: list[Section],
@@ -844,7 +911,7 @@ def _markdown(summary: dict[str, Any], sections: list[Section],
         for name in s.figures:
             out += [f"![{name}](figures/{name}.png)", ""]
         for caption, df in s.tables:
-            out += [f"**{_md_cell(caption)}**", "", _md_table(df, 40), ""]
+            out += [f"**{_md_cell(caption)}**", "", _md_table(df, TABLE_ROWS), ""]
     out += ["", "## 方法 Methods appendix", ""]
     for title, body in methods:
         out += [f"**{title}.** {_md_cell(body)}", ""]

@@ -91,6 +91,8 @@ def kwic(documents: Iterable[Document], matcher: Matcher, *, term: str | None = 
                             "新常态 --corpus corpora/demo, or --category C3_economic_normal")
     if width < 0:
         raise MobilizeError(f"width {width} is negative", fix="Give a width of 0 or more")
+    if limit is not None and limit < 1:
+        raise MobilizeError(f"limit {limit} is below 1", fix="Give a limit of 1 or more")
     lines: list[KwicLine] = []
     for doc in documents:
         for hit in matcher.find(doc.text):
@@ -189,7 +191,7 @@ def coverage(documents: Iterable[Document], lexicon: Lexicon,
                              docs_term[(cat.id, t.text)]) for t in cat.terms]
         term_rows.extend(rows)
         total = sum(r.hits for r in rows)
-        top = max(rows, key=lambda r: (r.hits, -rows.index(r)), default=None)
+        top = max(rows, key=lambda r: r.hits, default=None)  # the first of equals
         cat_rows.append(CategoryCoverage(
             cat.dimension, cat.id, len(rows), sum(1 for r in rows if r.hits), total,
             docs_cat[cat.id], top.term if top and top.hits else "",

@@ -1,4 +1,4 @@
-"""compare: pooled rates, bootstrap, trends, BH, keyness, periods — exact numbers on small tables."""
+"""compare: pooled rates, bootstrap, trends, BH, keyness, periods: exact numbers, small tables."""
 
 from __future__ import annotations
 
@@ -232,3 +232,54 @@ def test_bad_periods_file_names_the_file_line_and_fix(tmp_path: Path, text: str,
         compare.load_periods(path)
     assert message in err.value.message and err.value.path == str(path)
     assert err.value.line == line and err.value.fix
+
+
+def _run_tables() -> compare.RunTables:
+    documents, scores, term_counts = _tables()
+    documents["corpus"] = "toy"
+    cooc = pd.DataFrame(columns=["doc_id", "unit", "dimension_a", "category_a", "dimension_b",
+                                 "category_b", "count"])
+    return compare.RunTables(documents, term_counts, scores, cooc, {})
+
+
+def test_compare_groups_defaults_to_the_latest_year_against_the_one_before() -> None:
+    result = compare.compare_groups(_run_tables(), "year", seed=SEED, n_boot=100)
+    assert (result.a, result.b) == ("2016", "2015")
+    assert result.label == "year-2016-vs-2015"
+    f1 = result.differences.set_index("category").loc["F1_population"]
+    assert f1["difference"] == pytest.approx(20.0 - 10.0)
+    assert set(result.rates["group"]) == {"A", "B"}
+
+
+def test_compare_groups_finds_a_period_by_a_prefix_of_its_name() -> None:
+    periods = [compare.Period("2010-2015 early", 2010, 2015),
+               compare.Period("2016- late", 2016, None)]
+    result = compare.compare_groups(_run_tables(), "period", "2016", "2010", periods=periods,
+                                    seed=SEED, n_boot=50)
+    assert (result.a, result.b) == ("2016- late", "2010-2015 early")
+    with pytest.raises(MobilizeError, match="needs --a and --b"):
+        compare.compare_groups(_run_tables(), "level", seed=SEED)
+    with pytest.raises(MobilizeError, match="needs a periods file"):
+        compare.compare_groups(_run_tables(), "period", seed=SEED)
+
+
+def test_compare_groups_keeps_only_the_years_asked_for() -> None:
+    result = compare.compare_groups(_run_tables(), "level", "provincial", "national",
+                                    seed=SEED, n_boot=50, years=(2015, 2015))
+    f1 = result.differences.set_index("category").loc["F1_population"]
+    # 2015 only: provincial is d2 (9 in 9,900), national d1 (1 in 100).
+    assert f1["rate_a"] == pytest.approx(9 / 9900 * 10_000)
+    assert f1["rate_b"] == pytest.approx(100.0)
+    assert result.label.endswith("-2015-2015")
+
+
+def test_combined_runs_prefix_doc_ids_with_the_corpus() -> None:
+    one = _run_tables()
+    other = compare.RunTables(one.documents.assign(corpus="other"), one.term_counts,
+                              one.scores, one.cooccurrence, {})
+    both = compare.combine_runs([one, other])
+    assert list(both.documents["doc_id"]) == ["toy/d1", "toy/d2", "toy/d3", "other/d1",
+                                              "other/d2", "other/d3"]
+    assert set(both.scores["doc_id"]) == set(both.documents["doc_id"])
+    with pytest.raises(MobilizeError, match="same corpus name"):
+        compare.combine_runs([one, one])

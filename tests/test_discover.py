@@ -359,7 +359,7 @@ def test_drift_lists_tokens_whose_rate_rises_in_the_latest_period(tmp_path: Path
     corpus = discover.tokenize_documents(discover.load_documents([root]), tok, settings.cache)
     kv = discover.word_vectors(corpus, discover.EmbeddingParams(min_count=2), settings.cache)
     periods = [discover.Period("early", 1950, 2017), discover.Period("latest", 2018, 2030)]
-    df = discover.drift_table(corpus, kv, lex, periods, min_count=3, min_ratio=2.0, min_similarity=0.0)
+    df = discover.drift_table(corpus, kv, lex, periods, min_count=3, min_ratio=2.0, near_share=0.5)
     assert list(df.columns) == list(discover.DRIFT_COLUMNS)
     assert len(df) > 0
     assert (df["ratio"] >= 2.0).all() and (df["rate_latest"] > df["rate_early"]).all()
@@ -372,7 +372,7 @@ def test_drift_lists_tokens_whose_rate_rises_in_the_latest_period(tmp_path: Path
     assert row["count_latest"] == count
     assert row["rate_latest"] == pytest.approx(count / total * 10000, abs=1e-3)
     # the same inputs give the same table
-    again = discover.drift_table(corpus, kv, lex, periods, min_count=3, min_ratio=2.0, min_similarity=0.0)
+    again = discover.drift_table(corpus, kv, lex, periods, min_count=3, min_ratio=2.0, near_share=0.5)
     pd.testing.assert_frame_equal(df, again)
 
 

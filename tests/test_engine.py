@@ -142,7 +142,8 @@ def test_identical_texts_are_recorded_as_duplicates(tmp_path: Path) -> None:
     result = run_local(s)
     ledger = pd.read_csv(s.out / "c" / "ledger.csv", keep_default_na=False)
     assert ledger[["doc_id", "status", "reason"]].values.tolist() == [
-        ["a-2020", "ingested", ""], ["b-2020", "duplicate", "same text as a-2020"]]
+        ["a-2020", "ingested", ""],
+        ["b-2020", "duplicate", "duplicate of a-2020 (same normalised text)"]]
     assert result.stats.duplicates == 1
     assert list(pd.read_csv(s.out / "c" / "documents.csv")["doc_id"]) == ["a-2020"]
 
@@ -178,3 +179,17 @@ def test_a_process_pool_gives_the_same_tables_as_one_process(tmp_path: Path) -> 
     assert t2.stats.segmented == len(plan2.sources)
     for name, df in t1.as_dict().items():
         pd.testing.assert_frame_equal(df, t2.as_dict()[name], obj=name)
+
+
+def test_a_term_the_segmenter_splits_fails_the_run_when_configured(tmp_path: Path) -> None:
+    from pipeline.errors import LexiconError
+
+    corpus = _copy_corpus(shared_corpus("npc-resolutions-gwr-zh"), tmp_path / "corpus", 1)
+    lexicon = tmp_path / "split.yaml"
+    lexicon.write_text(MINI.read_text(encoding="utf-8").replace("- 慈善\n", "- 一网·通办\n"),
+                       encoding="utf-8")
+    s = _settings(tmp_path, corpus, lexicon=lexicon)
+    with pytest.raises(LexiconError, match="一网·通办") as info:
+        plan_run(s.with_(on_split_term="fail"))
+    assert info.value.path == str(lexicon)
+    assert plan_run(s).split_terms == ("一网·通办",)  # "warn": the run goes on

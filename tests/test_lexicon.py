@@ -102,7 +102,7 @@ def test_unknown_category_raises_key_error_naming_the_known_ones() -> None:
 
 
 def test_seed_fixture_holds_every_codebook_category_without_warnings() -> None:
-    assert validate_lexicon(SEED) == []
+    assert [p.severity for p in validate_lexicon(SEED)] == ["note"]  # its \\d+ pattern
     lex = load_lexicon(SEED)
     assert {c.id for c in lex.categories} == {i for ids in CODEBOOK.values() for i in ids}
 
@@ -123,6 +123,11 @@ def test_hash_changes_when_a_term_weight_or_version_changes(tmp_path: Path) -> N
     assert load_lexicon(_write(tmp_path, text.replace("大数据", "云计算"), "a.yaml")).hash != base
     assert load_lexicon(_write(tmp_path, text.replace("weight: 1.5", "weight: 2"), "b.yaml")).hash != base
     assert load_lexicon(_write(tmp_path, text.replace("0.2.0", "0.2.1"), "c.yaml")).hash != base
+
+
+def test_a_lexicon_is_hashable_by_its_content_hash() -> None:
+    a, b = load_lexicon(SMALL), load_lexicon(SMALL)
+    assert a == b and {a: 1}[b] == 1
 
 
 def test_to_yaml_round_trips_to_the_same_hash() -> None:
@@ -206,6 +211,12 @@ def test_pattern_that_matches_nothing_but_the_empty_string_is_rejected(tmp_path:
 def test_pattern_without_label_is_rejected(tmp_path: Path) -> None:
     problem = _only_error(_write(tmp_path, HEAD + "          - pattern: '覆盖\\d+亿人'\n"))
     assert (problem.line, "has no label" in problem.message) == (12, True)
+
+
+def test_pattern_label_equal_to_a_literal_term_is_rejected(tmp_path: Path) -> None:
+    body = HEAD + "          - 扩面\n          - pattern: '扩面\\d'\n            label: 扩面\n"
+    problem = _only_error(_write(tmp_path, body))
+    assert problem.line == 13 and "also a literal term of the category (line 12)" in problem.message
 
 
 def test_duplicate_term_in_a_category_names_both_lines(tmp_path: Path) -> None:
@@ -300,6 +311,31 @@ def test_all_problems_are_reported_at_once_sorted_by_line(tmp_path: Path) -> Non
     assert [p.line for p in errors] == [12, 13, 16]
 
 
+def test_unbounded_pattern_gets_a_note_not_an_error(tmp_path: Path) -> None:
+    body = HEAD + "          - pattern: '覆盖\\d+亿人'\n            label: 覆盖N亿人\n" \
+        + "          - pattern: '参保\\d{1,5}亿人'\n            label: 参保N亿人\n"
+    path = _write(tmp_path, body)
+    notes = [p for p in validate_lexicon(path) if p.severity == "note"]
+    assert [(p.line, "no upper bound" in p.message) for p in notes] == [(12, True)]
+    assert load_lexicon(path).name == "t"
+
+
+def test_pattern_label_used_twice_is_rejected(tmp_path: Path) -> None:
+    body = HEAD + "          - pattern: '扩面\\d'\n            label: 扩面N\n" \
+        + "          - pattern: '扩大\\d'\n            label: 扩面N\n"
+    problem = _only_error(_write(tmp_path, body))
+    assert problem.line == 14 and "label '扩面N' is used twice (first at line 12)" in problem.message
+
+
+def test_the_bundled_lexicon_has_no_errors_or_warnings() -> None:
+    from pipeline.config import DEFAULT_LEXICON
+
+    if not DEFAULT_LEXICON.is_file():
+        pytest.skip(f"{DEFAULT_LEXICON} not written yet")
+    problems = [str(p) for p in validate_lexicon(DEFAULT_LEXICON) if p.severity != "note"]
+    assert problems == []
+
+
 def test_problem_reads_path_line_message_fix() -> None:
     problem = Problem("lex.yaml", 7, "empty term", "Write the term")
     assert str(problem) == "lex.yaml:7: empty term. Write the term"
@@ -391,6 +427,15 @@ def test_import_turns_a_trailing_wildcard_into_its_prefix_and_others_into_patter
 def test_import_of_an_unknown_category_id_without_dimension_is_an_error() -> None:
     with pytest.raises(LexiconError, match="cannot tell the dimension of category 'misc'"):
         import_lexicon("misc: [社保]\n", "quanteda")
+
+
+def test_import_of_a_cntext_dictionary_with_other_ids_takes_the_given_dimension() -> None:
+    text = ("Name: 测试词典\nDesc: 两类\nRefer: 无\nCategory:\n- Big_Data\n- Cloud\n"
+            "Dictionary:\n  Big_Data:\n  - 大数据\n  - 数据挖掘\n  Cloud:\n  - 云计算\n")
+    lex = import_lexicon(text, "cntext", dimension="pathway")
+    assert [(c.id, c.dimension, [t.text for t in c.terms]) for c in lex.categories] == [
+        ("Big_Data", "pathway", ["大数据", "数据挖掘"]), ("Cloud", "pathway", ["云计算"])]
+    assert lex.meta == {"title": "测试词典", "description": "两类", "source": "无"}
 
 
 def test_import_of_a_liwc_term_with_an_undefined_category_names_the_line() -> None:

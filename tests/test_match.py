@@ -201,7 +201,8 @@ def test_literal_counts_equal_substring_counts_on_all_shared_corpora(
 
 TRICKY = [r"(?<!作)社保(?!科创)", r"(?:参保|覆盖)[^。,]{0,3}亿人", r"社保+", r"保(?:障|险)体系",
           r"中?低收入(?:群体|人口)", r"(?:社会|养老)保险|保险(?:基金|费)", r"覆盖\d{1,3}亿人",
-          r"\d+亿人", r"(?i)ab社保", r"(社)保\1"]
+          r"\d+亿人", r"(?i)ab社保", r"(社)保\1", r"社保.*?亿", r"(?<!\n)社保[^,\n]+",
+          r"社保[^,]+人", r"(?m)^社保", r"社保$", r"\b社保\d+(?=亿)", r"(?s)社保.+?人"]
 
 
 def _finditer(pattern: str, text: str) -> list[tuple[int, int]]:
@@ -215,12 +216,14 @@ def test_scanner_finds_the_anchor_and_the_width_of_a_pattern() -> None:
     assert (sc.anchors, sc.width) == (("亿人",), 7)
     sc = _PatternScanner(re.compile(r"(?:社会|养老)保险|保险(?:基金|费)"))
     assert (sc.anchors, sc.width) == (("保险",), 4)
-    assert _PatternScanner(re.compile(r"\d+亿人")).width is None  # unbounded: whole scan
+    assert _PatternScanner(re.compile(r"\d+亿人")).mode == "line"  # unbounded, one line
+    assert _PatternScanner(re.compile(r"社保[^,]+人")).mode == "whole"  # [^,] matches \n
+    assert _PatternScanner(re.compile(r"(?s)社保.+?人")).mode == "whole"  # . matches \n
     assert _PatternScanner(re.compile(r"(?i)ab社保")).anchors == ()  # case-insensitive
 
 
-@settings(max_examples=300, deadline=None)
-@given(text=st.text(alphabet="作社保险科创参覆盖亿人中低收入群体口障系养老基金费会12。,ab",
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(alphabet="作社保险科创参覆盖亿人中低收入群体口障系养老基金费会12。,ab\n",
                     max_size=60),
        pattern=st.sampled_from(TRICKY))
 def test_windowed_pattern_search_equals_finditer(text: str, pattern: str) -> None:

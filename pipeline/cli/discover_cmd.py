@@ -52,8 +52,9 @@ def suggest(
         if segmenter not in ("jieba", "jieba-rs", "rjieba"):
             raise typer.BadParameter("use jieba or jieba-rs", param_hint="--segmenter")
         roots = [resolve_corpus(c)[0] for c in corpus]
-        settings = Settings(segmenter="jieba-rs" if segmenter == "rjieba" else segmenter,  # type: ignore[arg-type]
-                            **({"lexicon": lexicon} if lexicon is not None else {}))
+        settings = Settings(segmenter="jieba-rs" if segmenter == "rjieba" else segmenter)  # type: ignore[arg-type]
+        if lexicon is not None:
+            settings = settings.with_(lexicon=lexicon)
         show = err_console.is_terminal
         with Progress(TextColumn("segmenting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err_console, transient=True, disable=not show) as progress:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -23,6 +23,9 @@ from pipeline.cli._common import (
     reported_errors,
     setup_logging,
 )
+
+if TYPE_CHECKING:
+    from pipeline.ingest import Document
 
 _LEXICON_ARG = typer.Argument(help="Lexicon YAML file (default: lexicons/mobilize.yaml).",
                               show_default=False)
@@ -57,7 +60,7 @@ def _check_format(fmt: str) -> str:
     return fmt
 
 
-def _documents(corpus: str) -> list[Any]:
+def _documents(corpus: str) -> list[Document]:
     """Resolve and read a corpus (a path or a registered name), with a progress bar on a tty."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -95,9 +98,9 @@ def validate(
     setup_logging(verbose)
     target = _default_lexicon(path)
     problems = validate_lexicon(target)
-    errors = [p for p in problems if p.severity == "error" or strict]
+    errors = [p for p in problems if p.severity == "error" or (strict and p.severity == "warning")]
     for p in problems:
-        style = "red" if p in errors else "yellow"
+        style = "red" if p in errors else "yellow" if p.severity == "warning" else "dim"
         err_console.print(f"[{style}]{escape(str(p))}[/]", soft_wrap=True)
     if errors:
         err_console.print(f"[bold red]{len(errors)} problem(s)[/] in {escape(str(target))}",
@@ -105,7 +108,9 @@ def validate(
         raise typer.Exit(2)
     with reported_errors():
         lex = load_lexicon(target)
-    warn = f", {len(problems)} warning(s)" if problems else ""
+    warnings = sum(p.severity == "warning" for p in problems)
+    notes = len(problems) - warnings
+    warn = (f", {warnings} warning(s)" if warnings else "") + (f", {notes} note(s)" if notes else "")
     console.print(f"OK {escape(str(target))}: lexicon {escape(lex.name)} version "
                   f"{escape(lex.version)}, hash {lex.short_hash}, {len(lex.categories)} categories, "
                   f"{len(lex.terms())} terms{warn}", soft_wrap=True)
@@ -181,6 +186,9 @@ def import_(
                                              "here instead of stdout.")] = None,
     name: Annotated[str | None, typer.Option("--name", help="Lexicon name (default: the file's "
                                              "name).")] = None,
+    dimension: Annotated[str | None, typer.Option("--dimension", help="Dimension of categories "
+                                                  "whose id does not tell it (feature, pathway, "
+                                                  "challenge, domain).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
 ) -> None:
     """Read a quanteda/cntext YAML or LIWC .dic dictionary and write it as a mobilize lexicon.
@@ -206,7 +214,7 @@ def import_(
             raise MobilizeError("the dictionary is not UTF-8 text", path=file,
                                 fix="Save it as UTF-8") from None
         lex_name = name or re.sub(r"[^A-Za-z0-9_.\-]+", "_", file.stem) or "imported"
-        lex = import_lexicon(text, fmt, name=lex_name, source=file)
+        lex = import_lexicon(text, fmt, name=lex_name, source=file, dimension=dimension)
     _write_or_print(to_yaml(lex), out)
 
 
@@ -215,9 +223,9 @@ def import_(
 
 @lexicon_app.command("kwic")
 def kwic_cmd(
+    corpus: Annotated[str, _CORPUS_OPT],
     term: Annotated[str | None, typer.Argument(help="A lexicon term (or pattern label), or any "
                                                "candidate string.", show_default=False)] = None,
-    corpus: Annotated[str, _CORPUS_OPT] = "",
     category: Annotated[str | None, typer.Option("--category", help="Every hit of this "
                                                  "category id.")] = None,
     lexicon: Annotated[Path | None, _LEXICON_OPT] = None,
@@ -243,8 +251,6 @@ def kwic_cmd(
 
     setup_logging(verbose)
     with reported_errors():
-        if not corpus:
-            raise MobilizeError("no corpus given", fix="Add --corpus PATH (or a registered name)")
         if term is None and category is None:
             raise MobilizeError("give a TERM or --category ID",
                                 fix="Example: mobilize lexicon kwic --category C3_economic_normal "

@@ -1,4 +1,4 @@
-"""``mobilize report`` (regenerate a run's report) and ``mobilize compare`` (two groups or corpora)."""
+"""``mobilize report`` (regenerate a run's report) and ``mobilize compare`` (two groups)."""
 
 from __future__ import annotations
 
@@ -83,6 +83,9 @@ def compare_cmd(
                                 "issuer, corpus (default: corpus with two sources)."),
     a: str = typer.Option(None, "--a", help="Group A (default: the latest year or period)."),
     b: str = typer.Option(None, "--b", help="Group B (default: the one before A)."),
+    years: str = typer.Option(None, "--years",
+                              help="Keep only documents of these years, FIRST-LAST (e.g. "
+                                   "2025-2026)."),
     scope: str = typer.Option("all", "--scope",
                               help="all, domain_sentences or domain_paragraphs."),
     out: Path = typer.Option(DEFAULT_OUT, "--out", "-o",
@@ -100,7 +103,7 @@ def compare_cmd(
     (log-odds keyness with an informative Dirichlet prior), printed and written as CSV, XLSX,
     Markdown and a forest plot.
 
-    Example: mobilize compare --corpus ../shared/corpora/gwr-provincial-zh --by year --a 2026 --b 2025
+    Example: mobilize compare -c ../shared/corpora/gwr-provincial-zh --by year --a 2026 --b 2025
     """
     setup_logging(verbose)
     with reported_errors():
@@ -133,22 +136,38 @@ def compare_cmd(
             a, b = names[0], names[-1]
         plist = compare.load_periods(periods) if periods else []
         result = compare.compare_groups(tables, group, a, b, periods=plist, scope=scope,
-                                        seed=settings.seed)
+                                        seed=settings.seed, years=_years(years))
         folder = Path(out) / "compare" / result.label
         report.write_comparison(result, folder, top=top)
     if as_json:
         print_json({"by": result.by, "a": result.a, "b": result.b, "scope": result.scope,
+                    "years": list(result.years) if result.years else None,
                     "folder": str(folder),
                     "differences": result.differences.to_dict(orient="records")})
         return
     _print_comparison(result, folder, top)
 
 
+def _years(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    first, _, last = text.partition("-")
+    try:
+        span = (int(first), int(last or first))
+    except ValueError:
+        raise MobilizeError(f"--years {text!r} is not FIRST-LAST",
+                            fix="Write e.g. --years 2025-2026 (or --years 2025).") from None
+    if span[0] > span[1]:
+        raise MobilizeError(f"--years {text!r} ends before it starts", fix="Swap the years.")
+    return span
+
+
 def _print_comparison(result: object, folder: Path, top: int) -> None:
     from rich.table import Table
 
     r = result  # compare.Comparison
-    t = Table(title=f"{r.by}: A = {r.a}  vs  B = {r.b}  (per 10k tokens, scope {r.scope})")  # type: ignore[attr-defined]
+    span = f", years {r.years[0]}-{r.years[1]}" if r.years else ""  # type: ignore[attr-defined]
+    t = Table(title=f"{r.by}: A = {r.a}  vs  B = {r.b}  (per 10k tokens, scope {r.scope}{span})")  # type: ignore[attr-defined]
     for col in ("category", "A", "B", "A − B", "95% CI", ""):
         t.add_column(col, justify="left" if col == "category" else "right")
     for row in r.differences.itertuples():  # type: ignore[attr-defined]

@@ -85,6 +85,11 @@ def run(
                                        help="Convert traditional characters to simplified."),
     wait: float = typer.Option(0.0, "--wait", min=0.0,
                                help="Seconds to wait for another run on the same output folder."),
+    task_runner: str = typer.Option("default", "--task-runner",
+                                    help="Prefect engine: default (a process pool) or dask."),
+    dask: str = typer.Option(None, "--dask", metavar="ADDRESS",
+                             help="Prefect engine: run the batches on this Dask scheduler "
+                                  "(tcp://HOST:PORT); needs a Prefect server."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
@@ -116,7 +121,13 @@ def run(
             verbose=verbose, progress=not as_json and console.is_terminal)
         if workers or cfg.get("workers"):
             settings = settings.with_(workers=int(workers or cfg["workers"]))
-        result = _run(settings)
+        if task_runner not in ("default", "dask"):
+            raise MobilizeError(f"unknown task runner {task_runner!r}",
+                                fix="Use --task-runner default or dask.")
+        if (dask or task_runner == "dask") and eng != "prefect":
+            raise MobilizeError("--dask and --task-runner dask need the Prefect engine",
+                                fix="Drop --engine local.")
+        result = _run(settings, task_runner, dask)
     if as_json:
         print_json(result.to_json())
     else:
@@ -128,20 +139,19 @@ def run(
         raise typer.Exit(1)
 
 
-def _run(settings: Settings) -> Any:
+def _run(settings: Settings, task_runner: str = "default", dask: str | None = None) -> Any:
     from pipeline import engine
 
-    if settings.engine == "prefect":
-        from pipeline import flow
+    def run_with(progress: Any = None) -> Any:
+        if settings.engine == "prefect":
+            from pipeline import flow
 
-        try:
-            return flow.run_flow(settings)
-        except NotImplementedError:
-            err_console.print("[yellow]warning:[/] the Prefect engine is not available yet; "
-                              "running with --engine local")
-            settings = settings.with_(engine="local")
+            return flow.run_flow(settings, task_runner=task_runner,  # type: ignore[arg-type]
+                                 dask_address=dask, progress=progress)
+        return engine.run_local(settings, progress=progress)
+
     if not settings.progress:
-        return engine.run_local(settings)
+        return run_with()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
@@ -151,7 +161,7 @@ def _run(settings: Settings) -> Any:
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        return engine.run_local(settings, progress=progress)
+        return run_with(progress)
 
 
 __all__ = ["run"]

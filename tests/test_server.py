@@ -1,0 +1,141 @@
+"""Against a real ``prefect server start``: a served flow triggered through the API, runs that
+use the server, and the artifacts each run publishes."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import shared_corpus
+from conftest_server import (  # noqa: F401  (prefect_server is a fixture)
+    MOBILIZE,
+    SEED_LEXICON,
+    PrefectServer,
+    csv_bytes,
+    prefect_server,
+    stop_process,
+)
+
+from pipeline import engine, flow
+from pipeline.config import Settings
+
+pytestmark = [pytest.mark.slow, pytest.mark.server]
+DEPLOYMENT = "test-serve"
+
+
+@contextmanager
+def _client(server: PrefectServer) -> Iterator[Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+        with get_client(sync_client=True) as client:
+            yield client
+
+
+def _artifact(client: Any, key: str) -> Any:
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+                                  sort=ArtifactSort.CREATED_DESC)
+    return found[0] if found else None  # the latest
+
+
+def test_a_served_flow_runs_when_triggered_through_the_api(
+        prefect_server: PrefectServer, tmp_path: Path) -> None:  # noqa: F811
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    corpus = shared_corpus("npc-resolutions-gwr-zh")
+    out = tmp_path / "out"
+    env = prefect_server.env(MOBILIZE_CACHE_DIR=str(tmp_path / "cache-served"))
+    serving = subprocess.Popen(
+        [MOBILIZE, "serve", "--cron", "0 3 * * 1", "--corpus", str(corpus), "--out", str(out),
+         "--lexicon", str(SEED_LEXICON), "--workers", "2", "--name", DEPLOYMENT],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        with _client(prefect_server) as client:
+            deadline = time.monotonic() + 300
+            deployment = None
+            while deployment is None:
+                assert serving.poll() is None, serving.communicate()[1].decode()[-2000:]
+                assert time.monotonic() < deadline, "the served deployment never appeared"
+                try:
+                    deployment = client.read_deployment_by_name(f"{flow.FLOW_NAME}/{DEPLOYMENT}")
+                except Exception:  # not there yet
+                    time.sleep(1)
+            assert deployment.schedules and deployment.schedules[0].schedule.cron == "0 3 * * 1"
+            assert deployment.parameters["corpus"] == str(corpus)
+        with temporary_settings(updates={PREFECT_API_URL: prefect_server.api_url}):
+            run = run_deployment(f"{flow.FLOW_NAME}/{DEPLOYMENT}", timeout=900, poll_interval=2,
+                                 as_subflow=False)
+        assert run.state is not None and run.state.is_completed(), run.state
+    finally:
+        stop_process(serving)
+
+    served = out / "npc-resolutions-gwr-zh"
+    local = engine.run_local(Settings(corpus=corpus, corpus_name="npc-resolutions-gwr-zh",
+                                      out=tmp_path / "local", lexicon=SEED_LEXICON,
+                                      cache=tmp_path / "cache-local", report=False,
+                                      progress=False, workers=2, engine="local"))
+    assert csv_bytes(served) == csv_bytes(local.run_dir)
+    assert (served / "report.html").is_file()
+
+    with _client(prefect_server) as client:
+        key = flow.artifact_key("npc-resolutions-gwr-zh")
+        summary = _artifact(client, f"{key}-summary")
+        assert summary is not None and summary.type == "markdown"
+        assert "# mobilize run: npc-resolutions-gwr-zh" in summary.data
+        assert "- documents: 20 (ingested 20" in summary.data
+        assert "No previous outputs" in summary.data
+        link = _artifact(client, f"{key}-report")
+        assert link is not None  # Prefect stores a link artifact as markdown: [text](url)
+        assert f"({(served / 'report.html').resolve().as_uri()})" in link.data
+
+
+def test_mobilize_run_uses_the_server_and_a_warm_rerun_does_no_work(
+        prefect_server: PrefectServer, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+        tmp_path: Path) -> None:
+    corpus = shared_corpus("npc-resolutions-gwr-zh")
+    monkeypatch.setenv("PREFECT_API_URL", prefect_server.api_url)
+    settings = Settings(corpus=corpus, corpus_name="npc", out=tmp_path / "out",
+                        lexicon=SEED_LEXICON, cache=tmp_path / "cache", report=False,
+                        progress=False, workers=2)
+    cold = flow.run_flow(settings)
+    first = csv_bytes(cold.run_dir)
+    warm = flow.run_flow(settings)
+    assert (cold.stats.segmented, cold.stats.scored) == (20, 20)
+    assert (warm.stats.read, warm.stats.segmented, warm.stats.scored) == (0, 0, 0)
+    assert csv_bytes(warm.run_dir) == first
+
+    with _client(prefect_server) as client:
+        from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[flow.FLOW_NAME])))
+        assert sum(1 for r in runs if r.parameters.get("out") == str(tmp_path / "out")) == 2
+        summary = _artifact(client, f"{flow.artifact_key('npc')}-summary")
+        assert "No category's rate changed since the previous run." in summary.data
+
+
+def test_prefect_and_local_engines_agree_on_the_demo_corpus(
+        prefect_server: PrefectServer, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+        tmp_path: Path) -> None:
+    """The bundled demo corpus (txt, html, docx, pdf): the same tables from both engines."""
+    from pipeline.config import DEFAULT_CORPUS
+
+    if not any(DEFAULT_CORPUS.glob("*")):
+        pytest.skip(f"the demo corpus is not there yet: {DEFAULT_CORPUS}")
+    monkeypatch.setenv("PREFECT_API_URL", prefect_server.api_url)
+    settings = Settings(corpus=DEFAULT_CORPUS, corpus_name="demo", lexicon=SEED_LEXICON,
+                        report=False, progress=False, workers=2)
+    result = flow.run_flow(settings.with_(out=tmp_path / "prefect", cache=tmp_path / "c1"))
+    local = engine.run_local(settings.with_(out=tmp_path / "local", cache=tmp_path / "c2",
+                                            engine="local"))
+    assert result.stats.documents == local.stats.documents > 0
+    assert csv_bytes(result.run_dir) == csv_bytes(local.run_dir)
