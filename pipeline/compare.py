@@ -22,7 +22,9 @@ The statistics, in one place (the report's methods appendix repeats them):
 - **Keyness**: weighted log-odds ratio with an informative Dirichlet prior
   (Monroe, Colaresi and Quinn 2008, eq. 22) of each term between two groups,
   with the group's tokens as the number of words; the prior is the pooled
-  term frequency (counts of both groups over their tokens) times ``alpha0``.
+  term frequency (counts of both groups over their tokens) times ``alpha0``, and
+  ``alpha0`` is ``PRIOR_SHARE`` (10%) of the two groups' tokens: the prior weighs as
+  a tenth of the data, so alpha_w is a tenth of the term's pooled count.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ SCOPES = ("all", "domain_sentences", "domain_paragraphs")
 #: Metadata columns a group comparison may use, besides ``year``, ``period`` and ``corpus``.
 GROUP_COLUMNS = ("corpus", "level", "region", "doc_type", "issuer", "year", "period")
 DEFAULT_BOOT = 1000
-DEFAULT_ALPHA0 = 1000.0
+#: The keyness prior's total weight as a share of the two groups' tokens.
+PRIOR_SHARE = 0.1
 MIN_TREND_POINTS = 8
 _RATE_COLUMNS = ["dimension", "category", "documents", "count", "tokens", "rate_per_10k",
                  "ci_low", "ci_high"]
@@ -480,7 +483,7 @@ def trends(yearly: pd.DataFrame, *, min_points: int = MIN_TREND_POINTS,
                                "s": np.nan, "tau": np.nan, "p_value": np.nan,
                                "slope_per_year": np.nan, "note": ""}
         if len(g) < min_points:
-            row["note"] = (f"too few years with documents ({len(g)} < {min_points}): "
+            row["note"] = (f"too few years with documents ({len(g)}, fewer than {min_points}): "
                            "no trend test")
         else:
             row["s"], row["tau"], row["p_value"] = mann_kendall(rates)
@@ -556,11 +559,12 @@ def log_odds_dirichlet(y_a: pd.Series, y_b: pd.Series, n_a: float, n_b: float,
 
 
 def keyness(documents: pd.DataFrame, term_counts: pd.DataFrame, by: str, a: Any, b: Any, *,
-            alpha0: float = DEFAULT_ALPHA0) -> pd.DataFrame:
+            alpha0: float | None = None) -> pd.DataFrame:
     """Keyness of lexicon terms between ``by == a`` and ``by == b``, overall and per category.
 
     The number of words of a group is its documents' tokens (so the "other"
-    words are all non-lexicon tokens). Prior: alpha_w = alpha0 * (pooled count
+    words are all non-lexicon tokens). ``alpha0`` defaults to ``PRIOR_SHARE`` times the
+    pooled tokens. Prior: alpha_w = alpha0 * (pooled count
     of w) / (pooled tokens), the pooled frequency over both groups. Rows with
     ``within == "all"`` rank all terms together (a term in two categories is
     counted once); ``within == <category>`` ranks the terms of one category,
@@ -581,6 +585,8 @@ def keyness(documents: pd.DataFrame, term_counts: pd.DataFrame, by: str, a: Any,
         ids[key] = set(documents.loc[mask, "doc_id"])
         tokens[key] = float(documents.loc[mask, "tokens"].sum())
     n_pool = tokens["a"] + tokens["b"]
+    if alpha0 is None:
+        alpha0 = PRIOR_SHARE * n_pool
     tc = term_counts.copy()
     tc["group"] = np.where(tc["doc_id"].isin(ids["a"]), "a",
                            np.where(tc["doc_id"].isin(ids["b"]), "b", ""))
@@ -736,7 +742,7 @@ def resolve_group(documents: pd.DataFrame, by: str, value: str | None, *,
 
 def compare_groups(run: RunTables, by: str, a: str | None = None, b: str | None = None, *,
                    periods: Sequence[Period] = (), scope: str = "all", seed: int,
-                   n_boot: int = DEFAULT_BOOT, alpha0: float = DEFAULT_ALPHA0,
+                   n_boot: int = DEFAULT_BOOT, alpha0: float | None = None,
                    years: tuple[int, int] | None = None) -> Comparison:
     """Compare two groups of a run's documents (``by`` = a metadata column, ``period`` or
     ``corpus`` for combined runs). Missing ``a``/``b`` default to the latest year or

@@ -52,7 +52,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REVIEW_COLUMNS = ("category", "rank", "term", "score", "similarity_centroid", "similarity_nearest",
-                  "nearest_member", "frequency", "documents", "kwic_1", "kwic_2", "accept", "note", "source")
+                  "nearest_member", "frequency", "documents", "substring_hits", "kwic_1", "kwic_2",
+                  "accept", "note", "source")
 DRIFT_COLUMNS = ("term", "category", "similarity", "rate_early", "rate_latest", "ratio", "frequency",
                  "count_latest", "period_early", "period_latest")
 TOPIC_COLUMNS = ("topic", "label", "top_terms", "nearest_category", "match_score", "documents")
@@ -65,9 +66,17 @@ _LETTER = re.compile(r"[^\W\d_]")
 _NUMBERISH = re.compile(r"^[\d.,%％·:：/\-+]+$|^[\d一二三四五六七八九十百千万亿零两〇]+$"
                         r"|^第?[一二三四五六七八九十百]+[是要节章条款项]$|^第[一二三四五六七八九十百\d]+$"
                         r"|^[\d.]+[年月日号岁亿万千百元个项次倍]+$")
-_STOPWORDS_FILE = Path(__file__).resolve().parent / "data" / "stopwords.txt"
-_INLINE_STOPWORDS = frozenset(
-    ["的", "了", "和", "与", "及", "或", "在", "是", "为", "对", "把", "被", "以", "等", "中", "上", "下", "个", "我们", "我国", "你们", "他们", "这个", "这些", "那些", "一个", "一些", "进一步", "继续", "加强", "推进", "推动", "坚持", "实现", "提高", "工作", "方面", "问题", "情况", "有关", "各项", "各级", "有的", "没有", "已经", "要求", "按照", "通过", "进行", "开展", "实行", "实施", "必须", "应当", "可以", "不断", "更加", "大力", "积极", "认真", "切实", "努力", "全面", "同时", "以及", "并且", "但是", "因为", "所以", "如果", "由于", "其中", "今年", "去年", "明年", "今后", "年来", "以上", "以下", "之一", "我们的"])
+#: Function words and report boilerplate verbs (加强, 推进, ...) that discovery drops on top of
+#: pipeline/data/stopwords.txt (which keeps them for keyness); never used for counts.
+_INLINE_STOPWORDS = frozenset((
+    "的", "了", "和", "与", "及", "或", "在", "是", "为", "对", "把", "被",
+    "以", "等", "中", "上", "下", "个", "我们", "我国", "你们", "他们", "这个", "这些",
+    "那些", "一个", "一些", "进一步", "继续", "加强", "推进", "推动", "坚持", "实现", "提高", "工作",
+    "方面", "问题", "情况", "有关", "各项", "各级", "有的", "没有", "已经", "要求", "按照", "通过",
+    "进行", "开展", "实行", "实施", "必须", "应当", "可以", "不断", "更加", "大力", "积极", "认真",
+    "切实", "努力", "全面", "同时", "以及", "并且", "但是", "因为", "所以", "如果", "由于", "其中",
+    "今年", "去年", "明年", "今后", "年来", "以上", "以下", "之一", "我们的",
+))
 
 
 # --------------------------------------------------------------------------- parameters
@@ -172,7 +181,7 @@ def stopwords() -> frozenset[str]:
 
 def keep_token(token: str, stop: frozenset[str]) -> bool:
     """True for tokens worth training on: a CJK character or a letter, 2+ characters, not a number or stopword."""
-    if len(token) < 2 or token in stop:
+    if len(token) < 2 or token in stop or any(ch.isspace() for ch in token):
         return False
     if not (_CJK.search(token) or _LETTER.search(token)):
         return False
@@ -284,8 +293,12 @@ def word_vectors(corpus: TokenizedCorpus, params: EmbeddingParams, cache: Path) 
     key = model_key(corpus, params)
     folder = model_dir(cache, key)
     vec_path, meta_path = folder / "vectors.bin", folder / "model.json"
+    meta: dict[str, Any] = {}
     if meta_path.is_file():
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = {}  # a damaged entry: train again and replace it
         if meta.get("key") == key and meta.get("words", 0) == 0:
             return None
         if meta.get("key") == key and vec_path.is_file():
@@ -374,11 +387,14 @@ def _frequencies(corpus: TokenizedCorpus) -> tuple[Counter[str], Counter[str]]:
 
 def suggestions(corpus: TokenizedCorpus, kv: KeyedVectors | None, lex: LexiconView,
                 *, per_category: int = 10, min_count: int = 5, min_documents: int = 2,
-                source: str = "") -> pd.DataFrame:
+                min_token_share: float = 0.5, source: str = "") -> pd.DataFrame:
     """For each category, the top tokens not yet in the lexicon, ranked by (centroid + nearest) / 2.
 
     Candidates occur at least ``min_count`` times in at least ``min_documents`` documents
-    (a word of one document is rarely a lexicon term) and pass ``keep_token``.
+    (a word of one document is rarely a lexicon term) and pass ``keep_token``. The scorer
+    counts substrings, so a candidate is also dropped when fewer than ``min_token_share`` of
+    its substring hits in the text are the token itself (对经 inside 对经济, 康养 inside
+    健康养殖): accepted, it would mostly count other words.
     """
     if kv is None or not kv.index_to_key:
         df = pd.DataFrame(columns=list(REVIEW_COLUMNS))
@@ -403,13 +419,26 @@ def suggestions(corpus: TokenizedCorpus, kv: KeyedVectors | None, lex: LexiconVi
         best_cat = {i: order[j] for i, j in enumerate(combined.argmax(axis=0))}
     rows: list[dict[str, Any]] = []
     texts = corpus.texts
+    hits: dict[str, int] = {}
+
+    def substring_hits(w: str) -> int:
+        if w not in hits:
+            hits[w] = sum(t.count(w) for t in texts)
+        return hits[w]
+
     for cat in sorted(scores):
         sim_c, sim_n, arg_n = scores[cat]
         members = cats[cat][0]
         score = (sim_c + sim_n) / 2
         idx = [int(i) for i in np.flatnonzero(allowed)]
         idx.sort(key=lambda i: (-round(float(score[i]), 6), words[i]))
-        for rank, i in enumerate(idx[:per_category], start=1):
+        chosen = []
+        for i in idx:
+            if freq[words[i]] >= min_token_share * substring_hits(words[i]):
+                chosen.append(i)
+                if len(chosen) >= per_category:
+                    break
+        for rank, i in enumerate(chosen, start=1):
             w = words[i]
             kw = kwic_lines(texts, w)
             notes = []
@@ -424,6 +453,7 @@ def suggestions(corpus: TokenizedCorpus, kv: KeyedVectors | None, lex: LexiconVi
                          "similarity_nearest": round(float(sim_n[i]), 4),
                          "nearest_member": members[int(arg_n[i])],
                          "frequency": int(freq[w]), "documents": int(docfreq[w]),
+                         "substring_hits": substring_hits(w),
                          "kwic_1": kw[0] if kw else "", "kwic_2": kw[1] if len(kw) > 1 else "",
                          "accept": "", "note": "; ".join(notes), "source": source})
     df = pd.DataFrame(rows, columns=list(REVIEW_COLUMNS))
@@ -898,7 +928,7 @@ def build_tokenizer_for(lex: LexiconView, segmenter: str, hmm: bool, cache: Path
     return TokenizerSpec(segmenter, tuple(lex.user_words), hmm, jieba_dir(cache)).build()
 
 
-def load_documents(roots: Sequence[Path]) -> list[Document]:
+def load_documents(roots: Sequence[Path], *, to_simplified: bool = False) -> list[Document]:
     """The documents of one or more corpus folders (doc ids prefixed by the folder name when several)."""
     from dataclasses import replace
 
@@ -906,7 +936,7 @@ def load_documents(roots: Sequence[Path]) -> list[Document]:
 
     docs: list[Document] = []
     for root in roots:
-        corpus = load_corpus(Path(root))
+        corpus = load_corpus(Path(root), to_simplified=to_simplified)
         for doc in corpus.documents:
             docs.append(replace(doc, doc_id=f"{corpus.name}/{doc.doc_id}") if len(roots) > 1 else doc)
     docs.sort(key=lambda d: d.doc_id)
@@ -919,7 +949,7 @@ def suggest(roots: Sequence[Path], settings: Settings, *, lexicon: Path | None =
             on_total: Callable[[int], None] | None = None) -> pd.DataFrame:
     """Suggestions for every category from the corpora at ``roots`` (see module docstring)."""
     lex = lexicon_view(lexicon or settings.lexicon)
-    docs = load_documents(roots)
+    docs = load_documents(roots, to_simplified=settings.to_simplified)
     if not docs:
         raise MobilizeError("the corpus has no documents", path=roots[0] if roots else None,
                             fix="Check the folder with `mobilize corpus validate`.")
@@ -969,7 +999,7 @@ def discovery_tables(run_dir: Path, settings: Settings) -> dict[str, pd.DataFram
     hmm = _get(manifest, "segmenter", "hmm")
     hmm = settings.hmm if hmm is None else bool(hmm)
     lex = lexicon_view(lex_path)
-    docs = load_documents([root])
+    docs = load_documents([root], to_simplified=settings.to_simplified)
     tok = build_tokenizer_for(lex, seg, hmm, settings.cache)
     corpus = tokenize_documents(docs, tok, settings.cache)
     kv = word_vectors(corpus, TABLES_PARAMS.with_seed(settings.seed), settings.cache)

@@ -177,14 +177,26 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Linux: the temporary server gets SIGTERM when the run that started it dies (even SIGKILL)."""
+def _death_signal() -> Callable[[], None] | None:
+    """Linux: a function for ``preexec_fn`` that makes the child get SIGTERM when this process
+    dies (even by SIGKILL), so that a killed run leaves no temporary server behind.
+
+    The C function is looked up here, in the parent: the child only calls it (no imports or
+    locks between fork and exec).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
     except (OSError, AttributeError):
-        pass
+        return None
+
+    def set_death_signal() -> None:  # pragma: no cover - runs in the child
+        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+    return set_death_signal
 
 
 class _TemporaryServer:
@@ -202,7 +214,7 @@ class _TemporaryServer:
         spec = importlib.util.find_spec("prefect")
         if spec is None or not spec.submodule_search_locations:
             raise MobilizeError("Prefect is not installed", fix="pip install -e . (or use --engine local)")
-        self.app_dir = str(Path(list(spec.submodule_search_locations)[0]).parent)
+        self.app_dir = str(Path(next(iter(spec.submodule_search_locations))).parent)
         self.port = _free_port()
         self.api_url = f"http://127.0.0.1:{self.port}/api"
         home = Path(os.environ["PREFECT_HOME"])
@@ -216,7 +228,7 @@ class _TemporaryServer:
              "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port",
              str(self.port), "--log-level", "error", "--lifespan", "on"],
             env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+            preexec_fn=_death_signal())  # noqa: PLW1509 - see _death_signal
 
     def wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -307,12 +319,12 @@ def summary_markdown(corpus_name: str, corpus_root: str, stats: Mapping[str, Any
     """The run summary artifact: the corpus, its documents and the largest changes in rates."""
     lines = [f"# mobilize run: {_md(corpus_name)}", "",
              f"- corpus: `{_md(corpus_root)}`",
-             f"- documents: {stats.get('documents', 0)} (ingested {stats.get('ingested', 0)}, "
-             f"skipped {stats.get('skipped', 0)}, failed {stats.get('failed', 0)}, "
-             f"duplicates {stats.get('duplicates', 0)})",
-             f"- work done: segmented {stats.get('segmented', 0)} "
-             f"(cache hits {stats.get('segment_cache_hits', 0)}), scored "
-             f"{stats.get('scored', 0)} (cache hits {stats.get('score_cache_hits', 0)})", ""]
+             (f"- documents: {stats.get('documents', 0)} (ingested {stats.get('ingested', 0)}, "
+              f"skipped {stats.get('skipped', 0)}, failed {stats.get('failed', 0)}, "
+              f"duplicates {stats.get('duplicates', 0)})"),
+             (f"- work done: segmented {stats.get('segmented', 0)} "
+              f"(cache hits {stats.get('segment_cache_hits', 0)}), scored "
+              f"{stats.get('scored', 0)} (cache hits {stats.get('score_cache_hits', 0)})"), ""]
     if not before:
         lines.append("No previous outputs in this folder: nothing to compare with.")
         return "\n".join(lines) + "\n"
@@ -348,15 +360,8 @@ def artifact_key(corpus_name: str) -> str:
 
 def _retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
     """Retry only I/O failures, never a researcher's error (a MobilizeError) or a bug."""
-    try:
-        state.result()
-    except MobilizeError:
-        return False
-    except OSError:
-        return True
-    except Exception:
-        return False
-    return False
+    exc = state.result(raise_on_failure=False)
+    return isinstance(exc, OSError)
 
 
 def _build_flow() -> Any:
@@ -426,7 +431,7 @@ def _build_flow() -> Any:
         """Run mobilize over ``corpus`` into ``out``; ``options`` are the other Settings fields."""
         t0 = time.perf_counter()
         settings = settings_from_parameters(corpus, out, options).with_(engine="prefect")
-        wait_s = float(_HOOKS.get("wait", getattr(settings, "wait", 0.0)) or 0.0)
+        wait_s = float(_HOOKS.get("wait", settings.wait) or 0.0)
         with store.run_lock(settings.out, settings.corpus_name, wait_s):
             plan, cached, fresh = plan_run(settings)
             t_plan = time.perf_counter() - t0
@@ -443,11 +448,11 @@ def _build_flow() -> Any:
             elif fresh:
                 results += process_batches(plan, fresh)
             t_batches = time.perf_counter() - t1
-            tables = assemble_tables(plan, results)
+            tables: Any = assemble_tables(plan, results)
             tables.stats.seconds.update({"plan": round(t_plan, 6),
                                          "batches": round(t_batches, 6)})
             before = read_previous(Path(settings.out) / plan.corpus_name)
-            result = write_outputs(settings, plan, tables)
+            result: Any = write_outputs(settings, plan, tables)
             result.stats.seconds["total"] = round(time.perf_counter() - t0, 6)
             result.manifest["stats"] = dataclasses.asdict(result.stats)
             store.write_json(result.run_dir / "run.json", result.manifest)
@@ -500,6 +505,12 @@ def run_flow(settings: Settings, *, task_runner: TaskRunnerName = "default",
                             fix="Start one (`mobilize server start`, or `prefect server start "
                                 "--host 127.0.0.1 --port 4200` and export PREFECT_API_URL="
                                 "http://127.0.0.1:4200/api), then run again.")
+    wait_s = float(settings.wait if wait_seconds is None else wait_seconds)
+    if wait_s <= 0:  # fail at once, before paying Prefect's start-up (the flow locks for real)
+        from pipeline import store
+
+        with store.run_lock(settings.out, settings.corpus_name, 0.0):
+            pass
     server = None if api_url else _TemporaryServer()
     try:
         return _run_flow(settings, server, use_dask, dask_address, wait_seconds, progress, t0)
@@ -554,6 +565,9 @@ def _run_flow(settings: Settings, server: _TemporaryServer | None, use_dask: boo
         if server is not None:
             os.environ.pop("PREFECT_API_URL", None)
     _TIMINGS["flow_total"] = round(time.perf_counter() - t0, 3)
+    log.info("Prefect ready after %.1f s (%s); the flow finished after %.1f s",
+             _TIMINGS["prefect_ready"], "temporary server" if server else "server at "
+             + os.environ.get("PREFECT_API_URL", "?"), _TIMINGS["flow_total"])
     return result  # type: ignore[no-any-return]
 
 

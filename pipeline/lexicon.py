@@ -534,10 +534,11 @@ class _Parser:
                        "Make the pattern require at least one character (use + rather than *)")
             return None
         if _unbounded(source):
-            self.error(m["pattern"], f"{where}: pattern '{source}' has no upper bound on its "
-                       "length, so it is searched over the whole text of every document (slow)",
-                       "Bound its repeats if you can: \\d{1,5} for \\d+, {0,6} for *",
-                       severity="note")
+            self.error(m["pattern"], f"{where}: pattern '{source}' is searched over the whole "
+                       "text of every document (slow): it has no short upper bound on its length "
+                       "and may match across a line break (or is case-insensitive)",
+                       "Bound its repeats (\\d{1,5} for \\d+, {0,6} for *), or keep it within a "
+                       "line (add \\n to negated classes: [^。,;\\n])", severity="note")
         label = self.string(m.get("label"), "label", required=False)
         if "label" not in m:
             self.error(node, f"{where}: pattern {source!r} has no label",
@@ -655,15 +656,10 @@ class _Parser:
 
 
 def _unbounded(source: str) -> bool:
-    """True when a pattern's matches have no short upper bound (the matcher's slow path)."""
-    from re import _parser  # type: ignore[attr-defined]
+    """True when the matcher must search a pattern over whole texts (its slow path)."""
+    from pipeline.match import search_mode
 
-    try:
-        compiled = re.compile(source)
-        _lo, hi = _parser.parse(source, compiled.flags).getwidth()
-    except (re.error, RecursionError):
-        return False
-    return bool(hi > 64 or compiled.flags & re.IGNORECASE)
+    return search_mode(source) == "whole"
 
 
 def _parse_text(text: str, path: Path | None) -> tuple[Lexicon | None, list[Problem]]:

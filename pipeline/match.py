@@ -8,7 +8,9 @@ The matching rule (also in ``docs/lexicon-schema.md``):
    loader rejects terms that NFKC would change).
 2. Literal terms are found by one Aho-Corasick pass (``pyahocorasick``) over the
    literal terms of all categories at once; pattern terms by Python ``re``
-   (compiled once, ``finditer``: non-overlapping matches of each pattern).
+   (compiled once; exactly the non-empty ``finditer`` matches of each pattern,
+   found fast by searching only near the literals every match must contain,
+   see ``_PatternScanner``).
 3. Within one category, overlapping candidates are resolved leftmost-first,
    then longest: scanning left to right, the candidate that starts first wins;
    among candidates starting at the same place the longest wins (a literal
@@ -30,9 +32,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from re import _compiler, _parser  # type: ignore[attr-defined]
 from re import _constants as _c  # type: ignore[attr-defined]
-from re import _compiler  # type: ignore[attr-defined]
-from re import _parser  # type: ignore[attr-defined]
 from typing import Any
 
 import ahocorasick
@@ -289,6 +290,12 @@ class _PatternScanner:
         return out
 
 
+def search_mode(pattern: str) -> str:
+    """How the matcher searches a pattern: ``window`` or ``line`` (only near its anchors, fast)
+    or ``whole`` (over the whole text of every document, slow). See ``_PatternScanner``."""
+    return _PatternScanner(re.compile(pattern)).mode
+
+
 _SAFE_AT = frozenset({_c.AT_BOUNDARY, _c.AT_NON_BOUNDARY})
 
 
@@ -391,4 +398,4 @@ def _resolve(cands: list[_Candidate]) -> list[tuple[int, int, str]]:
     return out
 
 
-__all__ = ["Hit", "Matcher"]
+__all__ = ["Hit", "Matcher", "search_mode"]

@@ -19,10 +19,12 @@ printed is the run's, from run.json; SVG ids are salted with a fixed string).
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import io
 import logging
 import math
+import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -77,14 +79,15 @@ METHODS = [
      "Mann-Kendall test (two-sided, normal approximation with tie correction) on each "
      "category's yearly pooled rates, over the years that have documents; Theil-Sen slope "
      "in rate per 10k tokens per year; p-values adjusted across categories with "
-     "Benjamini-Hochberg; a trend is reported where the adjusted p < 0.05. Series with fewer "
-     "than {min_points} years get no test. Change points: PELT (ruptures, L2 cost, penalty 3, "
-     "minimum segment 3 years) on the standardised yearly rates."),
+     "Benjamini-Hochberg; a trend is reported where the adjusted p is below 0.05. Series "
+     "with fewer than {min_points} years get no test. Change points: PELT (ruptures, L2 "
+     "cost, penalty 3, minimum segment 3 years) on the standardised yearly rates."),
     ("Keyness",
      "Weighted log-odds ratio with an informative Dirichlet prior (Monroe, Colaresi and "
      "Quinn 2008): for each term, delta = log-odds in group A minus log-odds in group B, "
      "each group's words being its tokens, with prior alpha_w = alpha0 x the term's pooled "
-     "frequency (both groups' counts over both groups' tokens), alpha0 = {alpha0:g}; "
+     "frequency (both groups' counts over both groups' tokens), alpha0 = {alpha0:g} x the "
+     "two groups' tokens (so alpha_w is that share of the term's pooled count); "
      "z = delta / sqrt(1/(y_a+alpha_w) + 1/(y_b+alpha_w)). |z| > 1.96 is the usual reading. "
      "Ranked over all terms and within each category."),
     ("Co-occurrence",
@@ -121,7 +124,7 @@ class Analysis:
 
 
 def analyse(run: compare.RunTables, periods: Sequence[compare.Period], *, seed: int,
-            n_boot: int = compare.DEFAULT_BOOT, alpha0: float = compare.DEFAULT_ALPHA0,
+            n_boot: int = compare.DEFAULT_BOOT, alpha0: float | None = None,
             labels: dict[str, str] | None = None) -> Analysis:
     """The report's tables from a run's tables. Pure; deterministic for a seed."""
     docs = compare.with_periods(run.documents, periods)
@@ -228,6 +231,10 @@ def new_figure(width: float, height: float) -> Figure:
 def save_figure(fig: Figure, folder: Path, name: str) -> tuple[list[Path], bytes]:
     """Write ``name``.png and ``name``.svg (deterministic metadata); return paths and PNG bytes."""
     folder.mkdir(parents=True, exist_ok=True)
+    if fig.get_layout_engine() is not None:
+        # Lay out once, then freeze: the PNG and the SVG do not each redo the layout.
+        fig.draw_without_rendering()
+        fig.set_layout_engine("none")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
     png = buf.getvalue()
@@ -368,7 +375,7 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join(lines + [line])
 
 
-def _topic_figure(prev: pd.DataFrame) -> Figure | None:
+def _topic_figure(prev: pd.DataFrame, names: dict[str, str] | None = None) -> Figure | None:
     xcol = next((c for c in ("year", "period") if c in prev.columns), None)
     ycol = next((c for c in ("prevalence", "share", "weight") if c in prev.columns), None)
     tcol = next((c for c in ("topic", "topic_id", "label") if c in prev.columns), None)
@@ -379,7 +386,7 @@ def _topic_figure(prev: pd.DataFrame) -> Figure | None:
     for topic, g in prev.groupby(tcol, sort=True):
         g = g.sort_values(xcol)
         ax.plot(g[xcol].astype(str) if xcol == "period" else g[xcol], g[ycol], linewidth=1.2,
-                label=str(topic)[:30])
+                label=(names or {}).get(str(topic), str(topic))[:30])
     ax.set_title("主题比重 topic prevalence")
     ax.legend(fontsize=6, ncols=3, frameon=False)
     ax.grid(alpha=0.3)
@@ -591,6 +598,20 @@ def _labels(lexicon: Lexicon | None) -> dict[str, str]:
     return {c.id: f"{c.id} {c.name_zh}".strip() for c in lexicon.categories}
 
 
+def _report_versions() -> list[tuple[str, str]]:
+    """Versions of the libraries the report itself uses (run.json has the engine's)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    rows = []
+    for dist in ("numpy", "pandas", "scipy", "ruptures", "matplotlib", "mplfonts", "fonttools",
+                 "jinja2", "openpyxl"):
+        try:
+            rows.append((f"report.versions.{dist}", version(dist)))
+        except PackageNotFoundError:
+            rows.append((f"report.versions.{dist}", "not installed"))
+    return rows
+
+
 def _manifest_rows(manifest: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     for key in sorted(manifest):
@@ -617,7 +638,7 @@ def write_report(run_dir: Path, settings: Settings) -> list[Path]:
     run_dir = Path(run_dir)
     clock = _Clock()
     run = compare.read_run(run_dir)
-    periods = compare.load_periods(settings.periods) if settings.periods else []
+    periods = _periods(settings)
     lexicon = _load_lexicon(run, settings)
     clock.lap("read")
     analysis = analyse(run, periods, seed=settings.seed, labels=_labels(lexicon))
@@ -631,6 +652,20 @@ def write_report(run_dir: Path, settings: Settings) -> list[Path]:
                       kwic_note=kwic_note, discovery=discovery)
     finally:
         clock.lap("figures, tables, html, md")
+
+
+def _periods(settings: Settings) -> list[compare.Period]:
+    """The periods of ``settings.periods``; none (with a warning) when the default file is
+    not installed. A periods file the user named must exist."""
+    from pipeline.config import DEFAULT_PERIODS
+
+    if settings.periods is None:
+        return []
+    if Path(settings.periods) == DEFAULT_PERIODS and not DEFAULT_PERIODS.is_file():
+        log.warning("report: no periods file at %s: the report has no per-period sections",
+                    DEFAULT_PERIODS)
+        return []
+    return compare.load_periods(settings.periods)
 
 
 class _Clock:
@@ -724,14 +759,14 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
     s = Section("trends", "趋势 Trends: Mann-Kendall and Theil-Sen per category")
     tr = t["trends"]
     if (tr["note"] != "").all() and len(tr):
-        s.text.append(f"Too few years with documents ({len(years)} < "
+        s.text.append(f"Too few years with documents ({len(years)}, fewer than "
                       f"{compare.MIN_TREND_POINTS}) for a trend test: no test is printed. "
                       "Compare the years or periods below instead.")
         s.tables.append(("trends", tr[["dimension", "category", "years", "note"]]))
     else:
-        s.text.append("Increasing / decreasing where the Benjamini-Hochberg adjusted p < 0.05; "
-                      "slope in rate per 10k tokens per year (Theil-Sen); change years from "
-                      "PELT.")
+        s.text.append("Increasing / decreasing where the Benjamini-Hochberg adjusted p is "
+                      "below 0.05; slope in rate per 10k tokens per year (Theil-Sen); "
+                      "change years from PELT.")
         s.tables.append(("trends", tr))
     sections.append(s)
 
@@ -786,18 +821,26 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
         s = Section("discovery", "发现 Discovery: topics and candidate gaps")
         if "error" in discovery:
             s.text.append(f"The discovery step failed: {discovery['error']}")
-        prev = discovery.get("topic_prevalence")
-        if isinstance(prev, pd.DataFrame) and len(prev):
-            f = figure("topic_prevalence", lambda: _topic_figure(prev))
-            s.figures += [f] if f else []
-            t["topic_prevalence"] = prev
-            s.tables.append(("topic_prevalence", prev))
-            s.text.append("Topic prevalence over time (unsupervised), beside the dictionary "
-                          "rates above.")
+        for key in ("topics", "topic_prevalence", "drift"):
+            df = discovery.get(key)
+            if isinstance(df, pd.DataFrame) and df.empty and df.attrs.get("reason"):
+                s.text.append(f"{key}: not computed ({df.attrs['reason']}).")
         topics = discovery.get("topics")
+        names: dict[str, str] = {}
         if isinstance(topics, pd.DataFrame) and len(topics):
             t["topics"] = topics
-            s.tables.append(("topics", topics))
+            if {"topic", "label"} <= set(topics.columns):
+                names = {str(k): f"{k} {v}" for k, v in zip(topics["topic"], topics["label"],
+                                                            strict=False)}
+        prev = discovery.get("topic_prevalence")
+        if isinstance(prev, pd.DataFrame) and len(prev):
+            f = figure("topic_prevalence", lambda: _topic_figure(prev, names))
+            s.figures += [f] if f else []
+            t["topic_prevalence"] = prev
+            s.text.append("Topic prevalence over time (unsupervised topics, beside the "
+                          "dictionary rates above; table: tables/topic_prevalence.csv).")
+        if "topics" in t:
+            s.tables.append(("topics", t["topics"]))
         drift = discovery.get("drift")
         if isinstance(drift, pd.DataFrame) and len(drift):
             t["drift"] = drift
@@ -842,9 +885,9 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
     # Methods ------------------------------------------------------------------
     methods = [(title, body.format(n_boot=compare.DEFAULT_BOOT, seed=settings.seed,
                                    min_points=compare.MIN_TREND_POINTS,
-                                   alpha0=compare.DEFAULT_ALPHA0, dominance=DOMINANCE_SHARE))
+                                   alpha0=compare.PRIOR_SHARE, dominance=DOMINANCE_SHARE))
                for title, body in METHODS]
-    manifest_rows = _manifest_rows(manifest)
+    manifest_rows = _manifest_rows(manifest) + _report_versions()
     doc_cols = [c for c in ("doc_id", "title", "year", "level", "region", "tokens", "sha256")
                 if c in docs.columns]
     doc_table = docs[doc_cols].sort_values("doc_id").reset_index(drop=True)
@@ -867,7 +910,7 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
     page = template.render(font_face="", **context)
     # The page's own CJK text needs a CJK font on the reader's machine; embed the
     # subset of Noto Sans CJK SC that the page uses, so it shows everywhere offline.
-    page = template.render(font_face=_font_face(page), **context)
+    page = template.render(font_face=_font_face(page, settings.cache), **context)
     html_path.write_text(page, encoding="utf-8")
     written.append(html_path)
     md_path = run_dir / "report.md"
@@ -877,9 +920,10 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
     return sorted(written)
 
 
-def _font_face(page: str) -> str:
+def _font_face(page: str, cache: Path | None = None) -> str:
     """Base64 of Noto Sans CJK SC (from mplfonts) cut down to the characters of ``page``
-    (OpenType/CFF; a few hundred kB for a report). Deterministic: no timestamps."""
+    (OpenType/CFF; a few hundred kB for a report). Deterministic: no timestamps. The
+    subset is kept in ``<cache>/report-fonts/`` keyed by the characters (it takes seconds)."""
     import mplfonts
     from fontTools import subset
     from fontTools.ttLib import TTFont
@@ -888,6 +932,10 @@ def _font_face(page: str) -> str:
     chars = "".join(sorted({ch for ch in page if ord(ch) > 0x2000}))
     if not chars:
         return ""
+    key = hashlib.sha256(f"{FONT_FILE}:{path.stat().st_size}:{chars}".encode()).hexdigest()
+    cached = cache / "report-fonts" / f"{key[:32]}.otf" if cache is not None else None
+    if cached is not None and cached.is_file():
+        return base64.b64encode(cached.read_bytes()).decode("ascii")
     opts = subset.Options()
     opts.hinting = False
     opts.name_IDs = [0, 1, 2, 3, 4, 5, 6]
@@ -897,7 +945,16 @@ def _font_face(page: str) -> str:
     sub.subset(font)
     buf = io.BytesIO()
     font.save(buf)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    data = buf.getvalue()
+    if cached is not None:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_name(f".{cached.name}.{os.getpid()}")
+            tmp.write_bytes(data)
+            os.replace(tmp, cached)
+        except OSError as exc:  # a read-only cache only costs time
+            log.info("report: cannot cache the font subset: %s", exc)
+    return base64.b64encode(data).decode("ascii")
 
 
 def _markdown(summary: dict[str, Any], sections: list[Section],
@@ -992,6 +1049,13 @@ def _forest_figure(cmp: compare.Comparison) -> Figure:
     return fig
 
 
+def _within_extremes(keyness: pd.DataFrame, n: int) -> pd.DataFrame:
+    per = keyness[keyness["within"] != "all"]
+    parts = [pd.concat([g.head(n), g.tail(n)]).drop_duplicates()
+             for _, g in per.groupby("within", sort=True)]
+    return pd.concat(parts, ignore_index=True) if parts else per
+
+
 def _comparison_md(cmp: compare.Comparison, path: Path, top: int) -> Path:
     d = cmp.differences.copy()
     d["ci_excludes_0"] = (d["ci_low"] > 0) | (d["ci_high"] < 0)
@@ -1005,6 +1069,8 @@ def _comparison_md(cmp: compare.Comparison, path: Path, top: int) -> Path:
              "## Rate differences", "", _md_table(d), "",
              f"## Terms typical of A ({_md_cell(cmp.a)})", "", _md_table(overall.head(top)), "",
              f"## Terms typical of B ({_md_cell(cmp.b)})", "",
-             _md_table(overall.tail(top).iloc[::-1]), ""]
+             _md_table(overall.tail(top).iloc[::-1]), "",
+             "## Within each category: the three terms most typical of A and of B", "",
+             _md_table(_within_extremes(cmp.keyness, 3), None), ""]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path

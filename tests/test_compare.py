@@ -140,7 +140,7 @@ def test_trends_test_long_series_and_explain_short_ones() -> None:
     assert f2["trend"] == "no trend"
     short = compare.trends(yearly[yearly["year"] < 2005])
     assert (short["trend"] == "").all()
-    assert short["note"].str.startswith("too few years with documents (5 < 8)").all()
+    assert short["note"].str.startswith("too few years with documents (5, fewer than 8)").all()
 
 
 def test_log_odds_with_dirichlet_prior_matches_a_hand_computation() -> None:
@@ -283,3 +283,13 @@ def test_combined_runs_prefix_doc_ids_with_the_corpus() -> None:
     assert set(both.scores["doc_id"]) == set(both.documents["doc_id"])
     with pytest.raises(MobilizeError, match="same corpus name"):
         compare.combine_runs([one, one])
+
+
+def test_keyness_default_prior_is_a_tenth_of_each_terms_pooled_count() -> None:
+    documents, _, term_counts = _tables()
+    out = compare.keyness(documents, term_counts, "year", "2016", "2015")
+    row = out[(out["within"] == "all") & (out["term"] == "参保率")].iloc[0]
+    a_w, a0 = 0.1 * 7, 0.1 * 12_000  # pooled count 4 + 3; pooled tokens 2,000 + 10,000
+    delta = (math.log((4 + a_w) / (2000 + a0 - 4 - a_w))
+             - math.log((3 + a_w) / (10_000 + a0 - 3 - a_w)))
+    assert row["z"] == pytest.approx(delta / math.sqrt(1 / (4 + a_w) + 1 / (3 + a_w)))

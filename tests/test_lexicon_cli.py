@@ -51,7 +51,7 @@ def test_validate_prints_one_ok_line_with_version_and_hash() -> None:
     lex = load_lexicon(SEED)
     assert code == 0
     expected = (f"OK {SEED}: lexicon seed version 0.1.0, hash {lex.short_hash}, "
-                "14 categories, 155 terms, 1 note(s)")
+                "14 categories, 155 terms")
     assert out.splitlines() == [expected]
 
 

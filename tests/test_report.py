@@ -149,6 +149,7 @@ def test_methods_appendix_names_corpus_lexicon_segmenter_and_statistics(
         assert manifest["segmenter"]["name"] in text and "jieba-rs" in text
         assert "Mann-Kendall" in text and "Benjamini-Hochberg" in text
         assert "Monroe" in text and "bootstrap" in text
+        assert "report.versions.matplotlib" in text and "report.versions.mplfonts" in text
         docs = pd.read_csv(hostile_run / "documents.csv", dtype=str)
         assert all(h in text for h in docs["sha256"])
 
@@ -354,3 +355,80 @@ def test_docs_comparison_example_runs_as_written(example: str, tmp_path: Path) -
     assert (diff["difference"] <= diff["ci_high"] + 1e-9).all()
     key = pd.read_csv(folders[0] / "keyness.csv")
     assert (key["within"] == "all").any()
+
+
+def _write_run(folder: Path, documents: pd.DataFrame, scores: pd.DataFrame,
+               term_counts: pd.DataFrame) -> Path:
+    folder.mkdir(parents=True)
+    documents.to_csv(folder / "documents.csv", index=False)
+    scores.to_csv(folder / "scores.csv", index=False)
+    term_counts.to_csv(folder / "term_counts.csv", index=False)
+    pd.DataFrame(columns=["doc_id", "unit", "dimension_a", "category_a", "dimension_b",
+                          "category_b", "count"]).to_csv(folder / "cooccurrence.csv",
+                                                         index=False)
+    (folder / "run.json").write_text('{"corpus": {"name": "toy"}, "finished": "2026-01-01"}',
+                                     encoding="utf-8")
+    return folder
+
+
+def test_a_run_with_no_documents_gets_a_report_that_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("pipeline.discover.discovery_tables", lambda run_dir, settings: {})
+    docs = pd.DataFrame(columns=["doc_id", "title", "date", "year", "level", "tokens",
+                                 "sentences", "paragraphs", "sha256"])
+    scores = pd.DataFrame(columns=["doc_id", "scope", "dimension", "category", "count",
+                                   "tokens", "rate_per_10k"])
+    tc = pd.DataFrame(columns=["doc_id", "dimension", "category", "term", "count"])
+    run_dir = _write_run(tmp_path / "toy", docs, scores, tc)
+    written = report.write_report(run_dir, Settings())
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "one year only" in html or "no time series" in html
+    assert "No KWIC examples: the corpus folder None is not available" in html
+    assert run_dir / "report.md" in written
+
+
+def test_one_year_of_documents_gets_no_trend_test_and_says_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("pipeline.discover.discovery_tables", lambda run_dir, settings: {})
+    docs = pd.DataFrame({"doc_id": ["a", "b"], "title": ["甲", "乙"], "date": ["2025", "2025"],
+                         "year": [2025, 2025], "level": ["provincial", "provincial"],
+                         "region": ["上海市", "北京市"], "tokens": [1000, 3000],
+                         "sentences": [10, 30], "paragraphs": [2, 3], "sha256": ["x", "y"]})
+    scores = pd.DataFrame({"doc_id": ["a", "b"], "scope": ["all", "all"],
+                           "dimension": ["feature", "feature"],
+                           "category": ["F2_common_prosperity"] * 2, "count": [2, 3],
+                           "tokens": [1000, 3000], "rate_per_10k": [20.0, 10.0]})
+    tc = pd.DataFrame({"doc_id": ["a", "b"], "dimension": ["feature", "feature"],
+                       "category": ["F2_common_prosperity"] * 2, "term": ["共同富裕"] * 2,
+                       "count": [2, 3]})
+    run_dir = _write_run(tmp_path / "toy", docs, scores, tc)
+    report.write_report(run_dir, Settings())
+    md = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert "Too few years with documents (1, fewer than 8) for a trend test" in md
+    by_region = pd.read_csv(run_dir / "tables" / "rates_by_region.csv")
+    assert list(by_region["region"]) == ["上海市", "北京市"]
+    assert list(by_region["rate_per_10k"]) == pytest.approx([20.0, 10.0])
+    overall = pd.read_csv(run_dir / "tables" / "rates_overall.csv")
+    assert overall.loc[overall["scope"] == "all", "rate_per_10k"].iloc[0] == pytest.approx(
+        5 / 4000 * 10_000)
+    assert (run_dir / "figures" / "rates_by_region.png").is_file()
+
+
+def test_empty_discovery_tables_show_their_reason(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = pd.DataFrame(columns=["term", "category"])
+    empty.attrs["reason"] = "fewer than 3 periods with documents"
+    monkeypatch.setattr("pipeline.discover.discovery_tables",
+                        lambda run_dir, settings: {"drift": empty})
+    docs = pd.DataFrame({"doc_id": ["a"], "title": ["甲"], "date": ["2025"], "year": [2025],
+                         "tokens": [100], "sentences": [1], "paragraphs": [1], "sha256": ["x"]})
+    scores = pd.DataFrame({"doc_id": ["a"], "scope": ["all"], "dimension": ["feature"],
+                           "category": ["F1_population"], "count": [1], "tokens": [100],
+                           "rate_per_10k": [100.0]})
+    tc = pd.DataFrame({"doc_id": ["a"], "dimension": ["feature"], "category": ["F1_population"],
+                       "term": ["全覆盖"], "count": [1]})
+    run_dir = _write_run(tmp_path / "toy", docs, scores, tc)
+    report.write_report(run_dir, Settings())
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "drift: not computed (fewer than 3 periods with documents)." in html
+    assert not (run_dir / "tables" / "drift.csv").exists()

@@ -41,7 +41,7 @@ def _poll(proc: subprocess.Popen[bytes], ready: callable, what: str,  # type: ig
     deadline = time.monotonic() + timeout
     while not ready():
         if proc.poll() is not None:
-            out, err = proc.communicate()
+            _, err = proc.communicate()
             pytest.fail(f"the run ended (exit {proc.returncode}) before {what}: {err.decode()[-800:]}")
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
@@ -87,7 +87,8 @@ def test_sigkill_part_way_leaves_the_previous_outputs_and_the_next_run_recovers(
         assert tmp_dirs(), "the killed run's temporary folder is where the kill left it"
     assert _files(out / "npc") == previous  # byte for byte, run.json included
 
-    done = subprocess.run(_mobilize(corpus, out), env=env, capture_output=True, timeout=600)
+    done = subprocess.run(_mobilize(corpus, out), env=env, capture_output=True, timeout=600,
+                          check=False)
     assert done.returncode == 0, done.stderr.decode()[-800:]
     assert not tmp_dirs()
     reference = engine.run_local(_settings(corpus, tmp_path / "ref", tmp_path / "cache-ref"))
@@ -100,7 +101,7 @@ def test_a_run_on_a_locked_output_folder_exits_3_with_a_clear_message(tmp_path: 
     out = tmp_path / "out"
     with store.run_lock(out, "npc"):  # this test process is the other run
         done = subprocess.run(_mobilize(corpus, out), env=run_env(), capture_output=True,
-                              timeout=300)
+                              timeout=300, check=False)
     assert done.returncode == 3
     message = done.stderr.decode()
     assert "another mobilize run is writing this output folder" in message
@@ -143,3 +144,15 @@ def test_two_real_runs_on_one_folder_never_interleave(tmp_path: Path) -> None:
     assert json.loads(b_out)["stats"]["segmented"] == 0  # and found A's work in the caches
     assert not list(out.glob(".national.tmp-*"))
     assert os.listdir(out / "national")
+
+
+def test_the_prefect_engine_also_exits_3_on_a_locked_folder_before_starting_prefect(
+        tmp_path: Path) -> None:
+    corpus = copy_corpus(shared_corpus("npc-resolutions-gwr-zh"), tmp_path / "npc")
+    out = tmp_path / "out"
+    args = [a if a != "local" else "prefect" for a in _mobilize(corpus, out)]
+    with store.run_lock(out, "npc"):
+        done = subprocess.run(args, env=run_env(), capture_output=True, timeout=300, check=False)
+    assert done.returncode == 3, done.stderr.decode()[-800:]
+    assert "another mobilize run is writing this output folder" in done.stderr.decode()
+    assert not (out / "npc").exists()

@@ -33,9 +33,9 @@ def _client(server: PrefectServer) -> Iterator[Any]:
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
-        with get_client(sync_client=True) as client:
-            yield client
+    with (temporary_settings(updates={PREFECT_API_URL: server.api_url}),
+          get_client(sync_client=True) as client):
+        yield client
 
 
 def _artifact(client: Any, key: str) -> Any:
@@ -50,6 +50,7 @@ def _artifact(client: Any, key: str) -> Any:
 def test_a_served_flow_runs_when_triggered_through_the_api(
         prefect_server: PrefectServer, tmp_path: Path) -> None:  # noqa: F811
     from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     corpus = shared_corpus("npc-resolutions-gwr-zh")
@@ -68,7 +69,7 @@ def test_a_served_flow_runs_when_triggered_through_the_api(
                 assert time.monotonic() < deadline, "the served deployment never appeared"
                 try:
                     deployment = client.read_deployment_by_name(f"{flow.FLOW_NAME}/{DEPLOYMENT}")
-                except Exception:  # not there yet
+                except ObjectNotFound:  # not there yet
                     time.sleep(1)
             assert deployment.schedules and deployment.schedules[0].schedule.cron == "0 3 * * 1"
             assert deployment.parameters["corpus"] == str(corpus)
@@ -126,7 +127,7 @@ def test_mobilize_run_uses_the_server_and_a_warm_rerun_does_no_work(
 def test_prefect_and_local_engines_agree_on_the_demo_corpus(
         prefect_server: PrefectServer, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
         tmp_path: Path) -> None:
-    """The bundled demo corpus (txt, html, docx, pdf): the same tables from both engines."""
+    """The bundled demo corpus (txt, html and docx files): the same tables from both engines."""
     from pipeline.config import DEFAULT_CORPUS
 
     if not any(DEFAULT_CORPUS.glob("*")):
@@ -139,3 +140,33 @@ def test_prefect_and_local_engines_agree_on_the_demo_corpus(
                                             engine="local"))
     assert result.stats.documents == local.stats.documents > 0
     assert csv_bytes(result.run_dir) == csv_bytes(local.run_dir)
+
+
+def test_a_deployment_on_a_work_pool_runs_on_a_process_worker(
+        prefect_server: PrefectServer, tmp_path: Path) -> None:  # noqa: F811
+    """`mobilize deploy` registers it; `prefect worker start --run-once` runs a triggered run."""
+    import sys
+
+    corpus = shared_corpus("npc-resolutions-gwr-zh")
+    out = tmp_path / "out"
+    env = prefect_server.env(MOBILIZE_CACHE_DIR=str(tmp_path / "cache"))
+    prefect = str(Path(sys.executable).parent / "prefect")
+
+    def sh(*args: str) -> str:
+        done = subprocess.run(list(args), env=env, capture_output=True, text=True, timeout=600,
+                              check=False)
+        assert done.returncode == 0, done.stdout[-1500:] + done.stderr[-1500:]
+        return done.stdout
+
+    sh(prefect, "work-pool", "create", "test-pool", "--type", "process")
+    deployed = sh(MOBILIZE, "deploy", "--pool", "test-pool", "--name", "test-deploy", "--json",
+                  "--corpus", str(corpus), "--out", str(out), "--lexicon", str(SEED_LEXICON),
+                  "--no-report", "--workers", "2")
+    assert '"deployment": "mobilize-run/test-deploy"' in deployed
+    sh(prefect, "deployment", "run", f"{flow.FLOW_NAME}/test-deploy")
+    sh(prefect, "worker", "start", "--pool", "test-pool", "--run-once")
+    local = engine.run_local(Settings(corpus=corpus, corpus_name="npc-resolutions-gwr-zh",
+                                      out=tmp_path / "local", lexicon=SEED_LEXICON,
+                                      cache=tmp_path / "cache-local", report=False,
+                                      progress=False, workers=2, engine="local"))
+    assert csv_bytes(out / "npc-resolutions-gwr-zh") == csv_bytes(local.run_dir)

@@ -154,12 +154,15 @@ def _run(settings: Settings, task_runner: str = "default", dask: str | None = No
         return run_with()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+    # auto_refresh off: no refresh thread, so the engine may fork its workers safely.
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err_console, transient=True) as bar:
+                  TimeElapsedColumn(), console=err_console, transient=True,
+                  auto_refresh=False) as bar:
         task = bar.add_task(f"scoring {settings.corpus_name}", total=None)
 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
+            bar.refresh()
 
         return run_with(progress)
 
