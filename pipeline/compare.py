@@ -771,3 +771,10 @@ def compare_groups(run: RunTables, by: str, a: str | None = None, b: str | None 
     diff = rate_differences(docs, run.scores, by, ga, gb, scope=scope, seed=seed, n_boot=n_boot)
     key = keyness(docs, run.term_counts, by, ga, gb, alpha0=alpha0)
     return Comparison(by, ga, gb, scope, rates, diff, key, years)
+
+
+__all__ = ["Comparison", "Period", "RunTables", "benjamini_hochberg", "bootstrap_rates",
+           "category_dominance", "change_points", "combine_runs", "compare_groups",
+           "cooccurrence_by", "keyness", "load_periods", "log_odds_dirichlet", "mann_kendall",
+           "period_of", "pooled_rates", "rate_differences", "read_run", "resolve_group",
+           "term_counts_by", "theil_sen", "trends", "with_periods"]

@@ -58,6 +58,8 @@ if TYPE_CHECKING:
     from pipeline.match import Matcher
 
 log = logging.getLogger(__name__)
+#: the ledger status of a document whose text another document already has (docs/architecture.md)
+_DUPLICATE: Any = "duplicate"
 
 #: Bump when score.py changes what it computes: old cached rows are then ignored.
 SCORER_VERSION = "1"
@@ -163,19 +165,14 @@ def _now() -> str:
 
 
 def _resolve_corpus(settings: Settings) -> tuple[Path, str]:
-    """The corpus folder and name: a registered name (pipeline.registry, when present) or a path."""
-    path, name = Path(settings.corpus), settings.corpus_name
-    if not path.is_dir():
-        try:
-            from pipeline import registry  # type: ignore[attr-defined]
-        except ImportError:
-            return path, name
-        resolved = registry.resolve_corpus(str(settings.corpus))
-        if isinstance(resolved, tuple):
-            resolved = resolved[0]
-        resolved = getattr(resolved, "root", getattr(resolved, "path", resolved))
-        path = Path(resolved)
-    return path, name
+    """The corpus folder and name: a folder, else a registered name (``pipeline.registry``)."""
+    path = Path(settings.corpus)
+    if path.is_dir():
+        return path, settings.corpus_name
+    from pipeline.registry import resolve_corpus
+
+    root, _name = resolve_corpus(str(settings.corpus))
+    return Path(root), settings.corpus_name
 
 
 def _ingest_code_hash() -> str:
@@ -442,7 +439,7 @@ def assemble(plan: RunPlan, results: Sequence[BatchResult]) -> Tables:
                                       f"{d['path']}: doc_id {d['doc_id']!r} is used by another "
                                       "file; give each document its own doc_id"))
         elif d["sha256"] in by_sha:
-            ledger.append(LedgerEntry(d["path"], d["doc_id"], "duplicate",
+            ledger.append(LedgerEntry(d["path"], d["doc_id"], _DUPLICATE,
                                       f"duplicate of {by_sha[d['sha256']]} "
                                       "(same normalised text)"))
         else:
@@ -556,6 +553,20 @@ def _pool_context(plan: RunPlan) -> Any:
     return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
+def _drop_inherited_lock(lock_file: str) -> None:
+    """Pool initializer: a forked worker closes its copy of the run lock's descriptor, so that
+    a killed parent's lock is released at once, not when its orphaned workers finish."""
+    fd_dir = Path("/proc/self/fd")
+    if not fd_dir.is_dir():
+        return
+    for entry in fd_dir.iterdir():
+        try:
+            if os.readlink(entry) == lock_file:
+                os.close(int(entry.name))
+        except (OSError, ValueError):
+            continue
+
+
 #: Below this many bytes of uncached input, a pool costs more (worker start-up and a
 #: dictionary load each) than it saves; the batches then run in this process.
 POOL_MIN_BYTES: Mapping[str, int] = {"jieba": 1_000_000, "jieba-rs": 8_000_000}
@@ -583,8 +594,10 @@ def run_batches(plan: RunPlan, batches: Sequence[Sequence[Source]], workers: int
         return results
     pending: set[Future[BatchResult]] = set()
     todo = list(batches)
+    lock_file = str(store.lock_path(Path(plan.settings.out).resolve(), plan.corpus_name))
     with ProcessPoolExecutor(max_workers=min(workers, len(batches)),
-                             mp_context=_pool_context(plan)) as pool:
+                             mp_context=_pool_context(plan), initializer=_drop_inherited_lock,
+                             initargs=(lock_file,)) as pool:
         while todo or pending:
             while todo and len(pending) < 2 * workers:
                 b = todo.pop(0)

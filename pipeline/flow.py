@@ -515,8 +515,26 @@ def run_flow(settings: Settings, *, task_runner: TaskRunnerName = "default",
     try:
         return _run_flow(settings, server, use_dask, dask_address, wait_seconds, progress, t0)
     finally:
+        if "prefect" in sys.modules:
+            _drain_prefect()
         if server is not None:
             server.stop()
+
+
+def _drain_prefect(timeout: float = 30.0) -> None:
+    """Send Prefect's queued logs and events now, while the server is still there.
+
+    Otherwise they wait for interpreter exit, when the temporary server (or a test's server)
+    may be gone: Prefect then retries them for minutes ("Still processing items").
+    """
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for service in (APILogWorker, EventsWorker):
+        try:
+            service.drain_all(timeout=timeout, at_exit=False)
+        except (RuntimeError, OSError, TimeoutError) as exc:  # never fail a finished run on this
+            log.debug("could not drain %s: %s", service.__name__, exc)
 
 
 def _run_flow(settings: Settings, server: _TemporaryServer | None, use_dask: bool,

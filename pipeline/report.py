@@ -1074,3 +1074,7 @@ def _comparison_md(cmp: compare.Comparison, path: Path, top: int) -> Path:
              _md_table(_within_extremes(cmp.keyness, 3), None), ""]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+__all__ = ["Analysis", "Section", "analyse", "cjk_font", "load_runs", "new_figure", "render",
+           "save_figure", "write_comparison", "write_report"]

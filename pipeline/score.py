@@ -47,11 +47,18 @@ COOC_COLUMNS = ("doc_id", "unit", "dimension_a", "category_a", "dimension_b", "c
 
 
 class HitLike(Protocol):
-    start: int
-    end: int
-    dimension: str
-    category: str
-    term: str
+    """What scoring reads of a ``pipeline.match.Hit``."""
+
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def dimension(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def term(self) -> str: ...
 
 
 @dataclass(frozen=True)

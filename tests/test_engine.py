@@ -115,7 +115,7 @@ def test_editing_a_document_recomputes_only_that_document(tmp_path: Path) -> Non
     corpus = _copy_corpus(shared_corpus("npc-resolutions-gwr-zh"), tmp_path / "corpus", 3)
     s = _settings(tmp_path, corpus)
     run_local(s)
-    target = sorted(corpus.glob("*.txt"))[0]
+    target = min(corpus.glob("*.txt"))
     target.write_text(target.read_text(encoding="utf-8") + "\n加强社会保障。\n", encoding="utf-8")
     stats = run_local(s).stats
     assert (stats.read, stats.segmented, stats.scored) == (1, 1, 1)

@@ -61,20 +61,21 @@ def _held_by_another_process(out: Path, name: str) -> Iterator[subprocess.Popen[
 
 
 def test_a_second_run_on_a_locked_folder_exits_with_a_clear_message(tmp_path: Path) -> None:
-    with _held_by_another_process(tmp_path, "c"):
-        with pytest.raises(RunLockedError) as info, run_lock(tmp_path, "c", wait=0.2):
-            pass
+    with (_held_by_another_process(tmp_path, "c"), pytest.raises(RunLockedError) as info,
+          run_lock(tmp_path, "c", wait=0.2)):
+        pass
     assert info.value.exit_code == 3
     assert "another mobilize run" in info.value.message and "--wait" in info.value.message
 
 
 def test_a_waiting_run_gets_the_lock_when_the_other_run_ends(tmp_path: Path) -> None:
     with _held_by_another_process(tmp_path, "c") as proc:
-        subprocess.Popen([sys.executable, "-c", f"import os, time; time.sleep(1); "
-                          f"os.kill({proc.pid}, 9)"])
+        killer = subprocess.Popen([sys.executable, "-c",
+                                   f"import os, time; time.sleep(1); os.kill({proc.pid}, 9)"])
         with run_lock(tmp_path, "c", wait=30) as path:
             assert path == lock_path(tmp_path, "c")
-            assert proc.poll() is not None or proc.wait(5) is not None
+            assert proc.wait(5) == -9  # we got the lock only once the holder was gone
+        killer.wait()
 
 
 def test_tables_are_written_as_sorted_csv_parquet_and_duckdb(tmp_path: Path) -> None:
@@ -95,5 +96,6 @@ def test_the_lock_is_released_when_the_run_ends(tmp_path: Path) -> None:
         pass
     code = ("from filelock import FileLock; "
             f"FileLock({str(lock_path(tmp_path, 'c'))!r}, timeout=0).acquire(); print('got it')")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=False)
     assert out.stdout.strip() == "got it", out.stderr
