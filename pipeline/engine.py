@@ -553,20 +553,6 @@ def _pool_context(plan: RunPlan) -> Any:
     return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-def _drop_inherited_lock(lock_file: str) -> None:
-    """Pool initializer: a forked worker closes its copy of the run lock's descriptor, so that
-    a killed parent's lock is released at once, not when its orphaned workers finish."""
-    fd_dir = Path("/proc/self/fd")
-    if not fd_dir.is_dir():
-        return
-    for entry in fd_dir.iterdir():
-        try:
-            if os.readlink(entry) == lock_file:
-                os.close(int(entry.name))
-        except (OSError, ValueError):
-            continue
-
-
 #: Below this many bytes of uncached input, a pool costs more (worker start-up and a
 #: dictionary load each) than it saves; the batches then run in this process.
 POOL_MIN_BYTES: Mapping[str, int] = {"jieba": 1_000_000, "jieba-rs": 8_000_000}
@@ -594,10 +580,9 @@ def run_batches(plan: RunPlan, batches: Sequence[Sequence[Source]], workers: int
         return results
     pending: set[Future[BatchResult]] = set()
     todo = list(batches)
-    lock_file = str(store.lock_path(Path(plan.settings.out).resolve(), plan.corpus_name))
+    # (filelock closes its descriptors in forked children: workers never hold the run lock)
     with ProcessPoolExecutor(max_workers=min(workers, len(batches)),
-                             mp_context=_pool_context(plan), initializer=_drop_inherited_lock,
-                             initargs=(lock_file,)) as pool:
+                             mp_context=_pool_context(plan)) as pool:
         while todo or pending:
             while todo and len(pending) < 2 * workers:
                 b = todo.pop(0)

@@ -477,14 +477,16 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _dask_runner(address: str | None, workers: int) -> Any:
+def _dask_runner(address: str | None, workers: int, verbose: bool = False) -> Any:
     from prefect_dask import DaskTaskRunner
 
+    if not verbose:  # distributed configures its own loggers at INFO
+        logging.getLogger("distributed").setLevel(logging.WARNING)
     if address:
         return DaskTaskRunner(address=address)
     return DaskTaskRunner(cluster_class="distributed.LocalCluster",
                           cluster_kwargs={"n_workers": max(1, workers), "threads_per_worker": 1,
-                                          "processes": True, "dashboard_address": None})
+                                          "processes": True, "dashboard_address": ":0"})
 
 
 def run_flow(settings: Settings, *, task_runner: TaskRunnerName = "default",
@@ -547,7 +549,8 @@ def _run_flow(settings: Settings, server: _TemporaryServer | None, use_dask: boo
         os.environ["PREFECT_API_URL"] = server.api_url
     _TIMINGS["prefect_ready"] = round(time.perf_counter() - t0, 3)
     if use_dask:
-        flow_obj = flow_obj.with_options(task_runner=_dask_runner(dask_address, settings.workers))
+        flow_obj = flow_obj.with_options(task_runner=_dask_runner(dask_address, settings.workers,
+                                                                settings.verbose))
     total = 0
     done = 0
 

@@ -365,10 +365,17 @@ def _settings_spec(settings: Settings | None, user_terms: Iterable[str] | None) 
 
     s = settings or _Settings()
     if user_terms is None:
-        from pipeline.lexicon import load_lexicon
-
-        user_terms = load_lexicon(s.lexicon).user_words()
+        path = Path(s.lexicon)
+        user_terms = _user_words(str(path), path.stat().st_mtime_ns if path.exists() else 0)
     return TokenizerSpec(s.segmenter, tuple(user_terms), s.hmm, jieba_dir(s.cache))
+
+
+@lru_cache(maxsize=4)
+def _user_words(path: str, mtime_ns: int) -> tuple[str, ...]:
+    """The lexicon's literal terms, loaded once per (file, modification time)."""
+    from pipeline.lexicon import load_lexicon
+
+    return tuple(load_lexicon(Path(path)).user_words())
 
 
 def segment_document(doc: Document, settings: Settings | None = None, *,

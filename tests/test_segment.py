@@ -173,3 +173,15 @@ def test_jieba_rs_agrees_with_jieba_on_real_policy_documents(tmp_path: Path) -> 
             union += len(a | b)
     assert union > 100_000
     assert agree / union >= BOUNDARY_AGREEMENT_FLOOR, agree / union
+
+
+@pytest.mark.parametrize("segmenter", ["jieba", "jieba-rs"])
+def test_every_literal_term_of_the_bundled_lexicon_stays_one_token(
+        segmenter: str, tmp_path: Path) -> None:
+    bundled = REPO / "lexicons" / "mobilize.yaml"
+    if not bundled.is_file():
+        pytest.skip("lexicons/mobilize.yaml is not there yet")
+    terms = load_lexicon(bundled).user_words()
+    tk = build_tokenizer(segmenter, user_terms=terms, cache_dir=tmp_path)
+    assert len(terms) > 100
+    assert split_terms(tk, terms) == []
