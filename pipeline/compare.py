@@ -506,15 +506,67 @@ def trends(yearly: pd.DataFrame, *, min_points: int = MIN_TREND_POINTS,
                 "p_value", "p_adjusted", "slope_per_year", "trend", "note"]]
 
 
+#: Change points: PELT's penalty on the standardised series, and the shortest segment (years).
+CHANGE_PENALTY = 3.0
+CHANGE_MIN_SIZE = 3
+
+
+def pelt_l2(signal: Sequence[float] | np.ndarray, penalty: float = CHANGE_PENALTY, *,
+            min_size: int = CHANGE_MIN_SIZE) -> list[int]:
+    """Optimal change points of ``signal`` under an L2 cost and a linear penalty (PELT).
+
+    Minimises sum over segments of (cost(segment) + ``penalty``), where the cost of
+    ``signal[s:e]`` is its sum of squared deviations from the segment mean
+    (``var * (e - s)``), over segmentations whose segments all have at least
+    ``min_size`` points. PELT (Killick, Fearnhead and Eckley 2012) gives the exact
+    optimum: F(e) = min over admissible s of F(s) + cost(s, e) + penalty, and a start
+    s is dropped for good once F(s) + cost(s, e) exceeds F(e) + penalty.
+
+    Returns the sorted segment ends, the last being ``len(signal)`` (an empty list
+    when the series is shorter than ``min_size``). This is the algorithm of
+    ``ruptures.Pelt(model="l2", min_size=min_size, jump=1).fit(signal).predict(pen=penalty)``,
+    step for step (same order of candidates, same sums, ties to the earliest start), so
+    the results are the same; tests/test_compare.py checks it against ruptures when it
+    is installed and on series with known steps.
+    """
+    x = np.asarray(signal, dtype=float).reshape(-1, 1)
+    n = int(x.shape[0])
+    min_size = max(1, int(min_size))
+    if n < min_size:
+        return []
+
+    def cost(start: int, end: int) -> Any:
+        return x[start:end].var(axis=0).sum() * (end - start)
+
+    # partitions[t]: the best segmentation of signal[0:t], as (segment, cost + penalty)
+    # pairs after a (0, 0) -> 0 start, summed in that order (as ruptures does).
+    partitions: dict[int, list[tuple[tuple[int, int], Any]]] = {0: [((0, 0), 0)]}
+    admissible: list[int] = []
+    for end in [*range(min_size, n), n]:
+        admissible.append(end - min_size)
+        candidates = []
+        for start in admissible:
+            if start not in partitions:  # signal[0:start] cannot be cut into segments
+                continue
+            part = [*partitions[start], ((start, end), cost(start, end) + penalty)]
+            candidates.append((start, part, sum(v for _, v in part)))
+        best = min(candidates, key=lambda c: c[2])  # the first (earliest start) on ties
+        partitions[end] = best[1]
+        admissible = [start for start, _, total in candidates if total <= best[2] + penalty]
+    return sorted(e for (s, e), _ in partitions[n][1:])
+
+
 def change_points(yearly: pd.DataFrame, *, min_points: int = MIN_TREND_POINTS,
-                  penalty: float = 3.0) -> pd.DataFrame:
+                  penalty: float = CHANGE_PENALTY,
+                  min_size: int = CHANGE_MIN_SIZE) -> pd.DataFrame:
     """Change points (PELT, L2 cost on the standardised yearly rates) per category.
 
-    Columns: ``dimension, category, change_years`` (the first year of each new
-    segment, space-separated; empty where there is none or the series is short).
+    The rates of the years with documents are standardised (minus the mean, over
+    the sample standard deviation), then cut by ``pelt_l2`` with ``penalty`` and
+    segments of at least ``min_size`` years. Columns: ``dimension, category,
+    change_years`` (the first year of each new segment, space-separated; empty where
+    there is none, the series is constant or shorter than ``min_points``).
     """
-    import ruptures  # local import: only the report needs it
-
     rows = []
     for (dim, cat), g in yearly.sort_values("year").groupby(["dimension", "category"],
                                                             sort=True):
@@ -522,8 +574,7 @@ def change_points(yearly: pd.DataFrame, *, min_points: int = MIN_TREND_POINTS,
         found: list[int] = []
         if len(g) >= min_points and g["rate_per_10k"].std() > 0:
             z = ((g["rate_per_10k"] - g["rate_per_10k"].mean()) / g["rate_per_10k"].std())
-            bkps = ruptures.Pelt(model="l2", min_size=3, jump=1).fit(
-                z.to_numpy().reshape(-1, 1)).predict(pen=penalty)
+            bkps = pelt_l2(z.to_numpy(), penalty, min_size=min_size)
             years = g["year"].astype(int).tolist()
             found = [years[b] for b in bkps if b < len(years)]
         rows.append({"dimension": dim, "category": cat,
@@ -776,5 +827,5 @@ def compare_groups(run: RunTables, by: str, a: str | None = None, b: str | None 
 __all__ = ["Comparison", "Period", "RunTables", "benjamini_hochberg", "bootstrap_rates",
            "category_dominance", "change_points", "combine_runs", "compare_groups",
            "cooccurrence_by", "keyness", "load_periods", "log_odds_dirichlet", "mann_kendall",
-           "period_of", "pooled_rates", "rate_differences", "read_run", "resolve_group",
+           "pelt_l2", "period_of", "pooled_rates", "rate_differences", "read_run", "resolve_group",
            "term_counts_by", "theil_sen", "trends", "with_periods"]

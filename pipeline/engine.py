@@ -371,7 +371,7 @@ def process_batch(plan: RunPlan, batch: Sequence[Source]) -> BatchResult:
                 ds = _score.DocScore.from_json(cached)
                 stats.score_cache_hits += 1
             else:
-                seg, hit = _segment.segment_cached(plan.tokenizer.build(), doc.sha256, doc.text,
+                units, hit = _segment.units_cached(plan.tokenizer.build(), doc.sha256, doc.text,
                                                    seg_cache)
                 if hit:
                     stats.segment_cache_hits += 1
@@ -380,7 +380,7 @@ def process_batch(plan: RunPlan, batch: Sequence[Source]) -> BatchResult:
                 t2 = time.perf_counter()
                 hits = _matcher(plan.lexicon).find(doc.text)
                 t3 = time.perf_counter()
-                ds = _score.score_document(seg, hits, plan.scheme, text_length=len(doc.text))
+                ds = _score.score_units(units, hits, plan.scheme, text_length=len(doc.text))
                 _write_json(_json_path(score_dir, doc.sha256), ds.to_json())
                 stats.scored += 1
                 secs["segment"] += t2 - t1

@@ -65,7 +65,6 @@ _PREFECT_DEFAULTS: Mapping[str, str] = {
     "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "false",
-    "PREFECT_UI_ENABLED": "false",
 }
 _FLOW: Any = None
 #: In-process hooks for the run that ``run_flow`` started (not flow parameters: not serialisable).
@@ -667,6 +666,7 @@ def server_start(*, host: str = "127.0.0.1", port: int = 4200, timeout: float = 
         [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
         stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
         start_new_session=True)
+    logf.close()  # the server has its own copy
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -682,6 +682,7 @@ def server_start(*, host: str = "127.0.0.1", port: int = 4200, timeout: float = 
                             path=home / "mobilize-server.log", fix="Read the log.")
     info = {"api_url": api_url, "pid": proc.pid, "home": str(home),
             "ui_url": f"http://{host}:{port}"}
+    _server_file().parent.mkdir(parents=True, exist_ok=True)
     _server_file().write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return info
 

@@ -27,8 +27,82 @@ TRADITIONAL_THRESHOLD = 0.01
 
 
 def nfkc(text: str) -> str:
-    """Unicode NFKC: full-width ASCII letters and digits become half-width (１３.６ -> 13.6)."""
-    return unicodedata.normalize("NFKC", text)
+    """Unicode NFKC: full-width ASCII letters and digits become half-width (１３.６ -> 13.6).
+
+    Fast path, same result: the characters of the blocks Chinese text is made of (ASCII,
+    Latin-1, general punctuation, symbols, CJK punctuation and ideographs, full-width forms)
+    are starters that never combine with their neighbours under NFKC, so when a text holds
+    only such characters its NFKC form is each character's NFKC form in turn: the few
+    distinct characters that change (，；（）...) are replaced with ``str.replace``. Any
+    other character (a combining mark, Hangul jamo, half-width katakana, ...) sends the
+    text through ``unicodedata.normalize``.
+    """
+    odd = set(_not_plain().findall(text))
+    if not odd:
+        return text
+    table = _nfkc_chars()
+    for ch in odd:
+        if ch not in table:
+            table[ch] = _char_nfkc(ch)
+        if table[ch] is None:
+            return unicodedata.normalize("NFKC", text)
+    for ch in odd:
+        text = text.replace(ch, table[ch])
+    return text
+
+
+#: Blocks whose characters are all NFKC starters that never compose with a neighbour (no
+#: combining marks, no Hangul jamo, no half-width katakana); see ``nfkc``.
+_CONTEXT_FREE = ((0x00, 0xFF), (0x2000, 0x206F), (0x2100, 0x27BF), (0x3000, 0x3029),
+                 (0x3030, 0x303F), (0x3200, 0x33FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF),
+                 (0xF900, 0xFAFF), (0xFE10, 0xFE1F), (0xFE30, 0xFE6F), (0xFF00, 0xFF60),
+                 (0xFFE0, 0xFFEE))
+
+
+def _in_context_free(ch: str) -> bool:
+    cp = ord(ch)
+    return any(lo <= cp <= hi for lo, hi in _CONTEXT_FREE)
+
+
+@lru_cache(maxsize=1)
+def _not_plain() -> re.Pattern[str]:
+    """Characters outside the context-free blocks, or inside them but changed by NFKC."""
+    keep: list[str] = []
+    for lo, hi in _CONTEXT_FREE:
+        run = -1
+        for cp in range(lo, hi + 2):
+            ok = cp <= hi and unicodedata.normalize("NFKC", chr(cp)) == chr(cp) \
+                and not unicodedata.combining(chr(cp))
+            if ok and run < 0:
+                run = cp
+            elif not ok and run >= 0:
+                keep.append(f"\\U{run:08x}-\\U{cp - 1:08x}")
+                run = -1
+    return re.compile(f"[^{''.join(keep)}]")
+
+
+@lru_cache(maxsize=1)
+def _nfkc_chars() -> dict[str, str | None]:
+    """character -> its NFKC form when it can be replaced on its own, else None (memo)."""
+    return {}
+
+
+def _char_nfkc(ch: str) -> str | None:
+    if not _in_context_free(ch) or unicodedata.combining(ch):
+        return None
+    out = unicodedata.normalize("NFKC", ch)
+    if any(unicodedata.combining(c) or not _in_context_free(c) and not _is_stable_starter(c)
+           for c in out):
+        return None
+    return out
+
+
+def _is_stable_starter(ch: str) -> bool:
+    """Outputs outside the blocks (e.g. ㈠ -> (一) stays inside; ℃ -> °C) are checked here:
+    a starter that is its own NFKC form and not Hangul jamo."""
+    cp = ord(ch)
+    return (not unicodedata.combining(ch) and unicodedata.normalize("NFKC", ch) == ch
+            and not 0x1100 <= cp <= 0x11FF)
 
 
 def zero_width(text: str) -> str:
@@ -43,8 +117,8 @@ def newlines(text: str) -> str:
 
 def whitespace(text: str) -> str:
     """Collapse runs of spaces and tabs, strip each line, drop empty lines (one paragraph per line)."""
-    lines = (_INLINE_SPACE.sub(" ", line).strip() for line in text.split("\n"))
-    return "\n".join(line for line in lines if line)
+    # (the pattern never matches "\n", so one pass over the whole text equals one per line)
+    return "\n".join(filter(None, map(str.strip, _INLINE_SPACE.sub(" ", text).split("\n"))))
 
 
 def text(raw: str) -> str:
@@ -88,8 +162,25 @@ def _t2s_converter() -> Any:
 
 def traditional_chars(text: str) -> int:
     """How many characters of ``text`` are traditional forms that OpenCC t2s would change."""
-    present = set(text).intersection(_t2s_characters())  # few in simplified text: count each
-    return sum(text.count(ch) for ch in present)
+    bmp, astral = _traditional_re()
+    n = len(bmp.findall(text))
+    if _ASTRAL.search(text):  # rare: count the traditional characters beyond U+FFFF one by one
+        n += sum(text.count(ch) for ch in astral.intersection(text))
+    return n
+
+
+_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
+
+
+@lru_cache(maxsize=1)
+def _traditional_re() -> tuple[re.Pattern[str], frozenset[str]]:
+    """A character class of the table's characters up to U+FFFF (a constant-time test per
+    character, one C pass over the text) and the set of those beyond it (a class holding those
+    would be searched linearly per character)."""
+    table = _t2s_characters()
+    bmp = sorted(ch for ch in table if ord(ch) <= 0xFFFF)
+    return (re.compile("[" + "".join(re.escape(ch) for ch in bmp) + "]"),
+            frozenset(ch for ch in table if ord(ch) > 0xFFFF))
 
 
 def han_chars(text: str) -> int:
@@ -103,8 +194,11 @@ def traditional_share(text: str) -> float:
     Simplified Chinese policy text scores below 0.002; traditional text about 0.35 (the 2017
     Government Work Report converted with OpenCC s2t: 0.357).
     """
+    trad = traditional_chars(text)
+    if not trad:  # (no Han characters counted: 0.0 either way)
+        return 0.0
     han = han_chars(text)
-    return traditional_chars(text) / han if han else 0.0
+    return trad / han if han else 0.0
 
 
 def is_traditional(text: str, *, threshold: float = TRADITIONAL_THRESHOLD) -> bool:

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pipeline.segment import Segmented, word_memo
+from pipeline.segment import Segmented, Units, units_of
 
 DOMAIN = "D_social_security"
 SCOPES: tuple[str, ...] = ("all", "domain_sentences", "domain_paragraphs")
@@ -112,20 +112,8 @@ def _ratio(num: float, den: float, scale: float = 1.0) -> float:
 
 def _units(seg: Segmented) -> tuple[list[int], list[int], list[int]]:
     """Sentence start offsets, sentence -> paragraph index, word tokens per sentence."""
-    starts: list[int] = []
-    para_of: list[int] = []
-    words: list[int] = []
-    get = word_memo().__getitem__
-    pos = 0
-    for pi, para in enumerate(seg):
-        if pi:
-            pos += 1  # the "\n" between paragraphs
-        for sent in para:
-            starts.append(pos)
-            para_of.append(pi)
-            pos += sum(map(len, sent))
-            words.append(sum(map(get, sent)))
-    return starts, para_of, words
+    u = units_of(seg)
+    return u.starts, u.para_of, u.words
 
 
 def score_document(seg: Segmented, hits: Iterable[HitLike], scheme: Scheme,
@@ -135,11 +123,17 @@ def score_document(seg: Segmented, hits: Iterable[HitLike], scheme: Scheme,
     ``seg`` must be the segmentation of the same text the hits were found in
     (paragraphs joined by ``\\n``); ``text_length`` checks that.
     """
-    starts, para_of, words = _units(seg)
+    return score_units(units_of(seg), hits, scheme, text_length=text_length)
+
+
+def score_units(units: Units, hits: Iterable[HitLike], scheme: Scheme,
+                *, text_length: int | None = None) -> DocScore:
+    """``score_document`` from the segmentation's ``Units`` (``pipeline.segment.units_of``)."""
+    starts, para_of, words = units.starts, units.para_of, units.words
     n_sent = len(starts)
-    n_para = len(seg)
+    n_para = units.paragraphs
     if text_length is not None:
-        total = (starts[-1] + sum(map(len, seg[-1][-1]))) if n_sent else 0
+        total = units.chars if n_sent else 0
         if total != text_length:
             raise ValueError(f"segmentation covers {total} characters, text has {text_length}")
     cats = scheme.categories

@@ -221,6 +221,104 @@ def segment_text(tokenizer: Tokenizer, text: str) -> Segmented:
     return out
 
 
+#: a token boundary ("\t" between two tokens of a paragraph) that is also a sentence end
+#: (``normalize.sentences``: after 。！？；!?; and after a "." followed by whitespace; inside a
+#: normalised paragraph the only whitespace is " ").
+_SENT_TAB = re.compile(r"(?<=[。！？；!?;])\t|(?<=\.)\t(?= )")
+_END_CHARS = "。！？；!?;"
+
+
+def _sentence_ends(p: str) -> int:
+    """How many sentence boundaries ``normalize.sentences`` finds inside the paragraph ``p``."""
+    n = p.count(". ")
+    for ch in _END_CHARS:
+        n += p.count(ch)
+    return n - (p[-1] in _END_CHARS)
+
+
+@dataclass
+class Units:
+    """What scoring needs of a segmentation: per sentence its start offset in the text, its
+    paragraph and its word tokens; the paragraph count and the characters covered."""
+
+    starts: list[int]
+    para_of: list[int]
+    words: list[int]
+    paragraphs: int
+    chars: int
+
+
+def units_of(seg: Segmented) -> Units:
+    """``Units`` of a segmentation (tokens -> offsets and word counts)."""
+    starts: list[int] = []
+    para_of: list[int] = []
+    words: list[int] = []
+    get = word_memo().__getitem__
+    pos = 0
+    for pi, para in enumerate(seg):
+        if pi:
+            pos += 1  # the "\n" between paragraphs
+        for sent in para:
+            starts.append(pos)
+            para_of.append(pi)
+            pos += sum(map(len, sent))
+            words.append(sum(map(get, sent)))
+    return Units(starts, para_of, words, len(seg), pos)
+
+
+def segment_units(tokenizer: Tokenizer, text: str) -> tuple[str, Units]:
+    """The segmentation cache's text for ``text`` (``_dump(segment_text(tokenizer, text))``)
+    and its ``Units``, without building the nested lists: each paragraph is cut in one call,
+    its tokens joined by tabs, and the tabs at sentence ends become newlines (one regex pass);
+    offsets and word counts come from the joined strings. A paragraph where a token would
+    straddle a sentence end (never seen) takes ``segment_text``'s path.
+    """
+    blocks: list[str] = []
+    starts: list[int] = []
+    para_of: list[int] = []
+    words: list[int] = []
+    get = word_memo().__getitem__
+    subn = _SENT_TAB.subn
+    pos = 0
+    pi = -1
+    for p in text.split("\n"):
+        if not p:
+            continue
+        pi += 1
+        if pi:
+            pos += 1
+        tokens = tokenizer.cut(p)
+        block, n = subn("\n", "\t".join(tokens))
+        if n != _sentence_ends(p):  # a sentence end inside a token: group as segment_text does
+            groups = _group(tokens, [len(s) for s in normalize.sentences(p)])
+            tokens = [t for g in groups for t in g]
+            block = "\n".join("\t".join(g) for g in groups)
+            n = len(groups) - 1
+        flags = list(accumulate(map(get, tokens)))
+        if n == 0:
+            blocks.append(block)
+            starts.append(pos)
+            para_of.append(pi)
+            words.append(flags[-1] if flags else 0)
+            pos += len(p)
+            continue
+        lines = block.split("\n")
+        ti = 0
+        prev = 0
+        for line in lines:
+            tabs = line.count("\t")
+            starts.append(pos)
+            para_of.append(pi)
+            pos += len(line) - tabs
+            ti += tabs + 1
+            w = flags[ti - 1]
+            words.append(w - prev)
+            prev = w
+        blocks.append(block)
+    dump = "\n\n".join(blocks) + "\n"
+    return dump, Units(starts, para_of, words, pi + 1, pos)
+
+
 def _group(tokens: list[str], lengths: list[int]) -> list[list[str]]:
     """Tokens of a paragraph grouped by sentence (``lengths``: the sentences' lengths)."""
     ends = list(accumulate(map(len, tokens)))
@@ -358,6 +456,20 @@ def segment_cached(tokenizer: Tokenizer, sha256: str, text: str,
     if cache is not None:
         cache.put(sha256, tokenizer.config_hash, seg)
     return seg, False
+
+
+def units_cached(tokenizer: Tokenizer, sha256: str, text: str,
+                 cache: SegmentCache | None) -> tuple[Units, bool]:
+    """``units_of(segment_cached(...))``, computed without the nested token lists when the
+    document is not in the cache (the cache file is the same either way)."""
+    if cache is not None:
+        hit = cache.get(sha256, tokenizer.config_hash)
+        if hit is not None:
+            return units_of(hit), True
+    dump, units = segment_units(tokenizer, text)
+    if cache is not None:
+        _atomic_write_text(cache.path(sha256, tokenizer.config_hash), dump)
+    return units, False
 
 
 def _settings_spec(settings: Settings | None, user_terms: Iterable[str] | None) -> TokenizerSpec:

@@ -95,6 +95,18 @@ def test_artifact_keys_are_lowercase_dashes_and_distinct_for_chinese_names() -> 
 # --------------------------------------------------------------------------- environment
 
 
+@pytest.fixture(autouse=True)
+def _restore_prefect_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``prefect_environment`` sets process-wide variables: undo them after each test."""
+    for key in (*flow._PREFECT_DEFAULTS, "PREFECT_HOME", "PREFECT_LOGGING_LEVEL",
+                "PREFECT_RESULTS_LOCAL_STORAGE_PATH", "PREFECT_API_URL"):
+        if key in os.environ:
+            monkeypatch.setenv(key, os.environ[key])
+        else:  # recorded as absent, so that teardown removes what the test added
+            monkeypatch.setenv(key, "")
+            monkeypatch.delenv(key)
+
+
 def test_prefect_environment_keeps_prefect_in_mobilize_data_and_offline(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for key in ("PREFECT_HOME", "PREFECT_API_URL", "DO_NOT_TRACK", "PREFECT_LOGGING_LEVEL",
