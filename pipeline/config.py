@@ -83,6 +83,7 @@ class Settings:
     to_simplified: bool = False
     on_split_term: Literal["warn", "fail"] = "warn"
     report: bool = True
+    discover: bool = False  # the report's discovery section (topics, drift): slow, opt-in
     seed: int = 20240601
     verbose: bool = False
     progress: bool = True

@@ -58,8 +58,10 @@ if TYPE_CHECKING:
     from pipeline.match import Matcher
 
 log = logging.getLogger(__name__)
-#: the ledger status of a document whose text another document already has (docs/architecture.md)
-_DUPLICATE: Any = "duplicate"
+#: the ledger status of a document whose text another document already has: "skipped", with
+#: the reason "duplicate of <doc_id> (same normalised text)", as ``pipeline.ingest.load_corpus``
+#: and ``mobilize corpus validate`` report it (docs/architecture.md)
+_DUPLICATE: Any = "skipped"
 
 #: Bump when score.py changes what it computes: old cached rows are then ignored.
 SCORER_VERSION = "1"
@@ -83,9 +85,9 @@ class RunStats:
 
     documents: int = 0  # rows of documents.csv
     ingested: int = 0
-    skipped: int = 0
+    skipped: int = 0  # ledger rows "skipped", duplicates included
     failed: int = 0
-    duplicates: int = 0
+    duplicates: int = 0  # documents skipped because another one has the same normalised text
     read: int = 0  # documents read and normalised this run (not answered by the ingest cache)
     segmented: int = 0
     segment_cache_hits: int = 0
@@ -196,6 +198,34 @@ def make_batches(sources: Sequence[Source], settings: Settings) -> tuple[tuple[S
         return ()
     per = max(1, min(settings.batch_size, math.ceil(n / max(1, settings.workers * 4))))
     return tuple(tuple(sources[i:i + per]) for i in range(0, n, per))
+
+
+def balanced_batches(sources: Sequence[Source], settings: Settings,
+                     sizes: Sequence[int] | None = None) -> tuple[tuple[Source, ...], ...]:
+    """Batches for a process pool that keep every worker busy to the end: the sources by size
+    (bytes, largest first), cut into batches of about 1/8 of each worker's share of the bytes
+    (at most ``settings.batch_size`` sources each), so the last batches are the small ones.
+    The outputs do not depend on the batches (``assemble`` sorts everything)."""
+    if not sources:
+        return ()
+    if sizes is None:
+        sizes = [_file_size(s) for s in sources]
+    order = sorted(range(len(sources)), key=lambda i: (-sizes[i], sources[i].doc_id,
+                                                       sources[i].path))
+    budget = max(1, sum(sizes) // max(1, settings.workers * 8))
+    cap = max(1, settings.batch_size)
+    batches: list[tuple[Source, ...]] = []
+    cur: list[Source] = []
+    held = 0
+    for i in order:
+        cur.append(sources[i])
+        held += sizes[i]
+        if held >= budget or len(cur) >= cap:
+            batches.append(tuple(cur))
+            cur, held = [], 0
+    if cur:
+        batches.append(tuple(cur))
+    return tuple(batches)
 
 
 def _split_check(spec: _segment.TokenizerSpec, cache: Path) -> tuple[str, ...]:
@@ -433,12 +463,14 @@ def assemble(plan: RunPlan, results: Sequence[BatchResult]) -> Tables:
     docs.sort(key=lambda d: (d["doc_id"], d["path"]))
     keep: set[str] = set()
     by_sha: dict[str, str] = {}
+    duplicates = 0
     for d in docs:
         if d["doc_id"] in keep:
             ledger.append(LedgerEntry(d["path"], d["doc_id"], "failed",
                                       f"{d['path']}: doc_id {d['doc_id']!r} is used by another "
                                       "file; give each document its own doc_id"))
         elif d["sha256"] in by_sha:
+            duplicates += 1
             ledger.append(LedgerEntry(d["path"], d["doc_id"], _DUPLICATE,
                                       f"duplicate of {by_sha[d['sha256']]} "
                                       "(same normalised text)"))
@@ -464,9 +496,9 @@ def assemble(plan: RunPlan, results: Sequence[BatchResult]) -> Tables:
 
     ledger_df = _frame([dataclasses.astuple(e) for e in ledger], LEDGER_COLUMNS,
                        _TABLE_KEYS["ledger"] + ("status", "reason"))
-    for status in ("ingested", "skipped", "failed", "duplicate"):
-        n = sum(1 for e in ledger if e.status == status)
-        setattr(stats, {"duplicate": "duplicates"}.get(status, status), n)
+    for status in ("ingested", "skipped", "failed"):
+        setattr(stats, status, sum(1 for e in ledger if e.status == status))
+    stats.duplicates = duplicates  # (also counted in ``skipped``)
     stats.documents = len(documents)
     tables = Tables(
         documents=documents,
@@ -629,13 +661,16 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
             results.append(process_batch(plan, cached))
             tick(len(cached))
         t1 = time.perf_counter()
-        fresh_bytes = sum(_file_size(s) for s in fresh)
+        sizes = [_file_size(s) for s in fresh]
+        fresh_bytes = sum(sizes)
         workers = settings.workers if fresh_bytes >= POOL_MIN_BYTES[plan.tokenizer.segmenter] else 1
         log.info("%s: %d sources, %d unchanged (from the caches), %d to process (%.1f MB) "
                  "on %d worker(s); lexicon %s %s; %s", plan.corpus_name, total, len(cached),
                  len(fresh), fresh_bytes / 1e6, workers, plan.lexicon.name,
                  plan.lexicon.version, plan.tokenizer.segmenter)
-        results += run_batches(plan, make_batches(fresh, settings), workers, tick)
+        batches = (balanced_batches(fresh, settings, sizes) if workers > 1
+                   else make_batches(fresh, settings))
+        results += run_batches(plan, batches, workers, tick)
         t_batches = time.perf_counter() - t1
         tables = assemble(plan, results)
         tables.stats.seconds.update({"plan": round(t_plan, 6), "batches": round(t_batches, 6)})
@@ -648,5 +683,6 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
 
 
 __all__ = ["BatchResult", "RunPlan", "RunResult", "RunStats", "Tables", "assemble",
+           "balanced_batches",
            "is_cached", "make_batches", "plan_run", "process_batch", "run_batches", "run_local",
            "write_outputs"]

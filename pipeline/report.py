@@ -63,6 +63,13 @@ DIMENSIONS = ("feature", "pathway", "challenge", "domain")
 _DIM_ZH = {"feature": "特征 feature", "pathway": "路径 pathway", "challenge": "挑战 challenge",
            "domain": "领域 domain"}
 
+#: The discovery section when discovery is off (the default: it costs tens of seconds).
+DISCOVERY_OFF = ("Discovery (unsupervised topics beside the dictionary rates, and drift words "
+                 "as candidate gaps) is off for this report: it trains Word2Vec and NMF models "
+                 "and takes tens of seconds. Turn it on with `mobilize run --discover` or "
+                 "`mobilize report --discover` (or `discover = true` in the [run] section of "
+                 "config.toml); see docs/discovery.md.")
+
 # How each statistic is computed: printed in the methods appendix of both reports.
 METHODS = [
     ("Rates (每万词出现率)",
@@ -80,8 +87,9 @@ METHODS = [
      "category's yearly pooled rates, over the years that have documents; Theil-Sen slope "
      "in rate per 10k tokens per year; p-values adjusted across categories with "
      "Benjamini-Hochberg; a trend is reported where the adjusted p is below 0.05. Series "
-     "with fewer than {min_points} years get no test. Change points: PELT (ruptures, L2 "
-     "cost, penalty 3, minimum segment 3 years) on the standardised yearly rates."),
+     "with fewer than {min_points} years get no test. Change points: PELT (exact optimal "
+     "segmentation, L2 cost, penalty 3, minimum segment 3 years) on the standardised yearly "
+     "rates."),
     ("Keyness",
      "Weighted log-odds ratio with an informative Dirichlet prior (Monroe, Colaresi and "
      "Quinn 2008): for each term, delta = log-odds in group A minus log-odds in group B, "
@@ -603,7 +611,7 @@ def _report_versions() -> list[tuple[str, str]]:
     from importlib.metadata import PackageNotFoundError, version
 
     rows = []
-    for dist in ("numpy", "pandas", "scipy", "ruptures", "matplotlib", "mplfonts", "fonttools",
+    for dist in ("numpy", "pandas", "matplotlib", "mplfonts", "fonttools",
                  "jinja2", "openpyxl"):
         try:
             rows.append((f"report.versions.{dist}", version(dist)))
@@ -645,7 +653,7 @@ def write_report(run_dir: Path, settings: Settings) -> list[Path]:
     clock.lap("analysis")
     kwic, term_coverage, kwic_note = _kwic_and_coverage(run, lexicon, settings)
     clock.lap("kwic and coverage")
-    discovery = _discovery(run_dir, settings)
+    discovery = _discovery(run_dir, settings) if settings.discover else {"off": DISCOVERY_OFF}
     clock.lap("discovery")
     try:
         return render(run_dir, run, analysis, settings, kwic=kwic, term_coverage=term_coverage,
@@ -819,6 +827,8 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
     # Discovery ----------------------------------------------------------------
     if discovery:
         s = Section("discovery", "发现 Discovery: topics and candidate gaps")
+        if "off" in discovery:
+            s.text.append(str(discovery["off"]))
         if "error" in discovery:
             s.text.append(f"The discovery step failed: {discovery['error']}")
         for key in ("topics", "topic_prevalence", "drift"):

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.metadata import version
 from importlib.resources import files
-from itertools import accumulate
+from itertools import accumulate, compress, repeat
+from operator import add, not_, sub
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -268,11 +269,52 @@ def units_of(seg: Segmented) -> Units:
 
 def segment_units(tokenizer: Tokenizer, text: str) -> tuple[str, Units]:
     """The segmentation cache's text for ``text`` (``_dump(segment_text(tokenizer, text))``)
-    and its ``Units``, without building the nested lists: each paragraph is cut in one call,
-    its tokens joined by tabs, and the tabs at sentence ends become newlines (one regex pass);
-    offsets and word counts come from the joined strings. A paragraph where a token would
-    straddle a sentence end (never seen) takes ``segment_text``'s path.
+    and its ``Units``, without building the nested lists or looping over tokens in Python.
+
+    The whole (normalised) text is cut in one call: both segmenters split their input at
+    whitespace before anything else, so each "\\n" comes out as a token of its own and the
+    tokens between two are exactly the paragraph's tokens when cut alone. Tokens are joined
+    by tabs, "\\t\\n\\t" becomes the blank line between paragraphs and the tabs at sentence
+    ends become newlines (one regex pass): that is the cache file. Offsets and word counts
+    come from the lines with C-level ``map``/``accumulate``. When a check fails (a "\\n" not
+    alone in its token, or a sentence end inside a token: never seen), the document goes
+    paragraph by paragraph (``_segment_units_paras``).
     """
+    if not text or text[0] == "\n" or text[-1] == "\n" or "\n\n" in text:
+        return _segment_units_paras(tokenizer, text)
+    tokens = tokenizer.cut(text)
+    joined = "\t".join(tokens)
+    breaks = text.count("\n")
+    if joined.count("\t\n\t") != breaks:
+        return _segment_units_paras(tokenizer, text)
+    dump = joined.replace("\t\n\t", "\n\n").replace(".\t ", ".\n ")
+    ends = text.count(". ") - (text[-1] in _END_CHARS)
+    for ch in _END_CHARS:
+        ends += text.count(ch) - text.count(ch + "\n")
+        dump = dump.replace(ch + "\t", ch + "\n")  # (what _SENT_TAB does, faster)
+    if dump.count("\n") - 2 * breaks != ends:
+        return _segment_units_paras(tokenizer, text)
+    lines = dump.split("\n")
+    tabs = list(map(str.count, lines, repeat("\t")))
+    # characters per line; a blank line stands for the "\\n" between paragraphs (1 character)
+    chars = list(map(sub, map(len, lines), tabs))
+    chars = [c or 1 for c in chars]
+    starts_all = [0, *accumulate(chars)]
+    # tokens per line: tabs + 1 (a blank line: the "\\n" token); words by cumulative flags
+    cum = [0, *accumulate(map(word_memo().__getitem__, tokens))]
+    ends_at = list(map(cum.__getitem__, accumulate(map(add, tabs, repeat(1)))))
+    words_all = list(map(sub, ends_at, [0, *ends_at[:-1]]))
+    para_all = list(accumulate(map(not_, lines)))
+    real = list(map(bool, lines))
+    units = Units(list(compress(starts_all, real)), list(compress(para_all, real)),
+                  list(compress(words_all, real)), breaks + 1, len(text))
+    return dump + "\n", units
+
+
+def _segment_units_paras(tokenizer: Tokenizer, text: str) -> tuple[str, Units]:
+    """``segment_units`` one paragraph at a time: each paragraph cut in one call, its tokens
+    joined by tabs and the tabs at sentence ends turned into newlines; a paragraph where a
+    token would straddle a sentence end takes ``segment_text``'s grouping."""
     blocks: list[str] = []
     starts: list[int] = []
     para_of: list[int] = []

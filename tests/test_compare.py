@@ -116,6 +116,88 @@ def test_mann_kendall_on_a_monotone_series_matches_pymannkendall() -> None:
     assert compare.theil_sen(list(range(2000, 2010)), [2 * v for v in values]) == 2.0
 
 
+@pytest.mark.parametrize("values", [
+    [3.0, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5],  # ties
+    [2.0, 2, 2, 1, 1, 3, 3, 3, 2, 2],  # many ties
+    [5.0, 4, 4.5, 3, 2, 2.5, 1, 0.5],  # decreasing
+    list(np.round(np.random.default_rng(7).normal(size=25), 1)),
+])
+def test_mann_kendall_matches_pymannkendall_with_ties(values: list[float]) -> None:
+    s, tau, p = compare.mann_kendall(values)
+    ref = pymannkendall.original_test(values)
+    assert s == ref.s and tau == pytest.approx(ref.Tau) and p == pytest.approx(ref.p)
+
+
+def _step_series(levels: list[float], lengths: list[int], noise: float = 0.0,
+                 seed: int = 0) -> np.ndarray:
+    x = np.repeat(levels, lengths).astype(float)
+    return x + np.random.default_rng(seed).normal(scale=noise, size=len(x)) if noise else x
+
+
+def _standardised(x: np.ndarray) -> np.ndarray:
+    return (x - x.mean()) / x.std(ddof=1)
+
+
+def test_pelt_finds_known_steps_and_no_step_in_a_flat_series() -> None:
+    one = _standardised(_step_series([1.0, 5.0], [10, 10], noise=0.2))
+    assert compare.pelt_l2(one, 3.0, min_size=3) == [10, 20]
+    two = _standardised(_step_series([1.0, 6.0, 2.0], [8, 9, 7], noise=0.3, seed=1))
+    assert compare.pelt_l2(two, 3.0, min_size=3) == [8, 17, 24]
+    noise = _standardised(np.random.default_rng(3).normal(size=30))
+    assert compare.pelt_l2(noise, 3.0, min_size=3) == [30]  # no change in pure noise
+    # The minimum segment: a 2-year blip is not a segment of its own with min_size 3.
+    blip = _standardised(_step_series([0.0, 8.0, 0.0], [6, 2, 6]))
+    assert all(b - a >= 3 for a, b in zip([0, *compare.pelt_l2(blip, 3.0)],
+                                          compare.pelt_l2(blip, 3.0)))
+    assert compare.pelt_l2([1.0, 2.0], 3.0, min_size=3) == []  # too short to cut
+
+
+def test_pelt_is_the_exact_optimum_of_the_penalised_l2_cost() -> None:
+    """Brute force over every segmentation with segments of at least 3 points."""
+    import itertools
+
+    rng = np.random.default_rng(11)
+    for _ in range(30):
+        n = int(rng.integers(6, 13))
+        x = _standardised(rng.normal(size=n) + np.repeat(rng.normal(size=3) * 2, n)[:n])
+
+        def total(ends: tuple[int, ...]) -> float:
+            starts = (0, *ends[:-1])
+            return sum(((x[a:b] - x[a:b].mean()) ** 2).sum() + 3.0 for a, b in zip(starts, ends))
+
+        best = min(total((*inner, n)) for k in range(0, n // 3)
+                   for inner in itertools.combinations(range(3, n - 2), k)
+                   if all(b - a >= 3 for a, b in zip((0, *inner), (*inner, n))))
+        assert total(tuple(compare.pelt_l2(x, 3.0))) == pytest.approx(best)
+
+
+def test_pelt_equals_ruptures_when_it_is_installed() -> None:
+    ruptures = pytest.importorskip("ruptures")
+    rng = np.random.default_rng(5)
+    for trial in range(120):
+        n = int(rng.integers(3, 40))
+        x = (rng.normal(size=n) if trial % 3 == 0 else
+             rng.integers(0, 3, size=n).astype(float) if trial % 3 == 1 else
+             np.repeat(rng.normal(size=4) * 3, n)[:n] + rng.normal(size=n) * 0.3)
+        if x.std() > 0:
+            x = _standardised(x)
+        for min_size, pen in ((3, 3.0), (2, 1.0)):
+            ref = ruptures.Pelt(model="l2", min_size=min_size, jump=1).fit(
+                x.reshape(-1, 1)).predict(pen=pen)
+            assert compare.pelt_l2(x, pen, min_size=min_size) == ref, (trial, min_size, pen)
+
+
+def test_change_points_report_the_first_year_of_each_new_segment() -> None:
+    years = list(range(2000, 2020))
+    rates = list(_step_series([2.0, 9.0], [12, 8], noise=0.3, seed=2))
+    yearly = pd.DataFrame({"year": years + years[:5], "dimension": ["feature"] * 25,
+                           "category": ["F1_population"] * 20 + ["F2_common_prosperity"] * 5,
+                           "tokens": [1000] * 25, "rate_per_10k": rates + [1.0] * 5})
+    out = compare.change_points(yearly).set_index("category")["change_years"]
+    assert out["F1_population"] == "2012"
+    assert out["F2_common_prosperity"] == ""  # fewer than 8 years: not searched
+
+
 def test_benjamini_hochberg_on_known_pvalues() -> None:
     p = [0.01, 0.04, 0.03, 0.005]
     adj = compare.benjamini_hochberg(p)

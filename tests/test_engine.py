@@ -133,7 +133,7 @@ def test_editing_the_lexicon_rescores_without_resegmenting_when_terms_stay(
     assert (stats.segmented, stats.segment_cache_hits, stats.scored) == (0, 3, 3)
 
 
-def test_identical_texts_are_recorded_as_duplicates(tmp_path: Path) -> None:
+def test_identical_texts_are_skipped_as_duplicates_like_ingest(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for name in ("a-2020", "b-2020"):
@@ -143,8 +143,13 @@ def test_identical_texts_are_recorded_as_duplicates(tmp_path: Path) -> None:
     ledger = pd.read_csv(s.out / "c" / "ledger.csv", keep_default_na=False)
     assert ledger[["doc_id", "status", "reason"]].values.tolist() == [
         ["a-2020", "ingested", ""],
-        ["b-2020", "duplicate", "duplicate of a-2020 (same normalised text)"]]
+        ["b-2020", "skipped", "duplicate of a-2020 (same normalised text)"]]
     assert result.stats.duplicates == 1
+    assert result.stats.skipped == 1
+    from pipeline.ingest import load_corpus  # the same convention as ingest
+
+    assert [(e.doc_id, e.status, e.reason) for e in load_corpus(corpus).ledger] == [
+        tuple(r) for r in ledger[["doc_id", "status", "reason"]].values.tolist()]
     assert list(pd.read_csv(s.out / "c" / "documents.csv")["doc_id"]) == ["a-2020"]
 
 

@@ -23,12 +23,15 @@ REPO = Path(__file__).resolve().parent.parent
 INJECTION = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned=2"><b>粗体</b>'
 
 
-def engine_run(corpus: Path, out: Path, *, name: str | None = None) -> Path:
+def engine_run(corpus: Path, out: Path, *, name: str | None = None,
+               lexicon: Path | None = None) -> Path:
     """A local engine run without its report (the tests write the report themselves)."""
     from pipeline import engine
 
     settings = Settings(corpus=corpus, corpus_name=name or corpus.name, out=out, engine="local",
                         report=False, segmenter="jieba-rs", workers=1, progress=False)
+    if lexicon is not None:
+        settings = settings.with_(lexicon=lexicon)
     return engine.run_local(settings).run_dir
 
 
@@ -203,7 +206,7 @@ def test_discovery_tables_are_rendered_as_topics_and_candidate_gaps(
         "topics": topics, "topic_prevalence": prevalence, "drift": drift})
     copy = tmp_path / "run"
     shutil.copytree(hostile_run, copy)
-    report.write_report(copy, Settings())
+    report.write_report(copy, Settings(discover=True))
     html = (copy / "report.html").read_text(encoding="utf-8")
     assert "Candidate gaps" in html and "银发经济" in html and "数字 政务" in html
     assert (copy / "figures" / "topic_prevalence.png").is_file()
@@ -428,7 +431,36 @@ def test_empty_discovery_tables_show_their_reason(tmp_path: Path,
     tc = pd.DataFrame({"doc_id": ["a"], "dimension": ["feature"], "category": ["F1_population"],
                        "term": ["全覆盖"], "count": [1]})
     run_dir = _write_run(tmp_path / "toy", docs, scores, tc)
-    report.write_report(run_dir, Settings())
+    report.write_report(run_dir, Settings(discover=True))
     html = (run_dir / "report.html").read_text(encoding="utf-8")
     assert "drift: not computed (fewer than 3 periods with documents)." in html
     assert not (run_dir / "tables" / "drift.csv").exists()
+
+
+def test_discovery_is_off_by_default_and_the_report_says_how_to_turn_it_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def never(run_dir: Path, settings: Settings) -> dict[str, pd.DataFrame]:
+        raise AssertionError("discovery must not run unless asked for")
+
+    monkeypatch.setattr("pipeline.discover.discovery_tables", never)
+    assert Settings().discover is False
+    docs = pd.DataFrame({"doc_id": ["a"], "title": ["甲"], "date": ["2025"], "year": [2025],
+                         "tokens": [100], "sentences": [1], "paragraphs": [1], "sha256": ["x"]})
+    scores = pd.DataFrame({"doc_id": ["a"], "scope": ["all"], "dimension": ["feature"],
+                           "category": ["F1_population"], "count": [1], "tokens": [100],
+                           "rate_per_10k": [100.0]})
+    tc = pd.DataFrame({"doc_id": ["a"], "dimension": ["feature"], "category": ["F1_population"],
+                       "term": ["全覆盖"], "count": [1]})
+    run_dir = _write_run(tmp_path / "toy", docs, scores, tc)
+    report.write_report(run_dir, Settings())
+    for name in ("report.html", "report.md"):
+        text = (run_dir / name).read_text(encoding="utf-8")
+        assert "Discovery" in text and "mobilize run --discover" in text, name
+        assert "mobilize report --discover" in text, name
+    assert not (run_dir / "tables" / "topics.csv").exists()
+
+
+def test_run_and_report_commands_offer_discover() -> None:
+    for command in ("run", "report"):
+        code, out = _cli([command, "--help"])
+        assert code == 0 and "--discover" in out and "--no-discover" in out, command

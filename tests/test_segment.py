@@ -185,3 +185,47 @@ def test_every_literal_term_of_the_bundled_lexicon_stays_one_token(
     tk = build_tokenizer(segmenter, user_terms=terms, cache_dir=tmp_path)
     assert len(terms) > 100
     assert split_terms(tk, terms) == []
+
+
+class _Glued:
+    """A fake tokenizer that glues "。" to the next character (a token across a sentence end)
+    and "\n" to its neighbours: ``segment_units`` must fall back and still agree."""
+
+    name, version, hmm, config_hash = "glued", "0", True, "glued"
+
+    def cut(self, text: str) -> list[str]:
+        out: list[str] = []
+        for ch in text:
+            if out and out[-1][-1:] in ("。", "\n"):
+                out[-1] += ch
+            else:
+                out.append(ch)
+        return out
+
+
+@pytest.mark.parametrize("text", [
+    "坚持共建共治共享。实现全民参保！\n推进互联网+政务服务；兜牢底线",
+    "一句。\n两句。。三句?! 四\n2.5% of GDP. Next; end.",
+    "只有一段没有句号",
+    "。\n!\n.",
+])
+def test_segment_units_equals_the_nested_segmentation(tokenizer, text: str) -> None:  # type: ignore[no-untyped-def]
+    from pipeline.segment import _dump, segment_units, units_of
+
+    for tk in (tokenizer, _Glued()):
+        seg = segment_text(tk, text)
+        dump, units = segment_units(tk, text)
+        assert dump == _dump(seg)
+        assert units == units_of(seg)
+        assert units.chars == len(text)
+
+
+def test_segment_units_agrees_on_real_policy_documents() -> None:
+    from pipeline.segment import _dump, segment_units, units_of
+
+    docs = load_corpus(shared_corpus("social-security-policy-zh")).documents[:15]
+    for name in ("jieba", "jieba-rs"):
+        tk = build_tokenizer(name, user_terms=TERMS)
+        for d in docs:
+            seg = segment_text(tk, d.text)
+            assert segment_units(tk, d.text) == (_dump(seg), units_of(seg)), (name, d.doc_id)

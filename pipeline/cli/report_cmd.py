@@ -42,6 +42,9 @@ def report(
     lexicon: Path = typer.Option(DEFAULT_LEXICON, "--lexicon", "-l",
                                  help="Lexicon for labels, KWIC and coverage, when run.json's "
                                       "lexicon path is gone."),
+    discover: bool = typer.Option(False, "--discover/--no-discover",
+                                  help="Add discovery (topics, candidate gaps) to the report; "
+                                       "slow (tens of seconds), off by default."),
     as_json: bool = typer.Option(False, "--json", help="Print the written files as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
@@ -50,7 +53,7 @@ def report(
     The end of every `mobilize run` writes the same report; use this after changing the
     periods file, or to rebuild a report. Nothing is re-scored.
 
-    Example: mobilize report --corpus ../shared/corpora/gwr-national-zh --out reports
+    Example: mobilize report --corpus ../shared/corpora/gwr-national-zh --out reports --discover
     """
     setup_logging(verbose)
     with reported_errors():
@@ -61,7 +64,8 @@ def report(
             run = Path(out) / _corpus_name(corpus)
         from pipeline.report import write_report
 
-        settings = Settings(out=Path(out), lexicon=lexicon, periods=periods, verbose=verbose)
+        settings = Settings(out=Path(out), lexicon=lexicon, periods=periods, verbose=verbose,
+                            discover=discover)
         with console.status("writing the report", spinner="dots") if console.is_terminal \
                 and not as_json else nullcontext():
             written = write_report(Path(run), settings)

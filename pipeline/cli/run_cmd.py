@@ -22,7 +22,7 @@ from pipeline.errors import MobilizeError
 
 log = logging.getLogger("pipeline.run")
 _CONFIG_KEYS = ("segmenter", "hmm", "workers", "batch_size", "on_split_term", "to_simplified",
-                "report", "engine")
+                "report", "engine", "discover")
 
 
 def _resolve_corpus(corpus: str) -> tuple[Path, str]:
@@ -81,6 +81,9 @@ def run(
     engine: str = typer.Option(None, "--engine",
                                help="prefect (default) or local (in-process, no Prefect)."),
     no_report: bool = typer.Option(False, "--no-report", help="Write the tables only."),
+    discover: bool = typer.Option(None, "--discover/--no-discover",
+                                  help="Add discovery (topics, candidate gaps) to the report; "
+                                       "slow (tens of seconds), off by default."),
     to_simplified: bool = typer.Option(False, "--to-simplified",
                                        help="Convert traditional characters to simplified."),
     wait: float = typer.Option(0.0, "--wait", min=0.0,
@@ -118,6 +121,7 @@ def run(
             corpus=root, corpus_name=name, out=out, lexicon=lexicon, segmenter=seg,
             engine=eng, to_simplified=to_simplified or bool(cfg.get("to_simplified", False)),
             report=not no_report and bool(cfg.get("report", True)), wait=wait,
+            discover=bool(cfg.get("discover", False)) if discover is None else discover,
             verbose=verbose, progress=not as_json and console.is_terminal)
         if workers or cfg.get("workers"):
             settings = settings.with_(workers=int(workers or cfg["workers"]))
