@@ -198,14 +198,24 @@ def _latest_change(docs: pd.DataFrame) -> tuple[str, str, str] | None:
 _FONT_NAME: str | None = None
 
 
+def _font_path() -> Path:
+    """The Noto Sans CJK SC file of the ``mplfonts`` package, found without importing it
+    (its import pulls in matplotlib's font manager)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("mplfonts")
+    if spec is None or spec.origin is None:  # pragma: no cover - a broken install
+        raise FileNotFoundError("the mplfonts package is not installed (pip install mplfonts)")
+    return Path(spec.origin).resolve().parent / "fonts" / FONT_FILE
+
+
 def cjk_font() -> str:
     """Register the CJK font shipped by ``mplfonts`` with matplotlib; return its family name."""
     global _FONT_NAME
     if _FONT_NAME is None:
-        import mplfonts
         from matplotlib import font_manager
 
-        path = Path(mplfonts.__file__).resolve().parent / "fonts" / FONT_FILE
+        path = _font_path()
         if not path.is_file():  # pragma: no cover - a broken install
             raise FileNotFoundError(f"{path}: the CJK font of the mplfonts package is missing; "
                                     "reinstall it (pip install --force-reinstall mplfonts)")
@@ -239,17 +249,85 @@ def new_figure(width: float, height: float) -> Figure:
 def save_figure(fig: Figure, folder: Path, name: str) -> tuple[list[Path], bytes]:
     """Write ``name``.png and ``name``.svg (deterministic metadata); return paths and PNG bytes."""
     folder.mkdir(parents=True, exist_ok=True)
-    if fig.get_layout_engine() is not None:
-        # Lay out once, then freeze: the PNG and the SVG do not each redo the layout.
-        fig.draw_without_rendering()
-        fig.set_layout_engine("none")
+    # Two draws in all: the PNG's draw runs the layout engine (constrained layout) once,
+    # then the layout is frozen so the SVG's draw reuses it (no separate layout pass).
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
+    if fig.get_layout_engine() is not None:
+        fig.set_layout_engine("none")
     png = buf.getvalue()
     (folder / f"{name}.png").write_bytes(png)
     fig.savefig(folder / f"{name}.svg", format="svg",
                 metadata={"Date": None, "Creator": None})
     return [folder / f"{name}.png", folder / f"{name}.svg"], png
+
+
+#: Bump to drop every cached figure (the cache key also holds this file's code).
+FIGURE_CACHE_VERSION = 1
+
+
+def _figure_key(name: str, inputs: Sequence[Any]) -> str:
+    """The figure cache key: this module's source (the figure code and style), the
+    matplotlib version, the CJK font file, the figure's name and its inputs (tables as
+    CSV with their dtypes). Same key = same PNG and SVG bytes (drawing is deterministic)."""
+    import json
+    from importlib.metadata import version
+
+    h = hashlib.sha256()
+    for part in (f"mobilize-figure-{FIGURE_CACHE_VERSION}", version("matplotlib"),
+                 version("mplfonts"), name):
+        h.update(part.encode() + b"\0")
+    h.update(Path(__file__).read_bytes())
+    for value in inputs:
+        if isinstance(value, pd.DataFrame):
+            # dtypes by repr: a categorical's categories and order are part of the key.
+            h.update(repr([(str(c), repr(d)) for c, d in value.dtypes.items()]).encode())
+            h.update(value.to_csv(index=True, lineterminator="\n").encode())
+        elif isinstance(value, dict):
+            h.update(json.dumps(value, sort_keys=True, ensure_ascii=False, default=str).encode())
+        else:
+            h.update(json.dumps(value, ensure_ascii=False, default=str).encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _figure_cache(cache: Path | None, key: str) -> Path | None:
+    return cache / "report-figures" / key[:40] if cache is not None else None
+
+
+def _cached_figure(cache: Path | None, key: str) -> tuple[bytes, bytes] | None:
+    """(PNG, SVG) bytes of a figure drawn before with the same key, or None."""
+    base = _figure_cache(cache, key)
+    if base is None:
+        return None
+    try:
+        return base.with_suffix(".png").read_bytes(), base.with_suffix(".svg").read_bytes()
+    except OSError:
+        return None
+
+
+def _put_figure(folder: Path, name: str, png: bytes, svg: bytes) -> tuple[list[Path], bytes]:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.png").write_bytes(png)
+    (folder / f"{name}.svg").write_bytes(svg)
+    return [folder / f"{name}.png", folder / f"{name}.svg"], png
+
+
+def _cache_figure(cache: Path | None, key: str, paths: Sequence[Path]) -> None:
+    """Keep a drawn figure's PNG and SVG in ``<cache>/report-figures/`` (atomic writes; the
+    SVG last, so a PNG without its SVG is never taken for a hit)."""
+    base = _figure_cache(cache, key)
+    if base is None:
+        return
+    try:
+        base.parent.mkdir(parents=True, exist_ok=True)
+        for src in sorted(paths, key=lambda p: p.suffix != ".png"):  # .png first
+            dst = base.with_suffix(src.suffix)
+            tmp = dst.with_name(f".{dst.name}.{os.getpid()}")
+            tmp.write_bytes(src.read_bytes())
+            os.replace(tmp, dst)
+    except OSError as exc:  # a read-only cache only costs time
+        log.info("report: cannot cache the figure %s: %s", base, exc)
 
 
 def _label(labels: dict[str, str], cat: str) -> str:
@@ -259,7 +337,9 @@ def _label(labels: dict[str, str], cat: str) -> str:
 def _line_figure(table: pd.DataFrame, x: str, labels: dict[str, str], title: str) -> Figure:
     dims = [d for d in DIMENSIONS if d in set(table["dimension"])]
     fig = new_figure(10, 2.6 * max(1, len(dims)))
-    axes = fig.subplots(max(1, len(dims)), 1, squeeze=False)[:, 0]
+    # One shared year axis: tick labels only under the last panel (fewer texts to lay out
+    # and draw twice, PNG and SVG).
+    axes = fig.subplots(max(1, len(dims)), 1, squeeze=False, sharex=True)[:, 0]
     for ax, dim in zip(axes, dims):
         sub = table[table["dimension"] == dim]
         for cat, g in sub.groupby("category", sort=True):
@@ -712,12 +792,21 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
     labels = analysis.labels
     sections: list[Section] = []
 
-    def figure(name: str, make: Callable[[], Figure | None]) -> str | None:
-        with _style():
-            fig = make()
-            if fig is None:
-                return None
-            paths, png = save_figure(fig, figures_dir, name)
+    def figure(name: str, make: Callable[[], Figure | None], *inputs: Any) -> str | None:
+        """Draw (or take from the figure cache) ``name``.png/.svg; ``inputs`` are everything
+        ``make`` draws from (tables, labels, orders): they, the code and the versions are the
+        cache key."""
+        key = _figure_key(name, inputs)
+        hit = _cached_figure(settings.cache, key)
+        if hit is not None:
+            paths, png = _put_figure(figures_dir, name, *hit)
+        else:
+            with _style():
+                fig = make()
+                if fig is None:
+                    return None
+                paths, png = save_figure(fig, figures_dir, name)
+            _cache_figure(settings.cache, key, paths)
         written.extend(paths)
         images[name] = base64.b64encode(png).decode("ascii")
         return name
@@ -751,12 +840,13 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
     s = Section("time", "时间 Over time: rates per year")
     if len(years) >= 2:
         f = figure("rates_by_year", lambda: _line_figure(t["rates_by_year"], "year", labels,
-                                                         "每万词出现率（全文）"))
+                                                         "每万词出现率（全文）"),
+                   t["rates_by_year"], labels)
         s.figures += [f] if f else []
         dom = t["rates_by_year_domain"]
         if dom.loc[dom["tokens"] > 0, "year"].nunique() >= 2:
             f = figure("rates_by_year_domain", lambda: _line_figure(
-                dom, "year", labels, "社会保障语句内的出现率"))
+                dom, "year", labels, "社会保障语句内的出现率"), dom, labels)
             s.figures += [f] if f else []
     else:
         s.text.append("The corpus has documents from one year only: no time series.")
@@ -784,14 +874,16 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
             f"{p.name} ({p.start}–{p.end if p.end is not None else ''})"
             for p in analysis.periods) + ".")
         f = figure("rates_by_period", lambda: _group_heatmap(
-            t["rates_by_period"], "period", labels, "各时期每万词出现率 rate per 10k tokens"))
+            t["rates_by_period"], "period", labels, "各时期每万词出现率 rate per 10k tokens"),
+                   t["rates_by_period"], labels)
         s.figures += [f] if f else []
         s.tables.append(("rate per 10k tokens by period (intervals in "
                          "tables/rates_by_period.csv)", _wide(t["rates_by_period"], "period")))
         co = t.get("cooccurrence_by_period")
         if co is not None and len(co):
             order = [p.name for p in analysis.periods]
-            f = figure("cooccurrence_by_period", lambda: _cooccurrence_figure(co, order, labels))
+            f = figure("cooccurrence_by_period", lambda: _cooccurrence_figure(co, order, labels),
+                       co, order, labels)
             s.figures += [f] if f else []
             s.tables.append(("cooccurrence_by_period (feature × pathway, sentences)", co))
         else:
@@ -818,7 +910,7 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
         key = f"rates_by_{col}"
         if key in t:
             s = Section(key, f"分组 Groups: rates by {col}")
-            f = figure(key, _bind_heatmap(t[key], col, labels))
+            f = figure(key, _bind_heatmap(t[key], col, labels), t[key], col, labels)
             s.figures += [f] if f else []
             s.tables.append((f"rate per 10k tokens by {col} (intervals in tables/{key}.csv)",
                              _wide(t[key], col)))
@@ -844,7 +936,7 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
                                                             strict=False)}
         prev = discovery.get("topic_prevalence")
         if isinstance(prev, pd.DataFrame) and len(prev):
-            f = figure("topic_prevalence", lambda: _topic_figure(prev, names))
+            f = figure("topic_prevalence", lambda: _topic_figure(prev, names), prev, names)
             s.figures += [f] if f else []
             t["topic_prevalence"] = prev
             s.text.append("Topic prevalence over time (unsupervised topics, beside the "
@@ -934,11 +1026,7 @@ def _font_face(page: str, cache: Path | None = None) -> str:
     """Base64 of Noto Sans CJK SC (from mplfonts) cut down to the characters of ``page``
     (OpenType/CFF; a few hundred kB for a report). Deterministic: no timestamps. The
     subset is kept in ``<cache>/report-fonts/`` keyed by the characters (it takes seconds)."""
-    import mplfonts
-    from fontTools import subset
-    from fontTools.ttLib import TTFont
-
-    path = Path(mplfonts.__file__).resolve().parent / "fonts" / FONT_FILE
+    path = _font_path()
     chars = "".join(sorted({ch for ch in page if ord(ch) > 0x2000}))
     if not chars:
         return ""
@@ -946,6 +1034,9 @@ def _font_face(page: str, cache: Path | None = None) -> str:
     cached = cache / "report-fonts" / f"{key[:32]}.otf" if cache is not None else None
     if cached is not None and cached.is_file():
         return base64.b64encode(cached.read_bytes()).decode("ascii")
+    from fontTools import subset  # only on a cache miss: its import alone takes 0.1-0.3 s
+    from fontTools.ttLib import TTFont
+
     opts = subset.Options()
     opts.hinting = False
     opts.name_IDs = [0, 1, 2, 3, 4, 5, 6]

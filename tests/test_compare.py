@@ -161,11 +161,11 @@ def test_pelt_is_the_exact_optimum_of_the_penalised_l2_cost() -> None:
         n = int(rng.integers(6, 13))
         x = _standardised(rng.normal(size=n) + np.repeat(rng.normal(size=3) * 2, n)[:n])
 
-        def total(ends: tuple[int, ...]) -> float:
+        def total(ends: tuple[int, ...], x: np.ndarray = x) -> float:
             starts = (0, *ends[:-1])
             return sum(((x[a:b] - x[a:b].mean()) ** 2).sum() + 3.0 for a, b in zip(starts, ends))
 
-        best = min(total((*inner, n)) for k in range(0, n // 3)
+        best = min(total((*inner, n)) for k in range(n // 3)
                    for inner in itertools.combinations(range(3, n - 2), k)
                    if all(b - a >= 3 for a, b in zip((0, *inner), (*inner, n))))
         assert total(tuple(compare.pelt_l2(x, 3.0))) == pytest.approx(best)

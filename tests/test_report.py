@@ -464,3 +464,42 @@ def test_run_and_report_commands_offer_discover() -> None:
     for command in ("run", "report"):
         code, out = _cli([command, "--help"])
         assert code == 0 and "--discover" in out and "--no-discover" in out, command
+
+
+@pytest.mark.slow
+def test_cached_figures_are_the_drawn_ones_byte_for_byte(hostile_run: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    monkeypatch.setattr("pipeline.discover.discovery_tables", lambda run_dir, settings: {})
+    first, again = tmp_path / "a" / hostile_run.name, tmp_path / "b" / hostile_run.name
+    for folder in (first, again):
+        shutil.copytree(hostile_run, folder, ignore=shutil.ignore_patterns(
+            "report.*", "figures", "tables"))
+    settings = Settings(cache=tmp_path / "cache")
+    drawn = report.write_report(first, settings)  # draws every figure and caches it
+    pngs = sorted((first / "figures").glob("*.png"))
+    cached = sorted((tmp_path / "cache" / "report-figures").iterdir())
+    assert pngs and len(cached) == 2 * len(pngs)
+
+    def no_drawing(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a cached figure was drawn again")
+
+    monkeypatch.setattr(report, "save_figure", no_drawing)
+    monkeypatch.setattr(report, "new_figure", no_drawing)
+    from_cache = report.write_report(again, settings)
+    assert [p.relative_to(again) for p in from_cache] == [p.relative_to(first) for p in drawn]
+    for p in from_cache:
+        assert p.read_bytes() == (first / p.relative_to(again)).read_bytes(), p.name
+
+
+def test_the_figure_cache_key_follows_the_inputs() -> None:
+    df = pd.DataFrame({"year": [2020, 2021], "rate_per_10k": [1.0, 2.0]})
+    key = report._figure_key("rates_by_year", [df, {"F1": "F1 人口"}])
+    assert key == report._figure_key("rates_by_year", [df.copy(), {"F1": "F1 人口"}])
+    changed = df.assign(rate_per_10k=[1.0, 2.5])
+    assert key != report._figure_key("rates_by_year", [changed, {"F1": "F1 人口"}])
+    assert key != report._figure_key("rates_by_year", [df, {"F1": "F1 人口规模"}])
+    assert key != report._figure_key("rates_by_year_domain", [df, {"F1": "F1 人口"}])
+    cat = df.assign(period=pd.Categorical(["a", "b"], categories=["a", "b"], ordered=True))
+    reordered = df.assign(period=pd.Categorical(["a", "b"], categories=["b", "a"], ordered=True))
+    assert report._figure_key("p", [cat]) != report._figure_key("p", [reordered])
