@@ -41,13 +41,16 @@ def nfkc(text: str) -> str:
     if not odd:
         return text
     table = _nfkc_chars()
+    swaps: list[tuple[str, str]] = []
     for ch in odd:
         if ch not in table:
             table[ch] = _char_nfkc(ch)
-        if table[ch] is None:
+        out = table[ch]
+        if out is None:
             return unicodedata.normalize("NFKC", text)
-    for ch in odd:
-        text = text.replace(ch, table[ch])
+        swaps.append((ch, out))
+    for ch, out in swaps:
+        text = text.replace(ch, out)
     return text
 
 

@@ -465,9 +465,23 @@ class SegmentCache:
         _atomic_write_text(self.path(sha256, config_hash), _dump(seg))
 
 
+#: folders this process has created or seen (a cache write then skips the mkdir calls)
+_MADE_DIRS: set[str] = set()
+
+
 def _atomic_write_text(path: Path, data: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    parent = str(path.parent)
+    if parent not in _MADE_DIRS:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if len(_MADE_DIRS) > 100_000:
+            _MADE_DIRS.clear()
+        _MADE_DIRS.add(parent)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    except FileNotFoundError:  # the folder was removed meanwhile (a cache cleared by hand)
+        _MADE_DIRS.discard(parent)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(data)

@@ -53,8 +53,8 @@ def _summary(result: Any) -> None:
     t = Table(show_header=False, box=None, pad_edge=False)
     t.add_column(style="bold")
     t.add_column(overflow="fold")
-    t.add_row("documents", f"{s.ingested} ingested, {s.skipped} skipped, {s.failed} failed, "
-                           f"{s.duplicates} duplicate")
+    dup = f" ({s.duplicates} duplicate{'s' if s.duplicates != 1 else ''})" if s.duplicates else ""
+    t.add_row("documents", f"{s.ingested} ingested, {s.skipped} skipped{dup}, {s.failed} failed")
     t.add_row("work", f"{s.segmented} segmented ({s.segment_cache_hits} from cache), "
                       f"{s.scored} scored ({s.score_cache_hits} from cache)")
     lex = result.manifest.get("lexicon", {})
