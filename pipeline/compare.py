@@ -41,9 +41,9 @@ import pandas as pd
 import yaml
 
 from pipeline.errors import MobilizeError
+from pipeline.score import SCOPES
 
 #: Scopes of scores.csv (see docs/architecture.md).
-SCOPES = ("all", "domain_sentences", "domain_paragraphs")
 #: Metadata columns a group comparison may use, besides ``year``, ``period`` and ``corpus``.
 GROUP_COLUMNS = ("corpus", "level", "region", "doc_type", "issuer", "year", "period")
 DEFAULT_BOOT = 1000

@@ -124,7 +124,7 @@ def deploy(
         from pipeline import flow
 
         dep_id = flow.deploy(settings, work_pool=work_pool, cron=cron, name=name)
-    info = {"deployment": f"{'mobilize-run'}/{name}", "id": dep_id, "work_pool": work_pool,
+    info = {"deployment": f"mobilize-run/{name}", "id": dep_id, "work_pool": work_pool,
             "cron": cron}
     if as_json:
         print_json(info)
