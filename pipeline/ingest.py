@@ -25,6 +25,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -44,11 +45,15 @@ _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 _YEAR_IN_NAME = re.compile(r"(?<!\d)(1[89]\d{2}|20\d{2})(?!\d)")
 _READERS = {".txt": "txt", ".md": "txt", ".html": "html", ".htm": "html", ".docx": "docx",
             ".pdf": "pdf"}
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+#: The control characters a text may hold only a few of (not tab, line feed, form feed or CR),
+#: as the bytes they are in UTF-8.
+_CONTROL_BYTES = bytes([*range(0x09), 0x0B, *range(0x0E, 0x20), 0x7F])
 # Characters that UTF-8 bytes become when wrongly decoded as Latin-1 / Windows-1252.
-_MOJIBAKE_RUN = re.compile(
-    "[\u0080-\u00ff\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014"
-    "\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]{2,}")
+_MOJIBAKE_CHAR = ("[\u0080-\u00ff\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
+                  "\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]")
+# Runs of two or more. (Spelled C C+ rather than C{2,}: a pattern that opens with a class lets
+# the regex engine skip to candidates with a fast scan; the matches are the same.)
+_MOJIBAKE_RUN = re.compile(f"{_MOJIBAKE_CHAR}{_MOJIBAKE_CHAR}+")
 _HTML_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-]+)""", re.IGNORECASE)
 _HTML_DROP = ("head", "script", "style", "noscript", "template", "nav", "header", "footer",
               "aside", "iframe", "svg", "button", "form")
@@ -440,7 +445,7 @@ def _decode_text(raw: bytes) -> tuple[str, str]:
                     else f"has a byte that is not valid {codec} at offset {exc.start}"
                 raise IngestError(f"starts with a {codec} byte-order mark but {what}",
                                   fix="Re-export the document as UTF-8.") from None
-            _verify(text)
+            _verify(text, raw[len(bom):] if codec == "utf-8-sig" else None)
             return text, codec.removesuffix("-sig")
     if b"\x00" in raw[:65536]:
         raise IngestError("binary data (NUL bytes), not text: a binary file named like a text "
@@ -464,7 +469,7 @@ def _decode_text(raw: bytes) -> tuple[str, str]:
                 fix="Save the document as UTF-8 text.") from None
         encoding = _gb_label(text)
         _verify_gb(text)
-    _verify(text)
+    _verify(text, raw if encoding == "utf-8" else None)
     return text, encoding
 
 
@@ -496,8 +501,13 @@ def _verify_gb(text: str) -> None:
                           "such as Big5", fix="Save the document as UTF-8 text.")
 
 
-def _verify(text: str) -> None:
-    """Refuse decoded text with replacement characters, control bytes or mojibake."""
+def _verify(text: str, utf8: bytes | None = None) -> None:
+    """Refuse decoded text with replacement characters, control bytes or mojibake.
+
+    ``utf8`` is the text's UTF-8 encoding when the caller holds it (the bytes of a UTF-8 file):
+    two of the checks are cheaper on bytes than on characters (see below), and the text is
+    encoded only when it came from another encoding.
+    """
     bad = text.count("\ufffd")
     if bad:
         line = text[: text.index("\ufffd")].count("\n") + 1
@@ -507,23 +517,35 @@ def _verify(text: str) -> None:
     if "锟斤拷" in text:
         raise IngestError("contains the mojibake '锟斤拷' (damaged GBK/UTF-8 conversion)",
                           fix="Get a clean copy of the document, saved as UTF-8.")
-    controls = len(_CONTROL.findall(text))
+    data = utf8 if utf8 is not None else text.encode("utf-8", "surrogatepass")
+    # The control characters are ASCII, so in UTF-8 each is one byte that no other character's
+    # encoding contains: deleting those bytes counts them exactly, about 3x faster than a regex.
+    controls = len(data) - len(data.translate(None, _CONTROL_BYTES))
     if controls > max(8, len(text) // 1000):
         raise IngestError(f"binary data ({controls} control characters), not text",
                           fix="Give the document in a supported format, saved as UTF-8.")
-    mojibake = 0
-    for run in _MOJIBAKE_RUN.findall(text):
-        # Re-encode as the wrong codec and decode as UTF-8: real mojibake gives CJK back.
-        # (Undecodable bytes are ignored: tools drop the bytes cp1252 does not define.)
-        raw = run.encode("cp1252", errors="ignore") if any(
-            ord(ch) > 0xFF for ch in run) else run.encode("latin-1")
-        fixed = raw.decode("utf-8", errors="ignore")
-        if sum(1 for ch in fixed if ord(ch) > 0x7FF) >= 2:
-            mojibake += 1
+    # A run counts as mojibake only when it decodes to characters above U+07FF, whose UTF-8 lead
+    # bytes (0xE0-0xF4) a run can only hold as the characters U+00E0-U+00F4 (bytes C3 A0-C3 B4 in
+    # UTF-8). Without a byte 0xC3 there is none, so the scan below (about 8 ms per MB: Chinese
+    # text is full of runs like “” and ——) is skipped; the count is the same.
+    if b"\xc3" not in data:
+        return
+    mojibake = sum(1 for run in _MOJIBAKE_RUN.findall(text) if _is_mojibake(run))
     if mojibake >= 2:
         raise IngestError(f"reads as mojibake ({mojibake} runs like 'ä¸\u00adå›½' for '中国'): UTF-8 "
                           "text that was once decoded as Latin-1/Windows-1252 and saved again",
                           fix="Get a clean copy of the document, saved as UTF-8.")
+
+
+@lru_cache(maxsize=4096)
+def _is_mojibake(run: str) -> bool:
+    """Whether a run of ``_MOJIBAKE_RUN`` is UTF-8 wrongly decoded (runs like “— repeat: memo)."""
+    # Re-encode as the wrong codec and decode as UTF-8: real mojibake gives CJK back.
+    # (Undecodable bytes are ignored: tools drop the bytes cp1252 does not define.)
+    raw = run.encode("cp1252", errors="ignore") if any(
+        ord(ch) > 0xFF for ch in run) else run.encode("latin-1")
+    fixed = raw.decode("utf-8", errors="ignore")
+    return sum(1 for ch in fixed if ord(ch) > 0x7FF) >= 2
 
 
 def _read_html(raw: bytes) -> tuple[str, str]:

@@ -31,19 +31,21 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
 from re import _compiler, _parser  # type: ignore[attr-defined]
 from re import _constants as _c  # type: ignore[attr-defined]
-from typing import Any
+from typing import Any, NamedTuple
 
 import ahocorasick
 
 from pipeline.lexicon import Lexicon
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """One counted occurrence: ``text[start:end]`` matched ``term`` of ``category``."""
+class Hit(NamedTuple):
+    """One counted occurrence: ``text[start:end]`` matched ``term`` of ``category``.
+
+    A NamedTuple (immutable, read by attribute like the frozen dataclass it was): ``find``
+    builds one per hit, and a NamedTuple is about three times cheaper to build.
+    """
 
     start: int
     end: int
@@ -52,8 +54,8 @@ class Hit:
     term: str  # the lexicon term's text (a pattern's label)
 
 
-# A candidate before resolution, in UTF-8 byte offsets:
-# (start, -length in characters, kind, term, end); kind 0 = literal, 1 = pattern.
+# A candidate before resolution, in character offsets:
+# (start, -length, kind, term, end); kind 0 = literal, 1 = pattern.
 _Candidate = tuple[int, int, int, str, int]
 
 
@@ -78,10 +80,10 @@ class Matcher:
                         cis.append(ci)
                 else:
                     self._patterns.append((ci, _PatternScanner(re.compile(t.pattern)), t.text))
-        # The anchors of windowed patterns ride along in the same automaton pass.
+        # The anchors of patterns searched near them ride along in the same automaton pass.
         anchored: dict[str, list[int]] = {}
         for pi, (_ci, scanner, _label) in enumerate(self._patterns):
-            if scanner.windowed:
+            if scanner.anchored:
                 for a in scanner.anchors:
                     anchored.setdefault(a, []).append(pi)
         self._automaton: ahocorasick.Automaton | None = None
@@ -93,22 +95,35 @@ class Matcher:
             auto = ahocorasick.Automaton()
             for text in sorted(set(owners) | set(anchored)):
                 key = text.encode("utf-8").decode("latin-1")
-                auto.add_word(key, (len(key), len(text), text, tuple(owners.get(text, ())),
+                auto.add_word(key, (len(text), text, tuple(owners.get(text, ())),
                                     tuple(anchored.get(text, ()))))
             auto.make_automaton()
             self._automaton = auto
 
-    def _candidates(self, text: str) -> tuple[dict[int, list[_Candidate]], bytes]:
-        """Candidates per category, in UTF-8 byte offsets, and the UTF-8 bytes."""
+    def _candidates(self, text: str) -> dict[int, list[_Candidate]]:
+        """Candidates per category, in character offsets.
+
+        The automaton reports byte offsets, in increasing order of the match's end. So each
+        end is turned into a character offset in one forward pass, counting the UTF-8 lead
+        bytes since the previous end (a C-level ``bytes.count`` over a 0/1 map of the bytes);
+        the start is the end minus the term's length in characters. Everything downstream
+        (pattern search, resolution, ``Hit``) then works in characters: no second conversion.
+        """
         per_cat: dict[int, list[_Candidate]] = {}
-        data = text.encode("utf-8")
-        anchor_hits: dict[int, list[tuple[int, int]]] = {}  # pattern -> (byte start, chars)
+        anchor_hits: dict[int, list[tuple[int, str]]] = {}  # pattern -> (char start, anchor)
         if self._automaton is not None and text:
+            data = text.encode("utf-8")
+            leads = data.translate(_CHAR_STARTS).count  # leads(1, i, j): characters in data[i:j]
             get = per_cat.get
-            for end, (blen, clen, term, cis, pis) in self._automaton.iter(data.decode("latin-1")):
-                start = end + 1 - blen
+            byte = char = 0
+            for end, (clen, term, cis, pis) in self._automaton.iter(data.decode("latin-1")):
+                end += 1
+                if end != byte:  # several terms can end at one place
+                    char += leads(1, byte, end)
+                    byte = end
+                start = char - clen
                 if cis:
-                    cand = (start, -clen, 0, term, end + 1)
+                    cand = (start, -clen, 0, term, char)
                     for ci in cis:
                         lst = get(ci)
                         if lst is None:
@@ -116,109 +131,100 @@ class Matcher:
                         else:
                             lst.append(cand)
                 for pi in pis:
-                    anchor_hits.setdefault(pi, []).append((start, clen))
-        if self._patterns:
-            if anchor_hits:
-                to_char = _byte_to_char(data, len(text),
-                                        {b for hits in anchor_hits.values() for b, _n in hits})
-            found: list[tuple[int, str, tuple[int, int]]] = []
-            for pi, (ci, scanner, label) in enumerate(self._patterns):
-                if not scanner.windowed:
-                    found.extend((ci, label, span) for span in scanner.spans(text))
-                elif pi in anchor_hits:
-                    near = [(to_char[b], n) for b, n in anchor_hits[pi]]
-                    found.extend((ci, label, span) for span in scanner.spans_near(text, near))
-            if found:
-                to_byte = _char_to_byte(text, len(data),
-                                        {x for _ci, _l, span in found for x in span})
-                for ci, label, (cs, ce) in found:
-                    per_cat.setdefault(ci, []).append(
-                        (to_byte[cs], cs - ce, 1, label, to_byte[ce]))
-        return per_cat, data
+                    anchor_hits.setdefault(pi, []).append((start, term))
+        for pi, (ci, scanner, label) in enumerate(self._patterns):
+            if not scanner.anchored:
+                spans = scanner.spans(text)
+            elif pi in anchor_hits:
+                spans = scanner.spans_near(text, anchor_hits[pi])
+            else:
+                continue
+            if spans:
+                per_cat.setdefault(ci, []).extend((s, s - e, 1, label, e) for s, e in spans)
+        return per_cat
 
     def find(self, text: str) -> list[Hit]:
         """Every counted hit in ``text``, sorted by (start, dimension, category, end, term)."""
-        per_cat, data = self._candidates(text)
-        won = [(ci, _resolve(cands)) for ci, cands in per_cat.items()]
-        to_char = _byte_to_char(data, len(text),
-                                {x for _ci, spans in won for s, e, _t in spans for x in (s, e)})
         cats = self._cats
-        hits: list[Hit] = []
-        for ci, spans in won:
+        rows: list[tuple[int, str, str, int, str]] = []
+        for ci, cands in self._candidates(text).items():
             dim, cid = cats[ci]
-            for start, end, term in spans:
-                hits.append(Hit(to_char[start], to_char[end], dim, cid, term))
-        hits.sort(key=lambda h: (h.start, h.dimension, h.category, h.end, h.term))
-        return hits
+            # _resolve, inlined: one tuple and one pass per hit fewer (hits are most of the
+            # candidates: overlaps within a category are rare, and sorting a list that is
+            # already in order costs one comparison per candidate, in C)
+            cands.sort()
+            last_end = -1
+            for start, _neglen, _kind, term, end in cands:
+                if start >= last_end:
+                    last_end = end
+                    rows.append((start, dim, cid, end, term))
+        # plain tuples sort in C, with no key function; within one category the resolved spans
+        # never overlap, so no two rows are equal and this is the documented order
+        rows.sort()
+        return [Hit(start, end, dim, cid, term) for start, dim, cid, end, term in rows]
 
     def count(self, text: str) -> Counter[tuple[str, str, str]]:
         """Counts per (dimension, category, term): the same hits as ``find``, without Hit objects."""
         out: Counter[tuple[str, str, str]] = Counter()
         cats = self._cats
-        for ci, cands in self._candidates(text)[0].items():
+        for ci, cands in self._candidates(text).items():
             dim, cid = cats[ci]
             for _start, _end, term in _resolve(cands):
                 out[(dim, cid, term)] += 1
         return out
 
 
-def _char_to_byte(text: str, nbytes: int, positions: set[int]) -> dict[int, int]:
-    """UTF-8 byte offsets of character offsets (one pass over the sorted positions)."""
-    if nbytes == len(text):
-        return {p: p for p in positions}
-    out: dict[int, int] = {}
-    prev = byte = 0
-    for p in sorted(positions):
-        byte += len(text[prev:p].encode("utf-8"))
-        out[p] = byte
-        prev = p
-    return out
-
-
 # Maps every UTF-8 byte to 1 when it starts a character, 0 when it continues one.
 _CHAR_STARTS = bytes(0 if 0x80 <= b < 0xC0 else 1 for b in range(256))
 
 
-def _byte_to_char(data: bytes, nchars: int, positions: set[int]) -> dict[int, int]:
-    """Character offsets of UTF-8 byte offsets that fall on character boundaries."""
-    if len(data) == nchars:
-        return {p: p for p in positions}
-    starts = data.translate(_CHAR_STARTS)  # count the character starts before each offset
-    out: dict[int, int] = {}
-    prev = char = 0
-    for p in sorted(positions):
-        char += starts.count(1, prev, p)
-        out[p] = char
-        prev = p
-    return out
+# A start rule: seen from an occurrence at p of an anchor, a match starts in [p - offset, p]
+# for an int offset, and in [start of p's line, p] for _LINE.
+_LINE = None
 
 
 class _PatternScanner:
     """``finditer`` spans of one pattern, fast: only near the pattern's required literals.
 
     From the parsed pattern we take a set of literal strings one of which every match must
-    contain (e.g. 社保 in ``(?<!作)社保(?!科创)``, or {参保, 覆盖} for ``(?:参保|覆盖)...``). Then:
+    contain (e.g. 社保 in ``(?<!作)社保(?!科创)``, or {参保, 覆盖} for ``(?:参保|覆盖)...``), and
+    how far before such an anchor a match can start. Then:
 
     - ``window`` mode, when the pattern's maximum width W is short: a match containing an
-      anchor at position p starts in [p + len(anchor) - W, p], so ``rx.match`` is tried only
-      at those starts, left to right, skipping past each match;
+      anchor at position p starts in [p + len(anchor) - W, p], or closer when the anchor can
+      only sit a few characters into the match (at most ``offset`` characters: [p - offset, p];
+      0 for a pattern that starts with its anchor), so ``rx.match`` is tried only at those
+      starts, left to right, skipping past each match;
     - ``line`` mode, when the width is unbounded (``\\d+``) but nothing in the pattern (nor
       in its lookarounds) can match a line break and it uses no ``^ $ \\A \\Z``: every match
       lies inside one paragraph line, so ``finditer`` runs only over the lines that hold an
       anchor (``pos``/``endpos``; lookbehinds still see the text before the line);
-    - ``whole`` mode otherwise (and for case-insensitive patterns): ``finditer`` over the
+    - ``whole`` mode otherwise (and for case-insensitive patterns): a match may run over any
+      length of text, across lines. When every top-level alternative still has a start rule,
+      an anchor at a bounded offset (``社保[^,]+人`` starts at its 社保) or else no line break
+      before its anchor, ``rx.match`` is tried only at those starts, as in window mode (the
+      whole text's matches start nowhere else); without start rules, ``finditer`` over the
       whole text, skipped for texts holding none of the anchors.
 
-    Every mode gives exactly the non-empty matches of ``rx.finditer(text)``.
+    Trying ``rx.match`` at every possible start, in order, skipping the starts inside each
+    match, is exactly how ``finditer`` proceeds (its ``search`` only reaches other starts
+    after failing there), so every mode gives exactly the non-empty matches of
+    ``rx.finditer(text)``. When the possible starts are too many for a Python loop to beat
+    one ``finditer`` pass in C, that pass is taken instead.
     """
 
     _MAX_WINDOW = 64
+    # The most possible starts per character of text for which trying them one by one from
+    # Python beats one finditer pass in C (a call of rx.match costs about as much as
+    # finditer's scan over 16 characters); with more, scan instead.
+    _STARTS_PER_CHAR = 1 / 16
 
     def __init__(self, rx: re.Pattern[str]) -> None:
         self.rx = rx
         self.anchors: tuple[str, ...] = ()
         self.width: int | None = None
         self.mode = "whole"
+        self._near: dict[str, tuple[int | None, ...]] = {}  # anchor -> its start rules
         try:
             tree = _parser.parse(rx.pattern, rx.flags)
             lo, hi = tree.getwidth()
@@ -226,61 +232,78 @@ class _PatternScanner:
             return
         if rx.flags & re.IGNORECASE:
             return
-        anchors = _required_literals(list(tree))
-        if not anchors:
+        items = list(tree)
+        found = _required_literals(items, tree.state)
+        if found is None:
             return
-        # an anchor that contains another anchor adds nothing: every occurrence holds the other
-        self.anchors = tuple(sorted(a for a in anchors if not any(b != a and b in a
-                                                                   for b in anchors)))
+        offsets = _anchor_offsets(*found)
+        self.anchors = tuple(sorted(offsets))
         if lo > 0 and hi <= self._MAX_WINDOW:
             self.width = hi
             self.mode = "window"
-        elif lo > 0 and _newline_free(list(tree), rx.flags):
+            self._near = {a: (hi - len(a) if off is None else min(off, hi - len(a)),)
+                          for a, off in offsets.items()}
+        elif lo > 0 and _newline_free(items, rx.flags):
             self.mode = "line"
+        elif lo > 0:
+            rules = _start_rules(items, tree.state, rx.flags)
+            if rules:
+                self._near = rules
+                self.anchors = tuple(sorted(rules))
 
     @property
-    def windowed(self) -> bool:
-        """True when matches are searched only near anchors (window or line mode)."""
-        return self.mode != "whole"
+    def anchored(self) -> bool:
+        """True when matches are searched only near the anchors' occurrences (which the
+        Matcher's automaton reports): window and line mode, and whole mode with start rules."""
+        return self.mode != "whole" or bool(self._near)
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         """The (start, end) of every non-empty ``finditer`` match, in character offsets."""
-        if self.mode == "whole":
+        if not self.anchored:
             if self.anchors and not any(a in text for a in self.anchors):
                 return []
-            return [(m.start(), m.end()) for m in self.rx.finditer(text) if m.end() > m.start()]
-        found: list[tuple[int, int]] = []
+            return self._finditer(text)
+        found: list[tuple[int, str]] = []
         for a in self.anchors:
             i = text.find(a)
             while i != -1:
-                found.append((i, len(a)))
+                found.append((i, a))
                 i = text.find(a, i + 1)
         return self.spans_near(text, found)
 
-    def spans_near(self, text: str, anchors: list[tuple[int, int]]) -> list[tuple[int, int]]:
-        """``spans`` given every occurrence (start, length) of the anchors in ``text``."""
+    def spans_near(self, text: str, anchors: list[tuple[int, str]]) -> list[tuple[int, int]]:
+        """``spans`` given every occurrence (start, anchor) of the anchors in ``text``."""
         if self.mode == "line":
             return self._spans_in_lines(text, anchors)
-        width = self.width
-        assert width is not None
-        starts: set[int] = set()
-        for i, n in anchors:
-            starts.update(range(max(0, i + n - width), i + 1))
+        near = self._near
+        ranges: list[tuple[int, int]] = []  # possible starts lo..hi, both included
+        for i, a in anchors:
+            for off in near[a]:
+                ranges.append((text.rfind("\n", 0, i) + 1 if off is _LINE else max(0, i - off), i))
+        if sum(hi - lo for lo, hi in ranges) + len(ranges) > len(text) * self._STARTS_PER_CHAR:
+            return self._finditer(text)
+        ranges.sort()
         out: list[tuple[int, int]] = []
-        last = 0
         match = self.rx.match
-        for s in sorted(starts):
-            if s < last:
-                continue
-            m = match(text, s)
-            if m is not None:
-                out.append((s, m.end()))
-                last = m.end()
+        pos = 0  # every start before pos has been tried, or lies inside a match found
+        for lo, hi in ranges:
+            s = max(pos, lo)
+            while s <= hi:
+                m = match(text, s)
+                if m is None:
+                    s += 1
+                else:  # never empty: start rules are only made for patterns of width >= 1
+                    out.append((s, m.end()))
+                    s = m.end()
+            pos = max(pos, s)
         return out
 
-    def _spans_in_lines(self, text: str, anchors: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    def _finditer(self, text: str) -> list[tuple[int, int]]:
+        return [(m.start(), m.end()) for m in self.rx.finditer(text) if m.end() > m.start()]
+
+    def _spans_in_lines(self, text: str, anchors: list[tuple[int, str]]) -> list[tuple[int, int]]:
         lines: set[tuple[int, int]] = set()
-        for i, _n in anchors:
+        for i, _a in anchors:
             end = text.find("\n", i)
             lines.add((text.rfind("\n", 0, i) + 1, len(text) if end == -1 else end + 1))
         out: list[tuple[int, int]] = []
@@ -292,7 +315,9 @@ class _PatternScanner:
 
 def search_mode(pattern: str) -> str:
     """How the matcher searches a pattern: ``window`` or ``line`` (only near its anchors, fast)
-    or ``whole`` (over the whole text of every document, slow). See ``_PatternScanner``."""
+    or ``whole`` (a match may run across lines over any length; tried only where its
+    alternatives can start when each has a start rule, else over the whole text of every
+    document, slow). See ``_PatternScanner``."""
     return _PatternScanner(re.compile(pattern)).mode
 
 
@@ -343,40 +368,113 @@ def _atom_matches_newline(node: tuple[Any, Any], flags: int) -> bool:
         return True
 
 
-def _required_literals(items: list[tuple[Any, Any]]) -> frozenset[str] | None:
-    """A set of strings one of which every match of the parsed sequence contains (or None)."""
-    best: frozenset[str] | None = None
+# Offsets of anchors beyond this are treated as unbounded (too many starts to try).
+_MAX_OFFSET = 64
 
-    def consider(cands: frozenset[str] | None) -> None:
+
+def _required_literals(items: list[tuple[Any, Any]], state: Any, bounded: bool = False
+                       ) -> tuple[frozenset[str], int | None] | None:
+    """A set of strings one of which every match of the parsed sequence contains, with the
+    most characters a match can hold before that string starts (None: unbounded); or None.
+
+    The set is the best one found (longest shortest string, then fewest strings); with
+    ``bounded``, the best one whose offset is bounded. The offset is the sum of the maximum
+    widths of the items before the string (lookarounds are zero-width): the literal node that
+    every match passes through starts at most that far into the match.
+    """
+    best: tuple[frozenset[str], int | None] | None = None
+
+    def consider(found: tuple[frozenset[str], int | None] | None, before: int | None) -> None:
         nonlocal best
-        if cands and all(cands) and (best is None or _score(cands) > _score(best)):
-            best = cands
+        if found is None:
+            return
+        cands, off = found
+        off = None if before is None or off is None or before + off > _MAX_OFFSET else before + off
+        if bounded and off is None:
+            return
+        if cands and all(cands) and (best is None or _score(cands) > _score(best[0])):
+            best = (cands, off)
 
+    before: int | None = 0  # the most characters the items so far can match
     run: list[str] = []
+    run_at: int | None = 0
     for op, av in items:
         if op is _c.LITERAL:
+            if not run:
+                run_at = before
             run.append(chr(av))
+            before = None if before is None else before + 1
             continue
         if run:
-            consider(frozenset({"".join(run)}))
+            consider((frozenset({"".join(run)}), 0), run_at)
             run = []
         if op is _c.SUBPATTERN:
             _group, add_flags, _del_flags, sub = av
             if not add_flags & re.IGNORECASE:
-                consider(_required_literals(list(sub)))
+                consider(_required_literals(list(sub), state, bounded), before)
         elif op is _c.ATOMIC_GROUP:
-            consider(_required_literals(list(av)))
+            consider(_required_literals(list(av), state, bounded), before)
         elif op is _c.BRANCH:
-            sets = [_required_literals(list(b)) for b in av[1]]
-            if all(sets):
-                consider(frozenset().union(*sets))  # type: ignore[arg-type]
+            alts = [_required_literals(list(b), state, bounded) for b in av[1]]
+            found = [a for a in alts if a is not None]
+            if len(found) == len(alts):  # every alternative holds one: the union is required
+                offs = [off for _cands, off in found if off is not None]
+                consider((frozenset().union(*(cands for cands, _off in found)),
+                          max(offs) if len(offs) == len(found) else None), before)
         elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT):
             lo, _hi, sub = av
-            if lo >= 1:
-                consider(_required_literals(list(sub)))
+            if lo >= 1:  # the first repetition starts where the repeat does
+                consider(_required_literals(list(sub), state, bounded), before)
+        before = _add_width(before, (op, av), state)
     if run:
-        consider(frozenset({"".join(run)}))
+        consider((frozenset({"".join(run)}), 0), run_at)
     return best
+
+
+def _add_width(before: int | None, item: tuple[Any, Any], state: Any) -> int | None:
+    """``before`` plus the maximum width of one parsed item (None when unbounded or large)."""
+    if before is None:
+        return None
+    try:
+        width = _parser.SubPattern(state, [item]).getwidth()[1]
+    except Exception:  # noqa: BLE001 - cannot tell: unbounded
+        return None
+    return before + width if before + width <= _MAX_OFFSET else None
+
+
+def _anchor_offsets(cands: frozenset[str], offset: int | None) -> dict[str, int | None]:
+    """The anchors worth searching for, each with its offset into a match.
+
+    An anchor that contains another anchor adds nothing: every occurrence holds the other.
+    But the other sits further into the match, by its first position in the longer one.
+    """
+    kept = [a for a in cands if not any(b != a and b in a for b in cands)]
+    return {b: None if offset is None else max(offset + a.find(b) for a in cands if b in a)
+            for b in kept}
+
+
+def _start_rules(items: list[tuple[Any, Any]], state: Any, flags: int
+                 ) -> dict[str, tuple[int | None, ...]] | None:
+    """Start rules of a pattern, per anchor, when each top-level alternative has one.
+
+    An alternative's rule is an anchor at a bounded offset; failing that, for an alternative
+    that cannot match a line break, any anchor with ``_LINE`` (it starts in the anchor's
+    line). None when some alternative has neither.
+    """
+    alternatives = [items]
+    if len(items) == 1 and items[0][0] is _c.BRANCH:
+        alternatives = [list(b) for b in items[0][1][1]]
+    rules: dict[str, set[int | None]] = {}
+    for alt in alternatives:
+        found = _required_literals(alt, state, bounded=True)
+        if found is None:
+            found = _required_literals(alt, state) if _newline_free(alt, flags) else None
+            if found is None:
+                return None
+            found = (found[0], _LINE)
+        for a, off in _anchor_offsets(*found).items():
+            rules.setdefault(a, set()).add(off)
+    return {a: tuple(offs) for a, offs in rules.items()}
 
 
 def _score(cands: frozenset[str]) -> tuple[int, int]:

@@ -142,15 +142,23 @@ def score_units(units: Units, hits: Iterable[HitLike], scheme: Scheme,
     # sentences with hits only: sentence -> category -> [count, weighted]
     per_sent: dict[int, dict[str, list[float]]] = {}
     term_counter: Counter[tuple[str, str, str]] = Counter()
+    weight = scheme.weights.get
     for h in hits:
-        term_counter[(h.dimension, h.category, h.term)] += 1
+        cat = h.category
+        term_counter[(h.dimension, cat, h.term)] += 1
         if not n_sent:
             continue
-        si = max(bisect_right(starts, h.start) - 1, 0)
-        cell = per_sent.setdefault(si, {}).setdefault(h.category, [0, 0.0])
+        si = bisect_right(starts, h.start) - 1
+        cells = per_sent.get(si if si > 0 else 0)
+        if cells is None:
+            cells = per_sent[si if si > 0 else 0] = {}
+        cell = cells.get(cat)
+        if cell is None:
+            cell = cells[cat] = [0, 0.0]
+            if cat not in dim_of:
+                dim_of[cat] = h.dimension
         cell[0] += 1
-        cell[1] += scheme.weight(h.category, h.term)
-        dim_of.setdefault(h.category, h.dimension)
+        cell[1] += weight((cat, h.term), 1.0)
 
     domain_sents = sorted(i for i, c in per_sent.items() if scheme.domain in c)
     domain_paras = {para_of[i] for i in domain_sents}

@@ -12,9 +12,11 @@ Contract used by the other stages:
 - ``TokenizerSpec``: a small, picklable description of a tokenizer; ``spec.build()``
   builds it once per process (a worker segments many batches with one dictionary load).
 - ``segment_text(tokenizer, text)``: paragraphs -> sentences -> tokens.
+- ``segment_units(tokenizer, text)``: the token lengths and the scoring ``Units`` of a
+  text, vectorised with NumPy (the engine's path: no Python loop over tokens).
 - ``SegmentCache``: on-disk cache of segmented documents keyed by (document sha256,
-  tokenizer config hash): one UTF-8 file per document, one sentence per line, tokens
-  separated by tabs, an empty line between paragraphs; written atomically.
+  tokenizer config hash): the token lengths of each document as a ``.npy`` array, written
+  atomically; ``nest(text, lengths)`` gives the tokens back.
 - ``segment_document(doc, ...)`` / ``tokens_for(doc, ...)``: the cached sentences of
   tokens of a document (what discovery uses).
 """
@@ -22,6 +24,7 @@ Contract used by the other stages:
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -32,10 +35,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.metadata import version
 from importlib.resources import files
-from itertools import accumulate, compress, repeat
-from operator import add, not_, sub
+from itertools import accumulate, pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
 
 from pipeline import normalize
 
@@ -222,19 +226,7 @@ def segment_text(tokenizer: Tokenizer, text: str) -> Segmented:
     return out
 
 
-#: a token boundary ("\t" between two tokens of a paragraph) that is also a sentence end
-#: (``normalize.sentences``: after 。！？；!?; and after a "." followed by whitespace; inside a
-#: normalised paragraph the only whitespace is " ").
-_SENT_TAB = re.compile(r"(?<=[。！？；!?;])\t|(?<=\.)\t(?= )")
-_END_CHARS = "。！？；!?;"
-
-
-def _sentence_ends(p: str) -> int:
-    """How many sentence boundaries ``normalize.sentences`` finds inside the paragraph ``p``."""
-    n = p.count(". ")
-    for ch in _END_CHARS:
-        n += p.count(ch)
-    return n - (p[-1] in _END_CHARS)
+_END_CHARS = "。！？；!?;"  # ends a sentence (``normalize.sentences``)
 
 
 @dataclass
@@ -267,98 +259,160 @@ def units_of(seg: Segmented) -> Units:
     return Units(starts, para_of, words, len(seg), pos)
 
 
-def segment_units(tokenizer: Tokenizer, text: str) -> tuple[str, Units]:
-    """The segmentation cache's text for ``text`` (``_dump(segment_text(tokenizer, text))``)
-    and its ``Units``, without building the nested lists or looping over tokens in Python.
+def segment_units(tokenizer: Tokenizer, text: str) -> tuple[np.ndarray, Units]:
+    """The token lengths of ``text`` (what the segmentation cache stores) and its ``Units``.
 
-    The whole (normalised) text is cut in one call: both segmenters split their input at
-    whitespace before anything else, so each "\\n" comes out as a token of its own and the
-    tokens between two are exactly the paragraph's tokens when cut alone. Tokens are joined
-    by tabs, "\\t\\n\\t" becomes the blank line between paragraphs and the tabs at sentence
-    ends become newlines (one regex pass): that is the cache file. Offsets and word counts
-    come from the lines with C-level ``map``/``accumulate``. When a check fails (a "\\n" not
-    alone in its token, or a sentence end inside a token: never seen), the document goes
-    paragraph by paragraph (``_segment_units_paras``).
+    The whole text is cut in one call: both segmenters split their input at whitespace before
+    anything else, so each "\\n" comes out as a token of its own and the tokens between two
+    are exactly the paragraph's tokens when cut alone. If a tokenizer ever glued a "\\n" to
+    a neighbour (or its tokens did not cover the text), the document is cut paragraph by
+    paragraph instead (``_paragraph_lengths``). Everything after the cut is vectorised
+    (``units_from_lengths``): no Python loop over tokens.
     """
-    if not text or text[0] == "\n" or text[-1] == "\n" or "\n\n" in text:
-        return _segment_units_paras(tokenizer, text)
     tokens = tokenizer.cut(text)
-    joined = "\t".join(tokens)
-    breaks = text.count("\n")
-    if joined.count("\t\n\t") != breaks:
-        return _segment_units_paras(tokenizer, text)
-    dump = joined.replace("\t\n\t", "\n\n").replace(".\t ", ".\n ")
-    ends = text.count(". ") - (text[-1] in _END_CHARS)
+    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    # Every "\\n" is a token of its own when the tokens cover the text and as many tokens are
+    # "\\n" as the text has "\\n" characters (C-level counts, no loop).
+    if (int(lengths.sum()) != len(text) or (len(tokens) and int(lengths.min()) <= 0)
+            or tokens.count("\n") != text.count("\n")):
+        lengths = _paragraph_lengths(tokenizer, text)
+    return lengths, units_from_lengths(text, lengths)
+
+
+def _paragraph_lengths(tokenizer: Tokenizer, text: str) -> np.ndarray:
+    """Token lengths from cutting each line on its own, with a 1-character token per "\\n"."""
+    out: list[int] = []
+    for i, p in enumerate(text.split("\n")):
+        if i:
+            out.append(1)
+        if p:
+            got = [len(t) for t in tokenizer.cut(p) if t]
+            if sum(got) != len(p):  # a tokenizer that loses or adds characters: one token
+                got = [len(p)]
+            out += got
+    return np.asarray(out, dtype=np.int64)
+
+
+#: character classes over the Basic Multilingual Plane (``_char_classes``)
+_WORDCH, _ENDCH, _DOT, _SPACE = 1, 2, 4, 8
+
+
+@lru_cache(maxsize=1)
+def _char_classes() -> np.ndarray:
+    """A class byte per BMP code point: a letter or digit (``is_word``'s ``[^\\W_]``, which is
+    ``str.isalnum``), a sentence-ending character, the full stop, whitespace (``\\s``)."""
+    chars = [chr(i) for i in range(0x10000)]
+    cls = np.fromiter((c.isalnum() for c in chars), dtype=np.uint8, count=0x10000)
+    cls |= np.fromiter((c.isspace() for c in chars), dtype=np.uint8, count=0x10000) * _SPACE
     for ch in _END_CHARS:
-        ends += text.count(ch) - text.count(ch + "\n")
-        dump = dump.replace(ch + "\t", ch + "\n")  # (what _SENT_TAB does, faster)
-    if dump.count("\n") - 2 * breaks != ends:
-        return _segment_units_paras(tokenizer, text)
-    lines = dump.split("\n")
-    tabs = list(map(str.count, lines, repeat("\t")))
-    # characters per line; a blank line stands for the "\\n" between paragraphs (1 character)
-    chars = list(map(sub, map(len, lines), tabs))
-    chars = [c or 1 for c in chars]
-    starts_all = [0, *accumulate(chars)]
-    # tokens per line: tabs + 1 (a blank line: the "\\n" token); words by cumulative flags
-    cum = [0, *accumulate(map(word_memo().__getitem__, tokens))]
-    ends_at = list(map(cum.__getitem__, accumulate(map(add, tabs, repeat(1)))))
-    words_all = list(map(sub, ends_at, [0, *ends_at[:-1]]))
-    para_all = list(accumulate(map(not_, lines)))
-    real = list(map(bool, lines))
-    units = Units(list(compress(starts_all, real)), list(compress(para_all, real)),
-                  list(compress(words_all, real)), breaks + 1, len(text))
-    return dump + "\n", units
+        cls[ord(ch)] |= _ENDCH
+    cls[ord(".")] |= _DOT
+    return cls
 
 
-def _segment_units_paras(tokenizer: Tokenizer, text: str) -> tuple[str, Units]:
-    """``segment_units`` one paragraph at a time: each paragraph cut in one call, its tokens
-    joined by tabs and the tabs at sentence ends turned into newlines; a paragraph where a
-    token would straddle a sentence end takes ``segment_text``'s grouping."""
-    blocks: list[str] = []
-    starts: list[int] = []
-    para_of: list[int] = []
-    words: list[int] = []
-    get = word_memo().__getitem__
-    subn = _SENT_TAB.subn
-    pos = 0
-    pi = -1
-    for p in text.split("\n"):
-        if not p:
+def _codepoints(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def _classes(cps: np.ndarray) -> np.ndarray:
+    table = _char_classes()
+    if not len(cps) or int(cps.max()) < 0x10000:
+        return table[cps]
+    cls = table[np.minimum(cps, 0xFFFF)]
+    for i in np.flatnonzero(cps > 0xFFFF):  # rare: characters beyond the BMP, one by one
+        c = chr(int(cps[i]))
+        cls[i] = (_WORDCH if c.isalnum() else 0) | (_SPACE if c.isspace() else 0)
+    return cls
+
+
+def _pieces(text: str, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                     np.ndarray, np.ndarray]:
+    """Sentences and pieces of a text cut into tokens of ``lengths``.
+
+    Returns (sentence starts, sentence -> paragraph, the pieces' starts, piece -> sentence
+    index (-1 for a "\\n" and anything before the first sentence), piece -> holds a letter
+    or digit). A piece is a token, cut again where a sentence starts inside it (never seen
+    with jieba or jieba-rs, whose tokens end at punctuation) or at a "\\n", as
+    ``segment_text`` does. Sentences are ``normalize.sentences`` of each non-empty line: they
+    end after 。！？；!?; and after a "." followed by whitespace.
+
+    All in NumPy over boolean masks of the characters: no Python loop, no sort.
+    """
+    n = len(text)
+    cps = _codepoints(text)
+    cls = _classes(cps)
+    is_nl = cps == 10
+    after_nl = np.zeros(n, dtype=bool)
+    after_nl[1:] = is_nl[:-1]
+    after_nl[0] = True
+    para_mark = after_nl & ~is_nl  # a paragraph starts here
+    sent_mark = para_mark.copy()  # a sentence starts here
+    sent_mark[1:] |= (cls[:-1] & _ENDCH) != 0
+    sent_mark[1:] |= ((cls[:-1] & _DOT) != 0) & ((cls[1:] & _SPACE) != 0)
+    sent_mark &= ~is_nl  # a sentence end at a line's end starts no sentence
+    cut = np.zeros(n, dtype=bool)
+    cut[np.cumsum(lengths) - lengths] = True  # the tokens' starts
+    cut |= sent_mark | is_nl | after_nl
+    pieces = np.flatnonzero(cut)
+    sent_id = np.cumsum(sent_mark, dtype=np.int64) - 1  # per character
+    starts = np.flatnonzero(sent_mark)
+    para_of = (np.cumsum(para_mark, dtype=np.int64) - 1)[starts]
+    sent = sent_id[pieces]
+    sent[is_nl[pieces]] = -1
+    letters = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum((cls & _WORDCH) != 0, out=letters[1:])
+    word = letters[np.append(pieces[1:], n)] > letters[pieces]
+    return starts, para_of, pieces, sent, word
+
+
+def units_from_lengths(text: str, lengths: np.ndarray) -> Units:
+    """``Units`` of ``text`` cut into tokens of ``lengths`` (which must cover the text), as
+    ``units_of(segment_text(...))`` gives them, computed with NumPy."""
+    n = len(text)
+    if not n:
+        return Units([], [], [], 0, 0)
+    starts, para_of, _cuts, sent, word = _pieces(text, lengths)
+    words = np.bincount(sent[word & (sent >= 0)], minlength=len(starts))
+    paragraphs = int(para_of[-1]) + 1 if len(para_of) else 0
+    return Units(starts.tolist(), para_of.tolist(), words.tolist(), paragraphs, n)
+
+
+def nest(text: str, lengths: np.ndarray) -> Segmented:
+    """Paragraphs -> sentences -> tokens of ``text`` cut into tokens of ``lengths``: what
+    ``segment_text`` gives for the tokenizer that made ``lengths``."""
+    if not text:
+        return []
+    _starts, para_of, pieces, sent, _word = _pieces(text, lengths)
+    bounds = np.append(pieces, len(text)).tolist()
+    toks = [text[a:b] for a, b in pairwise(bounds)]
+    out: Segmented = []
+    last_para = -1
+    cur: list[str] = []
+    cur_sent = -1
+    for tok, si in zip(toks, sent.tolist(), strict=True):
+        if si < 0:
             continue
-        pi += 1
+        if si != cur_sent:
+            cur = []
+            cur_sent = si
+            pi = int(para_of[si])
+            if pi != last_para:
+                out.append([])
+                last_para = pi
+            out[-1].append(cur)
+        cur.append(tok)
+    return out
+
+
+def lengths_of(seg: Segmented) -> np.ndarray:
+    """Token lengths of a nested segmentation, its paragraphs joined by "\\n" tokens."""
+    out: list[int] = []
+    for pi, para in enumerate(seg):
         if pi:
-            pos += 1
-        tokens = tokenizer.cut(p)
-        block, n = subn("\n", "\t".join(tokens))
-        if n != _sentence_ends(p):  # a sentence end inside a token: group as segment_text does
-            groups = _group(tokens, [len(s) for s in normalize.sentences(p)])
-            tokens = [t for g in groups for t in g]
-            block = "\n".join("\t".join(g) for g in groups)
-            n = len(groups) - 1
-        flags = list(accumulate(map(get, tokens)))
-        if n == 0:
-            blocks.append(block)
-            starts.append(pos)
-            para_of.append(pi)
-            words.append(flags[-1] if flags else 0)
-            pos += len(p)
-            continue
-        lines = block.split("\n")
-        ti = 0
-        prev = 0
-        for line in lines:
-            tabs = line.count("\t")
-            starts.append(pos)
-            para_of.append(pi)
-            pos += len(line) - tabs
-            ti += tabs + 1
-            w = flags[ti - 1]
-            words.append(w - prev)
-            prev = w
-        blocks.append(block)
-    dump = "\n\n".join(blocks) + "\n"
-    return dump, Units(starts, para_of, words, pi + 1, pos)
+            out.append(1)
+        for s in para:
+            out += map(len, s)
+    return np.asarray(out, dtype=np.int64)
 
 
 def _group(tokens: list[str], lengths: list[int]) -> list[list[str]]:
@@ -428,41 +482,45 @@ def word_memo() -> _WordMemo:
     return _WordMemo()
 
 
-def _dump(seg: Segmented) -> str:
-    return "\n\n".join("\n".join("\t".join(s) for s in p) for p in seg) + "\n"
-
-
-def _load(text: str) -> Segmented:
-    body = text.removesuffix("\n")
-    if not body:
-        return []
-    return [[s.split("\t") for s in p.split("\n")] for p in body.split("\n\n")]
-
-
 class SegmentCache:
     """Segmented documents on disk, keyed by (document sha256, tokenizer config hash).
 
-    Layout: ``<root>/<config_hash>/<sha[:2]>/<sha>.tsv``; one sentence per line, tokens
-    separated by tabs, an empty line between paragraphs (normalised text holds no tabs and
-    no empty paragraphs, so the format is lossless). Files are written to a temporary name
-    and renamed, so a killed run never leaves a half-written entry. Nothing is unpickled.
+    Layout: ``<root>/<config_hash>/<sha[:2]>/<sha>.npy``: the lengths of the document's tokens
+    in characters, in order (each "\\n" between paragraphs is a token of length 1), as a NumPy
+    ``.npy`` array of unsigned integers. With the normalised text (whose sha256 is the key)
+    they give back every token, sentence and paragraph (``nest``) and the scoring units
+    (``units_from_lengths``); they are about a third of the text's UTF-8 size, and writing or
+    reading them costs no Python work per token. Files are written to a temporary name and
+    renamed, so a killed run never leaves a half-written entry. Arrays are loaded with
+    ``allow_pickle=False``: nothing is unpickled. An entry that does not fit its text (a
+    different length) counts as missing and is written again.
     """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
     def path(self, sha256: str, config_hash: str) -> Path:
-        return self.root / config_hash / sha256[:2] / f"{sha256}.tsv"
+        return self.root / config_hash / sha256[:2] / f"{sha256}.npy"
 
-    def get(self, sha256: str, config_hash: str) -> Segmented | None:
+    def get(self, sha256: str, config_hash: str, text: str) -> np.ndarray | None:
+        """The token lengths of ``text``, or None when not cached (or not fitting the text)."""
         try:
-            data = self.path(sha256, config_hash).read_text(encoding="utf-8")
-        except FileNotFoundError:
+            with open(self.path(sha256, config_hash), "rb") as fh:
+                lengths = np.load(fh, allow_pickle=False)
+        except (FileNotFoundError, ValueError, OSError, EOFError):
             return None
-        return _load(data)
+        if (lengths.ndim != 1 or lengths.dtype.kind not in "ui"
+                or (len(lengths) and int(lengths.min()) <= 0)
+                or int(lengths.sum(dtype=np.int64)) != len(text)):
+            return None
+        return lengths.astype(np.int64)
 
-    def put(self, sha256: str, config_hash: str, seg: Segmented) -> None:
-        _atomic_write_text(self.path(sha256, config_hash), _dump(seg))
+    def put(self, sha256: str, config_hash: str, lengths: np.ndarray) -> None:
+        big = len(lengths) and int(lengths.max()) > 0xFFFF
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(lengths, dtype=np.uint32 if big else np.uint16),
+                allow_pickle=False)
+        _atomic_write(self.path(sha256, config_hash), buf.getvalue())
 
 
 #: folders this process has created or seen (a cache write then skips the mkdir calls)
@@ -470,6 +528,10 @@ _MADE_DIRS: set[str] = set()
 
 
 def _atomic_write_text(path: Path, data: str) -> None:
+    _atomic_write(path, data.encode("utf-8"))
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
     parent = str(path.parent)
     if parent not in _MADE_DIRS:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -483,7 +545,7 @@ def _atomic_write_text(path: Path, data: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+        with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
     except BaseException:
@@ -501,31 +563,32 @@ def jieba_dir(cache: Path) -> Path:
     return Path(cache) / "jieba"
 
 
+def lengths_cached(tokenizer: Tokenizer, sha256: str, text: str,
+                   cache: SegmentCache | None) -> tuple[np.ndarray, Units | None, bool]:
+    """The token lengths of ``text`` (from the cache, or segmented and stored), the ``Units``
+    when they were computed on the way (a fresh segmentation), and whether it was a hit."""
+    if cache is not None:
+        got = cache.get(sha256, tokenizer.config_hash, text)
+        if got is not None:
+            return got, None, True
+    lengths, units = segment_units(tokenizer, text)
+    if cache is not None:
+        cache.put(sha256, tokenizer.config_hash, lengths)
+    return lengths, units, False
+
+
 def segment_cached(tokenizer: Tokenizer, sha256: str, text: str,
                    cache: SegmentCache | None) -> tuple[Segmented, bool]:
     """The segmented text and whether it came from the cache (segmenting and storing it if not)."""
-    if cache is not None:
-        hit = cache.get(sha256, tokenizer.config_hash)
-        if hit is not None:
-            return hit, True
-    seg = segment_text(tokenizer, text)
-    if cache is not None:
-        cache.put(sha256, tokenizer.config_hash, seg)
-    return seg, False
+    lengths, _units, hit = lengths_cached(tokenizer, sha256, text, cache)
+    return nest(text, lengths), hit
 
 
 def units_cached(tokenizer: Tokenizer, sha256: str, text: str,
                  cache: SegmentCache | None) -> tuple[Units, bool]:
-    """``units_of(segment_cached(...))``, computed without the nested token lists when the
-    document is not in the cache (the cache file is the same either way)."""
-    if cache is not None:
-        hit = cache.get(sha256, tokenizer.config_hash)
-        if hit is not None:
-            return units_of(hit), True
-    dump, units = segment_units(tokenizer, text)
-    if cache is not None:
-        _atomic_write_text(cache.path(sha256, tokenizer.config_hash), dump)
-    return units, False
+    """``units_of(segment_cached(...))``, without building the nested token lists."""
+    lengths, units, hit = lengths_cached(tokenizer, sha256, text, cache)
+    return (units if units is not None else units_from_lengths(text, lengths)), hit
 
 
 def _settings_spec(settings: Settings | None, user_terms: Iterable[str] | None) -> TokenizerSpec:

@@ -443,3 +443,27 @@ def test_import_of_a_liwc_term_with_an_undefined_category_names_the_line() -> No
     with pytest.raises(LexiconError) as info:
         import_lexicon("%\n1\tF1_population\n%\n全覆盖\t1\n扩面\t7\n", "liwc")
     assert info.value.line == 5 and "category number '7'" in info.value.problem
+
+
+@pytest.mark.parametrize("body", [
+    "        definition: x\n        terms: {a: 1 ? , b: 2}\n",  # libyaml reads `1 ?` as a value
+    "        definition: x\n        terms:\t[全覆盖]\n",  # libyaml accepts the tab
+    "        definition: x\n        terms: [全覆盖]\n\ufeff\n",  # libyaml skips the inner BOM
+])
+def test_libyaml_and_the_pure_python_loader_report_the_same_problems(tmp_path: Path,
+                                                                       body: str) -> None:
+    # load_lexicon composes with libyaml when it can; where libyaml is more lenient than the
+    # pure-Python loader, the pure-Python loader decides, as it always did
+    import yaml
+
+    from pipeline import lexicon
+
+    text = HEAD.split("      - id: F1_population")[0] + (
+        "      - id: F1_population\n        name_zh: 人口\n        name_en: population\n" + body)
+    _, problems = parse_lexicon_text(text)
+    pure = lexicon._Parser(text, None)
+    pure.loader = yaml.SafeLoader(text)
+    pure.parse()
+    assert problems and [str(p) for p in problems] == [str(p) for p in sorted(
+        pure.problems, key=lambda p: ({"error": 0, "warning": 1, "note": 2}[p.severity], p.line))]
+    assert "YAML syntax error" in problems[0].message

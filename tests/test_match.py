@@ -3,12 +3,13 @@ category; categories independent; regex terms; literal counts equal substring co
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pipeline.lexicon import Category, Lexicon, Term, build_lexicon, load_lexicon
@@ -232,6 +233,94 @@ def test_windowed_pattern_search_equals_finditer(text: str, pattern: str) -> Non
     m = Matcher(_lexicon({"F1": [("P", pattern)], "C1": ["社保", "亿人"]}))
     assert [(h.start, h.end) for h in m.find(text) if h.category == "F1"] == \
         _finditer(pattern, text)
+
+
+# patterns a match of which may run across lines, over any length (whole mode), but which
+# have start rules: an anchor at a bounded offset, or no line break before the anchor
+WHOLE = [r"(?:参保|覆盖)[^。,]{0,6}?\d+(?:\.\d+)?亿多?(?:人|(?=[,。]))|\d+(?:\.\d+)?亿多?人参保",
+         r"社保[^,]+人", r"(?s)社保.+?人", r"(?<!作)社保.*亿|\d+人参保", r"(社保|覆盖)[^,]+\1",
+         r"a社保[^,]*|保[^,]{2}覆盖", r"(?:人参保|参保)[^,]+", r"保社保+[^。]*人", r"\d+亿|覆盖[^,]+",
+         r"x?[^,]{0,3}社保[^。]+人", r"(?:社保[^,]*|人)参保", r"社(?:保|会)(?:.|\n)*?亿"]
+
+
+def test_scanner_start_rules_narrow_where_matches_are_tried() -> None:
+    # window mode: a pattern that starts with its anchor is tried only at the anchor
+    assert _PatternScanner(re.compile(r"覆盖城乡[^。;]{0,8}?(?:保障|养老)"))._near == {"覆盖城乡": (0,)}
+    sc = _PatternScanner(re.compile(r"共建[“\"]?一带一路|一带一路[”\"]?(?:国际合作|建设)"))
+    assert (sc.mode, sc.width, sc._near) == ("window", 9, {"一带一路": (3,)})
+    # whole mode: each alternative's anchor, the one without a bounded offset by its line
+    sc = _PatternScanner(re.compile(WHOLE[0]))
+    assert sc.mode == "whole" and sc.anchored
+    assert sc._near == {"参保": (0,), "覆盖": (0,), "人参保": (None,)}
+    # an anchor inside a longer one sits further into the match: 参保 one character into 人参保
+    assert _PatternScanner(re.compile(r"(?:人参保|参保)[^,]+"))._near == {"参保": (1,)}
+    # no start rule for an alternative: finditer over the whole text
+    assert not _PatternScanner(re.compile(r"[^。]+亿人")).anchored
+    assert not _PatternScanner(re.compile(r"(?:a|b)*社保[^,]+")).anchored
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.lists(st.sampled_from(["社保", "参保", "人参保", "覆盖", "亿", "人", "1", "2", "。",
+                                       ",", "\n", "a", "x", "作", "社", "保", "险"]),
+                     max_size=30).map("".join),  # chunks: anchors near each other are common
+       pattern=st.sampled_from(WHOLE + TRICKY), fallback=st.booleans())
+@example(text="1亿", pattern=r"\d+亿|覆盖[^,]+", fallback=False)  # starts at the text start
+@example(text="覆盖\n12亿人参保", pattern=WHOLE[0], fallback=False)  # ... and at a line start
+@example(text="社保x社保1亿", pattern=r"(?<!作)社保.*亿|\d+人参保", fallback=False)  # inside a match
+def test_start_rule_search_equals_finditer(text: str, pattern: str, fallback: bool) -> None:
+    sc = _PatternScanner(re.compile(pattern))
+    if not fallback:  # always try the possible starts one by one, however many
+        sc._STARTS_PER_CHAR = math.inf
+    assert sc.spans(text) == _finditer(pattern, text)
+    m = Matcher(_lexicon({"F1": [("P", pattern)], "C1": ["社保", "参保", "人参保"]}))
+    for _ci, scanner, _label in m._patterns:
+        scanner._STARTS_PER_CHAR = sc._STARTS_PER_CHAR
+    assert [(h.start, h.end) for h in m.find(text) if h.category == "F1"] == \
+        _finditer(pattern, text)
+
+
+OVERLAPPING: dict[str, list[str | tuple[str, str]]] = {
+    "C3": ["新常态", "经济新常态", "经济", "常态化", "态化"],
+    "C1": ["新常态", "哈哈", "𠀀新", "é"],  # 4- and 2-byte UTF-8 characters
+    "F1": ["é经济", ("N亿", r"\d+亿"), "1亿", ("哈N", r"哈+\d")],
+}
+
+
+def _rule(cats: dict[str, list[str | tuple[str, str]]], text: str
+          ) -> list[tuple[int, int, str, str, str]]:
+    """The documented matching rule, spelled out slowly: every occurrence (str.find) of every
+    literal and every finditer match of every pattern, resolved per category."""
+    dims = {"F": "feature", "P": "pathway", "C": "challenge", "D": "domain"}
+    rows = []
+    for cid, terms in cats.items():
+        cands = []
+        for t in terms:
+            if isinstance(t, tuple):
+                cands += [(s, s - e, 1, t[0], e) for s, e in _finditer(t[1], text)]
+            else:
+                i = text.find(t)
+                while i != -1:
+                    cands.append((i, -len(t), 0, t, i + len(t)))
+                    i = text.find(t, i + 1)
+        last_end = -1
+        for start, _neglen, _kind, term, end in sorted(cands):
+            if start >= last_end:
+                rows.append((start, end, dims[cid[0]], cid, term))
+                last_end = end
+    return sorted(rows, key=lambda r: (r[0], r[2], r[3], r[1], r[4]))
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(alphabet="经济新常态化哈𠀀é1亿\n,", max_size=60))
+def test_find_follows_the_rule_on_overlapping_terms_and_multibyte_text(text: str) -> None:
+    # character offsets come from the automaton's byte offsets, converted in one forward pass
+    m = Matcher(_lexicon(OVERLAPPING))
+    hits = m.find(text)
+    assert [(h.start, h.end, h.dimension, h.category, h.term) for h in hits] == \
+        _rule(OVERLAPPING, text)
+    literals = {t for terms in OVERLAPPING.values() for t in terms if isinstance(t, str)}
+    assert all(text[h.start:h.end] == h.term for h in hits if h.term in literals)
+    assert m.count(text) == Counter((h.dimension, h.category, h.term) for h in hits)
 
 
 @pytest.mark.slow

@@ -72,3 +72,33 @@ def test_to_simplified_converts_with_opencc_t2s() -> None:
 def test_to_simplified_leaves_simplified_text_unchanged() -> None:
     text = "实施积极应对人口老龄化国家战略，发展养老服务。"
     assert normalize.to_simplified(text) == text
+
+
+def test_the_spelled_out_whitespace_is_every_unicode_whitespace_but_space_and_newline() -> None:
+    # whitespace()'s fast path relies on _OTHER_SPACE being exactly str.isspace() (= regex \s)
+    import re
+
+    listed = {chr(cp) for cp in range(0x110000) if re.fullmatch(f"[{normalize._OTHER_SPACE}]", chr(cp))}
+    unicode = {chr(cp) for cp in range(0x110000) if chr(cp).isspace()} - {" ", "\n"}
+    assert listed == unicode
+
+
+@pytest.mark.parametrize("raw", [
+    "甲\n乙\n", "甲 乙\n乙", "甲  乙", " 甲", "甲 \n乙", "甲\n\n乙", "\n甲", "甲\t乙", "甲\u3000乙",
+    "甲\n \n乙", "", "\n\n", " ", "甲\x1c乙", "甲\n", "a b c\nd e",
+])
+def test_whitespace_fast_path_gives_what_the_full_pass_gives(raw: str) -> None:
+    full = "\n".join(filter(None, map(str.strip, normalize._INLINE_SPACE.sub(" ", raw).split("\n"))))
+    assert normalize.whitespace(raw) == full
+
+
+def test_nfkc_replaces_each_odd_character_everywhere_and_falls_back_on_combining_marks() -> None:
+    assert normalize.nfkc("（一）１，２，３；①℃") == "(一)1,2,3;1°C"
+    assert normalize.nfkc("ｶﾞ，e\u0301") == "ガ,é"  # half-width katakana + voiced mark compose
+
+
+def test_han_and_traditional_counts_cover_astral_characters_and_lone_surrogates() -> None:
+    text = "社會保障\U00020000\U0002F8A6\ud800abc"
+    assert normalize.han_chars(text) == 4  # the Han blocks counted are in the BMP
+    assert normalize.traditional_chars("社會保障") == 1
+    assert normalize.traditional_chars(text) == 1 + ("\U0002F8A6" in normalize._t2s_characters())

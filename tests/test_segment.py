@@ -80,13 +80,33 @@ def test_word_count_ignores_punctuation_and_spaces() -> None:
 
 
 def test_the_cache_round_trips_tokens_including_spaces(tmp_path: Path) -> None:
+    from pipeline.segment import lengths_of, nest
+
     cache = SegmentCache(tmp_path)
     seg = [[["GDP", " ", "增长", "。"], ["好", "！"]], [["第二段"]]]
-    cache.put("ab" + "0" * 62, "cfg", seg)
-    assert cache.get("ab" + "0" * 62, "cfg") == seg
-    assert cache.get("ab" + "0" * 62, "other") is None
+    text = "GDP 增长。好！\n第二段"
+    sha = "ab" + "0" * 62
+    cache.put(sha, "cfg", lengths_of(seg))
+    got = cache.get(sha, "cfg", text)
+    assert got is not None and got.tolist() == [3, 1, 2, 1, 1, 1, 1, 3]
+    assert nest(text, got) == seg
+    assert cache.get(sha, "other", text) is None
+    assert cache.get(sha, "cfg", text + "多") is None  # an entry that does not fit the text
     files = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
-    assert files == ["ab" + "0" * 62 + ".tsv"]  # no temporary file left behind
+    assert files == [sha + ".npy"]  # no temporary file left behind
+
+
+def test_a_damaged_cache_entry_counts_as_missing(tmp_path: Path) -> None:
+    cache = SegmentCache(tmp_path)
+    sha = "cd" + "0" * 62
+    path = cache.path(sha, "cfg")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not an array")
+    assert cache.get(sha, "cfg", "一句。") is None
+    tk = _Counting()
+    seg, hit = segment_cached(tk, sha, "一句。", cache)
+    assert (seg, hit, tk.calls) == ([[list("一句。")]], False, 1)
+    assert segment_cached(tk, sha, "一句。", cache) == (seg, True)  # written again
 
 
 class _Counting:
@@ -133,7 +153,7 @@ def test_segment_document_and_tokens_for_use_the_run_settings(tmp_path: Path) ->
                                         [["鼓励", "社会组织", "参与", "。"]]]
     assert tokens_for(doc, s) == [["完善", "社会保障", "促进", "共同富裕"],
                                   ["鼓励", "社会组织", "参与"]]
-    assert len(list((tmp_path / "segments").rglob("*.tsv"))) == 1
+    assert len(list((tmp_path / "segments").rglob("*.npy"))) == 1
 
 
 def test_the_stopword_list_holds_function_words_not_theme_words() -> None:
@@ -210,22 +230,48 @@ class _Glued:
     "。\n!\n.",
 ])
 def test_segment_units_equals_the_nested_segmentation(tokenizer, text: str) -> None:  # type: ignore[no-untyped-def]
-    from pipeline.segment import _dump, segment_units, units_of
+    from pipeline.segment import nest, segment_units, units_of
 
-    for tk in (tokenizer, _Glued()):
+    for tk in (tokenizer, _Glued(), _Whole()):
         seg = segment_text(tk, text)
-        dump, units = segment_units(tk, text)
-        assert dump == _dump(seg)
+        lengths, units = segment_units(tk, text)
+        assert int(lengths.sum()) == len(text)
+        assert nest(text, lengths) == seg
         assert units == units_of(seg)
         assert units.chars == len(text)
 
 
 def test_segment_units_agrees_on_real_policy_documents() -> None:
-    from pipeline.segment import _dump, segment_units, units_of
+    from pipeline.segment import nest, segment_units, units_of
 
     docs = load_corpus(shared_corpus("social-security-policy-zh")).documents[:15]
     for name in ("jieba", "jieba-rs"):
         tk = build_tokenizer(name, user_terms=TERMS)
         for d in docs:
             seg = segment_text(tk, d.text)
-            assert segment_units(tk, d.text) == (_dump(seg), units_of(seg)), (name, d.doc_id)
+            lengths, units = segment_units(tk, d.text)
+            assert (nest(d.text, lengths), units) == (seg, units_of(seg)), (name, d.doc_id)
+
+
+
+def test_the_vectorised_word_test_is_is_word_for_every_bmp_character() -> None:
+    from pipeline.segment import _WORDCH, _char_classes, is_word
+
+    table = _char_classes()
+    wrong = [cp for cp in range(0x10000) if bool(table[cp] & _WORDCH) != is_word(chr(cp))]
+    assert wrong == []
+
+
+def test_units_from_the_cache_equal_fresh_units_for_astral_and_odd_text(tmp_path: Path) -> None:
+    from pipeline.segment import units_cached
+
+    text = "𠀀字𝟘号。 . x. 2.5% ok!\n第二段；尾"  # characters beyond the BMP, ". " ends
+    tk = build_tokenizer("jieba-rs")
+    seg = segment_text(tk, text)
+    cache = SegmentCache(tmp_path)
+    fresh, hit1 = units_cached(tk, "ef" * 32, text, cache)
+    again, hit2 = units_cached(tk, "ef" * 32, text, cache)
+    from pipeline.segment import units_of
+
+    assert (hit1, hit2) == (False, True)
+    assert fresh == again == units_of(seg)

@@ -99,3 +99,28 @@ def test_the_lock_is_released_when_the_run_ends(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=False)
     assert out.stdout.strip() == "got it", out.stderr
+
+
+def test_fast_csv_writer_writes_exactly_what_to_csv_writes(tmp_path: Path) -> None:
+    import numpy as np
+
+    from pipeline.store import FLOAT_FORMAT, write_csv
+
+    texts = ["plain", "a,b", 'q"uote', "line\nbreak", "cr\rret", "", " sp ", "中文，逗号", "tab\t",
+             'x","y']
+    n = len(texts)
+    df = pd.DataFrame({
+        "s": pd.array(texts[:-1] + [None], dtype="str"),
+        "f": [np.nan, np.inf, -np.inf, -0.0, 0.0, 1e20, 5e-7, 4.9999995e-7, 1 / 3, -2.5e-7],
+        "i": np.arange(n, dtype="int64") * -7,
+        "I": pd.array([1, None] * (n // 2), dtype="Int64"),
+        "b": [True, False] * (n // 2),
+        "B": pd.array([True, None] * (n // 2), dtype="boolean"),
+        "u": np.arange(n, dtype="uint8"),
+    })
+    for name, frame in {"edge": df, "empty": df.iloc[:0], "objects": df.astype({"s": object}),
+                        "one": df[["s"]]}.items():
+        write_csv(frame, tmp_path / f"{name}.csv")
+        frame.to_csv(tmp_path / f"{name}.ref.csv", index=False, lineterminator="\n",
+                     float_format=FLOAT_FORMAT, encoding="utf-8")
+        assert (tmp_path / f"{name}.csv").read_bytes() == (tmp_path / f"{name}.ref.csv").read_bytes()
