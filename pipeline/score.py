@@ -148,10 +148,10 @@ def score_units(units: Units, hits: Iterable[HitLike], scheme: Scheme,
         term_counter[(h.dimension, cat, h.term)] += 1
         if not n_sent:
             continue
-        si = bisect_right(starts, h.start) - 1
-        cells = per_sent.get(si if si > 0 else 0)
+        si = max(bisect_right(starts, h.start) - 1, 0)
+        cells = per_sent.get(si)
         if cells is None:
-            cells = per_sent[si if si > 0 else 0] = {}
+            cells = per_sent[si] = {}
         cell = cells.get(cat)
         if cell is None:
             cell = cells[cat] = [0, 0.0]
