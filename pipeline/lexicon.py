@@ -339,7 +339,15 @@ class _Parser:
         self.problems.append(Problem(self.where, line, message, fix, severity))
 
     def value(self, node: yaml.Node) -> Any:
-        return self.loader.construct_object(node, deep=True)
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (ValueError, TypeError, OverflowError, yaml.YAMLError) as exc:
+            # an explicit tag that does not fit its value (``!!int 退休``): YAML's constructor
+            # raises a bare ValueError; report it at its line and go on with the plain text
+            tag = getattr(node, "tag", "")
+            self.error(node, f"the value cannot be read as {tag.rsplit(':', 1)[-1]} ({exc})",
+                       "Remove the `!!` tag before the value")
+            return node.value if isinstance(node, yaml.ScalarNode) else None
 
     def mapping(self, node: yaml.Node, what: str, required: tuple[str, ...],
                 optional: tuple[str, ...]) -> dict[str, yaml.Node] | None:
@@ -719,7 +727,17 @@ def _unbounded(source: str) -> bool:
 
 
 def _parse_text(text: str, path: Path | None) -> tuple[Lexicon | None, list[Problem]]:
-    parser = _Parser(text, path)
+    try:
+        parser = _Parser(text, path)
+    except yaml.reader.ReaderError as exc:  # a character YAML refuses, found before parsing
+        where = str(path) if path is not None else "<lexicon>"
+        pos = exc.position if isinstance(exc.position, int) else -1
+        line = text[:pos].count("\n") + 1 if pos >= 0 else 0
+        char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        return None, [Problem(where, line, f"the character {char} (a control character) is not "
+                              "allowed in a YAML file",
+                              "Delete it: it usually comes from copying text out of a PDF or a "
+                              "word processor; save the file as plain UTF-8 text")]
     try:
         lexicon = parser.parse()
     finally:

@@ -467,3 +467,21 @@ def test_libyaml_and_the_pure_python_loader_report_the_same_problems(tmp_path: P
     assert problems and [str(p) for p in problems] == [str(p) for p in sorted(
         pure.problems, key=lambda p: ({"error": 0, "warning": 1, "note": 2}[p.severity], p.line))]
     assert "YAML syntax error" in problems[0].message
+
+
+def test_a_control_character_is_a_problem_with_its_line_not_a_crash(tmp_path: Path) -> None:
+    bad = tmp_path / "ctl.yaml"
+    bad.write_text("name: x\nversion: 1.0.0\ndescription: 社会\x01保障\n", encoding="utf-8")
+    problems = validate_lexicon(bad)
+    assert [(p.line, p.severity) for p in problems] == [(3, "error")]
+    assert "U+0001" in problems[0].message and "Delete it" in problems[0].fix
+    with pytest.raises(LexiconError, match=r"ctl\.yaml:3"):
+        load_lexicon(bad)
+
+
+def test_a_tag_that_does_not_fit_its_value_is_a_problem_with_its_line(tmp_path: Path) -> None:
+    bad = tmp_path / "tag.yaml"
+    bad.write_text("name: x\nversion: !!int 退休\n", encoding="utf-8")
+    problems = validate_lexicon(bad)
+    assert any(p.line == 2 and "cannot be read as int" in p.message and p.severity == "error"
+               for p in problems), problems
