@@ -271,8 +271,8 @@ def segment_units(tokenizer: Tokenizer, text: str) -> tuple[np.ndarray, Units]:
     """
     tokens = tokenizer.cut(text)
     lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
-    # Every "\\n" is a token of its own when the tokens cover the text and as many tokens are
-    # "\\n" as the text has "\\n" characters (C-level counts, no loop).
+    # Every "\n" is a token of its own when the tokens cover the text and as many tokens are
+    # "\n" as the text has "\n" characters (C-level counts, no loop).
     if (int(lengths.sum()) != len(text) or (len(tokens) and int(lengths.min()) <= 0)
             or tokens.count("\n") != text.count("\n")):
         lengths = _paragraph_lengths(tokenizer, text)
