@@ -34,7 +34,10 @@ _OTHER_SPACE = ("\t\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u
 #: (One class opens the pattern, so the regex engine skips to candidates with a fast scan; the
 #: text's first character is checked apart.)
 _UNTIDY_SPACE = re.compile(f"[{_OTHER_SPACE} \\n](?:(?<=[{_OTHER_SPACE}])|(?=[ \\n]|\\Z))")
-_SENTENCE_END = re.compile(r"(?<=[。！？；!?;])|(?<=\.)(?=\s)")
+#: The characters that end a sentence (after NFKC the full-width ！？； are half-width); a full
+#: stop ends one only when whitespace follows (``sentences``).
+SENTENCE_END_CHARS = "。！？；!?;"
+_SENTENCE_END = re.compile(f"(?<=[{re.escape(SENTENCE_END_CHARS)}])|(?<=\\.)(?=\\s)")
 #: The Han blocks ``han_chars`` counts: CJK Extension A, CJK Unified Ideographs, CJK Compatibility
 #: Ideographs.
 _HAN_BLOCKS = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
@@ -214,8 +217,14 @@ def _count_in(text: str, table: NDArray[np.bool_]) -> int:
     """
     import numpy as np
 
-    points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
-    return int(np.count_nonzero(table[points]))
+    return int(np.count_nonzero(table[codepoints(text)]))
+
+
+def codepoints(text: str) -> NDArray[np.uint32]:
+    """``text`` as an array of its code points (UTF-32; a lone surrogate is kept as itself)."""
+    import numpy as np
+
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
 
 
 @lru_cache(maxsize=1)

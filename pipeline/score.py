@@ -110,12 +110,6 @@ def _ratio(num: float, den: float, scale: float = 1.0) -> float:
     return round(num / den * scale, RATE_DIGITS) if den else 0.0
 
 
-def _units(seg: Segmented) -> tuple[list[int], list[int], list[int]]:
-    """Sentence start offsets, sentence -> paragraph index, word tokens per sentence."""
-    u = units_of(seg)
-    return u.starts, u.para_of, u.words
-
-
 def score_document(seg: Segmented, hits: Iterable[HitLike], scheme: Scheme,
                    *, text_length: int | None = None) -> DocScore:
     """All measures of one document from its segmentation and the matcher's hits.

@@ -226,9 +226,6 @@ def segment_text(tokenizer: Tokenizer, text: str) -> Segmented:
     return out
 
 
-_END_CHARS = "。！？；!?;"  # ends a sentence (``normalize.sentences``)
-
-
 @dataclass
 class Units:
     """What scoring needs of a segmentation: per sentence its start offset in the text, its
@@ -304,14 +301,10 @@ def _char_classes() -> np.ndarray:
     chars = [chr(i) for i in range(0x10000)]
     cls = np.fromiter((c.isalnum() for c in chars), dtype=np.uint8, count=0x10000)
     cls |= np.fromiter((c.isspace() for c in chars), dtype=np.uint8, count=0x10000) * _SPACE
-    for ch in _END_CHARS:
+    for ch in normalize.SENTENCE_END_CHARS:
         cls[ord(ch)] |= _ENDCH
     cls[ord(".")] |= _DOT
     return cls
-
-
-def _codepoints(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
 def _classes(cps: np.ndarray) -> np.ndarray:
@@ -339,7 +332,7 @@ def _pieces(text: str, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     All in NumPy over boolean masks of the characters: no Python loop, no sort.
     """
     n = len(text)
-    cps = _codepoints(text)
+    cps = normalize.codepoints(text)
     cls = _classes(cps)
     is_nl = cps == 10
     after_nl = np.zeros(n, dtype=bool)

@@ -417,12 +417,8 @@ def test_one_year_of_documents_gets_no_trend_test_and_says_why(
     assert (run_dir / "figures" / "rates_by_region.png").is_file()
 
 
-def test_empty_discovery_tables_show_their_reason(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    empty = pd.DataFrame(columns=["term", "category"])
-    empty.attrs["reason"] = "fewer than 3 periods with documents"
-    monkeypatch.setattr("pipeline.discover.discovery_tables",
-                        lambda run_dir, settings: {"drift": empty})
+def _one_document_run(tmp_path: Path) -> Path:
+    """A run folder with one document and one hit (全覆盖, F1) in 2025."""
     docs = pd.DataFrame({"doc_id": ["a"], "title": ["甲"], "date": ["2025"], "year": [2025],
                          "tokens": [100], "sentences": [1], "paragraphs": [1], "sha256": ["x"]})
     scores = pd.DataFrame({"doc_id": ["a"], "scope": ["all"], "dimension": ["feature"],
@@ -430,7 +426,16 @@ def test_empty_discovery_tables_show_their_reason(tmp_path: Path,
                            "rate_per_10k": [100.0]})
     tc = pd.DataFrame({"doc_id": ["a"], "dimension": ["feature"], "category": ["F1_population"],
                        "term": ["全覆盖"], "count": [1]})
-    run_dir = _write_run(tmp_path / "toy", docs, scores, tc)
+    return _write_run(tmp_path / "toy", docs, scores, tc)
+
+
+def test_empty_discovery_tables_show_their_reason(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = pd.DataFrame(columns=["term", "category"])
+    empty.attrs["reason"] = "fewer than 3 periods with documents"
+    monkeypatch.setattr("pipeline.discover.discovery_tables",
+                        lambda run_dir, settings: {"drift": empty})
+    run_dir = _one_document_run(tmp_path)
     report.write_report(run_dir, Settings(discover=True))
     html = (run_dir / "report.html").read_text(encoding="utf-8")
     assert "drift: not computed (fewer than 3 periods with documents)." in html
@@ -444,14 +449,7 @@ def test_discovery_is_off_by_default_and_the_report_says_how_to_turn_it_on(
 
     monkeypatch.setattr("pipeline.discover.discovery_tables", never)
     assert Settings().discover is False
-    docs = pd.DataFrame({"doc_id": ["a"], "title": ["甲"], "date": ["2025"], "year": [2025],
-                         "tokens": [100], "sentences": [1], "paragraphs": [1], "sha256": ["x"]})
-    scores = pd.DataFrame({"doc_id": ["a"], "scope": ["all"], "dimension": ["feature"],
-                           "category": ["F1_population"], "count": [1], "tokens": [100],
-                           "rate_per_10k": [100.0]})
-    tc = pd.DataFrame({"doc_id": ["a"], "dimension": ["feature"], "category": ["F1_population"],
-                       "term": ["全覆盖"], "count": [1]})
-    run_dir = _write_run(tmp_path / "toy", docs, scores, tc)
+    run_dir = _one_document_run(tmp_path)
     report.write_report(run_dir, Settings())
     for name in ("report.html", "report.md"):
         text = (run_dir / name).read_text(encoding="utf-8")
