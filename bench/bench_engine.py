@@ -5,6 +5,8 @@ Prints, measured in one invocation:
 - baseline: one process calling ``jieba.lcut`` over the same texts (MB/s);
 - cold run with jieba on ``--workers`` processes: MB/s and the ratio to the baseline (target >= 1.6x);
 - cold run with jieba-rs: MB/s end to end (target >= 10 MB/s);
+- the jieba-rs floor: the same files only read, decoded and cut by jieba-rs on the same number
+  of processes, nothing else: the ceiling any end-to-end run with this segmenter has here;
 - warm run (nothing changed): seconds and the fraction of the jieba cold run (target < 10%);
 - peak resident memory of the whole process tree (target < 2 GB).
 
@@ -132,6 +134,38 @@ def baseline(corpus: Path, mb: float, *, skip_mb: float = 0.0) -> tuple[float, f
     return done / 1e6, time.perf_counter() - t0
 
 
+def _cut_files(args: tuple[list[str], tuple[str, ...]]) -> int:
+    """A floor worker: read, decode and cut each file with jieba-rs (the run's tokenizer, with
+    the lexicon's terms); nothing else. Returns the bytes done."""
+    from pipeline.segment import RJiebaTokenizer
+
+    paths, terms = args
+    tok = RJiebaTokenizer(terms)
+    done = 0
+    for p in paths:
+        data = Path(p).read_bytes()
+        tok.cut(data.decode("utf-8"))
+        done += len(data)
+    return done
+
+
+def segmenter_floor(corpus: Path, workers: int, lexicon: Path) -> tuple[float, float]:
+    """(MB, seconds) for jieba-rs alone over every file on ``workers`` processes, pool start-up
+    and dictionary loads included, as in the engine's own pool."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from pipeline.segment import _user_words
+
+    terms = _user_words(str(lexicon), lexicon.stat().st_mtime_ns)
+    files = sorted(corpus.glob("*.txt"), key=lambda f: (-f.stat().st_size, f.name))
+    chunks = [[str(f) for f in files[i::8 * workers]] for i in range(8 * workers)]
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("forkserver")) as pool:
+        done = sum(pool.map(_cut_files, [(c, terms) for c in chunks]))
+    return done / 1e6, time.perf_counter() - t0
+
+
 def engine_run(corpus: Path, out: Path, cache: Path, segmenter: str, workers: int,
                lexicon: Path, peak: PeakRSS) -> tuple[float, object]:
     from pipeline.config import Settings
@@ -193,6 +227,11 @@ def main() -> None:
             print(f"cold      jieba-rs, {args.workers} workers: {rs_s:.1f} s = {mb / rs_s:.2f} MB/s"
                   f" end to end (target >= 10 MB/s); segmented {rs.stats.segmented}; "  # type: ignore[attr-defined]
                   f"{rs.cpu / mb:.2f} CPU s/MB; {load()}", flush=True)  # type: ignore[attr-defined]
+            fmb, fs = segmenter_floor(corpus, args.workers, lexicon)
+            print(f"floor     jieba-rs alone, {args.workers} workers (read, decode and cut each file;"
+                  f" no normalising, matching, scoring, caches or tables): {fs:.1f} s = "
+                  f"{fmb / fs:.2f} MB/s; the cold run reaches {fs / rs_s:.0%} of it; {load()}",
+                  flush=True)
             warm_s, warm = engine_run(corpus, base / "out", base / "cache-jieba", "jieba",
                                       args.workers, lexicon, peak)
             print(f"warm      jieba, nothing changed: {warm_s:.2f} s = "
