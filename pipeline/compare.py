@@ -130,8 +130,9 @@ def load_periods(path: Path) -> list[Period]:
 
 
 def period_of(year: float | None, periods: Sequence[Period]) -> str | None:
-    """The name of the period holding ``year``, or None."""
-    if year is None or (isinstance(year, float) and math.isnan(year)):
+    """The name of the period holding ``year``, or None (also for a missing year: None, NaN
+    or ``pd.NA``, as documents.csv gives a year that no file name or metadata supplied)."""
+    if year is None or year is pd.NA or (isinstance(year, float) and math.isnan(year)):
         return None
     for p in periods:
         if p.contains(int(year)):
@@ -251,27 +252,38 @@ def _categories(scores: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(keys, columns=["dimension", "category"])
 
 
-def _doc_matrix(documents: pd.DataFrame, scores: pd.DataFrame, scope: str
-                ) -> tuple[pd.DataFrame, pd.Series]:
+def doc_matrix(documents: pd.DataFrame, scores: pd.DataFrame, scope: str
+               ) -> tuple[pd.DataFrame, pd.Series]:
     """Counts as a documents x (dimension, category) matrix, and each document's tokens.
 
     For scope ``all`` the tokens are documents.csv's; for a domain scope they are
-    the tokens of that scope as scores.csv gives them (0 where it has no row).
+    the tokens of that scope as scores.csv gives them (0 where it has no row). It depends
+    only on the documents' ids (in order), the scores and the scope, not on any grouping:
+    a caller rating the same documents by several columns builds it once per scope and
+    passes it to ``pooled_rates(matrix=...)``.
     """
     if scope not in SCOPES:
         raise MobilizeError(f"unknown scope {scope!r}", fix=f"Use one of {', '.join(SCOPES)}.")
     sc = scores[scores["scope"] == scope]
-    cats = _categories(scores)
-    counts = (sc.pivot_table(index="doc_id", columns=["dimension", "category"], values="count",
-                             aggfunc="sum", fill_value=0)
-              .reindex(index=documents["doc_id"],
-                       columns=pd.MultiIndex.from_frame(cats), fill_value=0))
+    columns = pd.MultiIndex.from_frame(_categories(scores))
+    # The counts summed into a zero matrix by (document, category) position: what a
+    # pivot_table (sum, missing as 0) reindexed to these rows and columns gives, without
+    # its grouping machinery. Integer counts: the float sums are exact.
+    ids, id_order = pd.factorize(sc["doc_id"])  # (doc ids may repeat in ``documents``)
+    row_of_id = pd.Index(id_order).get_indexer(documents["doc_id"])
+    col = columns.get_indexer(pd.MultiIndex.from_arrays([sc["dimension"], sc["category"]]))
+    keep = (ids >= 0) & (col >= 0)
+    by_id = np.zeros((len(id_order) + 1, len(columns)))  # (the last row: ids with no scores)
+    np.add.at(by_id, (ids[keep], col[keep]),
+              sc["count"].to_numpy(dtype=float, na_value=0.0)[keep])
+    counts = pd.DataFrame(by_id[row_of_id], index=pd.Index(documents["doc_id"]),
+                          columns=columns)
     if scope == "all":
         tokens = documents.set_index("doc_id")["tokens"].astype(float)
     else:
         tokens = (sc.groupby("doc_id")["tokens"].max()
                   .reindex(documents["doc_id"], fill_value=0).astype(float))
-    return counts.astype(float), tokens
+    return counts, tokens
 
 
 def _bootstrap_weights(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
@@ -296,24 +308,40 @@ def bootstrap_rates(counts: np.ndarray, tokens: np.ndarray, *, n_boot: int,
 
 
 def _percentile_ci(reps: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """The percentile interval of each column of ``reps``, NaN (replicates without tokens)
+    left out."""
     lo_q, hi_q = (1 - level) / 2 * 100, (1 + level) / 2 * 100
     if reps.shape[0] == 0 or np.all(np.isnan(reps)):
         nan = np.full(reps.shape[1], np.nan)
         return nan, nan
+    missing = np.isnan(reps)
+    rows = missing.any(axis=1)
+    if np.array_equal(rows, missing.all(axis=1)):
+        # NaN only as whole replicates (a draw with no tokens): without those rows
+        # ``percentile`` gives ``nanpercentile``'s numbers, bit for bit, without its slow
+        # column-by-column path (the bootstrap's largest cost).
+        lo, hi = np.percentile(reps[~rows], [lo_q, hi_q], axis=0)
+        return lo, hi
     with np.errstate(all="ignore"):
         return np.nanpercentile(reps, lo_q, axis=0), np.nanpercentile(reps, hi_q, axis=0)
 
 
 def pooled_rates(documents: pd.DataFrame, scores: pd.DataFrame, by: str | None, *,
                  scope: str = "all", seed: int, n_boot: int = DEFAULT_BOOT,
-                 level: float = 0.95) -> pd.DataFrame:
+                 level: float = 0.95,
+                 matrix: tuple[pd.DataFrame, pd.Series] | None = None) -> pd.DataFrame:
     """Pooled rate per group of ``by`` (None: the whole corpus) and category, with bootstrap CI.
 
     Columns: ``<by>, dimension, category, documents, count, tokens, rate_per_10k,
     ci_low, ci_high``; rows sorted by group, dimension, category. Groups with a
-    missing value of ``by`` are left out.
+    missing value of ``by`` are left out. ``matrix`` is ``doc_matrix(documents, scores,
+    scope)`` when the caller already has it (same documents in the same order).
     """
-    counts, tokens = _doc_matrix(documents, scores, scope)
+    if matrix is None:
+        matrix = doc_matrix(documents, scores, scope)
+    counts, tokens = matrix
+    if len(counts) != len(documents):
+        raise ValueError("pooled_rates: the matrix is not of these documents")
     cats = counts.columns.to_frame(index=False)
     keys = _group_keys(documents, by)
     cols = ([by] if by is not None else []) + _RATE_COLUMNS
@@ -389,7 +417,7 @@ def rate_differences(documents: pd.DataFrame, scores: pd.DataFrame, by: str, a: 
     if col is None:
         _group_keys(documents, by)  # raises the helpful error
         raise AssertionError  # pragma: no cover
-    counts, tokens = _doc_matrix(documents, scores, scope)
+    counts, tokens = doc_matrix(documents, scores, scope)
     mats = []
     for j, value in enumerate((a, b)):
         mask = (col == str(value)).to_numpy()
@@ -598,15 +626,20 @@ def log_odds_dirichlet(y_a: pd.Series, y_b: pd.Series, n_a: float, n_b: float,
     every token that is not a lexicon term).
     """
     idx = y_a.index.union(y_b.index).union(alpha.index)
-    ya = y_a.reindex(idx, fill_value=0).astype(float)
-    yb = y_b.reindex(idx, fill_value=0).astype(float)
-    al = alpha.reindex(idx, fill_value=0).astype(float)
+    # Aligned once; the arithmetic is then on plain arrays (the same operations in the same
+    # order, so the same numbers, without pandas' index checks at every step).
+    ya = y_a.reindex(idx, fill_value=0).astype(float).to_numpy()
+    yb = y_b.reindex(idx, fill_value=0).astype(float).to_numpy()
+    al = alpha.reindex(idx, fill_value=0).astype(float).to_numpy()
     a0 = float(alpha.sum()) if alpha0 is None else float(alpha0)
-    delta = (np.log((ya + al) / (n_a + a0 - ya - al))
-             - np.log((yb + al) / (n_b + a0 - yb - al)))
-    var = 1 / (ya + al) + 1 / (yb + al)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delta = (np.log((ya + al) / (n_a + a0 - ya - al))
+                 - np.log((yb + al) / (n_b + a0 - yb - al)))
+        var = 1 / (ya + al) + 1 / (yb + al)
+        se = np.sqrt(var)
+        z = delta / np.sqrt(var)
     return pd.DataFrame({"count_a": ya.astype(int), "count_b": yb.astype(int),
-                         "delta": delta, "se": np.sqrt(var), "z": delta / np.sqrt(var)})
+                         "delta": delta, "se": se, "z": z}, index=idx)
 
 
 def keyness(documents: pd.DataFrame, term_counts: pd.DataFrame, by: str, a: Any, b: Any, *,
@@ -644,7 +677,9 @@ def keyness(documents: pd.DataFrame, term_counts: pd.DataFrame, by: str, a: Any,
     tc = tc[tc["group"] != ""]
     parts = []
 
-    def one(frame: pd.DataFrame, keys: list[str], within: str) -> pd.DataFrame:
+    def one(frame: pd.DataFrame, keys: list[str], within: str | None) -> pd.DataFrame:
+        """The log-odds of each value of ``keys`` in ``frame``; ``within`` None: each row's
+        category."""
         if frame.empty:
             return pd.DataFrame()
         ca = frame[frame["group"] == "a"].groupby(keys)["count"].sum()
@@ -654,22 +689,27 @@ def keyness(documents: pd.DataFrame, term_counts: pd.DataFrame, by: str, a: Any,
         res = log_odds_dirichlet(ca, cb, tokens["a"], tokens["b"], alpha,
                                  alpha0).reset_index()
         res = res.rename(columns={"index": keys[0]}) if len(keys) == 1 else res
-        res.insert(0, "within", within)
+        res.insert(0, "within", res["category"] if within is None else within)
         return res
 
     # Overall: a term counted once even when it sits in two categories.
     overall = tc.drop_duplicates(["doc_id", "term", "group"])
     ov = one(overall, ["term"], "all")
     if not ov.empty:
-        first_cat = (tc.sort_values(["dimension", "category"])
-                     .groupby("term")[["dimension", "category"]].agg(
-                         lambda s: "+".join(sorted(set(s)))))
+        dims: dict[str, set[str]] = {}
+        cats: dict[str, set[str]] = {}
+        for term, dim, cat in zip(tc["term"], tc["dimension"], tc["category"], strict=True):
+            dims.setdefault(term, set()).add(dim)
+            cats.setdefault(term, set()).add(cat)
+        first_cat = pd.DataFrame({"dimension": ["+".join(sorted(dims[t])) for t in dims],
+                                  "category": ["+".join(sorted(cats[t])) for t in dims]},
+                                 index=pd.Index(list(dims), name="term"))
         ov = ov.merge(first_cat, left_on="term", right_index=True, how="left")
         parts.append(ov)
-    for (dim, cat), g in tc.groupby(["dimension", "category"], sort=True):
-        res = one(g, ["term"], cat)
-        res["dimension"], res["category"] = dim, cat
-        parts.append(res)
+    # Within each category, all categories in one pass: a term's prior comes from its own
+    # pooled count in that category, so the rows are those of one category at a time.
+    if not tc.empty:
+        parts.append(one(tc, ["dimension", "category", "term"], None))
     cols = ["within", "dimension", "category", "term", "count_a", "count_b", "rate_a", "rate_b",
             "delta", "se", "z"]
     if not parts:
@@ -698,15 +738,22 @@ def cooccurrence_by(documents: pd.DataFrame, cooccurrence: pd.DataFrame, by: str
     co = cooccurrence[(cooccurrence["unit"] == unit) & (cooccurrence["dimension_a"] == "feature")
                       & (cooccurrence["dimension_b"] == dimension_b)]
     docs = documents[["doc_id", by] + ([units_col] if units_col in documents.columns else [])]
+    keys = _group_keys(documents, by)
+    # Each group's documents as (doc_id, group position) pairs, then one grouped sum over
+    # the co-occurrences of all groups (instead of a filter and a sum per group).
+    members = pd.DataFrame([(doc_id, pos) for pos, (_key, idx) in enumerate(keys)
+                            for doc_id in set(documents["doc_id"].iloc[idx])],
+                           columns=["doc_id", "_group"])
+    sums = (co[["doc_id", "category_a", "category_b", "count"]].merge(members, on="doc_id")
+            .groupby(["_group", "category_a", "category_b"])["count"].sum())
+    group_units = [float(docs[units_col].iloc[idx].sum()) if units_col in docs.columns
+                   else np.nan for _key, idx in keys]
     rows = []
-    for key, idx in _group_keys(documents, by):
-        ids = set(documents["doc_id"].iloc[idx])
-        units = float(docs[units_col].iloc[idx].sum()) if units_col in docs.columns else np.nan
-        g = co[co["doc_id"].isin(ids)].groupby(["category_a", "category_b"])["count"].sum()
-        for (ca, cb), n in g.items():
-            rows.append({by: key, "category_a": ca, "category_b": cb, "count": int(n),
-                         "units": units,
-                         "per_1k_units": n / units * 1000 if units and units > 0 else np.nan})
+    for (pos, ca, cb), n in sums.items():
+        units = group_units[pos]
+        rows.append({by: keys[pos][0], "category_a": ca, "category_b": cb, "count": int(n),
+                     "units": units,
+                     "per_1k_units": n / units * 1000 if units and units > 0 else np.nan})
     return pd.DataFrame(rows, columns=[by, "category_a", "category_b", "count", "units",
                                        "per_1k_units"])
 
@@ -729,13 +776,18 @@ def term_counts_by(documents: pd.DataFrame, term_counts: pd.DataFrame, by: str) 
 def category_dominance(term_counts: pd.DataFrame) -> pd.DataFrame:
     """Per category: total count, distinct matched terms, the top term and its share."""
     g = term_counts.groupby(["dimension", "category", "term"])["count"].sum().reset_index()
-    rows = []
-    for (dim, cat), t in g.groupby(["dimension", "category"], sort=True):
-        t = t.sort_values(["count", "term"], ascending=[False, True])
-        total = int(t["count"].sum())
-        rows.append({"dimension": dim, "category": cat, "count": total,
-                     "terms_matched": len(t), "top_term": t["term"].iloc[0],
-                     "top_share": t["count"].iloc[0] / total if total else np.nan})
+    # All categories at once: each category's terms by count (descending), then term, so
+    # its first row is its top term.
+    g = g.sort_values(["dimension", "category", "count", "term"],
+                      ascending=[True, True, False, True], kind="mergesort")
+    per_category = g.groupby(["dimension", "category"], sort=False)["count"]
+    g = g.assign(total=per_category.transform("sum"), terms=per_category.transform("size"))
+    top = g.drop_duplicates(["dimension", "category"])  # (the first row: the top term)
+    rows = [{"dimension": dim, "category": cat, "count": int(total), "terms_matched": int(terms),
+             "top_term": term, "top_share": count / int(total) if total else np.nan}
+            for dim, cat, term, count, total, terms in zip(
+                top["dimension"], top["category"], top["term"], top["count"], top["total"],
+                top["terms"], strict=True)]
     return pd.DataFrame(rows, columns=["dimension", "category", "count", "terms_matched",
                                        "top_term", "top_share"])
 
@@ -826,6 +878,6 @@ def compare_groups(run: RunTables, by: str, a: str | None = None, b: str | None 
 
 __all__ = ["Comparison", "Period", "RunTables", "benjamini_hochberg", "bootstrap_rates",
            "category_dominance", "change_points", "combine_runs", "compare_groups",
-           "cooccurrence_by", "keyness", "load_periods", "log_odds_dirichlet", "mann_kendall",
-           "pelt_l2", "period_of", "pooled_rates", "rate_differences", "read_run", "resolve_group",
-           "term_counts_by", "theil_sen", "trends", "with_periods"]
+           "cooccurrence_by", "doc_matrix", "keyness", "load_periods", "log_odds_dirichlet",
+           "mann_kendall", "pelt_l2", "period_of", "pooled_rates", "rate_differences", "read_run",
+           "resolve_group", "term_counts_by", "theil_sen", "trends", "with_periods"]

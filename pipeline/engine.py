@@ -563,7 +563,7 @@ def write_outputs(settings: Settings, plan: RunPlan, tables: Tables) -> RunResul
         if settings.report:
             from pipeline.report import write_report
 
-            write_report(tmp, settings)
+            write_report(tmp, settings, lexicon=plan.lexicon)  # (parsed once per run)
     return RunResult(Path(settings.out) / plan.corpus_name, tables.stats, man)
 
 

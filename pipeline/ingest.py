@@ -349,11 +349,18 @@ def _scan_without_metadata(root: Path, files: list[str]) -> tuple[list[Source], 
         if year is None:
             no_year.append(rel)
         sources.append(Source(doc_id, rel, root / rel, str(year) if year else "", year, {}, root))
-    if no_year:
+    if no_year and (str(root), tuple(no_year)) not in _WARNED_NO_YEAR:
+        # Once per process and folder: a run scans its corpus again for the report's
+        # keywords in context, and the same warning twice reads like two problems.
+        _WARNED_NO_YEAR.add((str(root), tuple(no_year)))
         log.warning("%s: no metadata.csv and no 4-digit year in the name of %d file(s) (%s%s); "
                     "their year is unknown. Add a metadata.csv with a date column.",
                     root, len(no_year), ", ".join(no_year[:5]), ", ..." if len(no_year) > 5 else "")
     return sources, ledger
+
+
+#: (folder, files) already warned about for having no year (``_scan_without_metadata``)
+_WARNED_NO_YEAR: set[tuple[str, tuple[str, ...]]] = set()
 
 
 # --------------------------------------------------------------------------- reading

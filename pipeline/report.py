@@ -19,13 +19,16 @@ printed is the run's, from run.json; SVG ids are salted with a fixed string).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import html
 import io
 import logging
 import math
 import os
+import platform
 import re
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -139,23 +142,28 @@ def analyse(run: compare.RunTables, periods: Sequence[compare.Period], *, seed: 
     scores, tc = run.scores, run.term_counts
     tables: dict[str, pd.DataFrame] = {}
     notes: dict[str, str] = {}
+    # Every rates table groups the same documents: their count matrix is built once per scope.
+    matrices = {scope: compare.doc_matrix(docs, scores, scope)
+                for scope in ("all", "domain_sentences")}
+
+    def rates(by: str | None, scope: str = "all") -> pd.DataFrame:
+        return compare.pooled_rates(docs, scores, by, scope=scope, seed=seed, n_boot=n_boot,
+                                    matrix=matrices[scope])
+
     overall = []
     for scope in ("all", "domain_sentences"):
-        r = compare.pooled_rates(docs, scores, None, scope=scope, seed=seed, n_boot=n_boot)
+        r = rates(None, scope)
         r.insert(0, "scope", scope)
         overall.append(r)
     tables["rates_overall"] = pd.concat(overall, ignore_index=True)
-    yearly = compare.pooled_rates(docs, scores, "year", seed=seed, n_boot=n_boot)
+    yearly = rates("year")
     tables["rates_by_year"] = yearly
-    tables["rates_by_year_domain"] = compare.pooled_rates(docs, scores, "year",
-                                                          scope="domain_sentences", seed=seed,
-                                                          n_boot=n_boot)
+    tables["rates_by_year_domain"] = rates("year", "domain_sentences")
     tr = compare.trends(yearly)
     cp = compare.change_points(yearly)
     tables["trends"] = tr.merge(cp, on=["dimension", "category"], how="left")
     if periods and docs["period"].notna().any():
-        tables["rates_by_period"] = compare.pooled_rates(docs, scores, "period", seed=seed,
-                                                         n_boot=n_boot)
+        tables["rates_by_period"] = rates("period")
         tables["cooccurrence_by_period"] = compare.cooccurrence_by(
             docs, run.cooccurrence, "period", unit="sentence", dimension_b="pathway")
         tables["cooccurrence_challenge_by_period"] = compare.cooccurrence_by(
@@ -164,8 +172,7 @@ def analyse(run: compare.RunTables, periods: Sequence[compare.Period], *, seed: 
         if col in docs.columns:
             values = docs[col].replace("", np.nan).dropna().unique()
             if 2 <= len(values) <= MAX_GROUPS:
-                tables[f"rates_by_{col}"] = compare.pooled_rates(docs, scores, col, seed=seed,
-                                                                 n_boot=n_boot)
+                tables[f"rates_by_{col}"] = rates(col)
     tables["terms_by_year"] = compare.term_counts_by(docs, tc, "year")
     if "rates_by_period" in tables:
         tables["terms_by_period"] = compare.term_counts_by(docs, tc, "period")
@@ -266,16 +273,25 @@ def save_figure(fig: Figure, folder: Path, name: str) -> tuple[list[Path], bytes
 FIGURE_CACHE_VERSION = 1
 
 
+@functools.cache
+def _version(dist: str) -> str:
+    """``importlib.metadata.version``, remembered: the figure and workbook keys and the
+    methods appendix ask for the same few, and each answer parses the package's metadata.
+    (A package that is not installed raises every time, as there.)"""
+    from importlib.metadata import version
+
+    return version(dist)
+
+
 def _figure_key(name: str, inputs: Sequence[Any]) -> str:
     """The figure cache key: this module's source (the figure code and style), the
     matplotlib version, the CJK font file, the figure's name and its inputs (tables as
     CSV with their dtypes). Same key = same PNG and SVG bytes (drawing is deterministic)."""
     import json
-    from importlib.metadata import version
 
     h = hashlib.sha256()
-    for part in (f"mobilize-figure-{FIGURE_CACHE_VERSION}", version("matplotlib"),
-                 version("mplfonts"), name):
+    for part in (f"mobilize-figure-{FIGURE_CACHE_VERSION}", _version("matplotlib"),
+                 _version("mplfonts"), name):
         h.update(part.encode() + b"\0")
     h.update(Path(__file__).read_bytes())
     for value in inputs:
@@ -551,10 +567,15 @@ def _year_key(year: Any) -> int:
         return 10**6
 
 
-def _load_lexicon(run: compare.RunTables, settings: Settings) -> Lexicon | None:
+def _load_lexicon(run: compare.RunTables, settings: Settings,
+                  loaded: Lexicon | None = None) -> Lexicon | None:
+    """The run's lexicon: ``loaded`` when it is the one run.json names (the engine passes
+    the lexicon it ran with, so a run parses the file once), else read from its path."""
     from pipeline.lexicon import load_lexicon
 
     lex = _part(run.manifest, "lexicon")
+    if loaded is not None and lex.get("hash") == loaded.hash:
+        return loaded
     candidates = []
     if lex and lex.get("path"):
         candidates.append(Path(str(lex["path"])))
@@ -598,16 +619,32 @@ def _md_cell(text: str) -> str:
     return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ")
 
 
-def _md_table(df: pd.DataFrame, limit: int | None = None) -> str:
+def _remembered_rows() -> Callable[[pd.DataFrame, int | None], list[list[str]]]:
+    """``_rows`` that formats each table once: report.html and report.md show the same
+    tables. (Each frame is held with its rows, so its id cannot be reused meanwhile.)"""
+    done: dict[tuple[int, int | None], tuple[pd.DataFrame, list[list[str]]]] = {}
+
+    def rows(df: pd.DataFrame, limit: int | None = None) -> list[list[str]]:
+        key = (id(df), limit)
+        if key not in done:
+            done[key] = (df, _rows(df, limit))
+        return done[key][1]
+
+    return rows
+
+
+def _md_table(df: pd.DataFrame, limit: int | None = None,
+              rows: Callable[[pd.DataFrame, int | None], list[list[str]]] = _rows) -> str:
     head = "| " + " | ".join(_md_cell(str(c)) for c in df.columns) + " |"
     sep = "|" + "---|" * len(df.columns)
-    body = ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in _rows(df, limit)]
+    body = ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows(df, limit)]
     more = [f"\n*… {len(df) - limit} more rows in the CSV table.*"] \
         if limit is not None and len(df) > limit else []
     return "\n".join([head, sep, *body, *more])
 
 
-def _write_tables(tables: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
+def _write_tables(tables: dict[str, pd.DataFrame], folder: Path,
+                  cache: Path | None = None) -> list[Path]:
     from pipeline.store import write_csv
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -621,13 +658,52 @@ def _write_tables(tables: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
         write_csv(df, path)
         written.append(path)
     xlsx = folder / "report.xlsx"
-    _write_xlsx(tables, xlsx)
+    _write_xlsx(tables, xlsx, cache)
     written.append(xlsx)
     return written
 
 
-def _write_xlsx(tables: dict[str, pd.DataFrame], path: Path) -> None:
-    """One sheet per table; fixed workbook properties so the file is reproducible."""
+#: Bump to drop every cached workbook (the cache key also holds this file's code).
+XLSX_CACHE_VERSION = 1
+
+#: A sheet of the workbook: its title and its rows of cell values (the header first).
+Sheet = tuple[str, list[list[Any]]]
+
+
+def _write_xlsx(tables: dict[str, pd.DataFrame], path: Path, cache: Path | None = None) -> None:
+    """One sheet per table; fixed workbook properties so the file is reproducible.
+
+    With a ``cache`` folder the workbook is kept in ``<cache>/report-xlsx/``, keyed by its
+    cells (``_xlsx_key``): a report whose tables did not change copies the same bytes
+    instead of importing openpyxl and building the workbook again (most of the tables'
+    time on a warm run)."""
+    sheets = [(name[:31], _xlsx_rows(tables[name])) for name in sorted(tables)]
+    stored = _xlsx_cache(cache, _xlsx_key(sheets))
+    try:
+        cached = stored.read_bytes() if stored is not None else None
+    except OSError:  # not cached yet (or unreadable): built below
+        cached = None
+    if cached is not None:
+        path.write_bytes(cached)
+        return
+    _build_xlsx(sheets, path)
+    if stored is not None:
+        try:
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            tmp = stored.with_name(f".{stored.name}.{os.getpid()}")
+            tmp.write_bytes(path.read_bytes())
+            os.replace(tmp, stored)
+        except OSError as exc:  # a read-only cache only costs time
+            log.info("report: cannot cache the workbook %s: %s", stored, exc)
+
+
+def _xlsx_rows(df: pd.DataFrame) -> list[list[Any]]:
+    """A table as the workbook's cells: the column names, then each row's values."""
+    return [[str(c) for c in df.columns]] + [[_xlsx_value(v) for v in row]
+                                            for row in df.itertuples(index=False, name=None)]
+
+
+def _build_xlsx(sheets: Sequence[Sheet], path: Path) -> None:
     import datetime as _dt
 
     from openpyxl import Workbook
@@ -638,14 +714,40 @@ def _write_xlsx(tables: dict[str, pd.DataFrame], path: Path) -> None:
     wb.properties.created = fixed
     wb.properties.modified = fixed
     wb.properties.creator = "mobilize"
-    for name in sorted(tables):
-        ws = wb.create_sheet(name[:31])
-        df = tables[name]
-        ws.append([str(c) for c in df.columns])
-        for row in df.itertuples(index=False, name=None):
-            ws.append([_xlsx_value(v) for v in row])
+    for title, rows in sheets:
+        ws = wb.create_sheet(title)
+        for row in rows:
+            ws.append(row)
     wb.save(path)
     _fix_zip_dates(path)
+
+
+def _xlsx_key(sheets: Sequence[Sheet]) -> str:
+    """The workbook cache key: this module's source (the workbook code), what writes the
+    bytes (Python, zlib, openpyxl and the XML libraries it uses, found without importing
+    it) and every sheet's title and cells with their types. Same key = same xlsx bytes."""
+    from importlib.metadata import PackageNotFoundError
+
+    h = hashlib.sha256()
+    parts = [f"mobilize-xlsx-{XLSX_CACHE_VERSION}", platform.python_version(),
+             zlib.ZLIB_RUNTIME_VERSION, os.environ.get("OPENPYXL_LXML", "True")]
+    for dist in ("openpyxl", "et-xmlfile", "lxml"):
+        try:
+            parts.append(f"{dist} {_version(dist)}")
+        except PackageNotFoundError:
+            parts.append(f"{dist} -")
+    for part in parts:
+        h.update(part.encode() + b"\0")
+    h.update(Path(__file__).read_bytes())
+    for title, rows in sheets:
+        h.update(repr(title).encode() + b"\0")
+        for row in rows:  # (a bool and an int, or 1 and 1.0, are different cells)
+            h.update(repr([(type(v).__name__, v) for v in row]).encode() + b"\n")
+    return h.hexdigest()
+
+
+def _xlsx_cache(cache: Path | None, key: str) -> Path | None:
+    return cache / "report-xlsx" / f"{key[:40]}.xlsx" if cache is not None else None
 
 
 def _xlsx_value(v: Any) -> Any:
@@ -688,13 +790,13 @@ def _labels(lexicon: Lexicon | None) -> dict[str, str]:
 
 def _report_versions() -> list[tuple[str, str]]:
     """Versions of the libraries the report itself uses (run.json has the engine's)."""
-    from importlib.metadata import PackageNotFoundError, version
+    from importlib.metadata import PackageNotFoundError
 
     rows = []
     for dist in ("numpy", "pandas", "matplotlib", "mplfonts", "fonttools",
                  "jinja2", "openpyxl"):
         try:
-            rows.append((f"report.versions.{dist}", version(dist)))
+            rows.append((f"report.versions.{dist}", _version(dist)))
         except PackageNotFoundError:
             rows.append((f"report.versions.{dist}", "not installed"))
     return rows
@@ -718,16 +820,18 @@ def _manifest_rows(manifest: dict[str, Any], prefix: str = "") -> list[tuple[str
     return rows
 
 
-def write_report(run_dir: Path, settings: Settings) -> list[Path]:
+def write_report(run_dir: Path, settings: Settings, *,
+                 lexicon: Lexicon | None = None) -> list[Path]:
     """Write the report files for the tables in ``run_dir`` into ``run_dir``; return them.
 
-    Called by the engine inside the temporary run folder, before the atomic swap.
+    Called by the engine inside the temporary run folder, before the atomic swap, with the
+    ``lexicon`` the run used (otherwise it is read from the path run.json gives).
     """
     run_dir = Path(run_dir)
     clock = _Clock()
     run = compare.read_run(run_dir)
     periods = _periods(settings)
-    lexicon = _load_lexicon(run, settings)
+    lexicon = _load_lexicon(run, settings, lexicon)
     clock.lap("read")
     analysis = analyse(run, periods, seed=settings.seed, labels=_labels(lexicon))
     clock.lap("analysis")
@@ -995,31 +1099,44 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
     doc_table = docs[doc_cols].sort_values("doc_id").reset_index(drop=True)
     t["documents"] = doc_table
 
-    written += _write_tables(t, tables_dir)
+    written += _write_tables(t, tables_dir, settings.cache)
 
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True,
                       undefined=StrictUndefined, keep_trailing_newline=True)
+    rows = _remembered_rows()  # shared by report.html and report.md
     context = {
         "summary": summary, "sections": sections, "images": images, "methods": methods,
-        "manifest_rows": manifest_rows, "doc_table": doc_table, "rows": _rows,
+        "manifest_rows": manifest_rows, "doc_table": doc_table, "rows": rows,
         "periods_file": str(settings.periods) if settings.periods else "",
         "limit": TABLE_ROWS,
     }
     html_path = run_dir / "report.html"
     template = env.get_template("report.html.j2")
-    page = template.render(font_face="", **context)
     # The page's own CJK text needs a CJK font on the reader's machine; embed the
     # subset of Noto Sans CJK SC that the page uses, so it shows everywhere offline.
-    page = template.render(font_face=_font_face(page, settings.cache), **context)
+    # One render: the page is drawn with an ASCII marker for the font (it adds no CJK
+    # character), and the marker is then replaced by the subset's base64 (which
+    # autoescape would leave as it is).
+    page = template.render(font_face=_FONT_MARKER, **context)
+    face = _font_face(page, settings.cache)
+    if face:
+        start = page.index("<style>")
+        page = page[:start] + page[start:].replace(_FONT_MARKER, face, 1)
+    else:  # no CJK character at all: no @font-face rule
+        page = template.render(font_face="", **context)
     html_path.write_text(page, encoding="utf-8")
     written.append(html_path)
     md_path = run_dir / "report.md"
-    md_path.write_text(_markdown(summary, sections, methods, manifest_rows, doc_table),
+    md_path.write_text(_markdown(summary, sections, methods, manifest_rows, doc_table, rows),
                        encoding="utf-8")
     written.append(md_path)
     return sorted(written)
+
+
+#: Stands for the font's base64 in the page's first (and only) render.
+_FONT_MARKER = "mobilize-cjk-font-subset"
 
 
 def _font_face(page: str, cache: Path | None = None) -> str:
@@ -1027,7 +1144,7 @@ def _font_face(page: str, cache: Path | None = None) -> str:
     (OpenType/CFF; a few hundred kB for a report). Deterministic: no timestamps. The
     subset is kept in ``<cache>/report-fonts/`` keyed by the characters (it takes seconds)."""
     path = _font_path()
-    chars = "".join(sorted({ch for ch in page if ord(ch) > 0x2000}))
+    chars = "".join(sorted(ch for ch in set(page) if ord(ch) > 0x2000))  # (set: in C)
     if not chars:
         return ""
     key = hashlib.sha256(f"{FONT_FILE}:{path.stat().st_size}:{chars}".encode()).hexdigest()
@@ -1060,7 +1177,8 @@ def _font_face(page: str, cache: Path | None = None) -> str:
 
 def _markdown(summary: dict[str, Any], sections: list[Section],
               methods: list[tuple[str, str]], manifest_rows: list[tuple[str, str]],
-              doc_table: pd.DataFrame) -> str:
+              doc_table: pd.DataFrame,
+              rows: Callable[[pd.DataFrame, int | None], list[list[str]]] = _rows) -> str:
     out = [f"# mobilize report: {_md_cell(summary['corpus'])}", ""]
     out += [f"- **{k}**: {_md_cell(str(v))}" for k, v in summary.items()]
     for s in sections:
@@ -1069,13 +1187,13 @@ def _markdown(summary: dict[str, Any], sections: list[Section],
         for name in s.figures:
             out += [f"![{name}](figures/{name}.png)", ""]
         for caption, df in s.tables:
-            out += [f"**{_md_cell(caption)}**", "", _md_table(df, TABLE_ROWS), ""]
+            out += [f"**{_md_cell(caption)}**", "", _md_table(df, TABLE_ROWS, rows), ""]
     out += ["", "## 方法 Methods appendix", ""]
     for title, body in methods:
         out += [f"**{title}.** {_md_cell(body)}", ""]
     out += ["### Run manifest (run.json)", "", "| key | value |", "|---|---|"]
     out += [f"| {_md_cell(k)} | {_md_cell(v)} |" for k, v in manifest_rows]
-    out += ["", "### Documents and content hashes", "", _md_table(doc_table), ""]
+    out += ["", "### Documents and content hashes", "", _md_table(doc_table, None, rows), ""]
     return "\n".join(out)
 
 

@@ -296,6 +296,9 @@ def test_shipped_periods_files_load_in_order_without_overlap() -> None:
     assert compare.period_of(1950, periods) is None
     fyp = compare.load_periods(DEFAULT_PERIODS.parent / "periods-five-year-plans.yaml")
     assert compare.period_of(2025, fyp) == "2021-2025 十四五"
+    # A document with no year (documents.csv reads it as pd.NA) is in no period.
+    for missing in (None, float("nan"), pd.NA):
+        assert compare.period_of(missing, periods) is None
 
 
 @pytest.mark.parametrize("text,line,message", [
@@ -375,3 +378,72 @@ def test_keyness_default_prior_is_a_tenth_of_each_terms_pooled_count() -> None:
     delta = (math.log((4 + a_w) / (2000 + a0 - 4 - a_w))
              - math.log((3 + a_w) / (10_000 + a0 - 3 - a_w)))
     assert row["z"] == pytest.approx(delta / math.sqrt(1 / (4 + a_w) + 1 / (3 + a_w)))
+
+
+def test_pooled_rates_from_a_shared_matrix_equal_those_built_for_each_call() -> None:
+    documents, scores, _ = _tables()
+    matrix = compare.doc_matrix(documents, scores, "all")
+    for by in (None, "year", "level"):
+        own = compare.pooled_rates(documents, scores, by, seed=SEED, n_boot=300)
+        shared = compare.pooled_rates(documents, scores, by, seed=SEED, n_boot=300,
+                                      matrix=matrix)
+        pd.testing.assert_frame_equal(own, shared)
+    with pytest.raises(ValueError, match="not of these documents"):
+        compare.pooled_rates(documents.iloc[:2], scores, "year", seed=SEED, matrix=matrix)
+
+
+def test_doc_matrix_sums_counts_per_document_and_category_zero_where_absent() -> None:
+    documents, scores, _ = _tables()
+    extra = pd.DataFrame({"doc_id": ["d1"], "scope": ["all"], "dimension": ["feature"],
+                          "category": ["F1_population"], "count": [5], "tokens": [100],
+                          "rate_per_10k": [500.0]})
+    docs = pd.concat([documents, documents.iloc[[0]],
+                      documents.iloc[[0]].assign(doc_id="d4")], ignore_index=True)
+    counts, tokens = compare.doc_matrix(docs, pd.concat([scores, extra]), "all")
+    assert list(counts.index) == ["d1", "d2", "d3", "d1", "d4"]
+    assert list(counts.columns) == [("feature", "F1_population"), ("pathway", "P4_technology")]
+    assert counts.to_numpy().tolist() == [[6, 0], [9, 0], [4, 2], [6, 0], [0, 0]]
+    assert counts.to_numpy().dtype == float and list(tokens) == [100, 9900, 2000, 100, 100]
+
+
+def test_percentile_interval_leaves_out_replicates_without_tokens() -> None:
+    rng = np.random.default_rng(SEED)
+    reps = rng.gamma(2.0, 3.0, size=(500, 4))
+    reps[rng.random(500) < 0.2] = np.nan  # replicates that drew no tokens
+    q_lo, q_hi = (1 - 0.95) / 2 * 100, (1 + 0.95) / 2 * 100  # (as computed there)
+    lo, hi = compare._percentile_ci(reps, 0.95)
+    assert np.array_equal(lo, np.nanpercentile(reps, q_lo, axis=0))  # to the last bit
+    assert np.array_equal(hi, np.nanpercentile(reps, q_hi, axis=0))
+    reps[3, 1] = np.nan  # NaN in part of a replicate: still left out cell by cell
+    lo, hi = compare._percentile_ci(reps, 0.95)
+    assert np.array_equal(lo, np.nanpercentile(reps, q_lo, axis=0))
+    assert np.array_equal(hi, np.nanpercentile(reps, q_hi, axis=0))
+
+
+def test_keyness_within_a_category_is_the_log_odds_of_that_category_alone() -> None:
+    documents, _, term_counts = _tables()
+    out = compare.keyness(documents, term_counts, "year", "2016", "2015", alpha0=100)
+    tc = term_counts.merge(documents[["doc_id", "year"]], on="doc_id")
+    for cat, g in tc.groupby("category"):
+        y_a = g[g["year"] == 2016].groupby("term")["count"].sum()
+        y_b = g[g["year"] == 2015].groupby("term")["count"].sum()
+        alpha = 100 * g.groupby("term")["count"].sum() / 12_000
+        alone = compare.log_odds_dirichlet(y_a, y_b, 2000, 10_000, alpha, 100)
+        within = out[out["within"] == cat].set_index("term")
+        assert set(within["category"]) == {cat} and len(within) == len(alone)
+        for term, row in alone.iterrows():
+            assert within.loc[term, "z"] == row["z"]
+            assert (within.loc[term, "count_a"], within.loc[term, "count_b"]) == (
+                row["count_a"], row["count_b"])
+
+
+def test_category_dominance_breaks_ties_by_term_and_keeps_empty_categories_out() -> None:
+    tc = pd.DataFrame({"doc_id": ["d1", "d2", "d1", "d1"],
+                       "dimension": ["feature", "feature", "feature", "pathway"],
+                       "category": ["F1_population"] * 3 + ["P4_technology"],
+                       "term": ["乙", "甲", "乙", "大数据"], "count": [1, 2, 1, 0]})
+    dom = compare.category_dominance(tc)
+    assert list(dom["category"]) == ["F1_population", "P4_technology"]
+    assert list(dom["top_term"]) == ["乙", "大数据"]  # 2 each: the first term
+    assert list(dom["terms_matched"]) == [2, 1] and list(dom["count"]) == [4, 0]
+    assert dom["top_share"].iloc[0] == 0.5 and math.isnan(dom["top_share"].iloc[1])

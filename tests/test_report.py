@@ -501,3 +501,133 @@ def test_the_figure_cache_key_follows_the_inputs() -> None:
     cat = df.assign(period=pd.Categorical(["a", "b"], categories=["a", "b"], ordered=True))
     reordered = df.assign(period=pd.Categorical(["a", "b"], categories=["b", "a"], ordered=True))
     assert report._figure_key("p", [cat]) != report._figure_key("p", [reordered])
+
+
+def test_a_run_parses_its_lexicon_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine hands the report the lexicon it ran with instead of the report reading
+    the file again."""
+    from pipeline import engine, lexicon
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in (("2020-a", "完善社会保障体系，推进共同富裕。\n"),
+                       ("2021-b", "积极应对人口老龄化。\n")):
+        (corpus / f"{name}.txt").write_text(text, encoding="utf-8")
+    parsed: list[Path] = []
+    parse_file = lexicon._parse_file
+
+    def counting(path: Path) -> object:
+        parsed.append(path)
+        return parse_file(path)
+
+    seen: list[object] = []
+    monkeypatch.setattr(lexicon, "_parse_file", counting)
+    monkeypatch.setattr(report, "render", lambda *args, **kwargs: seen.append(args[2]) or [])
+    settings = Settings(corpus=corpus, corpus_name="c", out=tmp_path / "out", engine="local",
+                        cache=tmp_path / "cache", segmenter="jieba-rs", workers=1,
+                        progress=False, report=True)
+    engine.run_local(settings)
+    assert len(parsed) == 1, parsed
+    labels = seen[0].labels  # the report had the lexicon: its categories label the tables
+    assert labels and all(k in labels[k] for k in labels)
+
+
+def test_the_report_reads_the_lexicon_when_it_is_not_the_runs(hostile_run: Path) -> None:
+    from pipeline.lexicon import load_lexicon
+
+    run = report.compare.read_run(hostile_run)
+    ran_with = load_lexicon(Settings().lexicon)
+    assert report._load_lexicon(run, Settings(), ran_with) is ran_with
+    other = load_lexicon(REPO / "tests" / "fixtures" / "engine" / "mini.yaml")
+    assert other.hash != ran_with.hash
+    reread = report._load_lexicon(run, Settings(), other)
+    assert reread is not other and reread is not None and reread.hash == ran_with.hash
+
+
+def _workbook_tables() -> dict[str, pd.DataFrame]:
+    return {"b": pd.DataFrame({"n": [1, 2], "text": ["=1+1", "中文"]}),
+            "a": pd.DataFrame({"rate": [0.5, float("nan")], "flag": [True, False]})}
+
+
+def test_cached_workbook_is_the_built_one_byte_for_byte(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    report._write_xlsx(_workbook_tables(), tmp_path / "built.xlsx", cache)
+    assert len(list((cache / "report-xlsx").iterdir())) == 1
+    report._write_xlsx(_workbook_tables(), tmp_path / "plain.xlsx")  # no cache
+    assert (tmp_path / "plain.xlsx").read_bytes() == (tmp_path / "built.xlsx").read_bytes()
+
+    def no_building(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a cached workbook was built again")
+
+    monkeypatch.setattr(report, "_build_xlsx", no_building)
+    report._write_xlsx(_workbook_tables(), tmp_path / "copied.xlsx", cache)
+    assert (tmp_path / "copied.xlsx").read_bytes() == (tmp_path / "built.xlsx").read_bytes()
+    wb = load_workbook(tmp_path / "copied.xlsx", read_only=True)
+    assert wb.sheetnames == ["a", "b"]
+    assert [list(r) for r in wb["b"].iter_rows(values_only=True)] == [
+        ["n", "text"], [1, "'=1+1"], [2, "中文"]]
+
+
+def test_the_workbook_cache_key_follows_the_cells() -> None:
+    def key(tables: dict[str, pd.DataFrame]) -> str:
+        return report._xlsx_key([(name[:31], report._xlsx_rows(df))
+                                 for name, df in sorted(tables.items())])
+
+    base = _workbook_tables()
+    assert key(base) == key({k: v.copy() for k, v in base.items()})
+    assert key(base) != key({**base, "b": base["b"].assign(n=[1, 3])})
+    assert key(base) != key({**base, "b": base["b"].assign(n=[1.0, 2.0])})  # 1 is not 1.0
+    assert key(base) != key({**base, "a": base["a"].assign(flag=[1, 0])})  # nor True 1
+    assert key(base) != key({**base, "b": base["b"].rename(columns={"n": "m"})})
+    assert key(base) != key({"c": base["b"], "a": base["a"]})
+
+
+def test_a_cache_that_cannot_be_written_gives_the_same_report(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("pipeline.discover.discovery_tables", lambda run_dir, settings: {})
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    files = {}
+    for name, cache in (("good", tmp_path / "cache"), ("bad", tmp_path / "a-file" / "cache")):
+        run_dir = _one_document_run(tmp_path / name)
+        written = report.write_report(run_dir, Settings(cache=cache))
+        files[name] = {p.relative_to(run_dir): p.read_bytes() for p in written}
+    assert files["good"] == files["bad"]
+    assert not (tmp_path / "a-file" / "cache").exists()
+
+
+def test_the_page_embeds_the_font_subset_of_its_own_characters(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("pipeline.discover.discovery_tables", lambda run_dir, settings: {})
+    run_dir = _one_document_run(tmp_path)
+    cache = tmp_path / "cache"
+    report.write_report(run_dir, Settings(cache=cache))
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert report._FONT_MARKER not in page
+    embedded = re.findall(r"url\(data:font/otf;base64,([A-Za-z0-9+/=]+)\)", page)
+    assert embedded == [report._font_face(page, cache)]  # (the subset adds no character)
+
+
+def test_a_corpus_without_years_gets_its_report_and_one_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A researcher's folder whose file names carry no year and that has no metadata.csv:
+    the run writes its tables and report (the year-based parts are empty, nothing crashes),
+    and the missing years are reported once, not once per scan of the folder."""
+    import logging
+
+    from pipeline import engine
+
+    corpus = tmp_path / "无年份"
+    corpus.mkdir()
+    (corpus / "通知.txt").write_text("健全社会保障体系，鼓励慈善组织和志愿服务参与社会救助。\n",
+                                   encoding="utf-8")
+    (corpus / "意见.txt").write_text("推进基本养老保险全国统筹。\n", encoding="utf-8")
+    settings = Settings(corpus=corpus, out=tmp_path / "out", engine="local", workers=1,
+                        segmenter="jieba-rs", progress=False, cache=tmp_path / "cache")
+    with caplog.at_level(logging.WARNING, logger="pipeline.ingest"):
+        run_dir = engine.run_local(settings).run_dir
+    assert caplog.text.count("no 4-digit year") == 1
+    docs = pd.read_csv(run_dir / "documents.csv")
+    assert sorted(docs["doc_id"]) == ["意见", "通知"] and docs["year"].isna().all()
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "无年份" in page and "通知" in page

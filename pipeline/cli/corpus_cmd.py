@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pipeline.cli._apps import corpus_app
@@ -39,6 +38,14 @@ def validate(
 
     Example: mobilize corpus validate corpora/demo --json
     """
+    from rich.progress import (  # (here: every command's start-up imports this module)
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     from pipeline.ingest import load_corpus, scan_corpus
     from pipeline.registry import resolve_corpus
 

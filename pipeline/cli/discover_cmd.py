@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pipeline.cli._apps import lexicon_app
@@ -42,6 +41,14 @@ def suggest(
 
     Example: mobilize lexicon suggest --corpus gwr-national-zh --corpus social-security-policy-zh --out review.csv
     """
+    from rich.progress import (  # (here: every command's start-up imports this module)
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     from pipeline.config import Settings
     from pipeline.discover import suggest as run_suggest
     from pipeline.discover import write_review
