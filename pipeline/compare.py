@@ -81,6 +81,10 @@ def load_periods(path: Path) -> list[Period]:
         raise MobilizeError(f"cannot read the periods file ({exc.strerror})", path=path,
                             fix="Give a YAML file listing {name, start, end}, e.g. "
                                 "lexicons/periods.yaml.") from exc
+    except UnicodeDecodeError as exc:  # e.g. saved as GBK by an editor: say where, not a traceback
+        raise MobilizeError(f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
+                            path=path, line=exc.object[:exc.start].count(b"\n") + 1,
+                            fix="Save the periods file as UTF-8.") from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:

@@ -240,6 +240,21 @@ def _split_check(spec: _segment.TokenizerSpec, cache: Path) -> tuple[str, ...]:
     return tuple(terms)
 
 
+def _refuse_output_inside(settings: Settings, root: Path) -> None:
+    if Path(settings.out).resolve().is_relative_to(Path(root).resolve()):
+        # Otherwise the next run reads its own report.html/report.md back as policy documents.
+        raise MobilizeError(f"the output folder {settings.out} is inside the corpus folder; the "
+                            "next run would read the report as a document", path=root,
+                            fix="Give --out a folder outside the corpus folder.")
+
+
+def check_output_folder(settings: Settings) -> None:
+    """Refuse an output folder inside the corpus folder, before anything is created there
+    (the run's lock file included). ``plan_run`` checks it again for direct callers."""
+    root, _name = _resolve_corpus(settings)
+    _refuse_output_inside(settings, root)
+
+
 def plan_run(settings: Settings) -> RunPlan:
     """Resolve the corpus, scan it, load the lexicon, check the tokenizer, cut batches."""
     from pipeline.ingest import scan_corpus
@@ -247,6 +262,7 @@ def plan_run(settings: Settings) -> RunPlan:
 
     started = _now()
     root, name = _resolve_corpus(settings)
+    _refuse_output_inside(settings, root)
     scan = scan_corpus(root, name=name)
     lexicon = load_lexicon(settings.lexicon)
     spec = _segment.TokenizerSpec(settings.segmenter, tuple(lexicon.user_words()), settings.hmm,
@@ -345,7 +361,9 @@ def _document_row(info: Mapping[str, Any], ds: _score.DocScore) -> dict[str, Any
         if key not in row:
             row[key] = meta.pop(key, "")
     for key, value in meta.items():
-        row[f"meta_{key}" if key in DOCUMENT_TAIL else key] = value
+        # A metadata column named like a computed one (sha256, chars, or year, which comes from
+        # the date) must not overwrite it: it is kept as meta_<name>.
+        row[f"meta_{key}" if key in DOCUMENT_TAIL or key in row else key] = value
     row.update({"chars": info["chars"], "tokens": ds.tokens, "sentences": ds.sentences,
                 "paragraphs": ds.paragraphs, "sha256": info["sha256"],
                 "encoding": info["encoding"], "reader": info["reader"],
@@ -638,6 +656,7 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
     """
     t0 = time.perf_counter()
     wait_s = settings.wait if wait_seconds is None else wait_seconds
+    check_output_folder(settings)
     with store.run_lock(settings.out, settings.corpus_name, wait_s):
         plan = plan_run(settings)
         t_plan = time.perf_counter() - t0
@@ -683,6 +702,6 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
 
 
 __all__ = ["BatchResult", "RunPlan", "RunResult", "RunStats", "Tables", "assemble",
-           "balanced_batches",
+           "balanced_batches", "check_output_folder",
            "is_cached", "make_batches", "plan_run", "process_batch", "run_batches", "run_local",
            "write_outputs"]

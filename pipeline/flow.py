@@ -431,6 +431,7 @@ def _build_flow() -> Any:
         t0 = time.perf_counter()
         settings = settings_from_parameters(corpus, out, options).with_(engine="prefect")
         wait_s = float(_HOOKS.get("wait", settings.wait) or 0.0)
+        engine.check_output_folder(settings)
         with store.run_lock(settings.out, settings.corpus_name, wait_s):
             plan, cached, fresh = plan_run(settings)
             t_plan = time.perf_counter() - t0
@@ -506,10 +507,11 @@ def run_flow(settings: Settings, *, task_runner: TaskRunnerName = "default",
                             fix="Start one (`mobilize server start`, or `prefect server start "
                                 "--host 127.0.0.1 --port 4200` and export PREFECT_API_URL="
                                 "http://127.0.0.1:4200/api), then run again.")
-    wait_s = float(settings.wait if wait_seconds is None else wait_seconds)
-    if wait_s <= 0:  # fail at once, before paying Prefect's start-up (the flow locks for real)
-        from pipeline import store
+    from pipeline import engine, store
 
+    wait_s = float(settings.wait if wait_seconds is None else wait_seconds)
+    engine.check_output_folder(settings)  # (before Prefect's start-up, like the lock below)
+    if wait_s <= 0:  # fail at once, before paying Prefect's start-up (the flow locks for real)
         with store.run_lock(settings.out, settings.corpus_name, 0.0):
             pass
     server = None if api_url else _TemporaryServer()

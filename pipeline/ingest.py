@@ -276,8 +276,13 @@ def _scan_with_metadata(root: Path, files: list[str]) -> tuple[list[Source], lis
             owner = None
         reason = ""
         if None in row or any(v is None for v in row.values()):
-            reason = (f"{len(row.get(None) or []) + len(header)} fields but the header has "
-                      f"{len(header)}; quote fields that contain commas")
+            # DictReader pads a short row with None and puts a long row's extra fields under
+            # the key None: count the fields the line really has, and fix what it lacks.
+            fields = (sum(v is not None for k, v in row.items() if k is not None)
+                      + len(row.get(None) or []))
+            reason = (f"{fields} fields but the header has {len(header)}; " + (
+                "quote fields that contain commas" if fields > len(header) else
+                "add the missing fields (empty ones too: a comma each)"))
             owner = None
         elif not doc_id:
             reason = "empty doc_id; every row needs a unique doc_id"

@@ -952,15 +952,25 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
             f = figure("rates_by_year_domain", lambda: _line_figure(
                 dom, "year", labels, "社会保障语句内的出现率"), dom, labels)
             s.figures += [f] if f else []
+    elif not len(docs):
+        s.text.append("The corpus has no documents: no time series.")
+    elif not years:  # (not "one year only": that misled readers of corpora without dates)
+        s.text.append("No document has a year (no 4-digit year in the file names and no dates "
+                      "from a metadata.csv): no time series. Add a metadata.csv with a date "
+                      "column.")
     else:
         s.text.append("The corpus has documents from one year only: no time series.")
+    undated = int(docs["year"].isna().sum())
+    if years and undated:
+        s.text.append(f"{undated} document(s) without a year are left out of the rates per "
+                      "year (and of trends and periods); give them a date in metadata.csv.")
     s.tables.append(("rate per 10k tokens by year (with documents and tokens; intervals "
                      "in tables/rates_by_year.csv)", _wide(t["rates_by_year"], "year")))
     sections.append(s)
 
     s = Section("trends", "趋势 Trends: Mann-Kendall and Theil-Sen per category")
     tr = t["trends"]
-    if (tr["note"] != "").all() and len(tr):
+    if (tr["note"] != "").all() and (len(tr) or len(years) < compare.MIN_TREND_POINTS):
         s.text.append(f"Too few years with documents ({len(years)}, fewer than "
                       f"{compare.MIN_TREND_POINTS}) for a trend test: no test is printed. "
                       "Compare the years or periods below instead.")

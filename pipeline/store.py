@@ -27,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.errors import RunLockedError
+from pipeline.errors import MobilizeError, RunLockedError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,7 +49,12 @@ def run_lock(out: Path, name: str, wait: float = 0.0) -> Iterator[Path]:
     from filelock import FileLock, Timeout
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file of that name, or no permission: the researcher's --out
+        raise MobilizeError(f"cannot use it as the output folder ({exc.strerror})", path=out,
+                            fix="Give --out a folder (new or existing) that you may write to."
+                            ) from None
     path = lock_path(out, name)
     lock = FileLock(str(path), timeout=max(wait, 0.0))
     try:

@@ -319,6 +319,16 @@ def test_bad_periods_file_names_the_file_line_and_fix(tmp_path: Path, text: str,
     assert err.value.line == line and err.value.fix
 
 
+def test_a_periods_file_saved_as_gbk_names_the_line_and_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "periods.yaml"
+    path.write_bytes("- {name: early, start: 2010, end: 2015}\n- {name: 十四五, start: 2021}\n"
+                     .encode("gbk"))
+    with pytest.raises(MobilizeError) as err:
+        compare.load_periods(path)
+    assert "not UTF-8" in err.value.message and err.value.path == str(path)
+    assert err.value.line == 2 and "Save the periods file as UTF-8" in err.value.fix
+
+
 def _run_tables() -> compare.RunTables:
     documents, scores, term_counts = _tables()
     documents["corpus"] = "toy"

@@ -153,6 +153,39 @@ def test_identical_texts_are_skipped_as_duplicates_like_ingest(tmp_path: Path) -
     assert list(pd.read_csv(s.out / "c" / "documents.csv")["doc_id"]) == ["a-2020"]
 
 
+def test_a_metadata_year_column_is_kept_as_meta_year_not_over_the_date(tmp_path: Path) -> None:
+    # A researcher's own "year" column (text, or a year that disagrees with the date) once
+    # overwrote the year computed from the date and crashed the run with a ValueError.
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("完善社会保障体系。\n", encoding="utf-8")
+    (corpus / "b.txt").write_text("动员社会力量参与。\n", encoding="utf-8")
+    (corpus / "metadata.csv").write_text("doc_id,date,year\na,2019-05,二〇一九\nb,2020,2018\n",
+                                         encoding="utf-8")
+    s = _settings(tmp_path, corpus)
+    result = run_local(s)
+    assert result.stats.ingested == 2 and result.stats.failed == 0
+    docs = pd.read_csv(s.out / "c" / "documents.csv", dtype=str, keep_default_na=False)
+    assert docs[["doc_id", "date", "year", "meta_year"]].values.tolist() == [
+        ["a", "2019-05", "2019", "二〇一九"], ["b", "2020", "2020", "2018"]]
+
+
+def test_an_output_folder_inside_the_corpus_folder_is_refused(tmp_path: Path) -> None:
+    # The second run would otherwise ingest its own report.html and report.md as documents.
+    from pipeline.errors import MobilizeError
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "2020-a.txt").write_text("完善社会保障体系。\n", encoding="utf-8")
+    s = _settings(tmp_path, corpus, out=corpus / "out", report=True)
+    with pytest.raises(MobilizeError) as err:
+        run_local(s)
+    assert err.value.exit_code == 2 and err.value.path == str(corpus)
+    assert "is inside the corpus folder" in err.value.message
+    assert "outside the corpus folder" in err.value.fix
+    assert not (corpus / "out").exists()  # refused before anything (even the lock) is made
+
+
 def test_a_file_that_cannot_be_read_is_recorded_as_failed(tmp_path: Path) -> None:
     corpus = _copy_corpus(shared_corpus("npc-resolutions-gwr-zh"), tmp_path / "corpus", 1)
     plan = plan_run(_settings(tmp_path, corpus))

@@ -273,6 +273,23 @@ def test_metadata_path_column_extra_columns_and_unlisted_files(tmp_path: Path) -
     assert ledger["metadata.csv"].status == "skipped"
 
 
+def test_a_metadata_row_with_too_few_or_too_many_fields_says_how_many(tmp_path: Path) -> None:
+    # A short row was once reported as "3 fields but the header has 3".
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.txt").write_text(f"社会保障{name}\n", encoding="utf-8")
+    (tmp_path / "metadata.csv").write_text(
+        "doc_id,date,title\na,2019\nb,2020,乙,多余\nc,2021,丙\n", encoding="utf-8")
+    corpus = load_corpus(tmp_path)
+    ledger = _by_path(corpus)
+    assert ledger["metadata.csv:2"].reason == (
+        "metadata.csv:2: 2 fields but the header has 3; add the missing fields (empty ones "
+        "too: a comma each)")
+    assert ledger["metadata.csv:3"].reason == (
+        "metadata.csv:3: 4 fields but the header has 3; quote fields that contain commas")
+    assert ledger["a.txt"].reason == "not listed in metadata.csv"
+    assert [d.doc_id for d in corpus.documents] == ["c"]
+
+
 def test_same_normalised_text_is_skipped_as_a_duplicate(tmp_path: Path) -> None:
     (tmp_path / "b.txt").write_text("社会保障 体系\n", encoding="utf-8")
     (tmp_path / "a.txt").write_text("\ufeff社会保障  体系\r\n\r\n", encoding="utf-8")

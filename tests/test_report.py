@@ -417,6 +417,34 @@ def test_one_year_of_documents_gets_no_trend_test_and_says_why(
     assert (run_dir / "figures" / "rates_by_region.png").is_file()
 
 
+@pytest.mark.parametrize("years,says", [
+    ([None, None], "No document has a year (no 4-digit year in the file names"),
+    ([2019, 2021, None], "1 document(s) without a year are left out of the rates per year"),
+])
+def test_documents_without_a_year_are_named_not_called_one_year(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, years: list[int | None],
+        says: str) -> None:
+    # A folder whose file names hold no year once got "documents from one year only".
+    monkeypatch.setattr("pipeline.discover.discovery_tables", lambda run_dir, settings: {})
+    ids = [f"d{i}" for i in range(len(years))]
+    docs = pd.DataFrame({"doc_id": ids, "title": ["通知"] * len(ids), "date": [
+        str(y) if y else "" for y in years], "year": pd.array(years, dtype="Int64"),
+        "tokens": [100] * len(ids), "sentences": [1] * len(ids), "paragraphs": [1] * len(ids),
+        "sha256": ids})
+    scores = pd.DataFrame({"doc_id": ids, "scope": ["all"] * len(ids),
+                           "dimension": ["feature"] * len(ids),
+                           "category": ["F1_population"] * len(ids), "count": [1] * len(ids),
+                           "tokens": [100] * len(ids), "rate_per_10k": [100.0] * len(ids)})
+    tc = pd.DataFrame({"doc_id": ids, "dimension": ["feature"] * len(ids),
+                       "category": ["F1_population"] * len(ids), "term": ["全覆盖"] * len(ids),
+                       "count": [1] * len(ids)})
+    run_dir = _write_run(tmp_path / "toy", docs, scores, tc)
+    report.write_report(run_dir, Settings())
+    md = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert says in md and "one year only" not in md
+    assert f"Too few years with documents ({len([y for y in years if y])}, fewer than 8)" in md
+
+
 def _one_document_run(tmp_path: Path) -> Path:
     """A run folder with one document and one hit (全覆盖, F1) in 2025."""
     docs = pd.DataFrame({"doc_id": ["a"], "title": ["甲"], "date": ["2025"], "year": [2025],

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.errors import RunLockedError
+from pipeline.errors import MobilizeError, RunLockedError
 from pipeline.store import atomic_dir, lock_path, run_lock, write_tables
 
 
@@ -66,6 +66,18 @@ def test_a_second_run_on_a_locked_folder_exits_with_a_clear_message(tmp_path: Pa
         pass
     assert info.value.exit_code == 3
     assert "another mobilize run" in info.value.message and "--wait" in info.value.message
+
+
+def test_an_output_folder_that_is_a_file_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "结果").write_text("a researcher's file\n", encoding="utf-8")
+    for out in (tmp_path / "结果", tmp_path / "结果" / "sub"):
+        with pytest.raises(MobilizeError) as err:
+            with run_lock(out, "c"):
+                pass
+        assert err.value.path == str(out) and err.value.exit_code == 2
+        assert "cannot use it as the output folder" in err.value.message
+        assert "Give --out a folder" in err.value.fix
+    assert (tmp_path / "结果").read_text(encoding="utf-8") == "a researcher's file\n"
 
 
 def test_a_waiting_run_gets_the_lock_when_the_other_run_ends(tmp_path: Path) -> None:
