@@ -240,19 +240,15 @@ def _split_check(spec: _segment.TokenizerSpec, cache: Path) -> tuple[str, ...]:
     return tuple(terms)
 
 
-def _refuse_output_inside(settings: Settings, root: Path) -> None:
-    if Path(settings.out).resolve().is_relative_to(Path(root).resolve()):
-        # Otherwise the next run reads its own report.html/report.md back as policy documents.
+def check_output_folder(settings: Settings) -> None:
+    """Refuse an output folder inside the corpus folder (the next run would read its own
+    report.html and report.md back as policy documents). The runs call it before they take
+    the output folder's lock, so nothing is created there."""
+    root, _name = _resolve_corpus(settings)
+    if Path(settings.out).resolve().is_relative_to(root.resolve()):
         raise MobilizeError(f"the output folder {settings.out} is inside the corpus folder; the "
                             "next run would read the report as a document", path=root,
                             fix="Give --out a folder outside the corpus folder.")
-
-
-def check_output_folder(settings: Settings) -> None:
-    """Refuse an output folder inside the corpus folder, before anything is created there
-    (the run's lock file included). ``plan_run`` checks it again for direct callers."""
-    root, _name = _resolve_corpus(settings)
-    _refuse_output_inside(settings, root)
 
 
 def plan_run(settings: Settings) -> RunPlan:
@@ -262,7 +258,6 @@ def plan_run(settings: Settings) -> RunPlan:
 
     started = _now()
     root, name = _resolve_corpus(settings)
-    _refuse_output_inside(settings, root)
     scan = scan_corpus(root, name=name)
     lexicon = load_lexicon(settings.lexicon)
     spec = _segment.TokenizerSpec(settings.segmenter, tuple(lexicon.user_words()), settings.hmm,

@@ -214,13 +214,14 @@ def _clean_rel(value: str) -> str | None:
     return pure.as_posix()
 
 
-def scan_corpus(root: Path, *, name: str | None = None) -> Scan:
+def scan_corpus(root: Path, *, name: str | None = None, warn: bool = True) -> Scan:
     """Find the documents of a corpus folder without reading them.
 
     With a ``metadata.csv``, each row names one document (``path`` column, or
     ``<doc_id>.txt``); files it does not list are skipped. Without one, every
     supported file is a document: doc_id from the file name, year from a 4-digit
-    year in the name (a warning lists files without one).
+    year in the name (a warning lists files without one, unless ``warn`` is False: a
+    second scan of a folder already scanned, as the report's keywords in context make).
     """
     root = Path(root)
     if not root.is_dir():
@@ -233,6 +234,12 @@ def scan_corpus(root: Path, *, name: str | None = None) -> Scan:
         sources, ledger = _scan_with_metadata(root, files)
     else:
         sources, ledger = _scan_without_metadata(root, files)
+        no_year = [src.path for src in sources if src.year is None]
+        if no_year and warn:
+            log.warning("%s: no metadata.csv and no 4-digit year in the name of %d file(s) "
+                        "(%s%s); their year is unknown. Add a metadata.csv with a date column.",
+                        root, len(no_year), ", ".join(no_year[:5]),
+                        ", ..." if len(no_year) > 5 else "")
     return Scan(root, name or root.name, sources, ledger)
 
 
@@ -328,7 +335,6 @@ def _scan_without_metadata(root: Path, files: list[str]) -> tuple[list[Source], 
     sources: list[Source] = []
     ledger: list[LedgerEntry] = []
     ids: dict[str, str] = {}
-    no_year: list[str] = []
     for rel in files:
         pure = PurePosixPath(rel)
         if (root / rel).is_symlink() and (root / rel).is_dir():
@@ -351,21 +357,8 @@ def _scan_without_metadata(root: Path, files: list[str]) -> tuple[list[Source], 
         ids[doc_id] = rel
         m = _YEAR_IN_NAME.search(pure.stem)
         year = int(m.group(1)) if m else None
-        if year is None:
-            no_year.append(rel)
         sources.append(Source(doc_id, rel, root / rel, str(year) if year else "", year, {}, root))
-    if no_year and (str(root), tuple(no_year)) not in _WARNED_NO_YEAR:
-        # Once per process and folder: a run scans its corpus again for the report's
-        # keywords in context, and the same warning twice reads like two problems.
-        _WARNED_NO_YEAR.add((str(root), tuple(no_year)))
-        log.warning("%s: no metadata.csv and no 4-digit year in the name of %d file(s) (%s%s); "
-                    "their year is unknown. Add a metadata.csv with a date column.",
-                    root, len(no_year), ", ".join(no_year[:5]), ", ..." if len(no_year) > 5 else "")
     return sources, ledger
-
-
-#: (folder, files) already warned about for having no year (``_scan_without_metadata``)
-_WARNED_NO_YEAR: set[tuple[str, tuple[str, ...]]] = set()
 
 
 # --------------------------------------------------------------------------- reading
@@ -663,13 +656,14 @@ def _read_pdf(raw: bytes) -> str:
 
 
 def load_corpus(root: Path, *, name: str | None = None, to_simplified: bool = False,
-                on_source: Callable[[Source], None] | None = None) -> Corpus:
+                on_source: Callable[[Source], None] | None = None, warn: bool = True) -> Corpus:
     """Scan and read a whole corpus; the ledger accounts for every file and metadata row.
 
     Documents whose normalised text equals an earlier one (by doc_id) are skipped as
-    duplicates. ``on_source`` is called after each source is read (for progress bars).
+    duplicates. ``on_source`` is called after each source is read (for progress bars);
+    ``warn`` as for ``scan_corpus``.
     """
-    scan = scan_corpus(root, name=name)
+    scan = scan_corpus(root, name=name, warn=warn)
     docs: list[Document] = []
     ledger = list(scan.ledger)
     for src in scan.sources:

@@ -335,15 +335,24 @@ def _cache_figure(cache: Path | None, key: str, paths: Sequence[Path]) -> None:
     base = _figure_cache(cache, key)
     if base is None:
         return
+    for src in sorted(paths, key=lambda p: p.suffix != ".png"):  # .png first
+        if not _cache_store(base.with_suffix(src.suffix), src.read_bytes(), "figure"):
+            return
+
+
+def _cache_store(dst: Path, data: bytes, what: str) -> bool:
+    """Keep ``data`` as the report cache's file ``dst`` (written to a temporary name, then
+    renamed, so a reader never sees half a file); False when the cache cannot be written,
+    which only costs time."""
     try:
-        base.parent.mkdir(parents=True, exist_ok=True)
-        for src in sorted(paths, key=lambda p: p.suffix != ".png"):  # .png first
-            dst = base.with_suffix(src.suffix)
-            tmp = dst.with_name(f".{dst.name}.{os.getpid()}")
-            tmp.write_bytes(src.read_bytes())
-            os.replace(tmp, dst)
-    except OSError as exc:  # a read-only cache only costs time
-        log.info("report: cannot cache the figure %s: %s", base, exc)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(f".{dst.name}.{os.getpid()}")
+        tmp.write_bytes(data)
+        os.replace(tmp, dst)
+    except OSError as exc:
+        log.info("report: cannot cache the %s %s: %s", what, dst, exc)
+        return False
+    return True
 
 
 def _label(labels: dict[str, str], cat: str) -> str:
@@ -520,8 +529,9 @@ def _kwic_and_coverage(run: compare.RunTables, lexicon: Lexicon | None, settings
 
     params = _part(run.manifest, "parameters")
     simplified = bool(params.get("to_simplified", settings.to_simplified))
+    # (warn=False: the run's own scan has warned; the report says when years are missing)
     loaded = load_corpus(root, name=str(corpus.get("name") or root.name),
-                         to_simplified=simplified).documents
+                         to_simplified=simplified, warn=False).documents
     docs = {d.doc_id: d for d in loaded}
     ids = [i for i in run.documents["doc_id"] if i in docs]
     matcher = Matcher(lexicon)
@@ -688,13 +698,7 @@ def _write_xlsx(tables: dict[str, pd.DataFrame], path: Path, cache: Path | None 
         return
     _build_xlsx(sheets, path)
     if stored is not None:
-        try:
-            stored.parent.mkdir(parents=True, exist_ok=True)
-            tmp = stored.with_name(f".{stored.name}.{os.getpid()}")
-            tmp.write_bytes(path.read_bytes())
-            os.replace(tmp, stored)
-        except OSError as exc:  # a read-only cache only costs time
-            log.info("report: cannot cache the workbook %s: %s", stored, exc)
+        _cache_store(stored, path.read_bytes(), "workbook")
 
 
 def _xlsx_rows(df: pd.DataFrame) -> list[list[Any]]:
@@ -1175,13 +1179,7 @@ def _font_face(page: str, cache: Path | None = None) -> str:
     font.save(buf)
     data = buf.getvalue()
     if cached is not None:
-        try:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_name(f".{cached.name}.{os.getpid()}")
-            tmp.write_bytes(data)
-            os.replace(tmp, cached)
-        except OSError as exc:  # a read-only cache only costs time
-            log.info("report: cannot cache the font subset: %s", exc)
+        _cache_store(cached, data, "font subset")
     return base64.b64encode(data).decode("ascii")
 
 
