@@ -51,7 +51,7 @@ DEFAULT_BOOT = 1000
 PRIOR_SHARE = 0.1
 MIN_TREND_POINTS = 8
 _RATE_COLUMNS = ["dimension", "category", "documents", "count", "tokens", "rate_per_10k",
-                 "ci_low", "ci_high"]
+                 "ci_low", "ci_high", "ci_basis"]
 
 
 # --------------------------------------------------------------------------- periods
@@ -166,6 +166,9 @@ class RunTables:
     cooccurrence: pd.DataFrame
     manifest: dict[str, Any]
     run_dir: Path | None = None
+    #: units.csv (per-paragraph counts and tokens); None for a run folder written before it
+    #: existed: intervals then resample documents only.
+    units: pd.DataFrame | None = None
 
 
 _TABLE_DTYPES: dict[str, dict[str, Any]] = {
@@ -176,6 +179,7 @@ _TABLE_DTYPES: dict[str, dict[str, Any]] = {
     "cooccurrence": {"doc_id": str, "unit": str, "dimension_a": str, "category_a": str,
                      "dimension_b": str, "category_b": str},
 }
+_UNIT_DTYPES: dict[str, Any] = {"doc_id": str, "scope": str, "category": str}
 _REQUIRED = {
     "documents": ("doc_id", "year", "tokens"),
     "term_counts": ("doc_id", "dimension", "category", "term", "count"),
@@ -205,6 +209,9 @@ def read_run(run_dir: Path) -> RunTables:
                                 path=path, line=1,
                                 fix="Re-run `mobilize run` with this version of mobilize.")
         tables[name] = df
+    units = None
+    if (run_dir / "units.csv").is_file():
+        units = pd.read_csv(run_dir / "units.csv", dtype=_UNIT_DTYPES, keep_default_na=False)
     manifest: dict[str, Any] = {}
     if (run_dir / "run.json").is_file():
         manifest = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
@@ -215,7 +222,7 @@ def read_run(run_dir: Path) -> RunTables:
         docs["corpus"] = str(corpus.get("name", run_dir.name)) if isinstance(corpus, dict) \
             else str(corpus or run_dir.name)
     return RunTables(docs, tables["term_counts"], tables["scores"], tables["cooccurrence"],
-                     manifest, run_dir)
+                     manifest, run_dir, units)
 
 
 def combine_runs(runs: Sequence[RunTables]) -> RunTables:
@@ -237,8 +244,12 @@ def combine_runs(runs: Sequence[RunTables]) -> RunTables:
              for k in ("documents", "term_counts", "scores", "cooccurrence")}
     manifest = {"combined": [r.manifest for r in runs]}
     joined = {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}
+    units = None
+    if all(r.units is not None for r in runs):  # (else documents only, for every run alike)
+        units = pd.concat([prefixed(r.units, n) for r, n in zip(runs, names)  # type: ignore[arg-type]
+                           ], ignore_index=True)
     return RunTables(joined["documents"], joined["term_counts"], joined["scores"],
-                     joined["cooccurrence"], manifest=manifest)
+                     joined["cooccurrence"], manifest=manifest, units=units)
 
 
 # --------------------------------------------------------------------------- rates
@@ -311,6 +322,86 @@ def bootstrap_rates(counts: np.ndarray, tokens: np.ndarray, *, n_boot: int,
         return np.where(den[:, None] > 0, num / den[:, None] * 10_000, np.nan)
 
 
+@dataclass(frozen=True)
+class ParagraphMatrix:
+    """The paragraphs of a run's documents (units.csv) for one scope: counts as paragraphs x
+    categories (the columns of ``doc_matrix``), each paragraph's tokens, and the position of
+    its document in the ``documents`` the matrix was built for."""
+
+    counts: np.ndarray
+    tokens: np.ndarray
+    doc_pos: np.ndarray
+
+
+def paragraph_matrix(documents: pd.DataFrame, units: pd.DataFrame | None, scores: pd.DataFrame,
+                     scope: str) -> ParagraphMatrix | None:
+    """``units.csv`` as a ``ParagraphMatrix`` for ``scope``; None when the run has no units
+    table or it does not cover this scope (intervals then resample documents only)."""
+    if units is None or scope not in set(units["scope"]):
+        return None
+    u = units[units["scope"] == scope]
+    u = u[u["doc_id"].isin(set(documents["doc_id"]))]
+    u = u.sort_values(["doc_id", "paragraph"], kind="mergesort")
+    key = u["doc_id"].astype(str) + "\x1f" + u["paragraph"].astype(str)
+    pid, uniq = pd.factorize(key)
+    first = np.unique(pid, return_index=True)[1]
+    cats = _categories(scores)
+    col_of = {c: i for i, c in enumerate(cats["category"])}
+    col = np.array([col_of.get(c, -1) for c in u["category"]], dtype=int)
+    counts = np.zeros((len(uniq), len(cats)))
+    keep = col >= 0
+    np.add.at(counts, (pid[keep], col[keep]), u["count"].to_numpy(dtype=float)[keep])
+    tokens = u["tokens"].to_numpy(dtype=float)[first]
+    doc_ids = u["doc_id"].to_numpy()[first]
+    doc_pos = pd.Index(documents["doc_id"]).get_indexer(doc_ids)
+    return ParagraphMatrix(counts, tokens, doc_pos)
+
+
+#: Replicates drawn at once by the nested bootstrap (bounds its memory).
+_BOOT_CHUNK = 250
+
+
+def nested_bootstrap_rates(para_counts: np.ndarray, para_tokens: np.ndarray,
+                           para_doc: np.ndarray, n_docs: int, *, n_boot: int,
+                           rng: np.random.Generator) -> np.ndarray:
+    """Pooled rates (per 10k) of ``n_boot`` two-stage resamples: (n_boot, categories).
+
+    Stage 1 draws the group's ``n_docs`` documents with replacement (a group of one
+    document keeps it); stage 2 resamples the paragraphs of each drawn copy of a document
+    with replacement, as Poisson(1) weights per paragraph and copy (a document drawn k times
+    gives each of its paragraphs a Poisson(k) weight: the sum of k independent draws).
+    ``para_doc`` gives each paragraph's document (0..n_docs-1). A paragraph is a block of
+    consecutive sentences, so this is a block bootstrap of the text within documents."""
+    if n_docs == 0 or len(para_tokens) == 0:
+        return np.full((n_boot, para_counts.shape[1]), np.nan)
+    w = (_bootstrap_weights(n_docs, n_boot, rng) if n_docs > 1
+         else np.ones((n_boot, 1)))
+    out = np.empty((n_boot, para_counts.shape[1]))
+    for lo in range(0, n_boot, _BOOT_CHUNK):
+        hi = min(lo + _BOOT_CHUNK, n_boot)
+        pw = rng.poisson(w[lo:hi][:, para_doc]).astype(float)
+        num, den = pw @ para_counts, pw @ para_tokens
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[lo:hi] = np.where(den[:, None] > 0, num / den[:, None] * 10_000, np.nan)
+    return out
+
+
+def _group_replicates(c: np.ndarray, t: np.ndarray, idx: Sequence[int],
+                      paragraphs: ParagraphMatrix | None, *, n_boot: int,
+                      rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """The bootstrap replicates of one group of documents (rows ``idx``) and how they were
+    drawn: ``documents+paragraphs``, ``paragraphs`` (one document) or ``documents`` (no
+    units table)."""
+    if paragraphs is None:
+        return bootstrap_rates(c, t, n_boot=n_boot, rng=rng), "documents"
+    local = {pos: k for k, pos in enumerate(idx)}
+    sel = np.isin(paragraphs.doc_pos, np.asarray(list(idx), dtype=int))
+    para_doc = np.array([local[p] for p in paragraphs.doc_pos[sel]], dtype=int)
+    reps = nested_bootstrap_rates(paragraphs.counts[sel], paragraphs.tokens[sel], para_doc,
+                                  len(idx), n_boot=n_boot, rng=rng)
+    return reps, ("documents+paragraphs" if len(idx) > 1 else "paragraphs")
+
+
 def _percentile_ci(reps: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     """The percentile interval of each column of ``reps``, NaN (replicates without tokens)
     left out."""
@@ -333,13 +424,18 @@ def _percentile_ci(reps: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarr
 def pooled_rates(documents: pd.DataFrame, scores: pd.DataFrame, by: str | None, *,
                  scope: str = "all", seed: int, n_boot: int = DEFAULT_BOOT,
                  level: float = 0.95,
-                 matrix: tuple[pd.DataFrame, pd.Series] | None = None) -> pd.DataFrame:
+                 matrix: tuple[pd.DataFrame, pd.Series] | None = None,
+                 paragraphs: ParagraphMatrix | None = None) -> pd.DataFrame:
     """Pooled rate per group of ``by`` (None: the whole corpus) and category, with bootstrap CI.
 
     Columns: ``<by>, dimension, category, documents, count, tokens, rate_per_10k,
-    ci_low, ci_high``; rows sorted by group, dimension, category. Groups with a
+    ci_low, ci_high, ci_basis``; rows sorted by group, dimension, category. Groups with a
     missing value of ``by`` are left out. ``matrix`` is ``doc_matrix(documents, scores,
     scope)`` when the caller already has it (same documents in the same order).
+    ``paragraphs`` (``paragraph_matrix`` of the same documents) makes the interval a
+    two-stage bootstrap, documents then paragraphs within them (``nested_bootstrap_rates``);
+    without it only documents are resampled, and a one-document group has a point interval.
+    ``ci_basis`` says which.
     """
     if matrix is None:
         matrix = doc_matrix(documents, scores, scope)
@@ -353,7 +449,7 @@ def pooled_rates(documents: pd.DataFrame, scores: pd.DataFrame, by: str | None, 
         return pd.DataFrame(columns=cols)
     cm, tv = counts.to_numpy(), tokens.to_numpy()
     n_cat = cm.shape[1]
-    sums, tok, ndocs, lows, highs = [], [], [], [], []
+    sums, tok, ndocs, lows, highs, basis = [], [], [], [], [], []
     # One generator per group, derived from the seed and the group's position,
     # so that a group's interval does not depend on the draws of the others.
     for i, (_key, idx) in enumerate(keys):
@@ -361,10 +457,12 @@ def pooled_rates(documents: pd.DataFrame, scores: pd.DataFrame, by: str | None, 
         sums.append(c.sum(axis=0))
         tok.append(t.sum())
         ndocs.append(len(idx))
-        lo, hi = _percentile_ci(bootstrap_rates(c, t, n_boot=n_boot,
-                                                rng=np.random.default_rng([seed, i])), level)
+        reps, how = _group_replicates(c, t, idx, paragraphs, n_boot=n_boot,
+                                      rng=np.random.default_rng([seed, i]))
+        lo, hi = _percentile_ci(reps, level)
         lows.append(lo)
         highs.append(hi)
+        basis.append(how)
     total_c = np.concatenate(sums)
     total_t = np.repeat(np.asarray(tok, dtype=float), n_cat)
     out = pd.DataFrame({
@@ -375,7 +473,8 @@ def pooled_rates(documents: pd.DataFrame, scores: pd.DataFrame, by: str | None, 
         "tokens": total_t.astype(int),
         "rate_per_10k": np.divide(total_c * 10_000, total_t, out=np.zeros_like(total_c),
                                   where=total_t > 0),
-        "ci_low": np.concatenate(lows), "ci_high": np.concatenate(highs)})
+        "ci_low": np.concatenate(lows), "ci_high": np.concatenate(highs),
+        "ci_basis": np.repeat(np.array(basis, dtype=object), n_cat)})
     if by is not None:
         values = [k for k, _ in keys]
         col = pd.Series(np.repeat(np.array(values, dtype=object), n_cat))
@@ -411,10 +510,11 @@ def _group_keys(documents: pd.DataFrame, by: str | None) -> list[tuple[Any, list
 
 def rate_differences(documents: pd.DataFrame, scores: pd.DataFrame, by: str, a: Any, b: Any,
                      *, scope: str = "all", seed: int, n_boot: int = DEFAULT_BOOT,
-                     level: float = 0.95) -> pd.DataFrame:
+                     level: float = 0.95, units: pd.DataFrame | None = None) -> pd.DataFrame:
     """Rate of group ``a`` minus rate of group ``b`` per category, with a bootstrap CI.
 
-    Each group's documents are resampled independently. Columns: ``dimension,
+    Each group is resampled independently (with ``units``: documents, then paragraphs
+    within them, as ``pooled_rates``). Columns: ``dimension,
     category, docs_a, docs_b, rate_a, rate_b, difference, ci_low, ci_high, ratio``.
     """
     col = documents[by].astype(str) if by in documents.columns else None
@@ -422,6 +522,7 @@ def rate_differences(documents: pd.DataFrame, scores: pd.DataFrame, by: str, a: 
         _group_keys(documents, by)  # raises the helpful error
         raise AssertionError  # pragma: no cover
     counts, tokens = doc_matrix(documents, scores, scope)
+    paragraphs = paragraph_matrix(documents, units, scores, scope)
     mats = []
     for j, value in enumerate((a, b)):
         mask = (col == str(value)).to_numpy()
@@ -430,7 +531,8 @@ def rate_differences(documents: pd.DataFrame, scores: pd.DataFrame, by: str, a: 
             raise MobilizeError(f"no document has {by} = {value!r}",
                                 fix=f"Use one of: {', '.join(present[:30])}.")
         c, t = counts.to_numpy()[mask], tokens.to_numpy()[mask]
-        reps = bootstrap_rates(c, t, n_boot=n_boot, rng=np.random.default_rng([seed, j]))
+        reps, _how = _group_replicates(c, t, list(np.flatnonzero(mask)), paragraphs,
+                                       n_boot=n_boot, rng=np.random.default_rng([seed, j]))
         rate = c.sum(axis=0) / t.sum() * 10_000 if t.sum() > 0 else np.zeros(c.shape[1])
         mats.append((int(mask.sum()), rate, reps))
     (na, ra, reps_a), (nb, rb, reps_b) = mats
@@ -872,10 +974,12 @@ def compare_groups(run: RunTables, by: str, a: str | None = None, b: str | None 
                             fix="Give two different values with --a and --b.")
     sub = docs[docs[by].astype(str).isin([ga, gb])].copy()
     sub["_group"] = np.where(sub[by].astype(str) == ga, "A", "B")
-    rates = pooled_rates(sub, run.scores, "_group", scope=scope, seed=seed, n_boot=n_boot)
+    rates = pooled_rates(sub, run.scores, "_group", scope=scope, seed=seed, n_boot=n_boot,
+                         paragraphs=paragraph_matrix(sub, run.units, run.scores, scope))
     rates.insert(1, by, rates["_group"].map({"A": ga, "B": gb}))
     rates = rates.rename(columns={"_group": "group"})
-    diff = rate_differences(docs, run.scores, by, ga, gb, scope=scope, seed=seed, n_boot=n_boot)
+    diff = rate_differences(docs, run.scores, by, ga, gb, scope=scope, seed=seed, n_boot=n_boot,
+                            units=run.units)
     key = keyness(docs, run.term_counts, by, ga, gb, alpha0=alpha0)
     return Comparison(by, ga, gb, scope, rates, diff, key, years)
 

@@ -64,7 +64,7 @@ log = logging.getLogger(__name__)
 _DUPLICATE: Any = "skipped"
 
 #: Bump when score.py changes what it computes: old cached rows are then ignored.
-SCORER_VERSION = "1"
+SCORER_VERSION = "2"  # 2: units.csv (per-paragraph counts)
 DOCUMENT_CORE = ("doc_id", "path", "title", "date", "year", "issuer", "level", "region",
                  "doc_type", "language")
 DOCUMENT_TAIL = ("chars", "tokens", "sentences", "paragraphs", "sha256", "encoding", "reader",
@@ -76,6 +76,7 @@ _TABLE_KEYS: Mapping[str, tuple[str, ...]] = {
     "term_counts": ("doc_id", "dimension", "category", "term"),
     "scores": ("doc_id", "scope", "dimension", "category"),
     "cooccurrence": ("doc_id", "unit", "category_a", "category_b"),
+    "units": ("doc_id", "scope", "paragraph", "category"),
 }
 
 
@@ -141,6 +142,7 @@ class BatchResult:
     cooccurrence: list[tuple[Any, ...]]
     ledger: list[LedgerEntry]
     stats: RunStats
+    units: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
 
 
 @dataclass
@@ -152,11 +154,15 @@ class Tables:
     cooccurrence: pd.DataFrame
     stats: RunStats
     content_hash: str
+    units: pd.DataFrame | None = None
 
     def as_dict(self) -> dict[str, pd.DataFrame]:
-        return {"documents": self.documents, "ledger": self.ledger,
-                "term_counts": self.term_counts, "scores": self.scores,
-                "cooccurrence": self.cooccurrence}
+        tables = {"documents": self.documents, "ledger": self.ledger,
+                  "term_counts": self.term_counts, "scores": self.scores,
+                  "cooccurrence": self.cooccurrence}
+        if self.units is not None:
+            tables["units"] = self.units
+        return tables
 
 
 # --------------------------------------------------------------------------- planning
@@ -434,6 +440,7 @@ def process_batch(plan: RunPlan, batch: Sequence[Source]) -> BatchResult:
         out.term_counts += _score.rows_with_id(doc_id, ds.term_counts)
         out.scores += _score.rows_with_id(doc_id, ds.scores)
         out.cooccurrence += _score.rows_with_id(doc_id, ds.cooccurrence)
+        out.units += _score.rows_with_id(doc_id, ds.units)
         out.ledger.append(LedgerEntry(src.path, doc_id, "ingested", info.get("note", "")))
     stats.seconds = {k: round(v, 6) for k, v in secs.items()}
     return out
@@ -522,6 +529,7 @@ def assemble(plan: RunPlan, results: Sequence[BatchResult]) -> Tables:
                             _TABLE_KEYS["cooccurrence"]),
         stats=stats,
         content_hash=corpus_hash((d["doc_id"], d["sha256"]) for d in kept_docs),
+        units=_frame(rows("units"), _score.UNIT_COLUMNS, _TABLE_KEYS["units"]),
     )
     stats.seconds["assemble"] = round(time.perf_counter() - t0, 6)
     return tables

@@ -81,10 +81,14 @@ METHODS = [
      "Tokens are the segmenter's tokens containing a letter or digit. Scope `all` is the "
      "whole text; `domain_sentences` only the sentences mentioning a D_social_security term."),
     ("Confidence intervals",
-     "Percentile bootstrap over documents: the group's documents are resampled with "
-     "replacement ({n_boot} replicates, seed {seed}) and the pooled rate recomputed; the "
-     "interval is the 2.5th to 97.5th percentile. Differences between two groups resample "
-     "each group independently. A group of one document has a zero-width interval."),
+     "Two-stage percentile bootstrap: each replicate draws the group's documents with "
+     "replacement, then the paragraphs of each drawn document with replacement (a block "
+     "bootstrap of the text within documents; Davison and Hinkley 1997, section 3.8), and "
+     "recomputes the pooled rate ({n_boot} replicates, seed {seed}); the interval is the "
+     "2.5th to 97.5th percentile. A year with one document gets the uncertainty of its own "
+     "paragraphs; only a single one-paragraph document has a zero-width interval. "
+     "Differences between two groups resample each group independently. The column "
+     "ci_basis says what was resampled."),
     ("Trends",
      "Mann-Kendall test (two-sided, normal approximation with tie correction) on each "
      "category's yearly pooled rates, over the years that have documents; Theil-Sen slope "
@@ -145,10 +149,12 @@ def analyse(run: compare.RunTables, periods: Sequence[compare.Period], *, seed: 
     # Every rates table groups the same documents: their count matrix is built once per scope.
     matrices = {scope: compare.doc_matrix(docs, scores, scope)
                 for scope in ("all", "domain_sentences")}
+    paragraphs = {scope: compare.paragraph_matrix(docs, run.units, scores, scope)
+                  for scope in ("all", "domain_sentences")}
 
     def rates(by: str | None, scope: str = "all") -> pd.DataFrame:
         return compare.pooled_rates(docs, scores, by, scope=scope, seed=seed, n_boot=n_boot,
-                                    matrix=matrices[scope])
+                                    matrix=matrices[scope], paragraphs=paragraphs[scope])
 
     overall = []
     for scope in ("all", "domain_sentences"):

@@ -20,6 +20,11 @@ Definitions (also in ``docs/engine.md``):
   paragraphs with a domain hit, all their sentences).
 - Co-occurrence: per unit (sentence, paragraph), the number of units where a feature
   category and a pathway (or challenge) category both have a hit; rows with count > 0.
+- Units (``units.csv``): per paragraph, for scopes ``all`` and ``domain_sentences``, the
+  paragraph's tokens in the scope and each category's hits there; one row per (paragraph,
+  category) with a hit, and one row with an empty category and count 0 for a paragraph of
+  the scope without any hit (so every paragraph's tokens are there). The report resamples
+  these paragraphs to give a document's rate its uncertainty (docs/report.md).
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ SCORE_COLUMNS = ("doc_id", "scope", "dimension", "category", "count", "tokens", 
                  "paragraphs_with", "paragraph_share", "weighted")
 COOC_COLUMNS = ("doc_id", "unit", "dimension_a", "category_a", "dimension_b", "category_b",
                 "count")
+UNIT_COLUMNS = ("doc_id", "scope", "paragraph", "category", "count", "tokens")
+#: The scopes ``units.csv`` covers (``domain_paragraphs`` is whole paragraphs of ``all``).
+UNIT_SCOPES: tuple[str, ...] = ("all", "domain_sentences")
 
 
 class HitLike(Protocol):
@@ -92,18 +100,20 @@ class DocScore:
     term_counts: list[tuple[str, str, str, int]]  # dimension, category, term, count
     scores: list[tuple[Any, ...]]  # SCORE_COLUMNS[1:]
     cooccurrence: list[tuple[str, str, str, str, str, int]]  # COOC_COLUMNS[1:]
+    units: list[tuple[str, int, str, int, int]] = field(default_factory=list)  # UNIT_COLUMNS[1:]
 
     def to_json(self) -> dict[str, Any]:
         return {"tokens": self.tokens, "sentences": self.sentences, "paragraphs": self.paragraphs,
                 "term_counts": self.term_counts, "scores": self.scores,
-                "cooccurrence": self.cooccurrence}
+                "cooccurrence": self.cooccurrence, "units": self.units}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> DocScore:
         return cls(int(data["tokens"]), int(data["sentences"]), int(data["paragraphs"]),
                    [tuple(r) for r in data["term_counts"]],  # type: ignore[misc]
                    [tuple(r) for r in data["scores"]],
-                   [tuple(r) for r in data["cooccurrence"]])  # type: ignore[misc]
+                   [tuple(r) for r in data["cooccurrence"]],  # type: ignore[misc]
+                   [tuple(r) for r in data.get("units", ())])  # type: ignore[misc]
 
 
 def _ratio(num: float, den: float, scale: float = 1.0) -> float:
@@ -202,7 +212,34 @@ def score_units(units: Units, hits: Iterable[HitLike], scheme: Scheme,
 
     term_counts = sorted((d, c, t, n) for (d, c, t), n in term_counter.items())
     cooc_rows = sorted((*k, n) for k, n in cooc.items())
-    return DocScore(sum(words), n_sent, n_para, term_counts, scores, cooc_rows)
+    unit_rows = _unit_rows(per_sent, para_of, words, set(domain_sents))
+    return DocScore(sum(words), n_sent, n_para, term_counts, scores, cooc_rows, unit_rows)
+
+
+def _unit_rows(per_sent: Mapping[int, Mapping[str, list[float]]], para_of: Sequence[int],
+               words: Sequence[int], domain: set[int]) -> list[tuple[str, int, str, int, int]]:
+    """The rows of ``units.csv`` (without doc_id): per scope and paragraph, its tokens and
+    each category's hits; a paragraph without a hit has one row with category "" and 0."""
+    rows: list[tuple[str, int, str, int, int]] = []
+    for scope in UNIT_SCOPES:
+        tokens: dict[int, int] = {}
+        counts: dict[int, Counter[str]] = {}
+        for si, p in enumerate(para_of):
+            if scope == "domain_sentences" and si not in domain:
+                continue
+            tokens[p] = tokens.get(p, 0) + words[si]
+            cells = per_sent.get(si)
+            if cells:
+                c = counts.setdefault(p, Counter())
+                for cat, (n, _w) in cells.items():
+                    c[cat] += int(n)
+        for p in sorted(tokens):
+            c = counts.get(p)
+            if not c:
+                rows.append((scope, p, "", 0, tokens[p]))
+                continue
+            rows += [(scope, p, cat, n, tokens[p]) for cat, n in sorted(c.items())]
+    return rows
 
 
 def _pairs(unit: str, present: set[str], dim_of: Mapping[str, str],

@@ -457,3 +457,54 @@ def test_category_dominance_breaks_ties_by_term_and_keeps_empty_categories_out()
     assert list(dom["top_term"]) == ["乙", "大数据"]  # 2 each: the first term
     assert list(dom["terms_matched"]) == [2, 1] and list(dom["count"]) == [4, 0]
     assert dom["top_share"].iloc[0] == 0.5 and math.isnan(dom["top_share"].iloc[1])
+
+
+def _units() -> pd.DataFrame:
+    """Paragraphs of the three documents of ``_tables`` (scope all): d1 one paragraph
+    (so nothing to resample), d2 three paragraphs holding 0, 3 and 6 hits of F1, d3 two."""
+    return pd.DataFrame({
+        "doc_id": ["d1", "d2", "d2", "d2", "d3", "d3", "d3"],
+        "scope": ["all"] * 7, "paragraph": [0, 0, 1, 2, 0, 1, 1],
+        "category": ["F1_population", "", "F1_population", "F1_population", "F1_population",
+                     "F1_population", "P4_technology"],
+        "count": [1, 0, 3, 6, 4, 0, 2], "tokens": [100, 3300, 3300, 3300, 1000, 1000, 1000]})
+
+
+def test_a_one_document_year_gets_an_interval_from_its_paragraphs() -> None:
+    documents, scores, _ = _tables()
+    units = _units()
+    par = compare.paragraph_matrix(documents, units, scores, "all")
+    assert par is not None and par.counts.shape == (6, 2)
+    one = compare.pooled_rates(documents, scores, "doc_id", seed=SEED, n_boot=400,
+                               paragraphs=par)
+    f1 = one[one["category"] == "F1_population"].set_index("doc_id")
+    # d2 alone (one document, three paragraphs): a real interval, which holds its rate.
+    d2 = f1.loc["d2"]
+    assert d2["ci_basis"] == "paragraphs"
+    assert d2["ci_low"] < d2["rate_per_10k"] < d2["ci_high"]
+    # d1 has one paragraph: truly nothing to resample, and only then a point.
+    assert f1.loc["d1", "ci_low"] == f1.loc["d1", "ci_high"] == pytest.approx(100.0)
+    # Without units: documents only, and d2's interval is a point, as before.
+    plain = compare.pooled_rates(documents, scores, "doc_id", seed=SEED, n_boot=400)
+    p2 = plain[plain["category"] == "F1_population"].set_index("doc_id").loc["d2"]
+    assert p2["ci_low"] == p2["ci_high"] and p2["ci_basis"] == "documents"
+    # Same seed, same numbers.
+    again = compare.pooled_rates(documents, scores, "doc_id", seed=SEED, n_boot=400,
+                                 paragraphs=par)
+    pd.testing.assert_frame_equal(one, again)
+
+
+def test_nested_bootstrap_is_wider_than_documents_alone_and_centred() -> None:
+    # 6 documents of 10 paragraphs; the documents' rates differ and so do their paragraphs.
+    rng = np.random.default_rng(7)
+    counts = rng.poisson(3.0, size=(60, 1)).astype(float)
+    tokens = np.full(60, 1000.0)
+    para_doc = np.repeat(np.arange(6), 10)
+    reps = compare.nested_bootstrap_rates(counts, tokens, para_doc, 6, n_boot=2000,
+                                          rng=np.random.default_rng(1))
+    doc_counts = np.array([counts[para_doc == d].sum(axis=0) for d in range(6)])
+    doc_reps = compare.bootstrap_rates(doc_counts, np.full(6, 10_000.0), n_boot=2000,
+                                       rng=np.random.default_rng(1))
+    rate = counts.sum() / tokens.sum() * 10_000
+    assert np.nanmean(reps) == pytest.approx(rate, rel=0.02)
+    assert np.nanstd(reps) > np.nanstd(doc_reps)

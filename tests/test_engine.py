@@ -22,7 +22,7 @@ from pipeline.ingest import Source
 from tests.conftest import REPO, shared_corpus
 
 MINI = REPO / "tests" / "fixtures" / "engine" / "mini.yaml"
-TABLES = ("documents", "ledger", "term_counts", "scores", "cooccurrence")
+TABLES = ("documents", "ledger", "term_counts", "scores", "cooccurrence", "units")
 CSVS = tuple(f"{t}.csv" for t in TABLES)
 
 
@@ -74,6 +74,18 @@ def test_run_local_writes_every_table_and_reruns_byte_identically(tmp_path: Path
     scores = pd.read_csv(run_dir / "scores.csv")
     assert set(scores["scope"]) == {"all", "domain_sentences", "domain_paragraphs"}
     assert len(scores) == len(docs) * 3 * 4  # every document x scope x category of mini.yaml
+    # units.csv: each document's paragraphs add up to its scores (tokens and counts).
+    units = pd.read_csv(run_dir / "units.csv", keep_default_na=False)
+    assert set(units["scope"]) == {"all", "domain_sentences"}
+    for scope in ("all", "domain_sentences"):
+        u = units[units["scope"] == scope]
+        sc = scores[scores["scope"] == scope]
+        tok = u.drop_duplicates(["doc_id", "paragraph"]).groupby("doc_id")["tokens"].sum()
+        want_tok = sc.groupby("doc_id")["tokens"].first()
+        assert (tok.reindex(want_tok.index, fill_value=0) == want_tok).all()
+        cnt = u[u["category"] != ""].groupby(["doc_id", "category"])["count"].sum()
+        want = sc[sc["count"] > 0].set_index(["doc_id", "category"])["count"]
+        assert cnt.sort_index().to_dict() == want.sort_index().to_dict()
     manifest = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     assert manifest["corpus"]["documents"] == len(docs)
     assert manifest["lexicon"]["name"] == "engine-mini"
