@@ -12,19 +12,24 @@ The statistics, in one place (the report's methods appendix repeats them):
   the counts over the sum of the tokens of its documents, x 10,000. Tokens are
   the exposure, so a long report weighs more than a short one; this is *not*
   the mean of the documents' rates.
-- **Bootstrap CI**: resample the group's documents with replacement
-  (``n_boot`` replicates), recompute the pooled rate, take the percentile
-  interval. Differences between two groups resample each group independently.
-- **Trend**: Mann-Kendall test on the yearly pooled rates of a category
-  (years with documents only), Theil-Sen slope (per 10k tokens per year),
-  p-values adjusted across categories with Benjamini-Hochberg. Series with
-  fewer than ``min_points`` years get no test, only a note.
+- **Bootstrap CI**: two-stage: resample the group's documents with replacement, then
+  the paragraphs of each drawn document (``units.csv``), recompute the pooled rate,
+  take the percentile interval. Differences resample each group independently.
+- **Trend**: a count model per category (``count_trends``: GLM with offset
+  log(tokens) on the actual year, quasi-Poisson or negative binomial by the measured
+  dispersion), rate ratio per decade, Benjamini-Hochberg across categories; "too
+  sparse to test" below ``MIN_NONZERO_YEARS`` years with hits. Mann-Kendall and
+  Theil-Sen (``trends``) stay as secondary evidence. Change points: PELT with a
+  penalty calibrated on null series (``change_penalty``).
+- **Group comparisons**: the same count model on a group indicator gives the rate
+  ratio's interval and p-value, adjusted across categories; a group of fewer than
+  ``MIN_GROUP_DOCS`` documents is descriptive only (no p, no interval, no star).
 - **Keyness**: weighted log-odds ratio with an informative Dirichlet prior
   (Monroe, Colaresi and Quinn 2008, eq. 22) of each term between two groups,
   with the group's tokens as the number of words; the prior is the pooled
   term frequency (counts of both groups over their tokens) times ``alpha0``, and
-  ``alpha0`` is ``PRIOR_SHARE`` (10%) of the two groups' tokens: the prior weighs as
-  a tenth of the data, so alpha_w is a tenth of the term's pooled count.
+  ``alpha0`` is ``PRIOR_SHARE`` (10%) of the smaller group's tokens, so the prior never
+  outweighs the smaller group's own data.
 """
 
 from __future__ import annotations
@@ -508,14 +513,39 @@ def _group_keys(documents: pd.DataFrame, by: str | None) -> list[tuple[Any, list
     return [(k, groups[k]) for k in order]
 
 
+#: A group with fewer documents than this is "descriptive only" in a comparison: no
+#: stars, no p-values, no inferential intervals.
+MIN_GROUP_DOCS = 5
+DIFFERENCE_COLUMNS = ["dimension", "category", "docs_a", "docs_b", "tokens_a", "tokens_b",
+                      "rate_a", "rate_b", "difference", "ci_low", "ci_high", "ratio",
+                      "model", "rr_ci_low", "rr_ci_high", "p_value", "p_adjusted", "significant",
+                      "inference"]
+
+
+def descriptive_note(docs_a: int, docs_b: int, min_docs: int = MIN_GROUP_DOCS) -> str:
+    """Why a comparison of groups of these sizes is descriptive only ("" when it is not)."""
+    small = [f"{name} has {n} document{'s' if n != 1 else ''}"
+             for name, n in (("A", docs_a), ("B", docs_b)) if n < min_docs]
+    if not small:
+        return ""
+    return f"descriptive only: {' and '.join(small)} (fewer than {min_docs})"
+
+
 def rate_differences(documents: pd.DataFrame, scores: pd.DataFrame, by: str, a: Any, b: Any,
                      *, scope: str = "all", seed: int, n_boot: int = DEFAULT_BOOT,
-                     level: float = 0.95, units: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Rate of group ``a`` minus rate of group ``b`` per category, with a bootstrap CI.
+                     level: float = 0.95, units: pd.DataFrame | None = None,
+                     min_docs: int = MIN_GROUP_DOCS, alpha: float = 0.05) -> pd.DataFrame:
+    """Rate of group ``a`` minus rate of group ``b`` per category, with its uncertainty.
 
-    Each group is resampled independently (with ``units``: documents, then paragraphs
-    within them, as ``pooled_rates``). Columns: ``dimension,
-    category, docs_a, docs_b, rate_a, rate_b, difference, ci_low, ci_high, ratio``.
+    ``difference`` has a bootstrap CI: each group resampled independently (with ``units``:
+    documents, then paragraphs within them, as ``pooled_rates``). ``ratio`` = rate_a /
+    rate_b; ``rr_ci_low``/``rr_ci_high`` and ``p_value`` come from a count model of the
+    documents' counts on the group (``fit_counts``: offset log(tokens), quasi-Poisson or
+    negative binomial by the measured dispersion), ``p_adjusted`` is Benjamini-Hochberg
+    across categories, and ``significant`` is True where it is below ``alpha``. When a
+    group has fewer than ``min_docs`` documents the comparison is descriptive only: the
+    intervals, p-values and ``significant`` are left empty and ``inference`` says why.
+    Columns: ``DIFFERENCE_COLUMNS``.
     """
     col = documents[by].astype(str) if by in documents.columns else None
     if col is None:
@@ -524,6 +554,7 @@ def rate_differences(documents: pd.DataFrame, scores: pd.DataFrame, by: str, a: 
     counts, tokens = doc_matrix(documents, scores, scope)
     paragraphs = paragraph_matrix(documents, units, scores, scope)
     mats = []
+    masks = []
     for j, value in enumerate((a, b)):
         mask = (col == str(value)).to_numpy()
         if not mask.any():
@@ -534,37 +565,60 @@ def rate_differences(documents: pd.DataFrame, scores: pd.DataFrame, by: str, a: 
         reps, _how = _group_replicates(c, t, list(np.flatnonzero(mask)), paragraphs,
                                        n_boot=n_boot, rng=np.random.default_rng([seed, j]))
         rate = c.sum(axis=0) / t.sum() * 10_000 if t.sum() > 0 else np.zeros(c.shape[1])
-        mats.append((int(mask.sum()), rate, reps))
-    (na, ra, reps_a), (nb, rb, reps_b) = mats
+        mats.append((int(mask.sum()), float(t.sum()), rate, reps))
+        masks.append(mask)
+    (na, ta, ra, reps_a), (nb, tb, rb, reps_b) = mats
     lo, hi = _percentile_ci(reps_a - reps_b, level)
     out = counts.columns.to_frame(index=False)
     out["docs_a"], out["docs_b"] = na, nb
+    out["tokens_a"], out["tokens_b"] = int(ta), int(tb)
     out["rate_a"], out["rate_b"] = ra, rb
     out["difference"] = ra - rb
     out["ci_low"], out["ci_high"] = lo, hi
     with np.errstate(divide="ignore", invalid="ignore"):
         out["ratio"] = np.where(rb > 0, ra / np.where(rb > 0, rb, 1), np.nan)
-    return out.reset_index(drop=True)
+    note = descriptive_note(na, nb, min_docs)
+    model, rr_lo, rr_hi, pv = [], [], [], []
+    both = masks[0] | masks[1]
+    x = masks[0][both].astype(float)  # 1 = group A
+    cm, tv = counts.to_numpy()[both], tokens.to_numpy()[both]
+    for j in range(cm.shape[1]):
+        fit = None if note else fit_counts(cm[:, j], tv, x)
+        if fit is None:
+            model.append("")
+            rr_lo.append(np.nan)
+            rr_hi.append(np.nan)
+            pv.append(np.nan)
+            continue
+        _rr, low, high = fit.ratio()
+        model.append(fit.model)
+        rr_lo.append(low)
+        rr_hi.append(high)
+        pv.append(fit.p_value)
+    out["model"], out["rr_ci_low"], out["rr_ci_high"] = model, rr_lo, rr_hi
+    out["p_value"] = pv
+    out["p_adjusted"] = benjamini_hochberg(out["p_value"].to_numpy())
+    out["significant"] = pd.array([None if np.isnan(p) else bool(p < alpha)
+                                   for p in out["p_adjusted"]], dtype="boolean")
+    if note:
+        out["ci_low"], out["ci_high"] = np.nan, np.nan
+    out["inference"] = note
+    return out[DIFFERENCE_COLUMNS].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- trends
 
 
 def benjamini_hochberg(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (NaN stays NaN and is not counted)."""
+    """Benjamini-Hochberg adjusted p-values (``scipy.stats.false_discovery_control``); NaN
+    stays NaN and is not counted."""
     p = np.asarray(pvalues, dtype=float)
     out = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
-    m = int(ok.sum())
-    if m == 0:
-        return out
-    pv = p[ok]
-    order = np.argsort(pv, kind="mergesort")
-    ranked = pv[order] * m / np.arange(1, m + 1)
-    adj = np.minimum.accumulate(ranked[::-1])[::-1]
-    res = np.empty(m)
-    res[order] = np.minimum(adj, 1.0)
-    out[ok] = res
+    if ok.any():
+        from scipy.stats import false_discovery_control
+
+        out[ok] = false_discovery_control(p[ok], method="bh")
     return out
 
 
@@ -589,12 +643,14 @@ def mann_kendall(values: Sequence[float]) -> tuple[float, float, float]:
 
 
 def theil_sen(years: Sequence[float], values: Sequence[float]) -> float:
-    """Theil-Sen slope: the median of the pairwise slopes (value units per year)."""
+    """Theil-Sen slope (``scipy.stats.theilslopes``): the median of the pairwise slopes (value
+    units per year); NaN when all years are the same."""
     x, y = np.asarray(years, dtype=float), np.asarray(values, dtype=float)
-    i, j = np.triu_indices(len(x), k=1)
-    dx = x[j] - x[i]
-    ok = dx != 0
-    return float(np.median((y[j] - y[i])[ok] / dx[ok])) if ok.any() else float("nan")
+    if len(x) < 2 or np.all(x == x[0]):
+        return float("nan")
+    from scipy.stats import theilslopes
+
+    return float(theilslopes(y, x).slope)
 
 
 def trends(yearly: pd.DataFrame, *, min_points: int = MIN_TREND_POINTS,
@@ -631,7 +687,9 @@ def trends(yearly: pd.DataFrame, *, min_points: int = MIN_TREND_POINTS,
     def label(r: pd.Series) -> str:
         if np.isnan(r["p_value"]):
             return ""
-        if r["p_adjusted"] < alpha:
+        # (a significant S with a Theil-Sen slope of 0, as series of many zero years give,
+        # is not called a direction)
+        if r["p_adjusted"] < alpha and r["slope_per_year"] != 0:
             return "increasing" if r["s"] > 0 else "decreasing"
         return "no trend"
 
@@ -640,7 +698,153 @@ def trends(yearly: pd.DataFrame, *, min_points: int = MIN_TREND_POINTS,
                 "p_value", "p_adjusted", "slope_per_year", "trend", "note"]]
 
 
-#: Change points: PELT's penalty on the standardised series, and the shortest segment (years).
+#: A category needs hits in at least this many distinct years for a trend test.
+MIN_NONZERO_YEARS = 5
+#: Pearson dispersion (chi2 / residual df of the Poisson fit) from which the negative binomial
+#: replaces the quasi-Poisson model.
+NB_DISPERSION = 2.0
+_Z975 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class CountFit:
+    """One coefficient of a count model with ``log(tokens)`` as offset."""
+
+    model: str  # "quasi-Poisson" or "negative binomial"
+    dispersion: float  # Pearson chi2 / residual df of the Poisson fit
+    coef: float
+    se: float
+    p_value: float
+
+    def ratio(self) -> tuple[float, float, float]:
+        """exp(coef) with its 95% Wald interval."""
+        with np.errstate(over="ignore"):  # (a category absent from one group: inf)
+            return (float(np.exp(self.coef)), float(np.exp(self.coef - _Z975 * self.se)),
+                    float(np.exp(self.coef + _Z975 * self.se)))
+
+
+def fit_counts(counts: np.ndarray, tokens: np.ndarray, x: np.ndarray) -> CountFit | None:
+    """Counts ~ x with offset log(tokens) (statsmodels GLM, log link); the coefficient of x.
+
+    The Poisson fit's Pearson dispersion phi chooses the model: below ``NB_DISPERSION`` a
+    quasi-Poisson GLM (Poisson with its standard errors scaled by sqrt(max(phi, 1)),
+    McCullagh and Nelder 1989, ch. 4.5); from it on a negative binomial (NB2) GLM whose
+    alpha is the maximum-likelihood estimate of ``statsmodels`` ``NegativeBinomial``
+    (Cameron and Trivedi 2013, ch. 3). None when the fit fails or is degenerate.
+    """
+    import warnings
+
+    import statsmodels.api as sm
+
+    ok = tokens > 0
+    y, t, xv = counts[ok], tokens[ok], x[ok]
+    if len(y) < 3 or np.all(xv == xv[0]) or y.sum() == 0:
+        return None
+    exog = np.column_stack([np.ones(len(xv)), xv])
+    offset = np.log(t)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            pois = sm.GLM(y, exog, family=sm.families.Poisson(), offset=offset).fit()
+            df = float(pois.df_resid)
+            phi = float(pois.pearson_chi2) / df if df > 0 else float("nan")
+            res, model = None, "quasi-Poisson"
+            if np.isfinite(phi) and phi >= NB_DISPERSION:
+                try:
+                    nb = sm.NegativeBinomial(y, exog, offset=offset).fit(disp=0, maxiter=300)
+                    alpha = float(np.asarray(nb.params)[-1])
+                    if np.isfinite(alpha) and alpha > 0:
+                        res = sm.GLM(y, exog, family=sm.families.NegativeBinomial(alpha=alpha),
+                                     offset=offset).fit()
+                        model = "negative binomial"
+                except Exception:  # noqa: BLE001 - no ML alpha: quasi-Poisson below
+                    res = None
+            if res is None:
+                scale = max(phi, 1.0) if np.isfinite(phi) else 1.0
+                res = sm.GLM(y, exog, family=sm.families.Poisson(), offset=offset).fit(
+                    scale=scale)
+                model = "quasi-Poisson"
+        except Exception:  # noqa: BLE001 - a degenerate series gets no test, not a crash
+            return None
+    coef, se, p = (float(np.asarray(res.params)[1]), float(np.asarray(res.bse)[1]),
+                   float(np.asarray(res.pvalues)[1]))
+    if not (np.isfinite(coef) and np.isfinite(se) and np.isfinite(p)):
+        return None
+    return CountFit(model, phi, coef, se, p)
+
+
+TREND_COLUMNS = ["dimension", "category", "documents", "years", "nonzero_years", "first_year",
+                 "last_year", "model", "dispersion", "rate_ratio_per_decade", "rr_ci_low",
+                 "rr_ci_high", "p_value", "p_adjusted", "trend", "note"]
+
+
+def count_trends(documents: pd.DataFrame, scores: pd.DataFrame, *, scope: str = "all",
+                 min_nonzero_years: int = MIN_NONZERO_YEARS, alpha: float = 0.05,
+                 matrix: tuple[pd.DataFrame, pd.Series] | None = None) -> pd.DataFrame:
+    """Per category, a count model of its documents' counts on the actual year (``fit_counts``:
+    offset log(tokens); quasi-Poisson or negative binomial by the measured dispersion).
+
+    The year is in decades from the mean year, so exp(coef) is the rate ratio per decade,
+    given with its 95% Wald interval. p-values are adjusted across the tested categories
+    with Benjamini-Hochberg; ``trend`` is increasing / decreasing only where the adjusted p
+    is below ``alpha`` (the interval at that adjusted level excludes 1), else "no trend";
+    "too sparse to test" where the category has hits in fewer than ``min_nonzero_years``
+    distinct years. Columns: ``TREND_COLUMNS``.
+    """
+    if matrix is None:
+        matrix = doc_matrix(documents, scores, scope)
+    counts, tokens = matrix
+    year = pd.to_numeric(documents["year"], errors="coerce").to_numpy(dtype=float,
+                                                                       na_value=np.nan)
+    keep = ~np.isnan(year) & (tokens.to_numpy() > 0)
+    cm, tv, yr = counts.to_numpy()[keep], tokens.to_numpy()[keep], year[keep]
+    x = (yr - yr.mean()) / 10.0 if len(yr) else yr
+    years = np.unique(yr)
+    rows = []
+    for j, (dim, cat) in enumerate(counts.columns):
+        y = cm[:, j]
+        nonzero = int(len(np.unique(yr[y > 0])))
+        row: dict[str, Any] = {
+            "dimension": dim, "category": cat, "documents": int(len(y)), "years": len(years),
+            "nonzero_years": nonzero,
+            "first_year": int(years.min()) if len(years) else None,
+            "last_year": int(years.max()) if len(years) else None,
+            "model": "", "dispersion": np.nan, "rate_ratio_per_decade": np.nan,
+            "rr_ci_low": np.nan, "rr_ci_high": np.nan, "p_value": np.nan, "note": ""}
+        fit = None
+        if len(years) < 3:
+            row["note"] = f"too few years with documents ({len(years)}, fewer than 3)"
+        elif nonzero < min_nonzero_years:
+            row["note"] = (f"too sparse to test: hits in {nonzero} year(s), fewer than "
+                           f"{min_nonzero_years}")
+        else:
+            fit = fit_counts(y, tv, x)
+            if fit is None:
+                row["note"] = "the count model did not converge: no test"
+        if fit is not None:
+            rr, lo, hi = fit.ratio()
+            row.update(model=fit.model, dispersion=fit.dispersion, rate_ratio_per_decade=rr,
+                       rr_ci_low=lo, rr_ci_high=hi, p_value=fit.p_value)
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=[c for c in TREND_COLUMNS if c not in ("p_adjusted",
+                                                                            "trend")])
+    out["p_adjusted"] = benjamini_hochberg(out["p_value"].to_numpy()) if len(out) else []
+
+    def label(r: pd.Series) -> str:
+        if r["note"].startswith("too sparse"):
+            return "too sparse to test"
+        if np.isnan(r["p_value"]):
+            return ""
+        if r["p_adjusted"] < alpha:
+            return "increasing" if r["rate_ratio_per_decade"] > 1 else "decreasing"
+        return "no trend"
+
+    out["trend"] = out.apply(label, axis=1) if len(out) else []
+    return out[TREND_COLUMNS]
+
+
+#: Change points: the default penalty of ``pelt_l2`` (``change_points`` uses
+#: ``change_penalty(n)``), and the shortest segment (years).
 CHANGE_PENALTY = 3.0
 CHANGE_MIN_SIZE = 3
 
@@ -690,25 +894,56 @@ def pelt_l2(signal: Sequence[float] | np.ndarray, penalty: float = CHANGE_PENALT
     return sorted(e for (s, e), _ in partitions[n][1:])
 
 
-def change_points(yearly: pd.DataFrame, *, min_points: int = MIN_TREND_POINTS,
-                  penalty: float = CHANGE_PENALTY,
-                  min_size: int = CHANGE_MIN_SIZE) -> pd.DataFrame:
-    """Change points (PELT, L2 cost on the standardised yearly rates) per category.
+def change_penalty(n: int) -> float:
+    """PELT's penalty for a series of ``n`` years on the noise scale (``change_points``):
+    c(n) x log(n), c = 10 below 12 years, 7 below 15, 5 from 15 on. Calibrated on simulated
+    series with no change (Poisson counts at a flat rate of 0.5, 3 or 20 per 10k over
+    10,000-40,000 tokens a year, 300 series per length): at most about 5% of them get a
+    change point at any length from 8 to 60 years (``bench/null_change_points.py`` prints
+    the rates; tests/test_compare.py checks a batch)."""
+    factor = 10.0 if n < 12 else 7.0 if n < 15 else 5.0
+    return factor * math.log(max(n, 2))
 
-    The rates of the years with documents are standardised (minus the mean, over
-    the sample standard deviation), then cut by ``pelt_l2`` with ``penalty`` and
-    segments of at least ``min_size`` years. Columns: ``dimension, category,
-    change_years`` (the first year of each new segment, space-separated; empty where
-    there is none, the series is constant or shorter than ``min_points``).
+
+def noise_scale(values: np.ndarray) -> float:
+    """The series' noise standard deviation, robust to steps: 1.4826 x the median absolute
+    deviation of the first differences, over sqrt(2) (a step moves one difference only);
+    the differences' standard deviation over sqrt(2) when that MAD is 0; 0 for a constant
+    series."""
+    d = np.diff(np.asarray(values, dtype=float))
+    if len(d) < 2:
+        return 0.0
+    mad = float(np.median(np.abs(d - np.median(d))))
+    sigma = 1.4826 * mad / math.sqrt(2)
+    if sigma <= 0:
+        sigma = float(np.std(d, ddof=1)) / math.sqrt(2)
+    return sigma
+
+
+def change_points(yearly: pd.DataFrame, *, min_points: int = MIN_TREND_POINTS,
+                  penalty: float | None = None,
+                  min_size: int = CHANGE_MIN_SIZE) -> pd.DataFrame:
+    """Change points (PELT, L2 cost) in each category's yearly rates.
+
+    The rates of the years with documents are divided by their noise scale
+    (``noise_scale``: a robust estimate from the first differences, so a step does not
+    inflate it as a standard deviation would), then cut by ``pelt_l2`` with
+    ``change_penalty(n)`` (or ``penalty``) and segments of at least ``min_size`` years.
+    The penalty is calibrated so that a series with no change gets none (about 95% of
+    simulated null series). Columns: ``dimension, category, change_years`` (the first year
+    of each new segment, space-separated; empty where there is none, the series is
+    constant or shorter than ``min_points``).
     """
     rows = []
     for (dim, cat), g in yearly.sort_values("year").groupby(["dimension", "category"],
                                                             sort=True):
         g = g[g["tokens"] > 0]
         found: list[int] = []
-        if len(g) >= min_points and g["rate_per_10k"].std() > 0:
-            z = ((g["rate_per_10k"] - g["rate_per_10k"].mean()) / g["rate_per_10k"].std())
-            bkps = pelt_l2(z.to_numpy(), penalty, min_size=min_size)
+        x = g["rate_per_10k"].to_numpy(dtype=float)
+        sigma = noise_scale(x) if len(g) >= min_points else 0.0
+        if sigma > 0:
+            pen = change_penalty(len(x)) if penalty is None else penalty
+            bkps = pelt_l2(x / sigma, pen, min_size=min_size)
             years = g["year"].astype(int).tolist()
             found = [years[b] for b in bkps if b < len(years)]
         rows.append({"dimension": dim, "category": cat,
@@ -754,7 +989,7 @@ def keyness(documents: pd.DataFrame, term_counts: pd.DataFrame, by: str, a: Any,
 
     The number of words of a group is its documents' tokens (so the "other"
     words are all non-lexicon tokens). ``alpha0`` defaults to ``PRIOR_SHARE`` times the
-    pooled tokens. Prior: alpha_w = alpha0 * (pooled count
+    smaller group's tokens. Prior: alpha_w = alpha0 * (pooled count
     of w) / (pooled tokens), the pooled frequency over both groups. Rows with
     ``within == "all"`` rank all terms together (a term in two categories is
     counted once); ``within == <category>`` ranks the terms of one category,
@@ -776,7 +1011,10 @@ def keyness(documents: pd.DataFrame, term_counts: pd.DataFrame, by: str, a: Any,
         tokens[key] = float(documents.loc[mask, "tokens"].sum())
     n_pool = tokens["a"] + tokens["b"]
     if alpha0 is None:
-        alpha0 = PRIOR_SHARE * n_pool
+        # A tenth of the smaller group: the prior never weighs more than the smaller
+        # group's own data (with a tenth of the pooled tokens, a one-document group
+        # against 60 was drowned by it and every absent term got the same z).
+        alpha0 = PRIOR_SHARE * min(tokens["a"], tokens["b"])
     tc = term_counts.copy()
     tc["group"] = np.where(tc["doc_id"].isin(ids["a"]), "a",
                            np.where(tc["doc_id"].isin(ids["b"]), "b", ""))
@@ -978,6 +1216,10 @@ def compare_groups(run: RunTables, by: str, a: str | None = None, b: str | None 
                          paragraphs=paragraph_matrix(sub, run.units, run.scores, scope))
     rates.insert(1, by, rates["_group"].map({"A": ga, "B": gb}))
     rates = rates.rename(columns={"_group": "group"})
+    small = rates["documents"] < MIN_GROUP_DOCS
+    rates["inference"] = np.where(small, f"descriptive only (fewer than {MIN_GROUP_DOCS} "
+                                         "documents)", "")
+    rates.loc[small, ["ci_low", "ci_high"]] = np.nan
     diff = rate_differences(docs, run.scores, by, ga, gb, scope=scope, seed=seed, n_boot=n_boot,
                             units=run.units)
     key = keyness(docs, run.term_counts, by, ga, gb, alpha0=alpha0)

@@ -95,12 +95,22 @@ def test_bootstrap_rates_resample_documents_with_replacement() -> None:
 def test_rate_difference_between_two_groups_with_ci() -> None:
     documents, scores, _ = _tables()
     diff = compare.rate_differences(documents, scores, "year", "2016", "2015", seed=SEED,
-                                    n_boot=300)
+                                    n_boot=300, min_docs=1)
     f1 = diff[diff["category"] == "F1_population"].iloc[0]
     assert f1["rate_a"] == pytest.approx(20.0) and f1["rate_b"] == pytest.approx(10.0)
     assert f1["difference"] == pytest.approx(10.0) and f1["ratio"] == pytest.approx(2.0)
     assert (f1["docs_a"], f1["docs_b"]) == (1, 2)
+    assert (f1["tokens_a"], f1["tokens_b"]) == (2000, 10_000)
     assert f1["ci_low"] <= 10.0 <= f1["ci_high"]
+    assert f1["rr_ci_low"] < 2.0 < f1["rr_ci_high"] and f1["inference"] == ""
+    # With the default guard, 1 and 2 documents are descriptive only: no interval, no p.
+    guarded = compare.rate_differences(documents, scores, "year", "2016", "2015", seed=SEED,
+                                       n_boot=300).set_index("category").loc["F1_population"]
+    assert guarded["difference"] == pytest.approx(10.0)
+    assert np.isnan(guarded["ci_low"]) and np.isnan(guarded["p_value"])
+    assert pd.isna(guarded["significant"])
+    assert guarded["inference"] == ("descriptive only: A has 1 document and B has 2 documents "
+                                    "(fewer than 5)")
     with pytest.raises(MobilizeError, match="no document has year = '1999'"):
         compare.rate_differences(documents, scores, "year", "1999", "2015", seed=SEED)
 
@@ -380,11 +390,14 @@ def test_combined_runs_prefix_doc_ids_with_the_corpus() -> None:
         compare.combine_runs([one, one])
 
 
-def test_keyness_default_prior_is_a_tenth_of_each_terms_pooled_count() -> None:
+def test_keyness_default_prior_is_a_tenth_of_the_smaller_group() -> None:
     documents, _, term_counts = _tables()
     out = compare.keyness(documents, term_counts, "year", "2016", "2015")
     row = out[(out["within"] == "all") & (out["term"] == "参保率")].iloc[0]
-    a_w, a0 = 0.1 * 7, 0.1 * 12_000  # pooled count 4 + 3; pooled tokens 2,000 + 10,000
+    # alpha0 = a tenth of the smaller group (2,000 tokens in 2016); alpha_w = alpha0 x the
+    # term's pooled frequency (4 + 3 in 2,000 + 10,000 tokens).
+    a0 = 0.1 * 2000
+    a_w = a0 * 7 / 12_000
     delta = (math.log((4 + a_w) / (2000 + a0 - 4 - a_w))
              - math.log((3 + a_w) / (10_000 + a0 - 3 - a_w)))
     assert row["z"] == pytest.approx(delta / math.sqrt(1 / (4 + a_w) + 1 / (3 + a_w)))
@@ -508,3 +521,121 @@ def test_nested_bootstrap_is_wider_than_documents_alone_and_centred() -> None:
     rate = counts.sum() / tokens.sum() * 10_000
     assert np.nanmean(reps) == pytest.approx(rate, rel=0.02)
     assert np.nanstd(reps) > np.nanstd(doc_reps)
+
+
+def _synthetic_years(rates: dict[str, np.ndarray], years: np.ndarray, tokens: np.ndarray,
+                     seed: int, nb_size: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One document per year; each category's counts drawn at the given rates per 10k
+    (Poisson, or negative binomial with ``nb_size`` for overdispersed counts)."""
+    rng = np.random.default_rng(seed)
+    ids = [f"d{y}" for y in years]
+    documents = pd.DataFrame({"doc_id": ids, "year": pd.array(years, dtype="Int64"),
+                              "tokens": tokens})
+    rows = []
+    for cat, rate in rates.items():
+        mean = rate * tokens / 10_000
+        counts = (rng.poisson(mean) if nb_size is None
+                  else rng.negative_binomial(nb_size, nb_size / (nb_size + mean)))
+        rows += [{"doc_id": d, "scope": "all", "dimension": "feature", "category": cat,
+                  "count": int(c), "tokens": int(t)} for d, c, t in zip(ids, counts, tokens)]
+    return documents, pd.DataFrame(rows)
+
+
+def test_count_trend_finds_a_known_rate_ratio_and_calls_a_flat_series_no_trend() -> None:
+    years = np.array([y for y in range(1978, 2026) if y not in (1986, 1990, 2001)])  # uneven
+    tokens = np.random.default_rng(3).integers(12_000, 30_000, size=len(years))
+    decades = (years - years.mean()) / 10
+    rates = {"F1_rising": 6.0 * 1.5 ** decades, "F2_flat": np.full(len(years), 6.0),
+             "F3_sparse": np.where(np.isin(years, [1990, 2003, 2017]), 8.0, 0.0)}
+    documents, scores = _synthetic_years(rates, years, tokens, seed=11)
+    out = compare.count_trends(documents, scores).set_index("category")
+    rising = out.loc["F1_rising"]
+    assert rising["trend"] == "increasing" and rising["model"] == "quasi-Poisson"
+    assert rising["rr_ci_low"] < 1.5 < rising["rr_ci_high"]
+    assert rising["rate_ratio_per_decade"] == pytest.approx(1.5, rel=0.1)
+    flat = out.loc["F2_flat"]
+    assert flat["trend"] == "no trend" and flat["rr_ci_low"] < 1 < flat["rr_ci_high"]
+    sparse = out.loc["F3_sparse"]
+    assert sparse["trend"] == "too sparse to test" and np.isnan(sparse["p_value"])
+    assert sparse["nonzero_years"] <= 2
+    # Benjamini-Hochberg over the two tested categories.
+    tested = out["p_value"].notna()
+    assert out.loc[tested, "p_adjusted"].to_numpy() == pytest.approx(
+        false_discovery_control(out.loc[tested, "p_value"].to_numpy()))
+    # The flat Poisson series gets no change point either.
+    yearly = compare.pooled_rates(documents, scores, "year", seed=SEED, n_boot=10)
+    cps = compare.change_points(yearly).set_index("category")["change_years"]
+    assert cps["F2_flat"] == ""
+
+
+def test_overdispersed_counts_get_the_negative_binomial_and_a_wider_interval() -> None:
+    years = np.arange(1980, 2026)
+    tokens = np.full(len(years), 20_000)
+    decades = (years - years.mean()) / 10
+    documents, scores = _synthetic_years({"F1": 5.0 * 1.3 ** decades}, years, tokens, seed=4,
+                                         nb_size=2.0)
+    nb = compare.count_trends(documents, scores).iloc[0]
+    assert nb["model"] == "negative binomial" and nb["dispersion"] >= compare.NB_DISPERSION
+    assert nb["rr_ci_low"] < 1.3 < nb["rr_ci_high"]
+    # The same counts under a plain Poisson model would claim far more precision.
+    import statsmodels.api as sm
+
+    y = scores["count"].to_numpy()
+    x = (years - years.mean()) / 10
+    pois = sm.GLM(y, sm.add_constant(x), family=sm.families.Poisson(),
+                  offset=np.log(tokens)).fit()
+    assert math.log(nb["rr_ci_high"] / nb["rr_ci_low"]) > 2 * 1.96 * pois.bse[1] * 1.3
+
+
+def test_change_points_stay_silent_on_null_series_and_find_a_doubling() -> None:
+    rng = np.random.default_rng(2026)
+    found = 0
+    for i, n in enumerate([10, 14, 20, 30, 57] * 12):
+        years = np.arange(2000, 2000 + n)
+        tokens = rng.integers(10_000, 40_000, size=n)
+        rate = [0.5, 3.0, 20.0][i % 3]
+        counts = rng.poisson(rate * tokens / 10_000)
+        yearly = pd.DataFrame({"year": years, "dimension": "feature", "category": "F1",
+                               "tokens": tokens, "rate_per_10k": counts / tokens * 10_000})
+        found += compare.change_points(yearly)["change_years"].iloc[0] != ""
+    assert found <= 6  # of 60 null series: the calibration's ~5%, with room for chance
+    years = np.arange(1970, 2027)
+    tokens = np.full(len(years), 25_000)
+    counts = rng.poisson(np.where(years < 2000, 3.0, 6.0) * tokens / 10_000)
+    yearly = pd.DataFrame({"year": years, "dimension": "feature", "category": "F1",
+                           "tokens": tokens, "rate_per_10k": counts / tokens * 10_000})
+    cps = compare.change_points(yearly)["change_years"].iloc[0].split()
+    assert len(cps) == 1 and abs(int(cps[0]) - 2000) <= 3
+
+
+def test_mann_kendall_never_calls_a_zero_slope_a_direction() -> None:
+    # Mostly zero years with a few late hits: S is positive and can be significant, but
+    # the Theil-Sen slope is 0.
+    values = [0.0] * 14 + [0.0, 1.0, 0.0, 2.0, 0.0, 3.0, 1.0, 2.0]
+    yearly = pd.DataFrame({"year": list(range(2000, 2022)), "dimension": "feature",
+                           "category": "F1", "tokens": 1000, "rate_per_10k": values})
+    out = compare.trends(yearly).iloc[0]
+    assert out["slope_per_year"] == 0.0 and out["p_value"] < 0.05
+    assert out["trend"] == "no trend"
+
+
+def test_keyness_prior_does_not_drown_a_one_document_group() -> None:
+    # One document of 20,000 tokens against 60 of 20,000: terms absent from the one
+    # document must still be told apart by how often the other group uses them.
+    ids = ["solo"] + [f"p{i}" for i in range(60)]
+    documents = pd.DataFrame({"doc_id": ids, "level": ["national"] + ["provincial"] * 60,
+                              "tokens": [20_000] * 61, "year": pd.array([2025] * 61,
+                                                                        dtype="Int64")})
+    rows = [("solo", "共同富裕", 10)]
+    rows += [(f"p{i}", "养老服务", 3) for i in range(60)]  # 180 in B, absent from A
+    rows += [(f"p{i}", "慈善", 1) for i in range(0, 60, 10)]  # 6 in B, absent from A
+    term_counts = pd.DataFrame([("d", "feature", "F1", t, c) for _, t, c in rows],
+                               columns=["doc_id", "dimension", "category", "term", "count"])
+    term_counts["doc_id"] = [d for d, _, _ in rows]
+    out = compare.keyness(documents, term_counts, "level", "national", "provincial")
+    z = out[out["within"] == "all"].set_index("term")["z"]
+    assert z.idxmax() == "共同富裕" and z["共同富裕"] > 1  # ten uses in the one document
+    # (With a prior of a tenth of both groups' tokens, 122,000 pseudo-tokens against the
+    # one document's 20,000, both absent terms got z = -0.16 and -0.17.)
+    assert z["养老服务"] < z["慈善"] < 0  # absent from A: the more B uses it, the lower z
+    assert z["慈善"] - z["养老服务"] > 1

@@ -103,7 +103,8 @@ def test_population_ageing_grows_over_the_decades(terms_by_year: pd.DataFrame,
     assert rate.loc[2010] > rate.loc[1990]
     trends = pd.read_csv(national_report / "tables" / "trends.csv")
     c1 = trends[trends["category"] == rows["category"].iloc[0]].iloc[0]
-    assert c1["trend"] == "increasing" and c1["slope_per_year"] >= 0
+    assert c1["trend"] == "increasing" and c1["rate_ratio_per_decade"] > 1
+    assert c1["rr_ci_low"] > 1 and c1["theil_sen_per_year"] >= 0
 
 
 def test_common_prosperity_is_in_the_reform_era_and_rises_again_in_the_2020s(

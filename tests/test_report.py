@@ -407,7 +407,7 @@ def test_one_year_of_documents_gets_no_trend_test_and_says_why(
     run_dir = _write_run(tmp_path / "toy", docs, scores, tc)
     report.write_report(run_dir, Settings())
     md = (run_dir / "report.md").read_text(encoding="utf-8")
-    assert "Too few years with documents (1, fewer than 8) for a trend test" in md
+    assert "Too few years with documents (1, fewer than 3) for a trend test" in md
     by_region = pd.read_csv(run_dir / "tables" / "rates_by_region.csv")
     assert list(by_region["region"]) == ["上海市", "北京市"]
     assert list(by_region["rate_per_10k"]) == pytest.approx([20.0, 10.0])
@@ -442,7 +442,7 @@ def test_documents_without_a_year_are_named_not_called_one_year(
     report.write_report(run_dir, Settings())
     md = (run_dir / "report.md").read_text(encoding="utf-8")
     assert says in md and "one year only" not in md
-    assert f"Too few years with documents ({len([y for y in years if y])}, fewer than 8)" in md
+    assert f"Too few years with documents ({len([y for y in years if y])}, fewer than 3)" in md
 
 
 def _one_document_run(tmp_path: Path) -> Path:

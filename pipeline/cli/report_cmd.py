@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -170,15 +171,31 @@ def _print_comparison(result: object, folder: Path, top: int) -> None:
     from rich.table import Table
 
     r = result  # compare.Comparison
+    d = r.differences  # type: ignore[attr-defined]
     span = f", years {r.years[0]}-{r.years[1]}" if r.years else ""  # type: ignore[attr-defined]
+    if len(d):
+        first = d.iloc[0]
+        console.print(f"A = {r.a}: {int(first['docs_a'])} documents, "  # type: ignore[attr-defined]
+                      f"{int(first['tokens_a']):,} tokens;  B = {r.b}: "  # type: ignore[attr-defined]
+                      f"{int(first['docs_b'])} documents, {int(first['tokens_b']):,} tokens",
+                      highlight=False)
+    note = str(d["inference"].iloc[0]) if len(d) else ""
     t = Table(title=f"{r.by}: A = {r.a}  vs  B = {r.b}  (per 10k tokens, scope {r.scope}{span})")  # type: ignore[attr-defined]
-    for col in ("category", "A", "B", "A − B", "95% CI", ""):
+    for col in ("category", "A", "B", "A − B", "95% CI", "A / B", "p (BH)", ""):
         t.add_column(col, justify="left" if col == "category" else "right")
-    for row in r.differences.itertuples():  # type: ignore[attr-defined]
-        excl = row.ci_low > 0 or row.ci_high < 0
-        t.add_row(row.category, f"{row.rate_a:.2f}", f"{row.rate_b:.2f}", f"{row.difference:+.2f}",
-                  f"[{row.ci_low:+.2f}, {row.ci_high:+.2f}]", "*" if excl else "")
+    for row in d.itertuples():
+        ci = "" if math.isnan(row.ci_low) else f"[{row.ci_low:+.2f}, {row.ci_high:+.2f}]"
+        ratio = "" if math.isnan(row.ratio) else f"{row.ratio:.2f}"
+        p = "" if math.isnan(row.p_adjusted) else f"{row.p_adjusted:.1e}"
+        star = "*" if str(row.significant) == "True" else ""  # (NA: descriptive only)
+        t.add_row(row.category, f"{row.rate_a:.2f}", f"{row.rate_b:.2f}",
+                  f"{row.difference:+.2f}", ci, ratio, p, star)
     console.print(t)
+    if note:
+        console.print(f"[bold]{note.capitalize()}[/bold]: no interval, p-value or star; read "
+                      "the rates as a description of these documents.")
+    for w in getattr(r, "warnings", ()):
+        console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
     key = r.keyness[r.keyness["within"] == "all"]  # type: ignore[attr-defined]
     kt = Table(title="terms driving the difference (log-odds z; + = typical of A)")
     kt.add_column("typical of A")
@@ -189,7 +206,8 @@ def _print_comparison(result: object, folder: Path, top: int) -> None:
     for (_, x), (_, y) in zip(head.iterrows(), tail.iterrows()):
         kt.add_row(str(x["term"]), f"{x['z']:+.2f}", str(y["term"]), f"{y['z']:+.2f}")
     console.print(kt)
-    console.print(f"* the 95% interval excludes 0. Tables and figure: {folder}")
+    console.print("* the rate ratio's Benjamini-Hochberg adjusted p (count model) is below "
+                  f"0.05. Tables and figure: {folder}")
 
 
 __all__ = ["compare_cmd", "report"]
