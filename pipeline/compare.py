@@ -606,6 +606,71 @@ def rate_differences(documents: pd.DataFrame, scores: pd.DataFrame, by: str, a: 
     return out[DIFFERENCE_COLUMNS].reset_index(drop=True)
 
 
+# --------------------------------------------------------------------------- composition
+
+
+#: The columns whose values name the unit a document speaks for (a province, a level).
+UNIT_COLUMNS = ("level", "region")
+
+
+def unit_key(documents: pd.DataFrame) -> pd.Series:
+    """Each document's unit: its ``level`` and ``region`` joined by "/" (the columns that
+    have values; "" when none has)."""
+    cols = [c for c in UNIT_COLUMNS if c in documents.columns
+            and documents[c].astype(str).replace({"nan": "", "<NA>": ""}).ne("").any()]
+    if not cols:
+        return pd.Series([""] * len(documents), index=documents.index)
+    parts = documents[cols].astype(str).replace({"nan": "", "<NA>": ""})
+    return parts.apply(lambda r: "/".join(v for v in r if v), axis=1)
+
+
+def composition_by_year(documents: pd.DataFrame) -> pd.DataFrame:
+    """Per year with documents: ``year, documents, tokens, units, unit_list, change``.
+
+    ``change`` is True where the set of units (``unit_key``) differs from the previous
+    year with documents: the series then joins different populations (e.g. one province,
+    then all 31) and a per-year line must not run across it.
+    """
+    docs = documents[documents["year"].notna()].copy()
+    cols = ["year", "documents", "tokens", "units", "unit_list", "change"]
+    if docs.empty:
+        return pd.DataFrame(columns=cols)
+    docs["_unit"] = unit_key(docs).to_numpy()
+    rows, prev = [], None
+    for year, g in docs.groupby(docs["year"].astype(int), sort=True):
+        units = tuple(sorted(set(g["_unit"])))
+        rows.append({"year": int(year), "documents": len(g), "tokens": int(g["tokens"].sum()),
+                     "units": len(units), "unit_list": " ".join(units),
+                     "change": prev is not None and units != prev})
+        prev = units
+    return pd.DataFrame(rows, columns=cols)
+
+
+def balanced_units(documents: pd.DataFrame, years: Sequence[int] | None = None) -> list[str]:
+    """The units with documents in every year of ``years`` (default: every year with
+    documents): the balanced panel."""
+    docs = documents[documents["year"].notna()]
+    if docs.empty:
+        return []
+    units = unit_key(docs)
+    yrs = sorted(set(int(y) for y in docs["year"])) if years is None else list(years)
+    per_year = [set(units[docs["year"].astype(int) == y]) for y in yrs]
+    common = set.intersection(*per_year) if per_year else set()
+    return sorted(u for u in common if u)
+
+
+def mixed_composition(documents: pd.DataFrame, mask: np.ndarray, label: str) -> str:
+    """A warning when the documents of one group (``mask``) come from years whose units
+    differ (e.g. Shanghai alone in some years, all provinces in others); "" otherwise."""
+    comp = composition_by_year(documents[mask])
+    if len(comp) < 2 or not comp["change"].any():
+        return ""
+    spans = "; ".join(f"{r.year}: {r.units} unit{'s' if r.units != 1 else ''}"
+                      for r in comp.itertuples())
+    return (f"group {label} mixes years with different units ({spans}): its rate blends "
+            "different populations; compare years with the same units, or use --years")
+
+
 # --------------------------------------------------------------------------- trends
 
 
@@ -1070,13 +1135,16 @@ def keyness(documents: pd.DataFrame, term_counts: pd.DataFrame, by: str, a: Any,
 
 
 def cooccurrence_by(documents: pd.DataFrame, cooccurrence: pd.DataFrame, by: str, *,
-                    unit: str = "sentence", dimension_b: str = "pathway") -> pd.DataFrame:
+                    unit: str = "sentence", dimension_b: str = "pathway",
+                    scores: pd.DataFrame | None = None) -> pd.DataFrame:
     """Feature x ``dimension_b`` co-occurrence per group (e.g. per period).
 
     ``count`` is the number of units (sentences or paragraphs) in which both
     categories occur; ``per_1k_units`` divides by the group's units (documents.csv
-    ``sentences`` / ``paragraphs``) x 1,000. Columns: ``<by>, category_a,
-    category_b, count, units, per_1k_units``.
+    ``sentences`` / ``paragraphs``) x 1,000. With ``scores`` (whose rows list every
+    category), every feature x ``dimension_b`` pair of every group has a row, zeros
+    included, so a category that never co-occurs is still there. Columns: ``<by>,
+    category_a, category_b, count, units, per_1k_units``.
     """
     units_col = {"sentence": "sentences", "paragraph": "paragraphs"}[unit]
     co = cooccurrence[(cooccurrence["unit"] == unit) & (cooccurrence["dimension_a"] == "feature")
@@ -1092,6 +1160,12 @@ def cooccurrence_by(documents: pd.DataFrame, cooccurrence: pd.DataFrame, by: str
             .groupby(["_group", "category_a", "category_b"])["count"].sum())
     group_units = [float(docs[units_col].iloc[idx].sum()) if units_col in docs.columns
                    else np.nan for _key, idx in keys]
+    if scores is not None:
+        cats = _categories(scores)
+        feats = list(cats.loc[cats["dimension"] == "feature", "category"])
+        others = list(cats.loc[cats["dimension"] == dimension_b, "category"])
+        full = pd.MultiIndex.from_product([range(len(keys)), feats, others])
+        sums = sums.reindex(full.union(sums.index), fill_value=0).sort_index()
     rows = []
     for (pos, ca, cb), n in sums.items():
         units = group_units[pos]
@@ -1151,6 +1225,9 @@ class Comparison:
     differences: pd.DataFrame  # rate_differences
     keyness: pd.DataFrame  # keyness, overall and within categories
     years: tuple[int, int] | None = None
+    #: What a reader must know before trusting the comparison (e.g. a group that mixes
+    #: units inconsistently across its years).
+    warnings: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -1223,10 +1300,17 @@ def compare_groups(run: RunTables, by: str, a: str | None = None, b: str | None 
     diff = rate_differences(docs, run.scores, by, ga, gb, scope=scope, seed=seed, n_boot=n_boot,
                             units=run.units)
     key = keyness(docs, run.term_counts, by, ga, gb, alpha0=alpha0)
-    return Comparison(by, ga, gb, scope, rates, diff, key, years)
+    warns = tuple(w for w in (
+        mixed_composition(docs, (docs[by].astype(str) == g).to_numpy(), f"{name} ({g})")
+        for name, g in (("A", ga), ("B", gb))) if w)
+    return Comparison(by, ga, gb, scope, rates, diff, key, years, warns)
 
 
-__all__ = ["Comparison", "Period", "RunTables", "benjamini_hochberg", "bootstrap_rates",
+__all__ = ["Comparison", "CountFit", "ParagraphMatrix", "Period", "RunTables",
+           "balanced_units", "benjamini_hochberg", "bootstrap_rates", "change_penalty",
+           "composition_by_year", "count_trends", "descriptive_note", "fit_counts",
+           "mixed_composition", "nested_bootstrap_rates", "noise_scale", "paragraph_matrix",
+           "unit_key",
            "category_dominance", "change_points", "combine_runs", "compare_groups",
            "cooccurrence_by", "doc_matrix", "keyness", "load_periods", "log_odds_dirichlet",
            "mann_kendall", "pelt_l2", "period_of", "pooled_rates", "rate_differences", "read_run",

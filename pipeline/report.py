@@ -174,12 +174,26 @@ def analyse(run: compare.RunTables, periods: Sequence[compare.Period], *, seed: 
     tables["rates_by_year"] = yearly
     tables["rates_by_year_domain"] = rates("year", "domain_sentences")
     tables["trends"] = trend_table(docs, scores, yearly, matrix=matrices["all"])
+    comp = compare.composition_by_year(docs)
+    tables["composition_by_year"] = comp
+    if comp["change"].any():
+        # The balanced panel: only the units present in every year with documents.
+        keep = compare.balanced_units(docs)
+        units = compare.unit_key(docs)
+        sub = docs[units.isin(keep).to_numpy()].reset_index(drop=True)
+        if keep and sub["year"].nunique() >= 2:
+            tables["rates_by_year_balanced"] = compare.pooled_rates(
+                sub, scores, "year", seed=seed, n_boot=n_boot,
+                paragraphs=compare.paragraph_matrix(sub, run.units, scores, "all"))
+            notes["balanced_units"] = ", ".join(keep)
     if periods and docs["period"].notna().any():
         tables["rates_by_period"] = rates("period")
         tables["cooccurrence_by_period"] = compare.cooccurrence_by(
-            docs, run.cooccurrence, "period", unit="sentence", dimension_b="pathway")
+            docs, run.cooccurrence, "period", unit="sentence", dimension_b="pathway",
+            scores=scores)
         tables["cooccurrence_challenge_by_period"] = compare.cooccurrence_by(
-            docs, run.cooccurrence, "period", unit="sentence", dimension_b="challenge")
+            docs, run.cooccurrence, "period", unit="sentence", dimension_b="challenge",
+            scores=scores)
     for col in ("corpus", "level", "doc_type", "region"):
         if col in docs.columns:
             values = docs[col].replace("", np.nan).dropna().unique()
@@ -388,34 +402,57 @@ def _label(labels: dict[str, str], cat: str) -> str:
     return labels.get(cat, cat)
 
 
-def _line_figure(table: pd.DataFrame, x: str, labels: dict[str, str], title: str) -> Figure:
+def _line_figure(table: pd.DataFrame, x: str, labels: dict[str, str], title: str,
+                 breaks: Sequence[int] = ()) -> Figure:
+    """Rates per year, one panel per dimension. Years without documents are gaps, and at each
+    year of ``breaks`` (the set of units changes) the line stops and a dashed line marks it."""
+    from matplotlib.ticker import MaxNLocator
+
     dims = [d for d in DIMENSIONS if d in set(table["dimension"])]
-    fig = new_figure(10, 2.6 * max(1, len(dims)))
+    fig = new_figure(10, 2.6 * max(1, len(dims)) + 0.3)
     # One shared year axis: tick labels only under the last panel (fewer texts to lay out
     # and draw twice, PNG and SVG).
     axes = fig.subplots(max(1, len(dims)), 1, squeeze=False, sharex=True)[:, 0]
+    cuts = sorted(int(b) for b in breaks)
     for ax, dim in zip(axes, dims):
         sub = table[table["dimension"] == dim]
-        for cat, g in sub.groupby("category", sort=True):
+        for k, (cat, g) in enumerate(sub.groupby("category", sort=True)):
             g = g[g["tokens"] > 0].sort_values(x)
             # Years without documents stay gaps: the line does not bridge them.
             g = g.set_index(g[x].astype(int)).reindex(
                 range(int(g[x].min()), int(g[x].max()) + 1)) if len(g) else g
             xs = g.index.to_numpy(dtype=float)
-            ax.plot(xs, g["rate_per_10k"].astype(float), marker="o", markersize=2.5,
-                    linewidth=1.2, label=_label(labels, str(cat)))
-            ax.fill_between(xs, g["ci_low"].astype(float), g["ci_high"].astype(float),
-                            alpha=0.15, linewidth=0)
+            segment = np.searchsorted(cuts, xs, side="right")  # (a new piece at each cut)
+            color = f"C{k % 10}"
+            for j, seg in enumerate(np.unique(segment)):
+                part = g[segment == seg]
+                px = part.index.to_numpy(dtype=float)
+                ax.plot(px, part["rate_per_10k"].astype(float), marker="o", markersize=2.5,
+                        linewidth=1.2, color=color,
+                        label=_label(labels, str(cat)) if j == 0 else None)
+                ax.fill_between(px, part["ci_low"].astype(float),
+                                part["ci_high"].astype(float), alpha=0.15, linewidth=0,
+                                color=color)
+        for c in cuts:
+            ax.axvline(c - 0.5, color="#555", linestyle="--", linewidth=0.9)
         ax.set_title(f"{_DIM_ZH.get(dim, dim)}：{title}")
         ax.set_ylabel("每万词 per 10k tokens")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper left", frameon=False, ncols=2)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if cuts:
+        axes[0].annotate("虚线 = 文件组成变化 dashed = the set of units changes (the line breaks)",
+                         xy=(0.99, 1.02), xycoords="axes fraction", ha="right", va="bottom",
+                         fontsize=7, color="#555")
     axes[-1].set_xlabel("年份 year（空缺 = 该年无文件 gap = no document that year）")
     return fig
 
 
 def _heatmap(ax: Any, matrix: pd.DataFrame, title: str, fmt: str = "{:.1f}",
-             vmax: float | None = None, ylabels: bool = True) -> Any:
+             vmax: float | None = None, ylabels: bool = True,
+             counts: np.ndarray | None = None) -> Any:
+    """``matrix`` as a heatmap with each cell's value (and, with ``counts``, its count in
+    brackets: a rate of 2.5 from 1 sentence reads differently from one of 40)."""
     data = matrix.to_numpy(dtype=float)
     top = vmax if vmax is not None else (
         float(np.nanmax(data)) if data.size and not np.all(np.isnan(data)) else 0.0)
@@ -426,9 +463,14 @@ def _heatmap(ax: Any, matrix: pd.DataFrame, title: str, fmt: str = "{:.1f}",
     ax.set_yticks(range(matrix.shape[0]), [str(i) for i in matrix.index] if ylabels else [],
                   fontsize=7)
     for (i, j), v in np.ndenumerate(data):
-        if not math.isnan(v) and v != 0:
-            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=6,
-                    color="white" if top and v > top * 0.6 else "black")
+        if counts is not None:
+            text = f"{fmt.format(0 if math.isnan(v) else v)}\n({int(counts[i, j])})"
+        elif not math.isnan(v) and v != 0:
+            text = fmt.format(v)
+        else:
+            continue
+        ax.text(j, i, text, ha="center", va="center", fontsize=6 if counts is None else 5.5,
+                color="white" if top and v > top * 0.6 else "black")
     ax.set_title(title)
     return im
 
@@ -439,6 +481,9 @@ def _category_order(cats: Sequence[str], dims: dict[str, str]) -> list[str]:
 
 
 def _group_heatmap(table: pd.DataFrame, by: str, labels: dict[str, str], title: str) -> Figure:
+    """Rates per group and category. Up to 12 groups: groups as columns, in their order.
+    More (regions): groups as rows, sorted by their mean rate over the categories shown
+    (highest first), categories as columns by code, so the page width holds it."""
     t = table[table["dimension"] != "domain"]
     dims = dict(zip(t["category"], t["dimension"]))
     cats = _category_order(list(dict.fromkeys(t["category"])), dims)
@@ -446,8 +491,22 @@ def _group_heatmap(table: pd.DataFrame, by: str, labels: dict[str, str], title: 
     matrix = (t.pivot_table(index="category", columns=by, values="rate_per_10k",
                             aggfunc="first", sort=False, observed=True)
               .reindex(index=cats, columns=order))
+    n = t.groupby(by, sort=False, observed=True)["documents"].first()
+    if len(order) > 12:
+        wide = matrix.T
+        wide = wide.loc[wide.mean(axis=1).sort_values(ascending=False, kind="mergesort").index]
+        wide.index = [f"{v} (n={int(n.get(v, 0))})" for v in wide.index]
+        wide.columns = [_short(c) for c in wide.columns]
+        fig = new_figure(7.5, 0.24 * len(wide) + 2.2)
+        ax = fig.subplots()
+        im = _heatmap(ax, wide, title + "（按平均出现率排序 sorted by mean rate）")
+        fig.colorbar(im, ax=ax, shrink=0.6, label="每万词 per 10k tokens")
+        key = "；".join(f"{_short(c)} = {_label(labels, c)}" for c in cats)
+        fig.supxlabel(_wrap(key, 90), fontsize=6)
+        return fig
     matrix.index = [_label(labels, c) for c in matrix.index]
-    fig = new_figure(max(6.0, 3.0 + 0.55 * len(order)), 0.32 * len(matrix) + 2.4)
+    matrix.columns = [f"{v}\n(n={int(n.get(v, 0))})" for v in order]
+    fig = new_figure(max(6.0, 3.0 + 0.55 * len(order)), 0.32 * len(matrix) + 2.6)
     ax = fig.subplots()
     im = _heatmap(ax, matrix, title)
     fig.colorbar(im, ax=ax, shrink=0.8, label="每万词 per 10k tokens")
@@ -492,16 +551,22 @@ def _cooccurrence_figure(table: pd.DataFrame, periods: Sequence[str],
         m = (sub.pivot_table(index="category_a", columns="category_b", values="per_1k_units",
                              aggfunc="sum", observed=True)
              .reindex(index=feats, columns=paths))
+        n = (sub.pivot_table(index="category_a", columns="category_b", values="count",
+                             aggfunc="sum", observed=True)
+             .reindex(index=feats, columns=paths).fillna(0))
         m.index = [_short(c) for c in m.index]
         m.columns = [_short(c) for c in m.columns]
-        im = _heatmap(ax, m, str(p), fmt="{:.2f}", vmax=vmax, ylabels=k % cols == 0)
+        units = int(sub["units"].max()) if len(sub) and sub["units"].notna().any() else 0
+        im = _heatmap(ax, m, f"{p}\n({units:,} sentences)", fmt="{:.2f}", vmax=vmax,
+                      ylabels=k % cols == 0, counts=n.to_numpy(dtype=float))
         ax.title.set_fontsize(8)
     for ax in axes[len(present):]:
         ax.set_axis_off()
     if im is not None:
         fig.colorbar(im, ax=list(axes), shrink=0.6, label="每千句 per 1,000 sentences")
     key = "；".join(f"{_short(c)} = {_label(labels, c)}" for c in feats + paths)
-    fig.suptitle("特征 × 路径 共现（每千句）feature × pathway co-occurrence per 1,000 sentences")
+    fig.suptitle("特征 × 路径 共现（每千句，括号内为句数）feature × pathway co-occurrence per "
+                 "1,000 sentences (sentences in brackets)")
     fig.supxlabel(_wrap(key, 110), fontsize=6)
     return fig
 
@@ -523,12 +588,22 @@ def _topic_figure(prev: pd.DataFrame, names: dict[str, str] | None = None) -> Fi
     tcol = next((c for c in ("topic", "topic_id", "label") if c in prev.columns), None)
     if not (xcol and ycol and tcol):
         return None
-    fig = new_figure(10, 3.2)
+    from matplotlib.ticker import MaxNLocator
+
+    fig = new_figure(10, 3.4)
     ax = fig.subplots()
     for topic, g in prev.groupby(tcol, sort=True):
         g = g.sort_values(xcol)
-        ax.plot(g[xcol].astype(str) if xcol == "period" else g[xcol], g[ycol], linewidth=1.2,
+        if xcol == "year" and len(g):  # years without documents stay gaps
+            g = g.set_index(g[xcol].astype(int)).reindex(
+                range(int(g[xcol].min()), int(g[xcol].max()) + 1))
+            xs: Any = g.index.to_numpy(dtype=float)
+        else:
+            xs = g[xcol].astype(str)
+        ax.plot(xs, g[ycol].astype(float), linewidth=1.2, marker="o", markersize=2,
                 label=(names or {}).get(str(topic), str(topic))[:30])
+    if xcol == "year":
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("主题比重 topic prevalence")
     ax.legend(fontsize=6, ncols=3, frameon=False)
     ax.grid(alpha=0.3)
@@ -551,7 +626,8 @@ def _kwic_and_coverage(run: compare.RunTables, lexicon: Lexicon | None, settings
     corpus = _part(run.manifest, "corpus")
     root = Path(str(corpus["root"])) if corpus.get("root") else None
     if root is None or not root.is_dir():
-        return None, None, f"the corpus folder {root} is not available"
+        return None, None, (f"the corpus folder {_display_path(root)} is not available"
+                            if root is not None else "the corpus folder None is not available")
     from pipeline import validation
     from pipeline.ingest import load_corpus
     from pipeline.match import Matcher
@@ -591,6 +667,83 @@ def _kwic_and_coverage(run: compare.RunTables, lexicon: Lexicon | None, settings
     kwic = pd.DataFrame(picked, columns=["dimension", "category", "doc_id", "year", "title",
                                          "left", "term", "right", "lexicon_term"])
     return kwic, terms, ""
+
+
+#: The longest part of a corpus's NOTES.md caveats shown in the report (characters).
+CAVEATS_MAX = 3000
+
+
+def corpus_caveats(run: compare.RunTables) -> list[str]:
+    """What the corpus's own notes say a reader must know: the "Caveats" section of
+    ``NOTES.md`` in the corpus folder (run.json's root), one item per bullet, and the
+    documents whose ``doc_type`` differs from the most common one. [] when there is none."""
+    out: list[str] = []
+    docs = run.documents
+    if "doc_type" in docs.columns:
+        types = docs["doc_type"].astype(str).replace({"nan": ""})
+        types = types[types != ""]
+        if types.nunique() > 1:
+            common = types.value_counts().index[0]
+            odd = docs.loc[types[types != common].index]
+            out.append(f"{len(odd)} document(s) are not of the corpus's usual type ({common}): "
+                       + ", ".join(f"{d} ({t})" for d, t in zip(odd["doc_id"],
+                                                                 odd["doc_type"])) + ".")
+    corpus = _part(run.manifest, "corpus")
+    root = Path(str(corpus["root"])) if corpus.get("root") else None
+    notes = root / "NOTES.md" if root is not None else None
+    if notes is None or not notes.is_file():
+        return out
+    try:
+        text = notes.read_text(encoding="utf-8")[:200_000]
+    except (OSError, UnicodeDecodeError):
+        return out
+    section: list[str] = []
+    inside = False
+    for line in text.splitlines():
+        if line.startswith("#"):
+            if inside:
+                break
+            inside = "caveat" in line.lower()
+            continue
+        if inside:
+            section.append(line)
+    items: list[str] = []
+    for line in section:
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped.startswith(("- ", "* ")) and not line.startswith((" ", "\t")):
+            items.append(stripped[2:])
+        elif items:
+            items[-1] += " " + stripped.lstrip("-* ")
+        else:
+            items.append(stripped)
+    shown, size = [], 0
+    for item in items:
+        size += len(item)
+        if size > CAVEATS_MAX:
+            shown.append("… (more in the corpus's NOTES.md)")
+            break
+        shown.append(item.replace("**", ""))
+    return out + [f"From the corpus's NOTES.md: {i}" for i in shown]
+
+
+def _display_path(path: Path | str | None) -> str:
+    """A path as the report prints it: relative to the project (the folder holding
+    ``pipeline/``) or the working folder when it is inside one of them, else its last two
+    parts (``<corpus>/<file>``): never an absolute local path."""
+    if path is None:
+        return "None"
+    p = Path(path)
+    if not p.is_absolute():
+        return p.as_posix()
+    p = p.resolve()
+    for base in (Path(__file__).resolve().parent.parent, Path.cwd().resolve()):
+        try:
+            return p.relative_to(base).as_posix()
+        except ValueError:
+            continue
+    return "/".join(p.parts[-2:]) if len(p.parts) > 2 else p.name
 
 
 def _part(manifest: dict[str, Any], key: str) -> dict[str, Any]:
@@ -636,22 +789,45 @@ def _load_lexicon(run: compare.RunTables, settings: Settings,
 # --------------------------------------------------------------------------- writing
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: Any, spec: str | None = None) -> str:
+    """One cell as text; ``spec`` is its column's format (``_column_formats``)."""
     if value is None or value is pd.NA:
         return ""
     if isinstance(value, float | np.floating):
         value = float(value)
         if math.isnan(value):
             return ""
+        if spec is not None:
+            return format(value, spec)
         if value != 0 and abs(value) < 0.001:
             return f"{value:.2e}"
         return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
     return str(value)
 
 
+def _column_formats(df: pd.DataFrame) -> list[str | None]:
+    """One format per column, so a column's numbers have the same decimals: p-values in
+    scientific notation; other float columns with 1 decimal where the column reaches 100,
+    else 2 (rates per 10k, ratios)."""
+    specs: list[str | None] = []
+    for c in df.columns:
+        col = df[c]
+        if not pd.api.types.is_float_dtype(col) or isinstance(col.dtype, pd.CategoricalDtype):
+            specs.append(None)
+        elif _is_p_column(c):
+            specs.append(".2e")
+        else:
+            top = float(np.nanmax(np.abs(col.to_numpy(dtype=float)))) if col.notna().any() \
+                else 0.0
+            specs.append(".1f" if top >= 100 else ".2f")
+    return specs
+
+
 def _rows(df: pd.DataFrame, limit: int | None = None) -> list[list[str]]:
     part = df if limit is None else df.head(limit)
-    return [[_fmt(v) for v in row] for row in part.itertuples(index=False, name=None)]
+    specs = _column_formats(df)
+    return [[_fmt(v, f) for v, f in zip(row, specs)]
+            for row in part.itertuples(index=False, name=None)]
 
 
 def _md_cell(text: str) -> str:
@@ -682,6 +858,24 @@ def _md_table(df: pd.DataFrame, limit: int | None = None,
     return "\n".join([head, sep, *body, *more])
 
 
+def _is_p_column(name: object) -> bool:
+    return str(name) in ("p_value", "p_adjusted") or str(name).endswith(("_p_value",
+                                                                         "_p_adjusted"))
+
+
+def _p_values_as_text(df: pd.DataFrame) -> pd.DataFrame:
+    """p-value columns in scientific notation (``1.234e-07``): the CSV's fixed 6 decimals
+    printed small p-values as 0.000000."""
+    cols = [c for c in df.columns if _is_p_column(c) and pd.api.types.is_float_dtype(df[c])]
+    if not cols:
+        return df
+    df = df.copy()
+    for c in cols:
+        df[c] = pd.array(["" if math.isnan(v) else f"{v:.3e}" for v in df[c].astype(float)],
+                         dtype="string")
+    return df
+
+
 def _write_tables(tables: dict[str, pd.DataFrame], folder: Path,
                   cache: Path | None = None) -> list[Path]:
     from pipeline.store import write_csv
@@ -694,7 +888,7 @@ def _write_tables(tables: dict[str, pd.DataFrame], folder: Path,
         for c in df.columns:
             if isinstance(df[c].dtype, pd.CategoricalDtype):
                 df[c] = df[c].astype(str)
-        write_csv(df, path)
+        write_csv(_p_values_as_text(df), path)
         written.append(path)
     xlsx = folder / "report.xlsx"
     _write_xlsx(tables, xlsx, cache)
@@ -848,6 +1042,8 @@ def _manifest_rows(manifest: dict[str, Any], prefix: str = "") -> list[tuple[str
                     rows += _manifest_rows(v, f"{name}[{i}].")
             else:
                 rows.append((name, ", ".join(str(v) for v in value)))
+        elif key in ("root", "path") and isinstance(value, str) and value:
+            rows.append((name, _display_path(value)))  # (no absolute local path in the report)
         else:
             rows.append((name, str(value)))
     return rows
@@ -967,23 +1163,32 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
     s = Section("overview", "总览 Overview: rates over the whole corpus")
     s.text.append("Pooled rate per 10,000 tokens for each category, over the whole text and "
                   "inside social-security sentences only (sentences mentioning a "
-                  "D_social_security term), with 95% bootstrap intervals over documents.")
+                  "D_social_security term), with 95% bootstrap intervals (documents, then "
+                  "paragraphs within them).")
     ov = t["rates_overall"].copy()
     ov.insert(2, "label", [_label(labels, c) for c in ov["category"]])
     s.tables.append(("rates_overall", ov.drop(columns=["category"])))
     sections.append(s)
+    caveats = corpus_caveats(run)
+    if caveats:
+        s = Section("caveats", "注意 Corpus caveats: read before the series")
+        s.text += caveats
+        sections.append(s)
 
     # Time --------------------------------------------------------------------
     s = Section("time", "时间 Over time: rates per year")
+    comp = t.get("composition_by_year")
+    breaks = ([int(y) for y in comp.loc[comp["change"], "year"]]
+              if comp is not None and len(comp) else [])
     if len(years) >= 2:
         f = figure("rates_by_year", lambda: _line_figure(t["rates_by_year"], "year", labels,
-                                                         "每万词出现率（全文）"),
-                   t["rates_by_year"], labels)
+                                                         "每万词出现率（全文）", breaks),
+                   t["rates_by_year"], labels, breaks)
         s.figures += [f] if f else []
         dom = t["rates_by_year_domain"]
         if dom.loc[dom["tokens"] > 0, "year"].nunique() >= 2:
             f = figure("rates_by_year_domain", lambda: _line_figure(
-                dom, "year", labels, "社会保障语句内的出现率"), dom, labels)
+                dom, "year", labels, "社会保障语句内的出现率", breaks), dom, labels, breaks)
             s.figures += [f] if f else []
     elif not len(docs):
         s.text.append("The corpus has no documents: no time series.")
@@ -993,6 +1198,23 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
                       "column.")
     else:
         s.text.append("The corpus has documents from one year only: no time series.")
+    if breaks:
+        s.text.append(
+            "The set of units (level and region) changes in "
+            + ", ".join(str(b) for b in breaks)
+            + ": the lines break there, since a rate across the break compares different "
+              "populations, not the same ones over time (units per year: "
+            + "; ".join(f"{r.year}: {r.units}" for r in comp.itertuples()) + "; "
+              "tables/composition_by_year.csv).")
+        bal = t.get("rates_by_year_balanced")
+        if bal is not None:
+            s.text.append("Balanced panel: only the units present in every year ("
+                          + analysis.notes.get("balanced_units", "") + ").")
+            f = figure("rates_by_year_balanced", lambda: _line_figure(
+                bal, "year", labels, "平衡面板 balanced panel（每年都有的单位）"), bal, labels)
+            s.figures += [f] if f else []
+            s.tables.append(("balanced panel: rate per 10k tokens by year",
+                             _wide(bal, "year")))
     undated = int(docs["year"].isna().sum())
     if years and undated:
         s.text.append(f"{undated} document(s) without a year are left out of the rates per "
@@ -1021,9 +1243,15 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
 
     if "rates_by_period" in t:
         s = Section("periods", "时期 Periods")
-        s.text.append("Periods from " + str(settings.periods) + ": " + "; ".join(
+        s.text.append("Periods from " + _display_path(settings.periods) + ": " + "; ".join(
             f"{p.name} ({p.start}–{p.end if p.end is not None else ''})"
             for p in analysis.periods) + ".")
+        pdocs = compare.with_periods(docs, analysis.periods)
+        for p in analysis.periods:
+            w = compare.mixed_composition(pdocs, (pdocs["period"] == p.name).to_numpy(),
+                                          f"period {p.name}")
+            if w:
+                s.text.append("Caution: " + w.replace("--years", "the balanced panel") + ".")
         f = figure("rates_by_period", lambda: _group_heatmap(
             t["rates_by_period"], "period", labels, "各时期每万词出现率 rate per 10k tokens"),
                    t["rates_by_period"], labels)
@@ -1158,7 +1386,7 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
     context = {
         "summary": summary, "sections": sections, "images": images, "methods": methods,
         "manifest_rows": manifest_rows, "doc_table": doc_table, "rows": rows,
-        "periods_file": str(settings.periods) if settings.periods else "",
+        "periods_file": _display_path(settings.periods) if settings.periods else "",
         "limit": TABLE_ROWS,
     }
     html_path = run_dir / "report.html"

@@ -639,3 +639,41 @@ def test_keyness_prior_does_not_drown_a_one_document_group() -> None:
     # one document's 20,000, both absent terms got z = -0.16 and -0.17.)
     assert z["养老服务"] < z["慈善"] < 0  # absent from A: the more B uses it, the lower z
     assert z["慈善"] - z["养老服务"] > 1
+
+
+def _panel() -> pd.DataFrame:
+    """Shanghai alone 2020-2022, then Shanghai, Beijing and Anhui 2023-2024."""
+    rows = [(f"{y}-sh", y, "上海市") for y in range(2020, 2025)]
+    rows += [(f"{y}-{r}", y, name) for y in (2023, 2024)
+             for r, name in (("bj", "北京市"), ("ah", "安徽省"))]
+    return pd.DataFrame({"doc_id": [r[0] for r in rows],
+                         "year": pd.array([r[1] for r in rows], dtype="Int64"),
+                         "level": "provincial", "region": [r[2] for r in rows],
+                         "tokens": 1000})
+
+
+def test_a_change_of_units_is_found_and_the_balanced_panel_keeps_the_constant_ones() -> None:
+    docs = _panel()
+    comp = compare.composition_by_year(docs)
+    assert list(comp["units"]) == [1, 1, 1, 3, 3]
+    assert list(comp.loc[comp["change"], "year"]) == [2023]
+    assert compare.balanced_units(docs) == ["provincial/上海市"]
+    mask = (docs["year"] >= 2021).to_numpy()
+    warning = compare.mixed_composition(docs, mask, "A")
+    assert "2021: 1 unit; 2022: 1 unit; 2023: 3 units; 2024: 3 units" in warning
+    assert compare.mixed_composition(docs, (docs["year"] >= 2023).to_numpy(), "A") == ""
+
+
+def test_cooccurrence_keeps_every_category_with_zero_counts() -> None:
+    documents, scores, _ = _tables()
+    scores = pd.concat([scores, scores.assign(dimension="pathway", category="P1_state",
+                                              count=0)], ignore_index=True)
+    cooc = pd.DataFrame({"doc_id": ["d3"], "unit": ["sentence"], "dimension_a": ["feature"],
+                         "category_a": ["F1_population"], "dimension_b": ["pathway"],
+                         "category_b": ["P4_technology"], "count": [2]})
+    out = compare.cooccurrence_by(documents, cooc, "year", scores=scores)
+    # Both pathway columns for both years, the never co-occurring P1 with count 0.
+    assert list(zip(out["year"], out["category_b"], out["count"])) == [
+        (2015, "P1_state", 0), (2015, "P4_technology", 0),
+        (2016, "P1_state", 0), (2016, "P4_technology", 2)]
+    assert out.loc[3, "per_1k_units"] == pytest.approx(2 / 50 * 1000)

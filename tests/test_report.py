@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
 import shutil
 import warnings
@@ -352,10 +353,22 @@ def test_docs_comparison_example_runs_as_written(example: str, tmp_path: Path) -
     assert code == 0, output
     folders = list((tmp_path / "compare").glob("*-vs-*"))
     assert len(folders) == 1
-    diff = pd.read_csv(folders[0] / "differences.csv")
+    diff = pd.read_csv(folders[0] / "differences.csv", keep_default_na=False,
+                       na_values={c: [""] for c in ("ci_low", "ci_high", "p_value",
+                                                    "p_adjusted", "significant")})
     assert len(diff) >= 10 and diff["rate_a"].notna().all() and diff["rate_b"].notna().all()
-    assert (diff["ci_low"] <= diff["difference"] + 1e-9).all()
-    assert (diff["difference"] <= diff["ci_high"] + 1e-9).all()
+    inferential = diff["inference"] == ""
+    assert (diff.loc[inferential, "ci_low"] <= diff.loc[inferential, "difference"] + 1e-9).all()
+    assert (diff.loc[inferential, "difference"]
+            <= diff.loc[inferential, "ci_high"] + 1e-9).all()
+    # A group of fewer than 5 documents (the one national report of 2025-2026 against 62
+    # provincial ones) is described, never starred: no interval, no p-value.
+    small = ~inferential
+    assert (diff.loc[small, "inference"].str.startswith("descriptive only")).all()
+    assert diff.loc[small, ["ci_low", "ci_high", "p_value", "significant"]].isna().all().all()
+    if example.count("--corpus") == 2:
+        assert small.all() and "descriptive only" in output.lower()
+        assert "1 documents" in output or "1 document" in output
     key = pd.read_csv(folders[0] / "keyness.csv")
     assert (key["within"] == "all").any()
 
@@ -659,3 +672,84 @@ def test_a_corpus_without_years_gets_its_report_and_one_warning(
     assert sorted(docs["doc_id"]) == ["意见", "通知"] and docs["year"].isna().all()
     page = (run_dir / "report.html").read_text(encoding="utf-8")
     assert "无年份" in page and "通知" in page
+
+
+def _panel_run(tmp_path: Path) -> Path:
+    """Shanghai alone 2020-2022, then Shanghai, Beijing and Anhui 2023-2024, with a
+    NOTES.md caveat in a corpus folder the run names (run.json's root)."""
+    rows = [(f"{y}-sh", y, "上海市") for y in range(2020, 2025)]
+    rows += [(f"{y}-{r}", y, name) for y in (2023, 2024)
+             for r, name in (("bj", "北京市"), ("ah", "安徽省"))]
+    ids = [r[0] for r in rows]
+    docs = pd.DataFrame({"doc_id": ids, "title": ids, "date": [str(r[1]) for r in rows],
+                         "year": [r[1] for r in rows], "level": "provincial",
+                         "region": [r[2] for r in rows],
+                         "doc_type": ["budget_report" if i == "2021-sh" else
+                                      "government_work_report" for i in ids],
+                         "tokens": 1000, "sentences": 10, "paragraphs": 2, "sha256": ids})
+    counts = [3 if r[2] == "上海市" else 1 for r in rows]
+    scores = pd.DataFrame({"doc_id": ids, "scope": "all", "dimension": "feature",
+                           "category": "F2_common_prosperity", "count": counts,
+                           "tokens": 1000, "rate_per_10k": [c * 10.0 for c in counts]})
+    tc = pd.DataFrame({"doc_id": ids, "dimension": "feature",
+                       "category": "F2_common_prosperity", "term": "共同富裕",
+                       "count": counts})
+    run_dir = _write_run(tmp_path / "toy", docs, scores, tc)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "NOTES.md").write_text(
+        "# toy\n\n## Caveats\n- 2021 is a <b>budget</b> report standing in for the work "
+        "report.\n- Shanghai only before 2023.\n\n## Other\n- not a caveat\n",
+        encoding="utf-8")
+    (run_dir / "run.json").write_text(json.dumps(
+        {"corpus": {"name": "toy", "root": str(corpus)}, "finished": "2026-01-01"}),
+        encoding="utf-8")
+    return run_dir
+
+
+def test_a_change_of_units_breaks_the_line_and_gets_a_balanced_panel(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("pipeline.discover.discovery_tables", lambda run_dir, settings: {})
+    run_dir = _panel_run(tmp_path)
+    report.write_report(run_dir, Settings())
+    md = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert "The set of units (level and region) changes in 2023" in md
+    comp = pd.read_csv(run_dir / "tables" / "composition_by_year.csv")
+    assert list(comp["units"]) == [1, 1, 1, 3, 3]
+    balanced = pd.read_csv(run_dir / "tables" / "rates_by_year_balanced.csv")
+    assert set(balanced["documents"]) == {1}  # Shanghai alone, every year
+    assert balanced["rate_per_10k"].tolist() == pytest.approx([30.0] * 5)
+    assert (run_dir / "figures" / "rates_by_year_balanced.png").is_file()
+    # In the figure no line runs across the break (2022 -> 2023), and it is marked.
+    rates = pd.read_csv(run_dir / "tables" / "rates_by_year.csv")
+    with report._style():
+        fig = report._line_figure(rates, "year", {}, "t", [2023])
+    ax = fig.axes[0]
+    lines = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-"]
+    assert len(lines) == 2
+    assert all(not (min(ln.get_xdata()) < 2023 <= max(ln.get_xdata())) for ln in lines)
+    assert any(ln.get_linestyle() == "--" and ln.get_xdata()[0] == 2022.5
+               for ln in ax.get_lines())
+    ticks = [t for t in ax.get_xticks() if 2020 <= t <= 2024]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+
+
+def test_report_shows_corpus_caveats_and_no_absolute_paths(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("pipeline.discover.discovery_tables", lambda run_dir, settings: {})
+    run_dir = _panel_run(tmp_path)
+    report.write_report(run_dir, Settings())
+    md = (run_dir / "report.md").read_text(encoding="utf-8")
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "From the corpus's NOTES.md: 2021 is a &lt;b&gt;budget&lt;/b&gt; report" in md
+    assert "2021 is a &lt;b&gt;budget&lt;/b&gt; report" in html and "not a caveat" not in md
+    assert "1 document(s) are not of the corpus's usual type (government_work_report): " \
+           "2021-sh (budget_report)" in md
+    assert "Periods from lexicons/periods.yaml" in md
+    for text in (md, html):
+        assert str(tmp_path) not in text and str(REPO) not in text
+    # p-values in scientific notation in the CSV tables.
+    trends = (run_dir / "tables" / "trends.csv").read_text(encoding="utf-8")
+    header, *rows = trends.splitlines()
+    p = header.split(",").index("mk_p_value")
+    assert rows and all(re.fullmatch(r"(\d\.\d{3}e[+-]\d\d)?", r.split(",")[p]) for r in rows)
