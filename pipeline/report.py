@@ -1,7 +1,8 @@
 """Report: the comparative report a researcher reads (report.html, report.md, figures, tables).
 
 ``write_report(run_dir, settings)`` is called by the engine at the end of every
-run (and by ``mobilize report``). It reads the run's tables, computes the
+run (and by ``mobilize report``). The report never runs the engine: ``mobilize compare``
+runs it first (``pipeline.cli.report_cmd``) and hands the tables over. It reads the run's tables, computes the
 analysis with ``pipeline.compare`` (pure), and writes into ``run_dir``:
 
 - ``report.html``: self-contained (styles inline, figures as base64 PNG, no
@@ -1471,30 +1472,6 @@ def _markdown(summary: dict[str, Any], sections: list[Section],
 # --------------------------------------------------------------------------- comparisons
 
 
-def load_runs(corpora: Sequence[Path], runs: Sequence[Path], settings: Settings,
-              progress: Callable[[str], None] | None = None) -> compare.RunTables:
-    """The run tables to compare: existing run folders (``runs``), and for each corpus
-    folder a local engine run (cached, no report) into ``<settings.out>/compare/runs/``.
-    Several runs are combined (doc ids prefixed with the corpus name)."""
-    from pipeline import engine
-
-    tables = [compare.read_run(Path(r)) for r in runs]
-    for root in corpora:
-        root = Path(root).resolve()
-        name = root.name
-        if progress:
-            progress(name)
-        s = settings.with_(corpus=root, corpus_name=name, out=Path(settings.out) / "compare"
-                           / "runs", engine="local", report=False)
-        result = engine.run_local(s)
-        tables.append(compare.read_run(result.run_dir))
-    if not tables:
-        raise MobilizeError("nothing to compare", fix="Give --corpus PATH or --run DIR "
-                                                              "(once for a split by a column, "
-                                                              "twice for two corpora).")
-    return compare.combine_runs(tables)
-
-
 def write_comparison(cmp: compare.Comparison, folder: Path, *, top: int = 15) -> list[Path]:
     """``rates.csv``, ``differences.csv``, ``keyness.csv``, ``comparison.xlsx``,
     ``comparison.md`` and a forest plot (``differences.png``/``.svg``) into ``folder``."""
@@ -1590,5 +1567,5 @@ def _comparison_md(cmp: compare.Comparison, path: Path, top: int) -> Path:
     return path
 
 
-__all__ = ["Analysis", "Section", "analyse", "trend_table", "cjk_font", "load_runs", "new_figure", "render",
+__all__ = ["Analysis", "Section", "analyse", "trend_table", "cjk_font", "new_figure", "render",
            "save_figure", "write_comparison", "write_report"]

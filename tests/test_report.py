@@ -753,3 +753,16 @@ def test_report_shows_corpus_caveats_and_no_absolute_paths(
     header, *rows = trends.splitlines()
     p = header.split(",").index("mk_p_value")
     assert rows and all(re.fullmatch(r"(\d\.\d{3}e[+-]\d\d)?", r.split(",")[p]) for r in rows)
+
+
+def test_the_report_never_runs_the_engine() -> None:
+    """The caller runs the engine, then the report: no module of the report imports it."""
+    import ast
+
+    for name in ("report.py",):
+        tree = ast.parse((REPO / "pipeline" / name).read_text(encoding="utf-8"))
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                    and node.module == "pipeline" for alias in node.names}
+        imported |= {node.module for node in ast.walk(tree)
+                     if isinstance(node, ast.ImportFrom) and node.module}
+        assert "engine" not in imported and "pipeline.engine" not in imported, name

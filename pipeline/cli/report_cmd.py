@@ -130,7 +130,7 @@ def compare_cmd(
                             verbose=verbose, progress=False)
         with console.status("running the engine", spinner="dots") if console.is_terminal \
                 and not as_json else nullcontext():
-            tables = report.load_runs(roots, list(run or []), settings)
+            tables = _load_runs(roots, list(run or []), settings)
         group = by or ("corpus" if len(roots) + len(run or []) > 1 else None)
         if group is None:
             raise MobilizeError("one source and no --by: nothing to compare",
@@ -151,6 +151,28 @@ def compare_cmd(
                     "differences": result.differences.to_dict(orient="records")})
         return
     _print_comparison(result, folder, top)
+
+
+def _load_runs(corpora: list[Path], runs: list[Path], settings: Settings) -> object:
+    """The run tables to compare: existing run folders (``runs``), and for each corpus
+    folder a local engine run (cached, no report) into ``<settings.out>/compare/runs/``.
+    Several runs are combined (doc ids prefixed with the corpus name). The engine runs
+    here, before the comparison and its report: the report never runs the engine."""
+    from pipeline import compare, engine
+
+    tables = [compare.read_run(Path(r)) for r in runs]
+    for root in corpora:
+        root = Path(root).resolve()
+        s = settings.with_(corpus=root, corpus_name=root.name,
+                           out=Path(settings.out) / "compare" / "runs", engine="local",
+                           report=False)
+        result = engine.run_local(s)
+        tables.append(compare.read_run(result.run_dir))
+    if not tables:
+        raise MobilizeError("nothing to compare", fix="Give --corpus PATH or --run DIR "
+                                                      "(once for a split by a column, "
+                                                      "twice for two corpora).")
+    return compare.combine_runs(tables)
 
 
 def _years(text: str | None) -> tuple[int, int] | None:
