@@ -96,7 +96,7 @@ METHODS = [
      "log link). The Poisson fit's Pearson dispersion (chi2 / residual df) chooses the "
      "model: below {nb_dispersion:g} quasi-Poisson (standard errors scaled by the "
      "dispersion; McCullagh and Nelder 1989), from it on negative binomial (NB2, alpha by "
-     "maximum likelihood; Cameron and Trivedi 2013). The rate ratio per decade is exp(coef) "
+     "the moment estimator; Cameron and Trivedi 2013). The rate ratio per decade is exp(coef) "
      "with its 95% Wald interval; p-values are adjusted across categories with "
      "Benjamini-Hochberg (1995), and a trend is called increasing or decreasing only where "
      "the adjusted p is below 0.05. A category with hits in fewer than {min_nonzero} years "
