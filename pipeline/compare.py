@@ -329,9 +329,10 @@ def bootstrap_rates(counts: np.ndarray, tokens: np.ndarray, *, n_boot: int,
 
 @dataclass(frozen=True)
 class ParagraphMatrix:
-    """The paragraphs of a run's documents (units.csv) for one scope: counts as paragraphs x
-    categories (the columns of ``doc_matrix``), each paragraph's tokens, and the position of
-    its document in the ``documents`` the matrix was built for."""
+    """The blocks of a run's documents (units.csv: paragraphs, long ones cut into runs of
+    at most 10 sentences) for one scope: counts as blocks x categories (the columns of
+    ``doc_matrix``), each block's tokens, and the position of its document in the
+    ``documents`` the matrix was built for."""
 
     counts: np.ndarray
     tokens: np.ndarray
@@ -346,8 +347,8 @@ def paragraph_matrix(documents: pd.DataFrame, units: pd.DataFrame | None, scores
         return None
     u = units[units["scope"] == scope]
     u = u[u["doc_id"].isin(set(documents["doc_id"]))]
-    u = u.sort_values(["doc_id", "paragraph"], kind="mergesort")
-    key = u["doc_id"].astype(str) + "\x1f" + u["paragraph"].astype(str)
+    u = u.sort_values(["doc_id", "block"], kind="mergesort")
+    key = u["doc_id"].astype(str) + "\x1f" + u["block"].astype(str)
     pid, uniq = pd.factorize(key)
     first = np.unique(pid, return_index=True)[1]
     cats = _categories(scores)

@@ -64,7 +64,7 @@ log = logging.getLogger(__name__)
 _DUPLICATE: Any = "skipped"
 
 #: Bump when score.py changes what it computes: old cached rows are then ignored.
-SCORER_VERSION = "2"  # 2: units.csv (per-paragraph counts)
+SCORER_VERSION = "3"  # 3: units.csv (per-block counts)
 DOCUMENT_CORE = ("doc_id", "path", "title", "date", "year", "issuer", "level", "region",
                  "doc_type", "language")
 DOCUMENT_TAIL = ("chars", "tokens", "sentences", "paragraphs", "sha256", "encoding", "reader",
@@ -76,7 +76,7 @@ _TABLE_KEYS: Mapping[str, tuple[str, ...]] = {
     "term_counts": ("doc_id", "dimension", "category", "term"),
     "scores": ("doc_id", "scope", "dimension", "category"),
     "cooccurrence": ("doc_id", "unit", "category_a", "category_b"),
-    "units": ("doc_id", "scope", "paragraph", "category"),
+    "units": ("doc_id", "scope", "block", "category"),
 }
 
 

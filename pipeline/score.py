@@ -20,11 +20,14 @@ Definitions (also in ``docs/engine.md``):
   paragraphs with a domain hit, all their sentences).
 - Co-occurrence: per unit (sentence, paragraph), the number of units where a feature
   category and a pathway (or challenge) category both have a hit; rows with count > 0.
-- Units (``units.csv``): per paragraph, for scopes ``all`` and ``domain_sentences``, the
-  paragraph's tokens in the scope and each category's hits there; one row per (paragraph,
-  category) with a hit, and one row with an empty category and count 0 for a paragraph of
-  the scope without any hit (so every paragraph's tokens are there). The report resamples
-  these paragraphs to give a document's rate its uncertainty (docs/report.md).
+- Units (``units.csv``): the document cut into blocks of consecutive sentences, a block
+  being a paragraph, or a run of at most ``BLOCK_SENTENCES`` sentences of a longer one
+  (some sources flatten a whole report into one paragraph). Per block, for scopes ``all``
+  and ``domain_sentences``, its tokens in the scope and each category's hits there; one
+  row per (block, category) with a hit, and one row with an empty category and count 0
+  for a block of the scope without any hit (so every block's tokens are there). The
+  report resamples these blocks to give a document's rate its uncertainty
+  (docs/report.md).
 """
 
 from __future__ import annotations
@@ -49,7 +52,9 @@ SCORE_COLUMNS = ("doc_id", "scope", "dimension", "category", "count", "tokens", 
                  "paragraphs_with", "paragraph_share", "weighted")
 COOC_COLUMNS = ("doc_id", "unit", "dimension_a", "category_a", "dimension_b", "category_b",
                 "count")
-UNIT_COLUMNS = ("doc_id", "scope", "paragraph", "category", "count", "tokens")
+UNIT_COLUMNS = ("doc_id", "scope", "block", "category", "count", "tokens")
+#: The most sentences in one block of ``units.csv`` (a longer paragraph is cut).
+BLOCK_SENTENCES = 10
 #: The scopes ``units.csv`` covers (``domain_paragraphs`` is whole paragraphs of ``all``).
 UNIT_SCOPES: tuple[str, ...] = ("all", "domain_sentences")
 
@@ -218,27 +223,34 @@ def score_units(units: Units, hits: Iterable[HitLike], scheme: Scheme,
 
 def _unit_rows(per_sent: Mapping[int, Mapping[str, list[float]]], para_of: Sequence[int],
                words: Sequence[int], domain: set[int]) -> list[tuple[str, int, str, int, int]]:
-    """The rows of ``units.csv`` (without doc_id): per scope and paragraph, its tokens and
-    each category's hits; a paragraph without a hit has one row with category "" and 0."""
+    """The rows of ``units.csv`` (without doc_id): per scope and block, its tokens and each
+    category's hits; a block without a hit has one row with category "" and 0."""
+    block_of: list[int] = []
+    block, size, prev = -1, 0, None
+    for p in para_of:
+        if p != prev or size >= BLOCK_SENTENCES:
+            block, size, prev = block + 1, 0, p
+        block_of.append(block)
+        size += 1
     rows: list[tuple[str, int, str, int, int]] = []
     for scope in UNIT_SCOPES:
         tokens: dict[int, int] = {}
         counts: dict[int, Counter[str]] = {}
-        for si, p in enumerate(para_of):
+        for si, b in enumerate(block_of):
             if scope == "domain_sentences" and si not in domain:
                 continue
-            tokens[p] = tokens.get(p, 0) + words[si]
+            tokens[b] = tokens.get(b, 0) + words[si]
             cells = per_sent.get(si)
             if cells:
-                c = counts.setdefault(p, Counter())
+                c = counts.setdefault(b, Counter())
                 for cat, (n, _w) in cells.items():
                     c[cat] += int(n)
-        for p in sorted(tokens):
-            c = counts.get(p)
+        for b in sorted(tokens):
+            c = counts.get(b)
             if not c:
-                rows.append((scope, p, "", 0, tokens[p]))
+                rows.append((scope, b, "", 0, tokens[b]))
                 continue
-            rows += [(scope, p, cat, n, tokens[p]) for cat, n in sorted(c.items())]
+            rows += [(scope, b, cat, n, tokens[b]) for cat, n in sorted(c.items())]
     return rows
 
 

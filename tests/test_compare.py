@@ -477,7 +477,7 @@ def _units() -> pd.DataFrame:
     (so nothing to resample), d2 three paragraphs holding 0, 3 and 6 hits of F1, d3 two."""
     return pd.DataFrame({
         "doc_id": ["d1", "d2", "d2", "d2", "d3", "d3", "d3"],
-        "scope": ["all"] * 7, "paragraph": [0, 0, 1, 2, 0, 1, 1],
+        "scope": ["all"] * 7, "block": [0, 0, 1, 2, 0, 1, 1],
         "category": ["F1_population", "", "F1_population", "F1_population", "F1_population",
                      "F1_population", "P4_technology"],
         "count": [1, 0, 3, 6, 4, 0, 2], "tokens": [100, 3300, 3300, 3300, 1000, 1000, 1000]})

@@ -80,7 +80,7 @@ def test_run_local_writes_every_table_and_reruns_byte_identically(tmp_path: Path
     for scope in ("all", "domain_sentences"):
         u = units[units["scope"] == scope]
         sc = scores[scores["scope"] == scope]
-        tok = u.drop_duplicates(["doc_id", "paragraph"]).groupby("doc_id")["tokens"].sum()
+        tok = u.drop_duplicates(["doc_id", "block"]).groupby("doc_id")["tokens"].sum()
         want_tok = sc.groupby("doc_id")["tokens"].first()
         assert (tok.reindex(want_tok.index, fill_value=0) == want_tok).all()
         cnt = u[u["category"] != ""].groupby(["doc_id", "category"])["count"].sum()

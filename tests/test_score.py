@@ -213,7 +213,7 @@ def test_literal_term_counts_equal_substring_counts_except_under_longest_match(
     assert hidden < checked
 
 
-def test_units_give_each_paragraphs_tokens_and_hits_per_scope(lexicon: Lexicon) -> None:
+def test_units_give_each_blocks_tokens_and_hits_per_scope(lexicon: Lexicon) -> None:
     ds = _score(TEXT + "\n今天天气很好。", lexicon)
     # Paragraph 0: 24 tokens, 社会保障 + 2 x 共同富裕 + 社会组织; paragraph 1: 18 tokens,
     # 人口老龄化 + 共同富裕 + 兜底; paragraph 2: no hit (a row with an empty category).
@@ -232,3 +232,14 @@ def test_units_give_each_paragraphs_tokens_and_hits_per_scope(lexicon: Lexicon) 
         assert sum(tokens.values()) == _row(ds, scope, "F2_common_prosperity")["tokens"]
         assert sum(n for _, _, c, n, _ in rows if c == "F2_common_prosperity") == \
             _row(ds, scope, "F2_common_prosperity")["count"]
+
+
+def test_a_long_paragraph_is_cut_into_blocks_of_ten_sentences(lexicon: Lexicon) -> None:
+    # One paragraph of 23 sentences (a source that flattened its paragraphs): blocks of
+    # 10, 10 and 3 sentences, so a one-paragraph document still has something to resample.
+    text = "促进共同富裕。" * 23
+    ds = _score(text, lexicon)
+    rows = [u for u in ds.units if u[0] == "all"]
+    assert rows == [("all", 0, "F2_common_prosperity", 10, 60),
+                    ("all", 1, "F2_common_prosperity", 10, 60),
+                    ("all", 2, "F2_common_prosperity", 3, 18)]
