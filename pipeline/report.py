@@ -566,7 +566,7 @@ def _cooccurrence_figure(table: pd.DataFrame, periods: Sequence[str],
     if im is not None:
         fig.colorbar(im, ax=list(axes), shrink=0.6, label="每千句 per 1,000 sentences")
     key = "；".join(f"{_short(c)} = {_label(labels, c)}" for c in feats + paths)
-    fig.suptitle("特征 × 路径 共现（每千句，括号内为句数）feature × pathway co-occurrence per "
+    fig.suptitle("特征 × 路径 共现（每千句，括号内为句数）\nfeature × pathway co-occurrence per "
                  "1,000 sentences (sentences in brackets)")
     fig.supxlabel(_wrap(key, 110), fontsize=6)
     return fig
@@ -1502,8 +1502,12 @@ def _group_sizes(cmp: compare.Comparison) -> str:
     if not len(d):
         return f"A = {cmp.a}; B = {cmp.b}"
     r = d.iloc[0]
-    return (f"A = {cmp.a} ({int(r['docs_a'])} documents, {int(r['tokens_a']):,} tokens); "
-            f"B = {cmp.b} ({int(r['docs_b'])} documents, {int(r['tokens_b']):,} tokens)")
+
+    def size(n: int, tokens: int) -> str:
+        return f"{n} document{'' if n == 1 else 's'}, {tokens:,} tokens"
+
+    return (f"A = {cmp.a} ({size(int(r['docs_a']), int(r['tokens_a']))}); "
+            f"B = {cmp.b} ({size(int(r['docs_b']), int(r['tokens_b']))})")
 
 
 def _forest_figure(cmp: compare.Comparison) -> Figure:
@@ -1528,7 +1532,7 @@ def _forest_figure(cmp: compare.Comparison) -> Figure:
                   + ("" if descriptive else ", 95% CI") + "\n" + _group_sizes(cmp),
                   fontsize=7)
     ax.set_title(f"比较 comparison by {cmp.by}" + (
-        "：仅描述 descriptive only (a group has fewer than "
+        "\n仅描述 descriptive only (a group has fewer than "
         f"{compare.MIN_GROUP_DOCS} documents)" if descriptive else ""))
     ax.grid(alpha=0.3, axis="x")
     return fig
@@ -1548,7 +1552,7 @@ def _comparison_md(cmp: compare.Comparison, path: Path, top: int) -> Path:
     lines = [f"# Comparison by {_md_cell(cmp.by)}: A = {_md_cell(cmp.a)}, "
              f"B = {_md_cell(cmp.b)} (scope {cmp.scope})", "",
              f"Groups: {_md_cell(_group_sizes(cmp))}.", "",
-             *([f"**{_md_cell(note.capitalize())}**: the rates and differences describe these "
+             *([f"**{_md_cell(note[:1].upper() + note[1:])}**: the rates and differences describe these "
                 "documents; no interval, p-value or star is given.", ""] if note else []),
              "Rates are pooled (sum of counts / sum of tokens x 10,000); difference intervals "
              "are 95% percentile bootstrap (documents, then paragraphs within them), each group "

@@ -197,9 +197,11 @@ def _print_comparison(result: object, folder: Path, top: int) -> None:
     span = f", years {r.years[0]}-{r.years[1]}" if r.years else ""  # type: ignore[attr-defined]
     if len(d):
         first = d.iloc[0]
-        console.print(f"A = {r.a}: {int(first['docs_a'])} documents, "  # type: ignore[attr-defined]
-                      f"{int(first['tokens_a']):,} tokens;  B = {r.b}: "  # type: ignore[attr-defined]
-                      f"{int(first['docs_b'])} documents, {int(first['tokens_b']):,} tokens",
+        def size(n: int, tokens: int) -> str:
+            return f"{n} document{'' if n == 1 else 's'}, {tokens:,} tokens"
+
+        console.print(f"A = {r.a}: {size(int(first['docs_a']), int(first['tokens_a']))};  "  # type: ignore[attr-defined]
+                      f"B = {r.b}: {size(int(first['docs_b']), int(first['tokens_b']))}",  # type: ignore[attr-defined]
                       highlight=False)
     note = str(d["inference"].iloc[0]) if len(d) else ""
     t = Table(title=f"{r.by}: A = {r.a}  vs  B = {r.b}  (per 10k tokens, scope {r.scope}{span})")  # type: ignore[attr-defined]
@@ -214,8 +216,9 @@ def _print_comparison(result: object, folder: Path, top: int) -> None:
                   f"{row.difference:+.2f}", ci, ratio, p, star)
     console.print(t)
     if note:
-        console.print(f"[bold]{note.capitalize()}[/bold]: no interval, p-value or star; read "
-                      "the rates as a description of these documents.")
+        console.print(f"[bold]{note[:1].upper() + note[1:]}[/bold]: no interval, p-value or "
+                      "star; read the rates as a description of these documents.",
+                      highlight=False)
     for w in getattr(r, "warnings", ()):
         console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
     key = r.keyness[r.keyness["within"] == "all"]  # type: ignore[attr-defined]
@@ -228,8 +231,10 @@ def _print_comparison(result: object, folder: Path, top: int) -> None:
     for (_, x), (_, y) in zip(head.iterrows(), tail.iterrows()):
         kt.add_row(str(x["term"]), f"{x['z']:+.2f}", str(y["term"]), f"{y['z']:+.2f}")
     console.print(kt)
-    console.print("* the rate ratio's Benjamini-Hochberg adjusted p (count model) is below "
-                  f"0.05. Tables and figure: {folder}")
+    if not note:
+        console.print("* the rate ratio's Benjamini-Hochberg adjusted p (count model) is "
+                      "below 0.05.")
+    console.print(f"Tables and figure: {folder}")
 
 
 __all__ = ["compare_cmd", "report"]
