@@ -34,6 +34,7 @@ import logging
 import math
 import os
 import platform
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -241,14 +242,21 @@ def _split_check(spec: _segment.TokenizerSpec, cache: Path) -> tuple[str, ...]:
 
 
 def check_output_folder(settings: Settings) -> None:
-    """Refuse an output folder inside the corpus folder (the next run would read its own
-    report.html and report.md back as policy documents). The runs call it before they take
-    the output folder's lock, so nothing is created there."""
-    root, _name = _resolve_corpus(settings)
+    """Refuse an output folder the run must not write, before anything is created there (the
+    runs call it before they take the output folder's lock):
+
+    - ``--out`` inside the corpus folder (the next run would read its own report.html and
+      report.md back as policy documents);
+    - ``<out>/<corpus name>`` that is or contains the corpus folder, or an existing folder that
+      is not a run folder mobilize wrote (``store.check_output_name``): a run replaces that
+      folder, so it would delete the researcher's files.
+    """
+    root, name = _resolve_corpus(settings)
     if Path(settings.out).resolve().is_relative_to(root.resolve()):
         raise MobilizeError(f"the output folder {settings.out} is inside the corpus folder; the "
                             "next run would read the report as a document", path=root,
                             fix="Give --out a folder outside the corpus folder.")
+    store.check_output_name(Path(settings.out), name, corpus=root)
 
 
 def plan_run(settings: Settings) -> RunPlan:
@@ -544,6 +552,7 @@ def manifest(settings: Settings, plan: RunPlan, tables: Tables, finished: str) -
     """What ``run.json`` says: corpus, lexicon, segmenter, versions, parameters, dates."""
     s = settings
     return {
+        "schema": store.RUN_SCHEMA,
         "corpus": {"name": plan.corpus_name, "root": str(plan.corpus_root),
                    "documents": len(tables.documents), "content_hash": tables.content_hash},
         "lexicon": {"name": plan.lexicon.name, "version": plan.lexicon.version,
@@ -581,6 +590,74 @@ def write_outputs(settings: Settings, plan: RunPlan, tables: Tables) -> RunResul
 
 
 # --------------------------------------------------------------------------- the whole run
+
+
+def death_signal() -> Callable[[], None] | None:
+    """Linux: a function that makes the calling process get SIGTERM when its parent dies (even
+    by SIGKILL; ``prctl(PR_SET_PDEATHSIG)``), so that a killed run leaves no process behind. For
+    ``preexec_fn`` (the temporary Prefect server) and the pool workers' initializer. None
+    elsewhere.
+
+    The C function is looked up here, in the parent: the child only calls it (no imports or
+    locks between fork and exec).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def set_death_signal() -> None:  # pragma: no cover - runs in the child
+        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+    return set_death_signal
+
+
+def _alive(pid: int) -> bool:
+    """True while process ``pid`` runs (a zombie, killed but not yet reaped, is not alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rpartition(b")")[2].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _watch(main_pid: int, interval: float = 0.25) -> None:  # pragma: no cover - in a worker
+    while _alive(main_pid):
+        time.sleep(interval)
+    os._exit(1)
+
+
+def _worker_init(main_pid: int) -> None:  # pragma: no cover - runs in the worker
+    """Pool worker initializer: the worker ends when the run's process dies, even by SIGKILL.
+
+    A ``fork`` worker is the run's child: the kernel sends it SIGTERM when the run dies
+    (``death_signal``; if the run died before this ran, the worker exits now). A
+    ``forkserver`` worker is the fork server's child: it gets SIGTERM when the fork server
+    dies, and a watchdog thread ends it when the run's process is gone. SIGTERM gets its
+    default action back (a handler inherited from the run would only raise inside a task).
+    """
+    import threading
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    parent = os.getppid()
+    set_death = death_signal()
+    if set_death is not None:
+        set_death()
+    if os.getppid() != parent or not _alive(main_pid):
+        os._exit(1)
+    if parent != main_pid:
+        threading.Thread(target=_watch, args=(main_pid,), daemon=True,
+                         name="mobilize-watch-run").start()
 
 
 def _pool_context(plan: RunPlan) -> Any:
@@ -626,8 +703,10 @@ def run_batches(plan: RunPlan, batches: Sequence[Sequence[Source]], workers: int
     pending: set[Future[BatchResult]] = set()
     todo = list(batches)
     # (filelock closes its descriptors in forked children: workers never hold the run lock)
+    # (workers end with the run: a killed run leaves no worker behind, see _worker_init)
     with ProcessPoolExecutor(max_workers=min(workers, len(batches)),
-                             mp_context=_pool_context(plan)) as pool:
+                             mp_context=_pool_context(plan), initializer=_worker_init,
+                             initargs=(os.getpid(),)) as pool:
         while todo or pending:
             while todo and len(pending) < 2 * workers:
                 b = todo.pop(0)

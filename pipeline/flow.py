@@ -176,28 +176,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _death_signal() -> Callable[[], None] | None:
-    """Linux: a function for ``preexec_fn`` that makes the child get SIGTERM when this process
-    dies (even by SIGKILL), so that a killed run leaves no temporary server behind.
-
-    The C function is looked up here, in the parent: the child only calls it (no imports or
-    locks between fork and exec).
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-    def set_death_signal() -> None:  # pragma: no cover - runs in the child
-        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-    return set_death_signal
-
-
 class _TemporaryServer:
     """Prefect's temporary API server, started by mobilize rather than by Prefect's client.
 
@@ -209,6 +187,8 @@ class _TemporaryServer:
 
     def __init__(self) -> None:
         import importlib.util
+
+        from pipeline.engine import death_signal
 
         spec = importlib.util.find_spec("prefect")
         if spec is None or not spec.submodule_search_locations:
@@ -227,7 +207,7 @@ class _TemporaryServer:
              "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port",
              str(self.port), "--log-level", "error", "--lifespan", "on"],
             env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            preexec_fn=_death_signal())  # noqa: PLW1509 - see _death_signal
+            preexec_fn=death_signal())  # noqa: PLW1509 - see engine.death_signal
 
     def wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -683,37 +663,101 @@ def server_start(*, host: str = "127.0.0.1", port: int = 4200, timeout: float = 
         raise MobilizeError(f"the Prefect server did not answer within {timeout:g} s",
                             path=home / "mobilize-server.log", fix="Read the log.")
     info = {"api_url": api_url, "pid": proc.pid, "home": str(home),
-            "ui_url": f"http://{host}:{port}"}
+            "ui_url": f"http://{host}:{port}", **process_identity(proc.pid)}
     _server_file().parent.mkdir(parents=True, exist_ok=True)
     _server_file().write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return info
 
 
+def process_identity(pid: int) -> dict[str, Any]:
+    """What identifies process ``pid`` beyond its number, which the system reuses: its command
+    line and its start time (Linux: ``/proc/PID/cmdline`` and field 22 of ``/proc/PID/stat``,
+    in clock ticks since boot). Empty where there is no ``/proc`` or no such process."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            cmdline = [a.decode("utf-8", "replace") for a in fh.read().split(b"\0") if a]
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rpartition(b")")[2].split()
+        start = int(fields[19])  # field 22 (starttime); fields after ") " start at field 3
+    except (OSError, ValueError, IndexError):
+        return {}
+    return {"cmdline": cmdline, "start_time": start}
+
+
+def _is_recorded_server(info: Mapping[str, Any]) -> tuple[bool, str]:
+    """Whether the recorded PID is still the server ``server_start`` started (and why not)."""
+    pid = int(info.get("pid", 0) or 0)
+    if pid <= 0:
+        return False, "the record holds no process id"
+    now = process_identity(pid)
+    if not now:
+        if not Path("/proc/self/stat").exists():  # no /proc: only the API can tell
+            return (_healthy(str(info.get("api_url", ""))),
+                    "it does not answer at its recorded address")
+        return False, f"process {pid} is gone"
+    if "start_time" in info:
+        if now["start_time"] != info["start_time"] or now["cmdline"] != info.get("cmdline"):
+            return False, f"process {pid} is another program now (its start time or command differ)"
+        return True, ""
+    # a record written before start times were kept: the command line must be the server's
+    cmd = now["cmdline"]
+    ok = any(a == "prefect" or a.endswith("/prefect") for a in cmd) and "server" in cmd \
+        and "start" in cmd
+    return ok, "" if ok else f"process {pid} is not a Prefect server ({' '.join(cmd)[:80]})"
+
+
 def server_stop() -> dict[str, Any] | None:
-    """Stop the server ``server_start`` started (by its recorded PID); None when none is recorded."""
+    """Stop the server ``server_start`` started (by its recorded PID); None when none is recorded.
+
+    The PID is signalled only when it is still that server (same command line and start time as
+    recorded): a stale record (the server died, the PID was reused) is removed without touching
+    the process; the returned record then has ``"stale"`` saying why.
+    """
     try:
         info = json.loads(_server_file().read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    pid = int(info.get("pid", 0))
-    if pid > 0:
+    if not isinstance(info, dict):
+        _server_file().unlink(missing_ok=True)
+        return None
+    pid = int(info.get("pid", 0) or 0)
+    ours, why = _is_recorded_server(info)
+    if not ours:
+        _server_file().unlink(missing_ok=True)
+        return {**info, "stale": why}
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    for _ in range(100):
+        if not _still(pid, info):
+            break
+        time.sleep(0.1)
+    else:
         try:
-            os.killpg(pid, signal.SIGTERM)
+            os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        for _ in range(100):
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
-        else:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     _server_file().unlink(missing_ok=True)
     return dict(info)
+
+
+def _still(pid: int, info: Mapping[str, Any]) -> bool:
+    """The recorded server still runs (a zombie does not)."""
+    now = process_identity(pid)
+    if not now:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return not Path("/proc/self/stat").exists()
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            if fh.read().rpartition(b")")[2].split()[0] == b"Z":
+                return False
+    except (OSError, IndexError):
+        return False
+    return now.get("start_time") == info.get("start_time", now.get("start_time"))
 
 
 def server_status() -> dict[str, Any] | None:
@@ -723,6 +767,6 @@ def server_status() -> dict[str, Any] | None:
 
 
 __all__ = ["DEFAULT_DEPLOYMENT", "ENTRYPOINT", "FLOW_NAME", "artifact_key", "category_totals",
-           "deploy", "prefect_environment", "prefect_home", "run_flow", "serve", "server_start",
-           "server_status", "server_stop", "settings_from_parameters", "settings_to_parameters",
+           "deploy", "prefect_environment", "prefect_home", "process_identity", "run_flow",
+           "serve", "server_start", "server_status", "server_stop", "settings_from_parameters", "settings_to_parameters",
            "summary_markdown"]

@@ -18,11 +18,13 @@ normalise one), ``load_corpus`` (both, plus duplicate detection),
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import logging
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -197,6 +199,42 @@ def _check_file(root: Path, rel: str) -> str | None:
     if not p.is_file():
         return f"{rel} is not a regular file (broken link or device); it was not read"
     return None
+
+
+def _read_inside(root: Path, path: Path) -> bytes:
+    """The bytes of ``path``, opened so that it cannot be swapped for a link that leads out of
+    ``root`` between the check and the read: the resolved path is checked, opened without
+    following a link in its last component (``O_NOFOLLOW``), and after opening it must still
+    resolve inside ``root`` to the very file opened (device and inode, ``fstat``).
+    Raises IngestError (the file is then recorded as failed) when any of that fails."""
+    refused = IngestError("was replaced by a link or moved while it was being read; it was not "
+                          "read", path=path.name,
+                          fix="Copy the document into the corpus folder and run again.")
+    try:
+        real = path.resolve(strict=True)
+    except OSError:
+        raise refused from None
+    if not _inside(root, real):
+        raise IngestError("points outside the corpus folder; it was not read", path=path.name,
+                          fix="Copy the document into the corpus folder.")
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) \
+        | getattr(os, "O_NONBLOCK", 0)  # (a FIFO swapped in must not block the run)
+    try:
+        fd = os.open(real, flags)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK, errno.ENOENT):  # a link now, or gone
+            raise refused from None
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        try:
+            again = path.resolve(strict=True)
+            same = _inside(root, again) and os.path.samestat(os.stat(again), st)
+        except OSError:
+            same = False
+        if not same or not stat.S_ISREG(st.st_mode):
+            raise refused
+        return fh.read()
 
 
 def _unsupported(rel: str) -> str:
@@ -392,7 +430,7 @@ def read_source(src: Source, *, to_simplified: bool = False) -> Document:
                           f"one {suffix} document; it was not read", path=src.path,
                           fix="Check that it is one policy document; split it into documents.")
     try:
-        raw = path.read_bytes()
+        raw = _read_inside(Path(src.root), path) if src.root is not None else path.read_bytes()
         if reader == "txt":
             decoded, encoding = _decode_text(raw)
         elif reader == "html":

@@ -1209,16 +1209,18 @@ def _markdown(summary: dict[str, Any], sections: list[Section],
 
 
 def load_runs(corpora: Sequence[Path], runs: Sequence[Path], settings: Settings,
-              progress: Callable[[str], None] | None = None) -> compare.RunTables:
+              progress: Callable[[str], None] | None = None,
+              names: Sequence[str] | None = None) -> compare.RunTables:
     """The run tables to compare: existing run folders (``runs``), and for each corpus
-    folder a local engine run (cached, no report) into ``<settings.out>/compare/runs/``.
-    Several runs are combined (doc ids prefixed with the corpus name)."""
+    folder a local engine run (cached, no report) into ``<settings.out>/compare/runs/<name>``
+    (``names``: the corpus names, as ``registry.resolve_corpus`` gives them; default the
+    folder names). Several runs are combined (doc ids prefixed with the corpus name)."""
     from pipeline import engine
 
     tables = [compare.read_run(Path(r)) for r in runs]
-    for root in corpora:
+    for i, root in enumerate(corpora):
         root = Path(root).resolve()
-        name = root.name
+        name = names[i] if names is not None else root.name
         if progress:
             progress(name)
         s = settings.with_(corpus=root, corpus_name=name, out=Path(settings.out) / "compare"

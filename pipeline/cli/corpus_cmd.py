@@ -97,21 +97,29 @@ def add(
     path: Annotated[Path, typer.Argument(help="The corpus folder.")],
     name: Annotated[str, typer.Option("--name", "-n", help="The name to use in "
                                       "`mobilize run --corpus NAME`.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace a name already registered "
+                                        "for another folder.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
 ) -> None:
     """Register a corpus folder under a name in your config file.
 
+    A name already registered for another folder is refused unless --force is given.
+    `mobilize run --corpus NAME` then writes OUT/NAME/; a run by path writes OUT/<folder name>/.
+
     Example: mobilize corpus add ~/data/gwr-national-zh --name national
     """
     from pipeline.config import config_file
-    from pipeline.registry import add_corpus, corpus_info
+    from pipeline.registry import add_corpus, corpus_info, registered
 
     setup_logging(verbose)
     with reported_errors():
-        folder = add_corpus(path, name)
+        earlier = registered().get(name)
+        folder = add_corpus(path, name, force=force)
         info = corpus_info(name, folder)
     console.print(f"registered [bold]{escape(name)}[/] -> {escape(str(folder))} "
-                  f"({info.documents} documents) in {escape(str(config_file()))}")
+                  f"({info.documents} documents) in {escape(str(config_file()))}", soft_wrap=True)
+    if earlier is not None and earlier.expanduser().resolve() != folder:
+        console.print(f"(it pointed to {escape(str(earlier))} before)", soft_wrap=True)
 
 
 @corpus_app.command("list")

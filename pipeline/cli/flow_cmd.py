@@ -160,12 +160,21 @@ def server_start(
 def server_stop() -> None:
     """Stop the server `mobilize server start` started.
 
+    Only a process that is still that server (the command line and start time recorded when it
+    started) is signalled; a stale record is removed and says so.
+
     Example: mobilize server stop
     """
     from pipeline import flow
 
     info = flow.server_stop()
-    console.print(f"stopped the server at {info['api_url']}" if info else "no server was recorded")
+    if info and info.get("stale"):
+        console.print(f"the recorded server at {info.get('api_url')} was not running "
+                      f"({info['stale']}); its record was removed and no process was signalled",
+                      soft_wrap=True)
+    else:
+        console.print(f"stopped the server at {info['api_url']}" if info
+                      else "no server was recorded")
 
 
 @server_app.command("status")

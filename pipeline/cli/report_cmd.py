@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -30,6 +31,20 @@ def _corpus_name(corpus: str) -> str:
         return Path(corpus).name  # a run folder may outlive its corpus folder
 
 
+def _check_run_folder(run: Path) -> None:
+    """The report writes into ``run``: it must be a run folder mobilize wrote."""
+    from pipeline import store
+
+    if not run.is_dir():
+        raise MobilizeError("no such run folder", path=run,
+                            fix="Run `mobilize run --corpus PATH --out DIR` first, and give "
+                                "--run DIR/<corpus name>.")
+    if not store.is_run_folder(run):
+        raise MobilizeError("not a mobilize run folder (no run.json written by `mobilize run`); "
+                            "the report writes files into it, so nothing was written", path=run,
+                            fix="Give --run the folder a run wrote: OUT/<corpus name>.")
+
+
 @app.command("report")
 def report(
     corpus: str = typer.Option(None, "--corpus", "-c",
@@ -45,13 +60,17 @@ def report(
     discover: bool = typer.Option(False, "--discover/--no-discover",
                                   help="Add discovery (topics, candidate gaps) to the report; "
                                        "slow (tens of seconds), off by default."),
+    wait: float = typer.Option(0.0, "--wait", min=0.0,
+                               help="Seconds to wait for a run writing the same run folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the written files as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
     """Regenerate report.html, report.md, figures/ and tables/ from an existing run folder.
 
     The end of every `mobilize run` writes the same report; use this after changing the
-    periods file, or to rebuild a report. Nothing is re-scored.
+    periods file, or to rebuild a report. Nothing is re-scored. The folder must be a run
+    folder mobilize wrote (its run.json); the report holds the run folder's lock, so it never
+    mixes with a run writing the same folder (exit 3, or --wait SECONDS).
 
     Example: mobilize report --corpus ../shared/corpora/gwr-national-zh --out reports --discover
     """
@@ -62,13 +81,18 @@ def report(
                 raise MobilizeError("say which run to report on",
                                     fix="Give --corpus NAME_OR_PATH (with --out), or --run DIR.")
             run = Path(out) / _corpus_name(corpus)
+        from pipeline import store
         from pipeline.report import write_report
 
+        run = Path(os.path.abspath(run))  # (so that `--run .` has a parent and a name)
+        _check_run_folder(run)
         settings = Settings(out=Path(out), lexicon=lexicon, periods=periods, verbose=verbose,
                             discover=discover)
-        with console.status("writing the report", spinner="dots") if console.is_terminal \
+        with store.run_lock(run.parent, run.name, wait), \
+                console.status("writing the report", spinner="dots") if console.is_terminal \
                 and not as_json else nullcontext():
-            written = write_report(Path(run), settings)
+            _check_run_folder(run)  # (a run may have replaced it while we waited)
+            written = write_report(run, settings)
     if as_json:
         print_json([str(p) for p in written])
     else:
@@ -116,20 +140,18 @@ def compare_cmd(
                                 fix="Use --segmenter jieba or jieba-rs.")
         from pipeline import compare, report
 
-        roots = []
-        for c in corpus or []:
-            try:
-                from pipeline.registry import resolve_corpus
+        from pipeline import store
+        from pipeline.registry import resolve_corpus
 
-                roots.append(resolve_corpus(c)[0])
-            except ImportError:  # pragma: no cover
-                roots.append(Path(c))
+        resolved = [resolve_corpus(c) for c in corpus or []]  # (names: as `mobilize run`)
+        roots = [root for root, _name in resolved]
         settings = Settings(out=Path(out), lexicon=lexicon, periods=periods,
                             segmenter=segmenter,  # type: ignore[arg-type]
                             verbose=verbose, progress=False)
         with console.status("running the engine", spinner="dots") if console.is_terminal \
                 and not as_json else nullcontext():
-            tables = report.load_runs(roots, list(run or []), settings)
+            tables = report.load_runs(roots, list(run or []), settings,
+                                      names=[name for _root, name in resolved])
         group = by or ("corpus" if len(roots) + len(run or []) > 1 else None)
         if group is None:
             raise MobilizeError("one source and no --by: nothing to compare",
@@ -141,8 +163,7 @@ def compare_cmd(
         plist = compare.load_periods(periods) if periods else []
         result = compare.compare_groups(tables, group, a, b, periods=plist, scope=scope,
                                         seed=settings.seed, years=_years(years))
-        folder = Path(out) / "compare" / result.label
-        report.write_comparison(result, folder, top=top)
+        folder = _write_comparison(result, Path(out) / "compare", roots, top)
     if as_json:
         print_json({"by": result.by, "a": result.a, "b": result.b, "scope": result.scope,
                     "years": list(result.years) if result.years else None,
@@ -150,6 +171,30 @@ def compare_cmd(
                     "differences": result.differences.to_dict(orient="records")})
         return
     _print_comparison(result, folder, top)
+
+
+_COMPARISON = "mobilize comparison folder"
+
+
+def _write_comparison(result: object, compare_out: Path, roots: list[Path], top: int) -> Path:
+    """Write the comparison into ``compare_out/<label>/``: atomically, under its lock, and only
+    over a comparison folder mobilize wrote (marked by comparison.json)."""
+    from pipeline import report, store
+
+    label = result.label  # type: ignore[attr-defined]
+    for root in roots:
+        store.check_output_name(compare_out, label, corpus=root,
+                                owned=store.is_comparison_folder, what=_COMPARISON)
+    with store.run_lock(compare_out, label), \
+            store.atomic_dir(compare_out, label, owned=store.is_comparison_folder,
+                             what=_COMPARISON) as tmp:
+        report.write_comparison(result, tmp, top=top)  # type: ignore[arg-type]
+        r = result
+        store.write_json(tmp / store.COMPARE_MARKER, {
+            "schema": store.COMPARE_SCHEMA, "by": r.by, "a": r.a, "b": r.b,  # type: ignore[attr-defined]
+            "scope": r.scope,  # type: ignore[attr-defined]
+            "years": list(r.years) if r.years else None})  # type: ignore[attr-defined]
+    return compare_out / label
 
 
 def _years(text: str | None) -> tuple[int, int] | None:
