@@ -46,13 +46,42 @@ def test_add_keeps_other_settings_and_quotes_unusual_keys(tmp_path: Path) -> Non
                     "corpora": {"省级": {"path": str(root.resolve())}}}
 
 
-def test_adding_a_name_again_replaces_its_folder(tmp_path: Path) -> None:
-    registry.add_corpus(_corpus(tmp_path, "a", (2020,)), "c")
-    registry.add_corpus(_corpus(tmp_path, "b", (2021,)), "c")
+def test_adding_a_name_again_for_another_folder_needs_force(tmp_path: Path) -> None:
+    a = _corpus(tmp_path, "a", (2020,))
+    registry.add_corpus(a, "c")
+    registry.add_corpus(a, "c")  # the same folder again: nothing to replace
+    with pytest.raises(MobilizeError) as err:
+        registry.add_corpus(_corpus(tmp_path, "b", (2021,)), "c")
+    assert err.value.exit_code == 2 and err.value.path == str(config_file())
+    assert f"the name 'c' is already registered for {a.resolve()}" in err.value.problem
+    assert "--force" in err.value.fix
+    assert registry.registered() == {"c": a.resolve()}
+    registry.add_corpus(tmp_path / "b", "c", force=True)
     assert registry.registered() == {"c": (tmp_path / "b").resolve()}
 
 
-@pytest.mark.parametrize("name", ["", "has space", "a/b", "x.y"])
+def test_corpus_add_cli_refuses_to_replace_a_name_and_says_what_it_pointed_to(
+        tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import _register
+    from pipeline.cli._apps import app
+
+    _register()
+    a, b = _corpus(tmp_path, "a", (2020,)), _corpus(tmp_path, "b", (2021,))
+    runner = CliRunner()
+    assert runner.invoke(app, ["corpus", "add", str(a), "--name", "c"]).exit_code == 0
+    refused = runner.invoke(app, ["corpus", "add", str(b), "--name", "c"])
+    assert refused.exit_code == 2
+    assert "already registered for" in refused.output and str(a.resolve()) in refused.output
+    forced = runner.invoke(app, ["corpus", "add", str(b), "--name", "c", "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert "it pointed to" in forced.output and str(a.resolve()) in forced.output
+    assert registry.registered() == {"c": b.resolve()}
+
+
+@pytest.mark.parametrize("name", ["", "has space", "a/b", "x.y", "..", ".hidden", "a*", "gwr[12]",
+                                  "x?"])
 def test_invalid_names_are_refused(tmp_path: Path, name: str) -> None:
     with pytest.raises(MobilizeError, match="invalid corpus name"):
         registry.add_corpus(_corpus(tmp_path, "c", (2020,)), name)
@@ -96,8 +125,30 @@ def test_resolve_prefers_an_existing_path_then_a_registered_name(
     assert registry.resolve_corpus("demo2") == (other.resolve(), "demo2")  # the path wins
     monkeypatch.chdir(other)
     assert registry.resolve_corpus("demo2") == (named.resolve(), "demo2")  # no such path here
-    assert registry.resolve_corpus(str(named)) == (named.resolve(), "demo2")  # registered path
+    # by path, always the folder's name, even for a registered folder (outputs: OUT/named)
+    assert registry.resolve_corpus(str(named)) == (named.resolve(), "named")
     assert registry.resolve_corpus(str(other)) == (other.resolve(), "demo2")  # folder name
+
+
+@pytest.mark.parametrize("name,why", [
+    ("../escape", "'/', '\\' or '..'"), ("a/b", "'/', '\\' or '..'"), ("..", "'..'"),
+    ("a*", "glob character"), ("gwr[12]", "glob character"), (".hidden", "starts with a dot"),
+    ("", "it is empty")])
+def test_a_name_in_the_config_file_that_cannot_name_a_folder_is_an_error(
+        tmp_path: Path, name: str, why: str) -> None:
+    root = _corpus(tmp_path, "c", (2020,))
+    config_file().parent.mkdir(parents=True)
+    key = '"' + name.replace("\\", "\\\\") + '"'
+    config_file().write_text(f'[corpora.ok]\npath = "{root}"\n[corpora.{key}]\npath = "{root}"\n',
+                             encoding="utf-8")
+    with pytest.raises(MobilizeError) as err:
+        registry.registered()
+    assert err.value.exit_code == 2 and err.value.path == str(config_file())
+    assert f"the registered corpus name {name!r} cannot be used" in err.value.problem
+    assert why in err.value.problem
+    assert "mobilize corpus add PATH --name NAME" in err.value.fix
+    with pytest.raises(MobilizeError, match="cannot be used"):
+        registry.resolve_corpus("ok")
 
 
 def test_resolve_unknown_name_lists_the_registered_names(tmp_path: Path) -> None:
