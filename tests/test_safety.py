@@ -275,11 +275,14 @@ def test_compare_replaces_only_a_comparison_folder_it_wrote(tmp_path: Path) -> N
 # --------------------------------------------------------------------------- reading the corpus
 
 
-@pytest.mark.parametrize("swap_at", [1, 2], ids=["after-the-check", "right-before-open"])
+@pytest.mark.parametrize("swap_at", [1, 2, 3],
+                         ids=["after-the-scan", "after-read_source-check", "between-check-and-open"])
 def test_a_file_swapped_for_a_link_after_the_check_is_not_read(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swap_at: int) -> None:
     """The corpus check resolves the path; a file swapped for a symlink to a file outside the
-    corpus between that check and the open must not be read (swap_at: which check it follows)."""
+    corpus between that check and the open must not be read. ``swap_at``: after which check of
+    that file the swap happens (1: the scan's, 2: read_source's, 3: the last one, right before
+    the file is opened)."""
     from pipeline import ingest
 
     corpus = _small_corpus(tmp_path / "corpus")
