@@ -672,12 +672,15 @@ def server_start(*, host: str = "127.0.0.1", port: int = 4200, timeout: float = 
 def process_identity(pid: int) -> dict[str, Any]:
     """What identifies process ``pid`` beyond its number, which the system reuses: its command
     line and its start time (Linux: ``/proc/PID/cmdline`` and field 22 of ``/proc/PID/stat``,
-    in clock ticks since boot). Empty where there is no ``/proc`` or no such process."""
+    in clock ticks since boot). Empty where there is no ``/proc``, no such process, or only its
+    zombie (it has exited)."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
             cmdline = [a.decode("utf-8", "replace") for a in fh.read().split(b"\0") if a]
         with open(f"/proc/{pid}/stat", "rb") as fh:
             fields = fh.read().rpartition(b")")[2].split()
+        if fields[0] == b"Z":
+            return {}
         start = int(fields[19])  # field 22 (starttime); fields after ") " start at field 3
     except (OSError, ValueError, IndexError):
         return {}
@@ -743,21 +746,17 @@ def server_stop() -> dict[str, Any] | None:
 
 
 def _still(pid: int, info: Mapping[str, Any]) -> bool:
-    """The recorded server still runs (a zombie does not)."""
+    """The recorded server still runs."""
     now = process_identity(pid)
     if not now:
+        if Path("/proc/self/stat").exists():
+            return False
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
             return False
-        return not Path("/proc/self/stat").exists()
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            if fh.read().rpartition(b")")[2].split()[0] == b"Z":
-                return False
-    except (OSError, IndexError):
-        return False
-    return now.get("start_time") == info.get("start_time", now.get("start_time"))
+        return True
+    return bool(now.get("start_time") == info.get("start_time", now.get("start_time")))
 
 
 def server_status() -> dict[str, Any] | None:
