@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -173,3 +174,41 @@ def test_remove_forgets_a_name(tmp_path: Path) -> None:
     assert registry.registered() == {}
     with pytest.raises(MobilizeError, match="no registered corpus named 'x'"):
         registry.remove_corpus("x")
+
+
+@pytest.mark.slow  # (two reports and two comparisons: about a minute)
+def test_one_naming_rule_for_run_report_and_compare(tmp_path: Path) -> None:
+    """By registered name: OUT/<registered name>; by path: OUT/<folder name>, even when that
+    folder is registered under another name."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import _register
+    from pipeline.cli._apps import app
+
+    _register()
+    runner = CliRunner()
+    root = _corpus(tmp_path, "gwr-national-zh", (2020, 2021))
+    lexicon = Path(__file__).parent / "fixtures" / "lexicons" / "seed.yaml"
+    out = tmp_path / "reports"
+    assert runner.invoke(app, ["corpus", "add", str(root), "--name", "national"]).exit_code == 0
+    common = ["--out", str(out), "--engine", "local", "--lexicon", str(lexicon), "--no-report",
+              "--json"]
+    by_path = runner.invoke(app, ["run", "--corpus", str(root), *common])
+    by_name = runner.invoke(app, ["run", "--corpus", "national", *common])
+    assert by_path.exit_code == 0 and by_name.exit_code == 0, by_path.output + by_name.output
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "gwr-national-zh", "national"]
+    for folder, name in ((out / "gwr-national-zh", "gwr-national-zh"), (out / "national", "national")):
+        assert json.loads((folder / "run.json").read_text(encoding="utf-8"))["corpus"]["name"] == name
+
+    for corpus, folder in ((str(root), "gwr-national-zh"), ("national", "national")):
+        done = runner.invoke(app, ["report", "--corpus", corpus, "--out", str(out), "--json"])
+        assert done.exit_code == 0, done.output
+        assert str(out / folder / "report.html") in done.output
+
+    for corpus, folder in ((str(root), "gwr-national-zh"), ("national", "national")):
+        done = runner.invoke(app, ["compare", "--corpus", corpus, "--by", "year", "--a", "2021",
+                                   "--b", "2020", "--out", str(out), "--lexicon", str(lexicon),
+                                   "--json"])
+        assert done.exit_code == 0, done.output
+        assert (out / "compare" / "runs" / folder / "run.json").is_file()
