@@ -36,7 +36,7 @@ def _check_run_folder(run: Path) -> None:
     from pipeline import store
 
     if not run.is_dir():
-        raise MobilizeError("no such run folder", path=run,
+        raise MobilizeError("not a run folder: there is no such folder", path=run,
                             fix="Run `mobilize run --corpus PATH --out DIR` first, and give "
                                 "--run DIR/<corpus name>.")
     if not store.is_run_folder(run):
