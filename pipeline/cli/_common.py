@@ -41,5 +41,8 @@ def reported_errors() -> Iterator[None]:
     try:
         yield
     except MobilizeError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
+        from rich.markup import escape  # (a message may name a file or key with [brackets])
+
+        err_console.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True,
+                          soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None

@@ -103,6 +103,10 @@ def run(
     come from the caches. Exit codes: 0 ok, 1 some documents failed (outputs still
     written), 2 bad input, 3 another run holds the output folder.
 
+    <corpus> is the registered name (--corpus NAME) or the folder's name (--corpus PATH).
+    An existing OUT/<corpus>/ is replaced only when a mobilize run wrote it (its run.json);
+    any other folder there, or one that is or holds the corpus, is refused (exit 2).
+
     Example: mobilize run --corpus ../shared/corpora/gwr-national-zh --out reports --engine local
     """
     setup_logging(verbose)
