@@ -212,3 +212,18 @@ def test_one_naming_rule_for_run_report_and_compare(tmp_path: Path) -> None:
                                    "--json"])
         assert done.exit_code == 0, done.output
         assert (out / "compare" / "runs" / folder / "run.json").is_file()
+
+
+def test_the_cli_prints_a_message_with_brackets_as_written(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import _register
+    from pipeline.cli._apps import app
+
+    _register()
+    root = _corpus(tmp_path, "c", (2020,))
+    config_file().parent.mkdir(parents=True)
+    config_file().write_text(f'[corpora."a*"]\npath = "{root}"\n', encoding="utf-8")
+    done = CliRunner().invoke(app, ["corpus", "list"])
+    assert done.exit_code == 2
+    assert "Rename or remove [corpora.\"a*\"] in that file" in done.output.replace("\n", "")
