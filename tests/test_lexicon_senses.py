@@ -179,6 +179,11 @@ def _cats(matcher: Matcher, text: str) -> dict[str, list[str]]:
     # mobilising the masses, not national-defence mobilisation
     ("动员农民大力兴修水利。", "P2_philosophy", ["动员农民"]),
     ("做好国防动员、人民防空工作。", "P2_philosophy", []),
+    # work-safety statistics are not work-injury insurance; diplomacy is not the mass line
+    ("职工因工伤亡率逐年减少。", "D_social_security", []),
+    ("完善工伤保险,做好工伤认定。", "D_social_security", ["工伤保险", "工伤"]),
+    ("中美关系符合两国人民的根本利益。", "P2_philosophy", []),
+    ("维护最广大人民的根本利益。", "P2_philosophy", ["人民的根本利益"]),
     # social management as co-governance, not an economic competence
     ("加强和创新社会管理。", "P3_co_governance", ["社会管理"]),
     ("赋予经济社会管理权限。", "P3_co_governance", []),
