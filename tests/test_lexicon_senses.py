@@ -184,6 +184,11 @@ def _cats(matcher: Matcher, text: str) -> dict[str, list[str]]:
     ("完善工伤保险,做好工伤认定。", "D_social_security", ["工伤保险", "工伤"]),
     ("中美关系符合两国人民的根本利益。", "P2_philosophy", []),
     ("维护最广大人民的根本利益。", "P2_philosophy", ["人民的根本利益"]),
+    # social organisations, not a list of employers; coverage, not farm insurance
+    ("发挥社会团体和广大群众的力量。", "P3_co_governance", ["社会团体"]),
+    ("国家机关、事业单位、社会团体执行劳动法。", "P3_co_governance", []),
+    ("推进社保精准扩面。", "F1_population", ["社保精准扩面"]),
+    ("推动农业保险扩面增品。", "F1_population", []),
     # social management as co-governance, not an economic competence
     ("加强和创新社会管理。", "P3_co_governance", ["社会管理"]),
     ("赋予经济社会管理权限。", "P3_co_governance", []),
