@@ -227,6 +227,7 @@ def test_era_variants_and_numerals_count(project: Matcher, text: str, category: 
 
 def test_counting_13_billion_as_population_but_not_sums_or_small_counts(project: Matcher) -> None:
     assert "F1_population" not in _cats(project, "投资十三亿元。受益2亿人。")
+    assert "F1_population" not in _cats(project, "投资12亿人民币。")
 
 
 # ----------------------------------------------------------------- the frame dimension
