@@ -28,7 +28,10 @@ import yaml
 
 from pipeline.errors import LexiconError
 
-DIMENSIONS: tuple[str, ...] = ("feature", "pathway", "challenge", "domain")
+DIMENSIONS: tuple[str, ...] = ("feature", "pathway", "challenge", "domain", "frame")
+#: Dimensions that are tracked and reported but are none of the paper's features, pathways or
+#: challenges (``frame``: the paper's own frame, 中国式现代化): scoring pairs no category of them.
+TRACKED_ONLY: tuple[str, ...] = ("frame",)
 
 #: The codebook's categories (../shared/docs/codebook.md), by dimension.
 CODEBOOK: Mapping[str, tuple[str, ...]] = {
@@ -47,7 +50,15 @@ _TOP_OPTIONAL = ("title", "description", "source", "licence", "authors", "url", 
 _DIM_KEYS = ("description", "categories")
 _CAT_REQUIRED = ("id", "name_zh", "name_en", "definition", "terms")
 _CAT_OPTIONAL = ("excluded",)
-_TERM_KEYS = ("term", "pattern", "label", "weight", "note", "also_in")
+_TERM_KEYS = ("term", "pattern", "gap", "max_gap", "label", "weight", "note", "also_in",
+              "not_before", "not_after", "not_in")
+_GUARD_KEYS = ("not_before", "not_after", "not_in")
+#: ``max_gap`` when a ``gap`` entry gives none, and the most it may be.
+DEFAULT_MAX_GAP = 4
+MAX_GAP_LIMIT = 12
+#: What a ``gap`` never spans, besides line breaks: sentence and clause punctuation
+#: (NFKC-normalised: ，；：！？ are , ; : ! ?). The enumeration comma 、 and quotes may sit in a gap.
+GAP_STOPS = "。,;:!?"
 _CATEGORY_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 Severity = Literal["error", "warning", "note"]
@@ -65,10 +76,19 @@ class Term:
     note: str = ""
     also_in: tuple[str, ...] = ()
     line: int = 0
+    #: the readable form a pattern was compiled from (``gap``/``max_gap``, ``term`` with
+    #: ``not_before``/``not_after``/``not_in``), as (key, value) pairs; () for a plain entry.
+    #: Not part of the content hash: the compiled ``pattern`` is.
+    spec: tuple[tuple[str, Any], ...] = ()
 
     @property
     def is_pattern(self) -> bool:
         return self.pattern is not None
+
+    @property
+    def guarded_literal(self) -> str | None:
+        """The literal of a ``term`` entry compiled to a pattern by its sense guards, else None."""
+        return dict(self.spec).get("term") if self.spec else None
 
 
 @dataclass(frozen=True)
@@ -118,7 +138,8 @@ class Lexicon:
 
     def user_words(self) -> list[str]:
         """The literal terms (no patterns), unique and sorted: words the tokenizer must keep whole."""
-        return sorted({t.text for t in self.terms() if t.pattern is None})
+        return sorted({t.text for t in self.terms()
+                       if t.pattern is None or t.guarded_literal is not None})
 
 
 @dataclass(frozen=True)
@@ -238,7 +259,13 @@ def _term_yaml(t: Term) -> Any:
     if t.pattern is None and t.weight == 1.0 and not t.note and not t.also_in:
         return t.text
     out: dict[str, Any] = {}
-    if t.pattern is None:
+    if t.spec:
+        for key, val in t.spec:
+            out[key] = [list(v) if isinstance(v, tuple) else v for v in val] \
+                if isinstance(val, tuple) else val
+        if "gap" in out:
+            out["label"] = t.text
+    elif t.pattern is None:
         out["term"] = t.text
     else:
         out["pattern"] = t.pattern
@@ -547,13 +574,31 @@ class _Parser:
         m = self.mapping(node, f"a term of {where}", (), _TERM_KEYS)
         if m is None:
             return None
-        if "term" in m and "pattern" in m:
-            self.error(node, f"{where}: an entry has both `term` and `pattern`",
+        kinds = [k for k in ("term", "pattern", "gap") if k in m]
+        if len(kinds) > 1:
+            self.error(node, f"{where}: an entry has both `{kinds[0]}` and `{kinds[1]}`",
                        "Split it into two entries, or keep one")
             return None
-        if "term" not in m and "pattern" not in m:
+        if not kinds:
             self.error(node, f"{where}: an entry has neither `term` nor `pattern`",
-                       "Add `term: <text>` or `pattern: <regex>` with `label: <name>`")
+                       "Add `term: <text>`, `pattern: <regex>` with `label: <name>`, or "
+                       "`gap: [<first part>, <second part>]`")
+            return None
+        if "max_gap" in m and "gap" not in m:
+            self.error(m["max_gap"], f"{where}: `max_gap` belongs to a `gap` entry",
+                       "Remove `max_gap`, or write the phrase as `gap: [<part>, <part>]`")
+            return None
+        if "pattern" in m:
+            for key in _GUARD_KEYS:
+                if key in m:
+                    self.error(m[key], f"{where}: `{key}` belongs to a `term` or `gap` entry, "
+                               "not to a `pattern`",
+                               "Write the context as a lookaround in the regex ((?<!...) before, "
+                               "(?!...) after), or use `term:` with the guard")
+                    return None
+        if "gap" in m and "not_in" in m:
+            self.error(m["not_in"], f"{where}: `not_in` belongs to a `term` entry",
+                       "Use `not_before`/`not_after` with a `gap` entry")
             return None
         weight = 1.0
         if "weight" in m:
@@ -576,6 +621,9 @@ class _Parser:
             else:
                 self.error(an, f"{where}: also_in must be a list of category ids",
                            "Write `also_in: [C4_digital_disruption]`")
+        guards = self._guards(m, where)
+        if guards is None:
+            return None
         if "term" in m:
             if "label" in m:
                 self.error(m["label"], f"{where}: `label` belongs to a pattern entry",
@@ -583,7 +631,20 @@ class _Parser:
             text = self._literal(m["term"], where)
             if not text:
                 return None
-            return Term(text, cid, dim, weight, None, note, also_in, line)
+            if not guards:
+                return Term(text, cid, dim, weight, None, note, also_in, line)
+            for inner in guards.get("not_in", ()):
+                if text not in inner or inner == text:
+                    self.error(m["not_in"], f"{where}: not_in {inner!r} does not contain the "
+                               f"term {text!r}",
+                               f"List longer phrases that hold {text!r} (e.g. {text}X), or use "
+                               "not_before / not_after for the neighbouring words")
+                    return None
+            spec = (("term", text),) + tuple((k, guards[k]) for k in _GUARD_KEYS if k in guards)
+            return Term(text, cid, dim, weight, guarded_regex(text, **guards), note, also_in,
+                        line, spec)
+        if "gap" in m:
+            return self._gap(m, node, where, cid, dim, weight, note, also_in, guards)
         source = self.string(m["pattern"], f"{where}: pattern")
         if not source:
             return None
@@ -611,6 +672,68 @@ class _Parser:
         if not label:
             return None
         return Term(label, cid, dim, weight, source, note, also_in, line)
+
+    def _strings(self, node: yaml.Node, what: str, where: str) -> tuple[str, ...] | None:
+        """A list of literal strings (or one string); None after reporting a problem."""
+        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        if isinstance(node, yaml.MappingNode) or not items:
+            self.error(node, f"{where}: {what} must be a list of words",
+                       f"Write `{what}: [word, word]`")
+            return None
+        out: list[str] = []
+        for item in items:
+            text = self._literal(item, f"{where}: {what}")
+            if not text:
+                return None
+            out.append(text)
+        return tuple(out)
+
+    def _guards(self, m: dict[str, yaml.Node], where: str) -> dict[str, tuple[str, ...]] | None:
+        """The sense guards (``not_before``/``not_after``/``not_in``) of an entry."""
+        out: dict[str, tuple[str, ...]] = {}
+        for key in _GUARD_KEYS:
+            if key in m:
+                words = self._strings(m[key], key, where)
+                if words is None:
+                    return None
+                out[key] = words
+        return out
+
+    def _gap(self, m: dict[str, yaml.Node], node: yaml.Node, where: str, cid: str, dim: str,
+             weight: float, note: str, also_in: tuple[str, ...],
+             guards: dict[str, tuple[str, ...]]) -> Term | None:
+        """A ``gap`` entry: fixed parts in order, at most ``max_gap`` characters between each."""
+        gnode = m["gap"]
+        if not isinstance(gnode, yaml.SequenceNode) or len(gnode.value) < 2:
+            self.error(gnode, f"{where}: gap must list two or more parts",
+                       "Write `gap: [地区, 差距]` (a part may be a list of alternatives: "
+                       "`gap: [[地区, 城乡], 差距]`)")
+            return None
+        parts: list[tuple[str, ...]] = []
+        for pnode in gnode.value:
+            alts = self._strings(pnode, "gap part", where)
+            if alts is None:
+                return None
+            parts.append(alts)
+        max_gap = DEFAULT_MAX_GAP
+        if "max_gap" in m:
+            val = self.value(m["max_gap"])
+            if isinstance(val, bool) or not isinstance(val, int) or not 1 <= val <= MAX_GAP_LIMIT:
+                self.error(m["max_gap"], f"{where}: max_gap {m['max_gap'].value!r} is not a "
+                           f"whole number from 1 to {MAX_GAP_LIMIT}",
+                           f"Write e.g. `max_gap: {DEFAULT_MAX_GAP}` (characters allowed "
+                           "between two parts)")
+                return None
+            max_gap = val
+        label = self.string(m.get("label"), "label", required=False) if "label" in m else ""
+        if not label:
+            label = "…".join("/".join(alts) for alts in parts)
+        source = gap_regex(tuple(parts), max_gap, **guards)
+        spec: tuple[tuple[str, Any], ...] = (("gap", tuple(p if len(p) > 1 else p[0]
+                                                           for p in parts)),
+                                             ("max_gap", max_gap))
+        spec += tuple((k, guards[k]) for k in _GUARD_KEYS if k in guards)
+        return Term(label, cid, dim, weight, source, note, also_in, _line(node), spec)
 
     def _literal(self, node: yaml.Node, where: str) -> str:
         if not isinstance(node, yaml.ScalarNode):
@@ -717,6 +840,57 @@ class _Parser:
                     self.error(node, f"codebook category {cid} is under dimension "
                                f"{present[cid]!r}, not {dim!r}", f"Move it under `{dim}:`",
                                severity="warning")
+
+
+def _alternatives(words: tuple[str, ...]) -> str:
+    """A regex matching any of ``words`` (longest first, so the longest alternative wins)."""
+    ordered = sorted(set(words), key=lambda w: (-len(w), w))
+    return re.escape(ordered[0]) if len(ordered) == 1 else \
+        "(?:" + "|".join(re.escape(w) for w in ordered) + ")"
+
+
+def _context_guards(not_before: tuple[str, ...], not_after: tuple[str, ...]) -> tuple[str, str]:
+    before = "".join(f"(?<!{re.escape(w)})" for w in sorted(set(not_before)))
+    after = f"(?!{_alternatives(not_after)})" if not_after else ""
+    return before, after
+
+
+def guarded_regex(term: str, *, not_before: tuple[str, ...] = (), not_after: tuple[str, ...] = (),
+                  not_in: tuple[str, ...] = ()) -> str:
+    """The regex of a literal ``term`` that is not counted right after any of ``not_before``,
+    right before any of ``not_after``, or inside any of the longer phrases ``not_in``.
+
+    >>> guarded_regex("退休", not_in=("离退休干部",))
+    '(?!(?<=离)退休干部)退休'
+    """
+    before, after = _context_guards(not_before, not_after)
+    inside = ""
+    for phrase in sorted(set(not_in)):
+        # every place the term sits in the phrase: not (preceded by its left part and
+        # followed by its right part)
+        i = phrase.find(term)
+        while i != -1:
+            left, right = phrase[:i], phrase[i + len(term):]
+            if left:
+                inside += f"(?!(?<={re.escape(left)}){re.escape(term + right)})"
+            else:
+                inside += f"(?!{re.escape(term + right)})"
+            i = phrase.find(term, i + 1)
+    return before + inside + re.escape(term) + after
+
+
+def gap_regex(parts: tuple[tuple[str, ...], ...], max_gap: int, *,
+              not_before: tuple[str, ...] = (), not_after: tuple[str, ...] = ()) -> str:
+    r"""The regex of a ``gap`` entry: the parts in order (each one of its alternatives), with at
+    most ``max_gap`` characters between two parts, none of them sentence or clause punctuation
+    or a line break (``GAP_STOPS``); the shortest gap is taken.
+
+    >>> gap_regex((("地区",), ("差距",)), 4)
+    '地区[^。,;:!?\\n]{0,4}?差距'
+    """
+    before, after = _context_guards(not_before, not_after)
+    gap = f"[^{GAP_STOPS}\\n]{{0,{max_gap}}}?"
+    return before + gap.join(_alternatives(p) for p in parts) + after
 
 
 def _unbounded(source: str) -> bool:
@@ -974,6 +1148,7 @@ def _infer_dimension(cid: str, where: str, default: str | None) -> str:
                            "feature/pathway/challenge/domain keys")
 
 
-__all__ = ["CODEBOOK", "DIMENSIONS", "FORMATS", "Category", "Exported", "Lexicon", "Problem",
-           "Term", "build_lexicon", "content_hash", "export_lexicon", "import_lexicon",
+__all__ = ["CODEBOOK", "DEFAULT_MAX_GAP", "DIMENSIONS", "FORMATS", "GAP_STOPS", "MAX_GAP_LIMIT",
+           "TRACKED_ONLY", "Category", "Exported", "Lexicon", "Problem", "Term", "build_lexicon",
+           "content_hash", "export_lexicon", "gap_regex", "guarded_regex", "import_lexicon",
            "load_lexicon", "parse_lexicon_text", "to_yaml", "validate_lexicon"]

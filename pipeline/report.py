@@ -62,9 +62,9 @@ DOMINANCE_SHARE = 0.5
 TABLE_ROWS = 80
 #: Metadata columns compared within one run when they have between 2 and this many values.
 MAX_GROUPS = 40
-DIMENSIONS = ("feature", "pathway", "challenge", "domain")
+DIMENSIONS = ("feature", "pathway", "challenge", "domain", "frame")
 _DIM_ZH = {"feature": "特征 feature", "pathway": "路径 pathway", "challenge": "挑战 challenge",
-           "domain": "领域 domain"}
+           "domain": "领域 domain", "frame": "框架 frame"}
 
 #: The discovery section when discovery is off (the default: it costs tens of seconds).
 DISCOVERY_OFF = ("Discovery (unsupervised topics beside the dictionary rates, and drift words "
@@ -104,6 +104,10 @@ METHODS = [
     ("Co-occurrence",
      "The number of sentences in which a feature category and a pathway category both "
      "occur, per 1,000 sentences of the period."),
+    ("Frame",
+     "A lexicon's `frame` dimension (the paper's own frame, 中国式现代化) is counted and rated "
+     "like any category, so its arrival shows in every table and figure; it is none of the "
+     "features, pathways or challenges, so no co-occurrence pair includes it."),
     ("Coverage",
      "Terms of the lexicon that never match in the corpus; categories in which one term holds "
      "more than {dominance:.0%} of the hits (the category then measures one word)."),

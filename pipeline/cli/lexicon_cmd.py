@@ -188,7 +188,7 @@ def import_(
                                              "name).")] = None,
     dimension: Annotated[str | None, typer.Option("--dimension", help="Dimension of categories "
                                                   "whose id does not tell it (feature, pathway, "
-                                                  "challenge, domain).")] = None,
+                                                  "challenge, domain, frame).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
 ) -> None:
     """Read a quanteda/cntext YAML or LIWC .dic dictionary and write it as a mobilize lexicon.
