@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from pipeline import cache as _cache
 from pipeline import compare
 from pipeline.config import Settings
 from pipeline.errors import MobilizeError
@@ -316,10 +317,8 @@ def _cached_figure(cache: Path | None, key: str) -> tuple[bytes, bytes] | None:
     base = _figure_cache(cache, key)
     if base is None:
         return None
-    try:
-        return base.with_suffix(".png").read_bytes(), base.with_suffix(".svg").read_bytes()
-    except OSError:
-        return None
+    png, svg = _cache.read(base.with_suffix(".png")), _cache.read(base.with_suffix(".svg"))
+    return (png, svg) if png is not None and svg is not None else None
 
 
 def _put_figure(folder: Path, name: str, png: bytes, svg: bytes) -> tuple[list[Path], bytes]:
@@ -341,18 +340,9 @@ def _cache_figure(cache: Path | None, key: str, paths: Sequence[Path]) -> None:
 
 
 def _cache_store(dst: Path, data: bytes, what: str) -> bool:
-    """Keep ``data`` as the report cache's file ``dst`` (written to a temporary name, then
-    renamed, so a reader never sees half a file); False when the cache cannot be written,
-    which only costs time."""
-    try:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(f".{dst.name}.{os.getpid()}")
-        tmp.write_bytes(data)
-        os.replace(tmp, dst)
-    except OSError as exc:
-        log.info("report: cannot cache the %s %s: %s", what, dst, exc)
-        return False
-    return True
+    """Keep ``data`` as the report cache's entry ``dst`` (``pipeline.cache``: checksummed,
+    written atomically); False when the cache cannot be written, which only costs time."""
+    return _cache.write(dst, data)
 
 
 def _label(labels: dict[str, str], cat: str) -> str:
@@ -689,10 +679,7 @@ def _write_xlsx(tables: dict[str, pd.DataFrame], path: Path, cache: Path | None 
     time on a warm run)."""
     sheets = [(name[:31], _xlsx_rows(tables[name])) for name in sorted(tables)]
     stored = _xlsx_cache(cache, _xlsx_key(sheets))
-    try:
-        cached = stored.read_bytes() if stored is not None else None
-    except OSError:  # not cached yet (or unreadable): built below
-        cached = None
+    cached = _cache.read(stored) if stored is not None else None  # (None: built below)
     if cached is not None:
         path.write_bytes(cached)
         return
@@ -1163,8 +1150,9 @@ def _font_face(page: str, cache: Path | None = None) -> str:
         return ""
     key = hashlib.sha256(f"{FONT_FILE}:{path.stat().st_size}:{chars}".encode()).hexdigest()
     cached = cache / "report-fonts" / f"{key[:32]}.otf" if cache is not None else None
-    if cached is not None and cached.is_file():
-        return base64.b64encode(cached.read_bytes()).decode("ascii")
+    hit = _cache.read(cached) if cached is not None else None
+    if hit is not None:
+        return base64.b64encode(hit).decode("ascii")
     from fontTools import subset  # only on a cache miss: its import alone takes 0.1-0.3 s
     from fontTools.ttLib import TTFont
 
