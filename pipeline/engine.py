@@ -30,6 +30,7 @@ is recomputed):
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import logging
 import math
@@ -593,16 +594,34 @@ def manifest(settings: Settings, plan: RunPlan, tables: Tables, finished: str) -
 def write_outputs(settings: Settings, plan: RunPlan, tables: Tables) -> RunResult:
     """Write all tables and run.json into a temporary folder, run the report hook, swap it in."""
     t0 = time.perf_counter()
-    with store.atomic_dir(settings.out, plan.corpus_name) as tmp:
-        store.write_tables(tmp, tables.as_dict())
-        tables.stats.seconds["write"] = round(time.perf_counter() - t0, 6)
-        man = manifest(settings, plan, tables, _now())
-        store.write_json(tmp / "run.json", man)
-        if settings.report:
-            from pipeline.report import write_report
+    try:
+        with store.atomic_dir(settings.out, plan.corpus_name) as tmp:
+            store.write_tables(tmp, tables.as_dict())
+            tables.stats.seconds["write"] = round(time.perf_counter() - t0, 6)
+            man = manifest(settings, plan, tables, _now())
+            store.write_json(tmp / "run.json", man)
+            if settings.report:
+                from pipeline.report import write_report
 
-            write_report(tmp, settings, lexicon=plan.lexicon)  # (parsed once per run)
+                write_report(tmp, settings, lexicon=plan.lexicon)  # (parsed once per run)
+    except OSError as exc:  # a full disk, a read-only folder: the earlier outputs are intact
+        raise write_error(Path(settings.out), plan.corpus_name, exc) from None
     return RunResult(Path(settings.out) / plan.corpus_name, tables.stats, man)
+
+
+def write_error(out: Path, name: str, exc: OSError) -> MobilizeError:
+    """The error for outputs that could not be written (the temporary folder is gone, and an
+    earlier ``<out>/<name>`` is as it was)."""
+    why = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = "Free space on that disk (or give --out a folder on another disk) and run again."
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "Give --out a folder you may write to (or change its permissions) and run again."
+    else:
+        fix = "Check the output folder and its disk, or give --out another folder."
+    kept = (f"; the earlier outputs in {name}/ are intact" if (out / name).is_dir() else
+            "; nothing was written")
+    return MobilizeError(f"cannot write the outputs ({why}){kept}", path=out, fix=fix)
 
 
 # --------------------------------------------------------------------------- the whole run

@@ -214,7 +214,7 @@ def _check_file(root: Path, rel: str) -> str | None:
     """Why ``root/rel`` must not be read (None when it may be). Never opens the file."""
     p = root / rel
     if p.is_symlink() and _is_loop(p):
-        return (f"{rel} is a symbolic link that points to itself (a symlink loop); it was not "
+        return (f"{rel} is a symbolic link in a loop (it leads back to itself); it was not "
                 "read. Remove the link, or replace it with the document")
     if not _inside(root, p):
         return (f"{rel} points outside the corpus folder (a symlink to {p.resolve()}); "

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import html
 import io
 import logging
 import math
@@ -39,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import cache as _cache
-from pipeline import compare
+from pipeline import compare, sanitize
 from pipeline.config import Settings
 from pipeline.errors import MobilizeError
 
@@ -239,7 +238,8 @@ def _style() -> Iterator[None]:
     rc: dict[str, Any] = {"font.family": [cjk_font(), "DejaVu Sans"], "axes.unicode_minus": False,
           "svg.hashsalt": "mobilize", "svg.fonttype": "path", "figure.dpi": 100,
           "savefig.dpi": 100, "font.size": 9, "axes.titlesize": 10,
-          "path.simplify": True}
+          "path.simplify": True,
+          "text.parse_math": False}  # ($ in a region or title is drawn as it is, not as TeX)
     with matplotlib.rc_context(rc):  # type: ignore[arg-type]
         yield
 
@@ -616,7 +616,7 @@ def _rows(df: pd.DataFrame, limit: int | None = None) -> list[list[str]]:
 
 
 def _md_cell(text: str) -> str:
-    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ")
+    return sanitize.markdown(text)
 
 
 def _remembered_rows() -> Callable[[pd.DataFrame, int | None], list[list[str]]]:
@@ -690,7 +690,7 @@ def _write_xlsx(tables: dict[str, pd.DataFrame], path: Path, cache: Path | None 
 
 def _xlsx_rows(df: pd.DataFrame) -> list[list[Any]]:
     """A table as the workbook's cells: the column names, then each row's values."""
-    return [[str(c) for c in df.columns]] + [[_xlsx_value(v) for v in row]
+    return [[sanitize.xlsx(str(c)) for c in df.columns]] + [[_xlsx_value(v) for v in row]
                                             for row in df.itertuples(index=False, name=None)]
 
 
@@ -748,9 +748,9 @@ def _xlsx_value(v: Any) -> Any:
         return int(v)
     if isinstance(v, float | np.floating):
         return None if math.isnan(v) else float(v)
-    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@"):
-        return "'" + v  # never a formula: cells hold text from the corpus
-    return v if isinstance(v, int | str | bool) else str(v)
+    if isinstance(v, str):
+        return sanitize.xlsx(v)  # never a formula, no control character openpyxl refuses
+    return v if isinstance(v, int | bool) else sanitize.xlsx(str(v))
 
 
 def _fix_zip_dates(path: Path) -> None:
