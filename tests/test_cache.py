@@ -44,14 +44,19 @@ def test_the_key_depends_on_every_part_and_takes_any_file_name() -> None:
     assert len(cache.key("b\udcff.txt")) == 64  # a file name that is not UTF-8: no crash
 
 
-def test_a_truncated_segment_entry_is_recomputed(tmp_path: Path) -> None:
+def test_an_edited_or_truncated_segment_entry_is_recomputed(tmp_path: Path) -> None:
     import numpy as np
 
     seg = SegmentCache(tmp_path)
     seg.put("c" * 64, "cfg", np.array([2, 1, 3], dtype=np.int64))
     assert list(seg.get("c" * 64, "cfg", "一二三四五六")) == [2, 1, 3]
     path = seg.path("c" * 64, "cfg")
-    path.write_bytes(path.read_bytes()[:-2])  # the array's last bytes lost
+    whole = path.read_bytes()
+    assert whole.endswith(b"\x02\x00\x01\x00\x03\x00")  # uint16 lengths
+    # Other token lengths with the same sum: they fit the text, but are not its tokens.
+    path.write_bytes(whole[:-6] + b"\x01\x00\x02\x00\x03\x00")
+    assert seg.get("c" * 64, "cfg", "一二三四五六") is None
+    path.write_bytes(whole[:-2])  # the array's last bytes lost
     assert seg.get("c" * 64, "cfg", "一二三四五六") is None
 
 
@@ -102,11 +107,12 @@ def test_a_truncated_workbook_entry_is_rebuilt(tmp_path: Path) -> None:
 
 def test_a_damaged_figure_or_font_entry_is_redrawn(tmp_path: Path) -> None:
     png = b"\x89PNG\r\n\x1a\n" + b"x" * 100
-    report._cache_figure(tmp_path, "k" * 64, [])  # nothing to keep
-    base = tmp_path / "report-figures" / ("k" * 40)
-    cache.write(base.with_suffix(".png"), png)
-    cache.write(base.with_suffix(".svg"), b"<svg/>")
+    drawn = [tmp_path / "drawn.png", tmp_path / "drawn.svg"]
+    drawn[0].write_bytes(png)
+    drawn[1].write_bytes(b"<svg/>")
+    report._cache_figure(tmp_path, "k" * 64, drawn)
     assert report._cached_figure(tmp_path, "k" * 64) == (png, b"<svg/>")
+    base = tmp_path / "report-figures" / ("k" * 40)
     base.with_suffix(".svg").write_bytes(base.with_suffix(".svg").read_bytes()[:-1])
     assert report._cached_figure(tmp_path, "k" * 64) is None
     page = "<p>社会保障</p>"
