@@ -265,8 +265,9 @@ def save_figure(fig: Figure, folder: Path, name: str) -> tuple[list[Path], bytes
         fig.set_layout_engine("none")
     png = buf.getvalue()
     (folder / f"{name}.png").write_bytes(png)
-    fig.savefig(folder / f"{name}.svg", format="svg",
-                metadata={"Date": None, "Creator": None})
+    svg = io.BytesIO()
+    fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+    (folder / f"{name}.svg").write_bytes(sanitize.xml_bytes(svg.getvalue()))  # valid XML
     return [folder / f"{name}.png", folder / f"{name}.svg"], png
 
 

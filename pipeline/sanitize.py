@@ -12,6 +12,9 @@ where they are *shown* is each target's syntax neutralised, here, in one place:
   (links and images ``[ ] !``, emphasis ``* _ ~``, code `````, tables ``|``, math ``$``), bare
   URLs broken so that no renderer makes them links; a line break becomes a space.
 
+- ``xml_bytes(data)``: an SVG figure: the same control characters, which matplotlib writes
+  into the SVG as they are, become Control Pictures (the file stays valid XML).
+
 Figures: matplotlib's mathtext (``$...$``) is switched off for the report's figures
 (``text.parse_math`` in ``pipeline.report``), so ``$`` in a metadata value is drawn as it is.
 HTML: Jinja2's autoescape escapes every value of report.html.
@@ -24,6 +27,7 @@ import re
 
 #: The characters openpyxl (XML 1.0) refuses in a cell.
 _XLSX_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_XML_ILLEGAL_BYTES = re.compile(b"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _FORMULA_START = ("=", "+", "-", "@")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]!~|$#])")
 _MD_URL = re.compile(r"(?i)(?<=[a-z])://|\bwww\.")
@@ -41,6 +45,16 @@ def xlsx(value: str) -> str:
     if value.startswith(_FORMULA_START):
         return "'" + value  # cells hold text from the corpus, never formulas
     return value
+
+
+def xml_bytes(data: bytes) -> bytes:
+    """UTF-8 XML (an SVG figure) without the control characters XML 1.0 cannot hold: each
+    becomes its Control Picture. (Such a byte is never part of a multi-byte UTF-8 sequence.)
+    matplotlib writes a label's text into the SVG as it is: a control character in a region
+    name made the figure an invalid XML file that browsers refuse to show."""
+    if not _XML_ILLEGAL_BYTES.search(data):
+        return data
+    return _XML_ILLEGAL_BYTES.sub(lambda m: chr(0x2400 + m.group()[0]).encode("utf-8"), data)
 
 
 def markdown(value: str) -> str:

@@ -93,3 +93,17 @@ def test_figures_draw_dollar_signs_as_they_are() -> None:
         fig.canvas.draw()  # a mathtext parse error once ended the run here
         labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels == ["$\\frac{$", "$x^^2$"]
+
+
+def test_an_svg_figure_with_control_characters_in_its_labels_is_valid_xml(
+        tmp_path: Path) -> None:
+    from xml.dom import minidom
+
+    table = pd.DataFrame({"region": ["控\x01制\x00", "b\x1b[31m"], "dimension": ["feature"] * 2,
+                          "category": ["F1_population"] * 2, "rate_per_10k": [1.0, 2.0]})
+    with report._style():
+        fig = report._group_heatmap(table, "region", {}, "按 region")
+        paths, _png = report.save_figure(fig, tmp_path, "g")
+    svg = (tmp_path / "g.svg").read_bytes()
+    minidom.parseString(svg)  # once: "not well-formed (invalid token)"
+    assert "控␁制␀".encode() in svg and b"\x00" not in svg
