@@ -1149,7 +1149,8 @@ def _font_face(page: str, cache: Path | None = None) -> str:
     chars = "".join(sorted(ch for ch in set(page) if ord(ch) > 0x2000))  # (set: in C)
     if not chars:
         return ""
-    key = hashlib.sha256(f"{FONT_FILE}:{path.stat().st_size}:{chars}".encode()).hexdigest()
+    # ("cache-1": entries with a checksum header; older code must never find them by key)
+    key = hashlib.sha256(f"cache-1:{FONT_FILE}:{path.stat().st_size}:{chars}".encode()).hexdigest()
     cached = cache / "report-fonts" / f"{key[:32]}.otf" if cache is not None else None
     hit = _cache.read(cached) if cached is not None else None
     if hit is not None:
