@@ -1,4 +1,5 @@
-"""Text from the corpus shown safely: workbook cells, Markdown, figures."""
+"""Text from the corpus shown safely (workbook cells, Markdown, figures); a report that cannot be
+written is an error, not a traceback."""
 
 from __future__ import annotations
 
@@ -107,3 +108,24 @@ def test_an_svg_figure_with_control_characters_in_its_labels_is_valid_xml(
     svg = (tmp_path / "g.svg").read_bytes()
     minidom.parseString(svg)  # once: "not well-formed (invalid token)"
     assert "控␁制␀".encode() in svg and b"\x00" not in svg
+
+
+def test_mobilize_report_on_a_full_disk_exits_2_naming_the_run_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import os
+
+    from typer.testing import CliRunner
+
+    from pipeline.cli import _register
+    from pipeline.cli._apps import app
+
+    def full(*args: object, **kw: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(report, "write_report", full)
+    _register()
+    result = CliRunner().invoke(app, ["report", "--run", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "cannot write the report (No space left on device)" in result.output
+    assert str(tmp_path / "run") in result.output.replace("\n", "")
