@@ -12,7 +12,9 @@ process pool:
 
 Callers hold ``store.run_lock`` around the whole run (``run_local`` does).
 
-Caches (all under ``Settings.cache``, nothing pickled, every write atomic):
+Caches (all under ``Settings.cache``, nothing pickled, every entry a ``pipeline.cache`` entry:
+a checksum verified on read, written atomically; a damaged entry, or one of the wrong shape,
+is recomputed):
 
 - ``ingest/``: (absolute path, size, mtime_ns, the source's metadata, reader options, the
   source code of the ingest and normalise modules) -> the document's row (sha256 of the
@@ -28,8 +30,8 @@ Caches (all under ``Settings.cache``, nothing pickled, every write atomic):
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
-import json
 import logging
 import math
 import os
@@ -45,6 +47,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipeline import cache as _cache
 from pipeline import score as _score
 from pipeline import segment as _segment
 from pipeline import store
@@ -232,12 +235,11 @@ def balanced_batches(sources: Sequence[Source], settings: Settings,
 def _split_check(spec: _segment.TokenizerSpec, cache: Path) -> tuple[str, ...]:
     """Terms the tokenizer splits, cached by its config hash (the check loads the dictionary)."""
     path = cache / "split" / f"{spec.config_hash}.json"
-    try:
-        return tuple(json.loads(path.read_text(encoding="utf-8")))
-    except (FileNotFoundError, ValueError):
-        pass
+    got = _cache.read_json(path)
+    if isinstance(got, list) and all(isinstance(t, str) for t in got):
+        return tuple(got)
     terms = _segment.split_terms(spec.build(), spec.user_terms)
-    _segment._atomic_write_text(path, json.dumps(terms, ensure_ascii=False))
+    _cache.write_json(path, list(terms))
     return tuple(terms)
 
 
@@ -294,22 +296,46 @@ def _json_path(root: Path, key: str) -> Path:
     return root / key[:2] / f"{key}.json"
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
+#: What an ingest cache entry holds: each key with the type(s) its value must have.
+_INFO_TYPES: Mapping[str, tuple[type, ...]] = {
+    "doc_id": (str,), "path": (str,), "date": (str,), "year": (int, type(None)), "meta": (dict,),
+    "chars": (int,), "sha256": (str,), "encoding": (str,), "reader": (str,),
+    "converted": (bool,), "note": (str,)}
+
+
+def _cached_info(path: Path) -> dict[str, Any] | None:
+    """An ingest cache entry, or None when missing, damaged or not of the expected shape."""
+    info = _cache.read_json(path)
+    if not isinstance(info, dict) or any(
+            not isinstance(info.get(k, ...), t) for k, t in _INFO_TYPES.items()):
         return None
+    if len(info["sha256"]) != 64 or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in info["meta"].items()):
+        return None
+    return info
 
 
-def _write_json(path: Path, data: Any) -> None:
-    _segment._atomic_write_text(path, json.dumps(data, ensure_ascii=False, sort_keys=True))
+def _cached_score(path: Path) -> _score.DocScore | None:
+    """A score cache entry, or None when missing, damaged or not of the expected shape."""
+    data = _cache.read_json(path)
+    if not isinstance(data, dict):
+        return None
+    try:
+        ds = _score.DocScore.from_json(data)
+    except (KeyError, TypeError, ValueError):
+        return None
+    widths = ((ds.term_counts, len(_score.TERM_COLUMNS) - 1),
+              (ds.scores, len(_score.SCORE_COLUMNS) - 1),
+              (ds.cooccurrence, len(_score.COOC_COLUMNS) - 1))
+    if any(len(row) != width for rows, width in widths for row in rows):
+        return None
+    return ds
 
 
 def _ingest_key(plan: RunPlan, src: Source, st: os.stat_result) -> str:
-    blob = json.dumps([str(src.abspath), st.st_size, st.st_mtime_ns, plan.settings.to_simplified,
-                       plan.ingest_code, src.doc_id, src.path, src.date, src.year,
-                       sorted(dict(src.meta).items())], ensure_ascii=False)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    return _cache.key(str(src.abspath), st.st_size, st.st_mtime_ns, plan.settings.to_simplified,
+                      plan.ingest_code, src.doc_id, src.path, src.date, src.year,
+                      sorted(dict(src.meta).items()))
 
 
 def _score_dir(plan: RunPlan) -> Path:
@@ -327,8 +353,8 @@ def is_cached(plan: RunPlan, src: Source) -> bool:
         st = src.abspath.stat()
     except OSError:
         return False
-    info = _read_json(_json_path(_ingest_dir(plan), _ingest_key(plan, src, st)))
-    return bool(info) and _json_path(_score_dir(plan), info["sha256"]).is_file()
+    info = _cached_info(_json_path(_ingest_dir(plan), _ingest_key(plan, src, st)))
+    return info is not None and _json_path(_score_dir(plan), info["sha256"]).is_file()
 
 
 # --------------------------------------------------------------------------- one batch
@@ -396,10 +422,10 @@ def process_batch(plan: RunPlan, batch: Sequence[Source]) -> BatchResult:
                                           f"{src.path}: cannot read the file ({exc.strerror})"))
             continue
         ikey = _json_path(ingest_dir, _ingest_key(plan, src, st))
-        info = _read_json(ikey)
-        cached = _read_json(_json_path(score_dir, info["sha256"])) if info else None
+        info = _cached_info(ikey)
+        cached = _cached_score(_json_path(score_dir, info["sha256"])) if info else None
         if cached is not None:
-            ds = _score.DocScore.from_json(cached)
+            ds = cached
             stats.score_cache_hits += 1
             secs["ingest"] += time.perf_counter() - t0
         else:
@@ -414,12 +440,12 @@ def process_batch(plan: RunPlan, batch: Sequence[Source]) -> BatchResult:
                 continue
             stats.read += 1
             info = _doc_info(doc)
-            _write_json(ikey, info)
+            _cache.write_json(ikey, info)
             t1 = time.perf_counter()
             secs["ingest"] += t1 - t0
-            cached = _read_json(_json_path(score_dir, doc.sha256))
+            cached = _cached_score(_json_path(score_dir, doc.sha256))
             if cached is not None:
-                ds = _score.DocScore.from_json(cached)
+                ds = cached
                 stats.score_cache_hits += 1
             else:
                 units, hit = _segment.units_cached(plan.tokenizer.build(), doc.sha256, doc.text,
@@ -432,7 +458,7 @@ def process_batch(plan: RunPlan, batch: Sequence[Source]) -> BatchResult:
                 hits = _matcher(plan.lexicon).find(doc.text)
                 t3 = time.perf_counter()
                 ds = _score.score_units(units, hits, plan.scheme, text_length=len(doc.text))
-                _write_json(_json_path(score_dir, doc.sha256), ds.to_json())
+                _cache.write_json(_json_path(score_dir, doc.sha256), ds.to_json())
                 stats.scored += 1
                 secs["segment"] += t2 - t1
                 secs["match"] += t3 - t2
@@ -577,16 +603,34 @@ def manifest(settings: Settings, plan: RunPlan, tables: Tables, finished: str) -
 def write_outputs(settings: Settings, plan: RunPlan, tables: Tables) -> RunResult:
     """Write all tables and run.json into a temporary folder, run the report hook, swap it in."""
     t0 = time.perf_counter()
-    with store.atomic_dir(settings.out, plan.corpus_name) as tmp:
-        store.write_tables(tmp, tables.as_dict())
-        tables.stats.seconds["write"] = round(time.perf_counter() - t0, 6)
-        man = manifest(settings, plan, tables, _now())
-        store.write_json(tmp / "run.json", man)
-        if settings.report:
-            from pipeline.report import write_report
+    try:
+        with store.atomic_dir(settings.out, plan.corpus_name) as tmp:
+            store.write_tables(tmp, tables.as_dict())
+            tables.stats.seconds["write"] = round(time.perf_counter() - t0, 6)
+            man = manifest(settings, plan, tables, _now())
+            store.write_json(tmp / "run.json", man)
+            if settings.report:
+                from pipeline.report import write_report
 
-            write_report(tmp, settings, lexicon=plan.lexicon)  # (parsed once per run)
+                write_report(tmp, settings, lexicon=plan.lexicon)  # (parsed once per run)
+    except OSError as exc:  # a full disk, a read-only folder: the earlier outputs are intact
+        raise write_error(Path(settings.out), plan.corpus_name, exc) from None
     return RunResult(Path(settings.out) / plan.corpus_name, tables.stats, man)
+
+
+def write_error(out: Path, name: str, exc: OSError) -> MobilizeError:
+    """The error for outputs that could not be written (the temporary folder is gone, and an
+    earlier ``<out>/<name>`` is as it was)."""
+    why = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = "Free space on that disk (or give --out a folder on another disk) and run again."
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "Give --out a folder you may write to (or change its permissions) and run again."
+    else:
+        fix = "Check the output folder and its disk, or give --out another folder."
+    kept = (f"; the earlier outputs in {name}/ are intact" if (out / name).is_dir() else
+            "; nothing was written")
+    return MobilizeError(f"cannot write the outputs ({why}){kept}", path=out, fix=fix)
 
 
 # --------------------------------------------------------------------------- the whole run

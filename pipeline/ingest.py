@@ -17,6 +17,7 @@ normalise one), ``load_corpus`` (both, plus duplicate detection),
 
 from __future__ import annotations
 
+import calendar
 import csv
 import errno
 import hashlib
@@ -25,7 +26,7 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -145,9 +146,19 @@ def parse_date(value: str) -> tuple[str, int] | None:
     year, month, day = m.group(1), m.group(2), m.group(3)
     if month and not 1 <= int(month) <= 12:
         return None
-    if day and not 1 <= int(day) <= 31:
-        return None
+    if day and not 1 <= int(day) <= calendar.monthrange(int(year), int(month))[1]:
+        return None  # (2010-02-31, 2011-04-31, 2011-02-29: days the month does not have)
     return value.strip(), int(year)
+
+
+def _date_problem(value: str) -> str:
+    """Why ``value`` is not a date ``parse_date`` accepts (for the ledger)."""
+    m = _DATE.match(value.strip())
+    if m and m.group(3) and 1 <= int(m.group(2)) <= 12:
+        days = calendar.monthrange(int(m.group(1)), int(m.group(2)))[1]
+        return (f"impossible date {value!r}: {m.group(1)}-{m.group(2)} has {days} days; "
+                "correct the date (YYYY-MM-DD), or give only YYYY-MM or YYYY")
+    return f"invalid date {value!r}; use YYYY, YYYY-MM or YYYY-MM-DD"
 
 
 def text_hash(text: str) -> str:
@@ -185,12 +196,27 @@ def _walk(root: Path) -> list[str]:
 
 
 def _inside(root: Path, candidate: Path) -> bool:
-    return candidate.resolve().is_relative_to(root)
+    """Whether ``candidate`` resolves inside ``root`` (False for a symlink loop)."""
+    try:
+        return candidate.resolve().is_relative_to(root)
+    except (RuntimeError, OSError):  # a symlink loop (RuntimeError up to Python 3.12)
+        return False
+
+
+def _is_loop(p: Path) -> bool:
+    try:
+        p.resolve(strict=True)
+    except (RuntimeError, OSError) as exc:
+        return isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == errno.ELOOP
+    return False
 
 
 def _check_file(root: Path, rel: str) -> str | None:
     """Why ``root/rel`` must not be read (None when it may be). Never opens the file."""
     p = root / rel
+    if p.is_symlink() and _is_loop(p):
+        return (f"{rel} is a symbolic link in a loop (it leads back to itself); it was not "
+                "read. Remove the link, or replace it with the document")
     if not _inside(root, p):
         return (f"{rel} points outside the corpus folder (a symlink to {p.resolve()}); "
                 "it was not read. Copy the document into the corpus folder instead")
@@ -267,6 +293,10 @@ def scan_corpus(root: Path, *, name: str | None = None, warn: bool = True) -> Sc
                           fix="Give a folder of documents, or a name from `mobilize corpus list`.")
     root = root.resolve()
     files = _walk(root)
+    # A name that is not valid UTF-8 (os.walk gives its bytes as surrogates) can be neither
+    # shown nor written to the tables: it fails, shown with \x escapes, and is not read.
+    bad_names = [rel for rel in files if not _is_utf8(rel)]
+    files = [rel for rel in files if _is_utf8(rel)]
     meta_path = root / METADATA_FILE
     if METADATA_FILE in files and meta_path.is_file() and _inside(root, meta_path):
         sources, ledger = _scan_with_metadata(root, files)
@@ -278,7 +308,27 @@ def scan_corpus(root: Path, *, name: str | None = None, warn: bool = True) -> Sc
                         "(%s%s); their year is unknown. Add a metadata.csv with a date column.",
                         root, len(no_year), ", ".join(no_year[:5]),
                         ", ..." if len(no_year) > 5 else "")
+    for rel in bad_names:
+        shown = printable_path(rel)
+        ledger.append(LedgerEntry(shown, "", "failed", (
+            f"{shown}: the file name is not valid UTF-8 (its bytes are shown as \\x escapes); "
+            "it was not read. Rename the file with a UTF-8 name (for a GBK name: "
+            "convmv -f gbk -t utf-8 --notest FILE)")))
     return Scan(root, name or root.name, sources, ledger)
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable_path(name: str) -> str:
+    """A file name as text that can be shown and written anywhere: the bytes of a name that is
+    not valid UTF-8 (surrogates from ``os.fsdecode``) as ``\\xNN`` escapes."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def _read_metadata(root: Path) -> tuple[list[str], list[tuple[int, dict[Any, Any]]]]:
@@ -289,7 +339,10 @@ def _read_metadata(root: Path) -> tuple[list[str], list[tuple[int, dict[Any, Any
         raise IngestError(f"not UTF-8 (byte {exc.start})", path=path,
                           fix="Save metadata.csv as UTF-8 CSV.") from None
     reader = csv.DictReader(io.StringIO(raw, newline=""))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    try:
+        header = [h.strip() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise _csv_error(exc, path, 1) from None
     reader.fieldnames = header
     for required in ("doc_id", "date"):
         if required not in header:
@@ -297,9 +350,31 @@ def _read_metadata(root: Path) -> tuple[list[str], list[tuple[int, dict[Any, Any
                               path=path, line=1,
                               fix="The first row must name the columns, at least doc_id and date.")
     rows: list[tuple[int, dict[Any, Any]]] = []
-    for row in reader:
-        rows.append((reader.line_num, row))
+    start = reader.line_num + 1
+    try:
+        for row in reader:
+            # A line break inside a quoted field is kept as "\n" (CR and CRLF, as Excel on a
+            # Mac may save them, would make a table written from it ambiguous).
+            rows.append((reader.line_num, {k: normalize.newlines(v) if isinstance(v, str) else v
+                                           for k, v in row.items()}))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise _csv_error(exc, path, start) from None
     return header, rows
+
+
+def _csv_error(exc: csv.Error, path: Path, line: int) -> IngestError:
+    """A metadata.csv the csv module cannot read: the row where it stopped, and the fix."""
+    if "field larger than field limit" in str(exc):
+        return IngestError(
+            f"a field of the row starting on this line is longer than {csv.field_size_limit():,} "
+            "characters, the csv module's limit: usually a quote (\") that is never closed, "
+            "which swallows the rows after it", path=path, line=line,
+            fix="Close the quote (a quote inside a field is written twice: \"\"), or keep "
+                "long text out of metadata.csv (put it in the document).")
+    return IngestError(f"cannot be read as CSV ({exc})", path=path, line=line,
+                       fix="Save metadata.csv as CSV (UTF-8) from a spreadsheet, or fix the "
+                           "quoting of that row.")
 
 
 def _scan_with_metadata(root: Path, files: list[str]) -> tuple[list[Source], list[LedgerEntry]]:
@@ -342,7 +417,7 @@ def _scan_with_metadata(root: Path, files: list[str]) -> tuple[list[Source], lis
         elif rel not in found and not os.path.lexists(root / rel):
             reason = f"file not found: {rel}; add the file or remove the row"
         elif parse_date(row.get("date") or "") is None:
-            reason = f"invalid date {row.get('date')!r}; use YYYY, YYYY-MM or YYYY-MM-DD"
+            reason = _date_problem(row.get("date") or "")
         else:
             reason = _check_file(root, rel) or ""
         if doc_id and doc_id not in ids:
@@ -431,10 +506,11 @@ def read_source(src: Source, *, to_simplified: bool = False) -> Document:
                           fix="Check that it is one policy document; split it into documents.")
     try:
         raw = _read_inside(Path(src.root), path) if src.root is not None else path.read_bytes()
+        decode_note = ""
         if reader == "txt":
-            decoded, encoding = _decode_text(raw)
+            decoded, encoding, decode_note = _decode_text(raw)
         elif reader == "html":
-            decoded, encoding = _read_html(raw)
+            decoded, encoding, decode_note = _read_html(raw)
         elif reader == "docx":
             decoded, encoding = _read_docx(raw), "docx"
         else:
@@ -463,6 +539,7 @@ def read_source(src: Source, *, to_simplified: bool = False) -> Document:
         else:
             note = (f"traditional characters ({share:.0%} of Han characters), not converted; "
                     "use --to-simplified to convert")
+    note = "; ".join(n for n in (decode_note, note) if n)
     return Document(src.doc_id, src.path, text, text_hash(text), src.date, src.year,
                     dict(src.meta), encoding=encoding, reader=reader, converted=converted,
                     note=note)
@@ -473,8 +550,13 @@ def _truncated(exc: UnicodeDecodeError) -> bool:
         "unexpected end" in exc.reason)
 
 
-def _decode_text(raw: bytes) -> tuple[str, str]:
-    """Bytes of a text file -> (text, encoding). A strict cascade, then checks of the result."""
+def _decode_text(raw: bytes) -> tuple[str, str, str]:
+    """Bytes of a text file -> (text, encoding, note). A strict cascade, then checks of the result.
+
+    The note (for the ledger) is empty unless the text was UTF-8 but for a few stray bytes
+    (``_mostly_utf8``): they are then replaced with U+FFFD and the note says how many, and on
+    which lines. Such text is never decoded as GBK (which would turn it into mojibake).
+    """
     if not raw:
         raise IngestError("empty file (0 bytes)")
     bom_codecs = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
@@ -489,7 +571,7 @@ def _decode_text(raw: bytes) -> tuple[str, str]:
                 raise IngestError(f"starts with a {codec} byte-order mark but {what}",
                                   fix="Re-export the document as UTF-8.") from None
             _verify(text, raw[len(bom):] if codec == "utf-8-sig" else None)
-            return text, codec.removesuffix("-sig")
+            return text, codec.removesuffix("-sig"), ""
     if b"\x00" in raw[:65536]:
         raise IngestError("binary data (NUL bytes), not text: a binary file named like a text "
                           "file, or UTF-16 without a byte-order mark",
@@ -500,6 +582,11 @@ def _decode_text(raw: bytes) -> tuple[str, str]:
         if _truncated(utf8_err) and utf8_err.start >= len(raw) - 3:
             raise IngestError("UTF-8 text that ends in the middle of a character: the file looks "
                               "truncated", fix="Copy the complete file again.") from None
+        mostly = _mostly_utf8(raw)
+        if mostly is not None:
+            text, where = mostly
+            _verify(text, replaced=len(where))
+            return text, "utf-8", _stray_note(text, where)
         try:
             text = raw.decode("gb18030")
         except UnicodeDecodeError as exc:
@@ -513,7 +600,46 @@ def _decode_text(raw: bytes) -> tuple[str, str]:
         encoding = _gb_label(text)
         _verify_gb(text)
     _verify(text, raw if encoding == "utf-8" else None)
-    return text, encoding
+    return text, encoding, ""
+
+
+#: Text that is UTF-8 but for at most this many invalid bytes, and at most one per
+#: ``_STRAY_SPACING`` bytes, is decoded as UTF-8 with replacements (``_mostly_utf8``). GBK
+#: text is never that close to UTF-8: each of its Chinese characters is an invalid sequence.
+MAX_STRAY_BYTES = 8
+_STRAY_SPACING = 100
+
+
+def _mostly_utf8(raw: bytes) -> tuple[str, list[int]] | None:
+    """UTF-8 bytes with a few stray invalid bytes (a Latin-1 é pasted into UTF-8 text) ->
+    (the text with each invalid sequence replaced by U+FFFD, the text offsets of the
+    replacements); None when the bytes are not overwhelmingly UTF-8."""
+    parts: list[str] = []
+    where: list[int] = []
+    pos = length = 0
+    while True:  # (at most MAX_STRAY_BYTES + 1 decodes)
+        try:
+            parts.append(raw[pos:].decode("utf-8"))
+            break
+        except UnicodeDecodeError as exc:
+            if len(where) >= MAX_STRAY_BYTES:
+                return None
+            good = raw[pos:pos + exc.start].decode("utf-8")
+            parts += [good, "\ufffd"]
+            length += len(good)
+            where.append(length)
+            length += 1
+            pos += exc.end
+    if len(raw) < _STRAY_SPACING * len(where):
+        return None
+    return "".join(parts), where
+
+
+def _stray_note(text: str, where: Sequence[int]) -> str:
+    lines = sorted({text.count("\n", 0, i) + 1 for i in where})
+    shown = ", ".join(map(str, lines[:5])) + (", ..." if len(lines) > 5 else "")
+    return (f"UTF-8 text with {len(where)} invalid byte(s) (e.g. a Latin-1 character pasted in), "
+            f"each replaced with U+FFFD; line(s) {shown} of the file. Check them in the original")
 
 
 def _gb_label(text: str) -> str:
@@ -544,14 +670,15 @@ def _verify_gb(text: str) -> None:
                           "such as Big5", fix="Save the document as UTF-8 text.")
 
 
-def _verify(text: str, utf8: bytes | None = None) -> None:
+def _verify(text: str, utf8: bytes | None = None, *, replaced: int = 0) -> None:
     """Refuse decoded text with replacement characters, control bytes or mojibake.
 
     ``utf8`` is the text's UTF-8 encoding when the caller holds it (the bytes of a UTF-8 file):
     two of the checks are cheaper on bytes than on characters (see below), and the text is
-    encoded only when it came from another encoding.
+    encoded only when it came from another encoding. ``replaced``: how many U+FFFD the decoder
+    put in itself (``_mostly_utf8``); only the others count as damage.
     """
-    bad = text.count("\ufffd")
+    bad = text.count("\ufffd") - replaced
     if bad:
         line = text[: text.index("\ufffd")].count("\n") + 1
         raise IngestError(f"contains {bad} replacement character(s) U+FFFD (first on line {line}): "
@@ -591,11 +718,12 @@ def _is_mojibake(run: str) -> bool:
     return sum(1 for ch in fixed if ord(ch) > 0x7FF) >= 2
 
 
-def _read_html(raw: bytes) -> tuple[str, str]:
-    """HTML bytes -> (body text with one block per line, encoding)."""
+def _read_html(raw: bytes) -> tuple[str, str, str]:
+    """HTML bytes -> (body text with one block per line, encoding, note as ``_decode_text``)."""
     from bs4 import BeautifulSoup
 
     declared = _HTML_CHARSET.search(raw[:4096])
+    note = ""
     if declared:
         codec = declared.group(1).decode("ascii").lower()
         codec = "gb18030" if codec in ("gb2312", "gbk", "gb18030", "x-gbk") else codec
@@ -611,7 +739,7 @@ def _read_html(raw: bytes) -> tuple[str, str]:
         markup = markup.removeprefix("\ufeff")
         _verify(markup)
     else:
-        markup, encoding = _decode_text(raw)
+        markup, encoding, note = _decode_text(raw)
     soup = BeautifulSoup(markup, "lxml")
     for tag in soup.find_all(_HTML_DROP):
         tag.decompose()
@@ -623,7 +751,7 @@ def _read_html(raw: bytes) -> tuple[str, str]:
         block.insert_before("\n")
         block.insert_after("\n")
     body = soup.body or soup
-    return body.get_text(), encoding
+    return body.get_text(), encoding, note
 
 
 def _read_docx(raw: bytes) -> str:

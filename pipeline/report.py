@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import html
 import io
 import logging
 import math
@@ -38,7 +37,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pipeline import compare
+from pipeline import cache as _cache
+from pipeline import compare, sanitize
 from pipeline.config import Settings
 from pipeline.errors import MobilizeError
 
@@ -242,7 +242,8 @@ def _style() -> Iterator[None]:
     rc: dict[str, Any] = {"font.family": [cjk_font(), "DejaVu Sans"], "axes.unicode_minus": False,
           "svg.hashsalt": "mobilize", "svg.fonttype": "path", "figure.dpi": 100,
           "savefig.dpi": 100, "font.size": 9, "axes.titlesize": 10,
-          "path.simplify": True}
+          "path.simplify": True,
+          "text.parse_math": False}  # ($ in a region or title is drawn as it is, not as TeX)
     with matplotlib.rc_context(rc):  # type: ignore[arg-type]
         yield
 
@@ -268,8 +269,9 @@ def save_figure(fig: Figure, folder: Path, name: str) -> tuple[list[Path], bytes
         fig.set_layout_engine("none")
     png = buf.getvalue()
     (folder / f"{name}.png").write_bytes(png)
-    fig.savefig(folder / f"{name}.svg", format="svg",
-                metadata={"Date": None, "Creator": None})
+    svg = io.BytesIO()
+    fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+    (folder / f"{name}.svg").write_bytes(sanitize.xml_bytes(svg.getvalue()))  # valid XML
     return [folder / f"{name}.png", folder / f"{name}.svg"], png
 
 
@@ -320,10 +322,8 @@ def _cached_figure(cache: Path | None, key: str) -> tuple[bytes, bytes] | None:
     base = _figure_cache(cache, key)
     if base is None:
         return None
-    try:
-        return base.with_suffix(".png").read_bytes(), base.with_suffix(".svg").read_bytes()
-    except OSError:
-        return None
+    png, svg = _cache.read(base.with_suffix(".png")), _cache.read(base.with_suffix(".svg"))
+    return (png, svg) if png is not None and svg is not None else None
 
 
 def _put_figure(folder: Path, name: str, png: bytes, svg: bytes) -> tuple[list[Path], bytes]:
@@ -345,18 +345,9 @@ def _cache_figure(cache: Path | None, key: str, paths: Sequence[Path]) -> None:
 
 
 def _cache_store(dst: Path, data: bytes, what: str) -> bool:
-    """Keep ``data`` as the report cache's file ``dst`` (written to a temporary name, then
-    renamed, so a reader never sees half a file); False when the cache cannot be written,
-    which only costs time."""
-    try:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(f".{dst.name}.{os.getpid()}")
-        tmp.write_bytes(data)
-        os.replace(tmp, dst)
-    except OSError as exc:
-        log.info("report: cannot cache the %s %s: %s", what, dst, exc)
-        return False
-    return True
+    """Keep ``data`` as the report cache's entry ``dst`` (``pipeline.cache``: checksummed,
+    written atomically); False when the cache cannot be written, which only costs time."""
+    return _cache.write(dst, data)
 
 
 def _label(labels: dict[str, str], cat: str) -> str:
@@ -630,7 +621,7 @@ def _rows(df: pd.DataFrame, limit: int | None = None) -> list[list[str]]:
 
 
 def _md_cell(text: str) -> str:
-    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ")
+    return sanitize.markdown(text)
 
 
 def _remembered_rows() -> Callable[[pd.DataFrame, int | None], list[list[str]]]:
@@ -693,10 +684,7 @@ def _write_xlsx(tables: dict[str, pd.DataFrame], path: Path, cache: Path | None 
     time on a warm run)."""
     sheets = [(name[:31], _xlsx_rows(tables[name])) for name in sorted(tables)]
     stored = _xlsx_cache(cache, _xlsx_key(sheets))
-    try:
-        cached = stored.read_bytes() if stored is not None else None
-    except OSError:  # not cached yet (or unreadable): built below
-        cached = None
+    cached = _cache.read(stored) if stored is not None else None  # (None: built below)
     if cached is not None:
         path.write_bytes(cached)
         return
@@ -707,7 +695,7 @@ def _write_xlsx(tables: dict[str, pd.DataFrame], path: Path, cache: Path | None 
 
 def _xlsx_rows(df: pd.DataFrame) -> list[list[Any]]:
     """A table as the workbook's cells: the column names, then each row's values."""
-    return [[str(c) for c in df.columns]] + [[_xlsx_value(v) for v in row]
+    return [[sanitize.xlsx(str(c)) for c in df.columns]] + [[_xlsx_value(v) for v in row]
                                             for row in df.itertuples(index=False, name=None)]
 
 
@@ -765,9 +753,9 @@ def _xlsx_value(v: Any) -> Any:
         return int(v)
     if isinstance(v, float | np.floating):
         return None if math.isnan(v) else float(v)
-    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@"):
-        return "'" + v  # never a formula: cells hold text from the corpus
-    return v if isinstance(v, int | str | bool) else str(v)
+    if isinstance(v, str):
+        return sanitize.xlsx(v)  # never a formula, no control character openpyxl refuses
+    return v if isinstance(v, int | bool) else sanitize.xlsx(str(v))
 
 
 def _fix_zip_dates(path: Path) -> None:
@@ -1165,10 +1153,12 @@ def _font_face(page: str, cache: Path | None = None) -> str:
     chars = "".join(sorted(ch for ch in set(page) if ord(ch) > 0x2000))  # (set: in C)
     if not chars:
         return ""
-    key = hashlib.sha256(f"{FONT_FILE}:{path.stat().st_size}:{chars}".encode()).hexdigest()
+    # ("cache-1": entries with a checksum header; older code must never find them by key)
+    key = hashlib.sha256(f"cache-1:{FONT_FILE}:{path.stat().st_size}:{chars}".encode()).hexdigest()
     cached = cache / "report-fonts" / f"{key[:32]}.otf" if cache is not None else None
-    if cached is not None and cached.is_file():
-        return base64.b64encode(cached.read_bytes()).decode("ascii")
+    hit = _cache.read(cached) if cached is not None else None
+    if hit is not None:
+        return base64.b64encode(hit).decode("ascii")
     from fontTools import subset  # only on a cache miss: its import alone takes 0.1-0.3 s
     from fontTools.ttLib import TTFont
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import ctypes
 import ctypes.util
+import errno
 import io
 import json
 import math
@@ -76,6 +77,10 @@ def run_lock(out: Path, name: str, wait: float = 0.0) -> Iterator[Path]:
             + (f" for more than {wait:g} s)" if wait > 0 else ")"),
             path=out / name,
             fix="Wait for it to finish, or pass --wait SECONDS to queue behind it.") from None
+    except OSError as exc:  # a read-only folder (or disk): the lock file cannot be created
+        raise MobilizeError(f"cannot write to the output folder ({exc.strerror or exc}); the lock "
+                            f"file {path.name} cannot be created", path=out,
+                            fix="Give --out a folder you may write to.") from None
     try:
         yield path
     finally:
@@ -256,8 +261,7 @@ def write_csv(df: pd.DataFrame, path: Path, arrow: pa.Table | None = None) -> No
     """
     cells = _csv_cells(df, arrow)
     if cells is None:
-        df.to_csv(path, index=False, lineterminator="\n", float_format=FLOAT_FORMAT,
-                  encoding="utf-8")
+        _to_csv(df, path)
         return
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -270,6 +274,34 @@ def write_csv(df: pd.DataFrame, path: Path, arrow: pa.Table | None = None) -> No
             lines = pc.binary_join_element_wise(*cells, pa.scalar(",", pa.large_string()))
             fh.write("\n".join(lines.to_pylist()))
             fh.write("\n")
+
+
+def _to_csv(df: pd.DataFrame, path: Path) -> None:
+    """``df.to_csv``, with every cell that holds a carriage return quoted.
+
+    (Python 3.11's csv module, with ``\\n`` line ends, leaves a lone ``\\r`` unquoted, and
+    a reader then splits the row there. Such cells are written with a marker and a ``\\n``,
+    which the module quotes, and the marker is turned back into the ``\\r``.)
+    """
+    import pandas as pd
+
+    text_cols = [c for c, dtype in df.dtypes.items()
+                 if dtype == object or isinstance(dtype, pd.StringDtype)]
+    has_cr = [c for c in text_cols if df[c].map(lambda v: isinstance(v, str) and "\r" in v).any()]
+    if not has_cr:
+        df.to_csv(path, index=False, lineterminator="\n", float_format=FLOAT_FORMAT,
+                  encoding="utf-8")
+        return
+    marker = next(m for m in (chr(0xE000 + i) for i in range(6400))
+                  if not any(df[c].map(lambda v, m=m: isinstance(v, str) and m in v).any()
+                             for c in text_cols))
+    marked = df.copy()
+    for c in has_cr:
+        marked[c] = df[c].map(lambda v: v.replace("\r", marker + "\n") if isinstance(v, str)
+                              else v)
+    text = marked.to_csv(index=False, lineterminator="\n", float_format=FLOAT_FORMAT)
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(text.replace(marker + "\n", "\r"))
 
 
 def _csv_cells(df: pd.DataFrame, arrow: pa.Table | None) -> list[pa.ChunkedArray] | None:
@@ -314,14 +346,14 @@ def _csv_cells(df: pd.DataFrame, arrow: pa.Table | None) -> list[pa.ChunkedArray
 @lru_cache(maxsize=1)
 def _csv_special() -> str:
     """A regex class of the characters that make the ``csv`` module quote a cell (with ``\\n``
-    line ends: the delimiter, the quote and ``\\n``; asked of the module itself, since Python
-    versions differ on ``\\r``)."""
-    special = ""
+    line ends: the delimiter, the quote and ``\\n``; asked of the module itself), and ``\\r``,
+    which Python 3.11's module leaves unquoted (a reader would split the row there)."""
+    special = "\r"
     for ch in ',"\n\r\t ;':
         out = io.StringIO()
         csv.writer(out, lineterminator="\n").writerow(["a" + ch, "b"])
         if out.getvalue().startswith('"'):
-            special += ch
+            special += ch if ch != "\r" else ""
     return "[" + "".join("\\n" if ch == "\n" else "\\r" if ch == "\r" else ch
                          for ch in special) + "]"
 
@@ -356,14 +388,22 @@ def _write_duckdb(db_path: Path, arrow: Mapping[str, pa.Table]) -> None:
     """One DuckDB table per Arrow table (DuckDB scans Arrow without converting it)."""
     import duckdb
 
-    con = duckdb.connect(str(db_path))
     try:
-        for name, table in arrow.items():
-            con.register("_t", table)
-            con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _t')
-            con.unregister("_t")
-    finally:
-        con.close()
+        con = duckdb.connect(str(db_path))
+        try:
+            for name, table in arrow.items():
+                con.register("_t", table)
+                con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _t')
+                con.unregister("_t")
+        finally:
+            con.close()
+    except duckdb.IOException as exc:  # (not an OSError): a full disk, a read-only folder
+        text = str(exc)
+        code = next((c for c, says in ((errno.ENOSPC, "No space left"),
+                                       (errno.EACCES, "Permission denied"),
+                                       (errno.EROFS, "Read-only file system")) if says in text),
+                    errno.EIO)
+        raise OSError(code, os.strerror(code) if code != errno.EIO else text) from exc
 
 
 def write_json(path: Path, data: Any) -> None:

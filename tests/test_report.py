@@ -135,7 +135,7 @@ def test_html_is_self_contained_and_escapes_document_text(hostile_run: Path,
     # Only the report's own script tag.
     assert html.count("<script>") == 1
     md = (hostile_run / "report.md").read_text(encoding="utf-8")
-    assert "<script>" not in md and "&lt;script&gt;window.__pwned" in md
+    assert "<script>" not in md and "&lt;script&gt;window.\\_\\_pwned" in md
 
 
 @pytest.mark.slow

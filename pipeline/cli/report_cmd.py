@@ -92,7 +92,14 @@ def report(
                 console.status("writing the report", spinner="dots") if console.is_terminal \
                 and not as_json else nullcontext():
             _check_run_folder(run)  # (a run may have replaced it while we waited)
-            written = write_report(run, settings)
+            try:
+                written = write_report(run, settings)
+            except OSError as exc:  # a full disk, a read-only run folder
+                raise MobilizeError(
+                    f"cannot write the report ({exc.strerror or exc}); the tables are unchanged, "
+                    "the report files may be incomplete", path=run,
+                    fix="Free space on that disk (or make the folder writable) and run "
+                        "`mobilize report` again.") from None
     if as_json:
         print_json([str(p) for p in written])
     else:
