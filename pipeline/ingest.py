@@ -40,6 +40,15 @@ METADATA_FILE = "metadata.csv"
 MAX_TEXT_BYTES = 20 * 1024 * 1024
 #: .docx/.pdf files larger than this fail unread (they may carry images, hence the higher limit).
 MAX_BINARY_BYTES = 100 * 1024 * 1024
+#: A document whose extracted text passes this many characters fails: reading stops there. (As
+#: many as the largest .txt can hold, so a .docx, .pdf or .html holds no more than a .txt may.)
+MAX_TEXT_CHARS = MAX_TEXT_BYTES
+#: A .docx whose parts inflate to more than this fails before any part is inflated or parsed
+#: (a zip bomb: 1 MB of repeated XML can inflate to hundreds of MB).
+MAX_INFLATED_BYTES = 2 * MAX_BINARY_BYTES
+#: ... and one whose XML parts (the ones parsed into trees: about ten times their size in
+#: memory) inflate to more than this.
+MAX_XML_BYTES = 64 * 1024 * 1024
 
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 _YEAR_IN_NAME = re.compile(r"(?<!\d)(1[89]\d{2}|20\d{2})(?!\d)")
@@ -60,6 +69,8 @@ _HTML_DROP = ("head", "script", "style", "noscript", "template", "nav", "header"
 _HTML_BLOCK = ("p", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
                "section", "article", "main", "blockquote", "pre", "dd", "dt", "dl", "figure",
                "figcaption", "caption", "address", "center", "hr")
+
+_ASCII_SPACES = " \n\t\x0c\r"
 
 log = logging.getLogger("pipeline.ingest")
 
@@ -430,6 +441,20 @@ def read_source(src: Source, *, to_simplified: bool = False) -> Document:
                     note=note)
 
 
+class _TooMuchText(Exception):
+    """Raised inside a reader when the text extracted so far passes ``MAX_TEXT_CHARS``."""
+
+    def __init__(self, chars: int) -> None:
+        super().__init__(chars)
+        self.chars = chars
+
+
+def _too_much_text(chars: int) -> IngestError:
+    return IngestError(f"its text passes the limit of {MAX_TEXT_CHARS:,} characters for one "
+                       f"document (reading stopped at {chars:,})",
+                       fix="Check that it is one policy document; split it into documents.")
+
+
 def _truncated(exc: UnicodeDecodeError) -> bool:
     return exc.end >= len(exc.object) and "incomplete" in exc.reason or (
         "unexpected end" in exc.reason)
@@ -554,8 +579,15 @@ def _is_mojibake(run: str) -> bool:
 
 
 def _read_html(raw: bytes) -> tuple[str, str]:
-    """HTML bytes -> (body text with one block per line, encoding)."""
-    from bs4 import BeautifulSoup
+    """HTML bytes -> (body text with one block per line, encoding).
+
+    One pass of lxml's HTML parser (libxml2) with a parser target (``_HtmlText``): no tree is
+    built, so the time and memory grow linearly with the page, however many sibling or nested
+    elements it has. (BeautifulSoup's ``insert_before``/``insert_after`` looked up each element's
+    position among its siblings and walked nested elements to their last descendant: a page of
+    tens of thousands of ``<p>`` took minutes. The text is the same as that tree walk gave.)
+    """
+    from lxml import etree
 
     declared = _HTML_CHARSET.search(raw[:4096])
     if declared:
@@ -574,18 +606,121 @@ def _read_html(raw: bytes) -> tuple[str, str]:
         _verify(markup)
     else:
         markup, encoding = _decode_text(raw)
-    soup = BeautifulSoup(markup, "lxml")
-    for tag in soup.find_all(_HTML_DROP):
-        tag.decompose()
-    for br in soup.find_all("br"):
-        br.replace_with("\n")
-    for cell in soup.find_all(("td", "th")):
-        cell.insert_after("\t")
-    for block in soup.find_all(_HTML_BLOCK):
-        block.insert_before("\n")
-        block.insert_after("\n")
-    body = soup.body or soup
-    return body.get_text(), encoding
+        markup = markup.removeprefix("\ufeff")
+    if not markup:
+        return "", encoding
+    target = _HtmlText(MAX_TEXT_CHARS)
+    parser = etree.HTMLParser(target=target, recover=True)
+    try:
+        parser.feed(markup)
+        text: str = parser.close()
+    except _TooMuchText:
+        raise _too_much_text(target.chars) from None
+    return text, encoding
+
+
+class _HtmlText:
+    """An lxml parser target that collects a page's text in one pass (for ``_read_html``).
+
+    It gives the text BeautifulSoup gave for the same parse (the same libxml2 events), with
+    the elements of ``_HTML_DROP`` removed, a line break for each ``<br>``, a tab after each
+    table cell, a line break before and after each block of ``_HTML_BLOCK``, and only the
+    ``<body>`` when there is one. As in BeautifulSoup, a run of text that is only ASCII
+    whitespace becomes one line break (if it holds one) or one space, except inside
+    ``<pre>``/``<textarea>``; comments, processing instructions and the text of ruby
+    annotations (``<rt>``, ``<rp>``) are left out. Past ``limit`` characters it raises
+    ``_TooMuchText``, which stops the parser.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.parts: list[str] = []
+        self.chars = 0
+        self._pending: list[str] = []
+        self._depth = 0  # open elements
+        self._skip_at = 0  # depth of the outermost open dropped element or <br> (0: none)
+        self._ruby = 0  # open <rt>/<rp> (their own text is left out, inserted breaks are not)
+        self._pre = 0  # open <pre>/<textarea> (whitespace kept as it is)
+        self._body: list[int] = []  # index in parts where the first <body> starts [, ends]
+        self._body_depth = 0
+
+    def _add(self, piece: str) -> None:
+        self.parts.append(piece)
+        self.chars += len(piece)
+        if self.chars > self.limit:
+            raise _TooMuchText(self.chars)
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        data = "".join(self._pending)
+        self._pending = []
+        if self._skip_at or self._ruby:
+            return
+        if not self._pre and not data.strip(_ASCII_SPACES):
+            data = "\n" if "\n" in data else " "
+        self._add(data)
+
+    def start(self, tag: str, *_attrs: Any) -> None:
+        self._flush()
+        self._depth += 1
+        if self._skip_at:
+            return
+        if tag in _HTML_DROP:
+            self._skip_at = self._depth
+            return
+        if tag == "br":
+            self._add("\n")
+            self._skip_at = self._depth
+            return
+        if tag in _HTML_BLOCK:
+            self._add("\n")
+        if tag in ("rt", "rp"):
+            self._ruby += 1
+        elif tag in ("pre", "textarea"):
+            self._pre += 1
+        elif tag == "body" and not self._body:
+            self._body.append(len(self.parts))
+            self._body_depth = self._depth
+
+    def end(self, tag: str) -> None:
+        self._flush()
+        depth = self._depth
+        self._depth -= 1
+        if self._skip_at:
+            if depth == self._skip_at:
+                self._skip_at = 0
+            return
+        if tag in _HTML_BLOCK:
+            self._add("\n")
+        elif tag in ("td", "th"):
+            self._add("\t")
+        if tag in ("rt", "rp"):
+            self._ruby -= 1
+        elif tag in ("pre", "textarea"):
+            self._pre -= 1
+        elif depth == self._body_depth and len(self._body) == 1:
+            self._body.append(len(self.parts))
+
+    def data(self, text: str) -> None:
+        self._pending.append(text)
+
+    def comment(self, _text: str) -> None:
+        self._flush()
+        self._pending = []
+
+    def pi(self, *_args: Any) -> None:
+        self._flush()
+
+    def doctype(self, *_args: Any) -> None:
+        self._flush()
+
+    def close(self) -> str:
+        self._flush()
+        if self._body:
+            start, end = self._body[0], self._body[1] if len(self._body) > 1 else len(self.parts)
+            return "".join(self.parts[start:end])
+        return "".join(self.parts)
 
 
 def _read_docx(raw: bytes) -> str:
