@@ -414,6 +414,9 @@ def read_source(src: Source, *, to_simplified: bool = False) -> Document:
             decoded, encoding = _read_pdf(raw), "pdf"
     except IngestError as exc:
         raise IngestError(exc.problem, path=src.path, fix=exc.fix) from None
+    except _TooMuchText as exc:
+        error = _too_much_text(exc.chars)
+        raise IngestError(error.problem, path=src.path, fix=error.fix) from None
     except OSError as exc:
         raise IngestError(f"cannot be read ({exc.strerror})", path=src.path) from None
     except Exception as exc:  # a reader library choked: one failed document, not a crash
@@ -724,10 +727,16 @@ class _HtmlText:
 
 
 def _read_docx(raw: bytes) -> str:
-    """A .docx -> paragraphs and table rows (cells tab-separated), in document order."""
+    """A .docx -> paragraphs and table rows (cells tab-separated), in document order.
+
+    The zip's parts are inflated once first, in chunks, counting their bytes (``_check_docx``),
+    so that a zip bomb fails before python-docx inflates and parses them all; extraction stops
+    past ``MAX_TEXT_CHARS``.
+    """
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
+    _check_docx(raw)
     try:
         document = docx.Document(io.BytesIO(raw))
     except (PackageNotFoundError, KeyError, ValueError) as exc:
@@ -739,18 +748,76 @@ def _read_docx(raw: bytes) -> str:
                               fix="If it is an old .doc file, save it as .docx.") from None
         raise
     lines: list[str] = []
-    _docx_blocks(document.element.body, document, lines)
+    _docx_blocks(document.element.body, document, lines, [0])
     return "\n".join(lines)
 
 
-def _docx_blocks(container: Any, parent: Any, lines: list[str]) -> None:
+#: Bytes inflated at a time when a .docx's parts are measured.
+_ZIP_CHUNK = 1 << 20
+
+
+def _check_docx(raw: bytes) -> None:
+    """Refuse a .docx whose parts inflate past ``MAX_INFLATED_BYTES`` (all parts) or
+    ``MAX_XML_BYTES`` (the XML parts, which python-docx parses into trees).
+
+    The sizes the zip declares are checked first, without inflating anything; then each part
+    is inflated in chunks of ``_ZIP_CHUNK`` bytes and its real bytes counted, stopping at the
+    limit (a part is XML when its first bytes are ``<``, whatever its name). ``zipfile`` never
+    returns more than a part's declared size (and fails its CRC check when the data holds more),
+    so neither pass inflates more than the limit, however the zip lies.
+    """
+    import zipfile
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(raw))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError) as exc:
+        raise IngestError(f"not a valid .docx (Word 2007+) file ({type(exc).__name__})",
+                          fix="If it is an old .doc file, save it as .docx in Word or LibreOffice.") \
+            from None
+    with archive:
+        infos = archive.infolist()
+        declared = sum(info.file_size for info in infos)
+        if declared > MAX_INFLATED_BYTES:
+            raise _inflates(declared, MAX_INFLATED_BYTES, "its parts", "declares")
+        total = xml = 0
+        for info in infos:
+            if info.is_dir():
+                continue
+            with archive.open(info) as part:
+                chunk = part.read(_ZIP_CHUNK)
+                is_xml = chunk.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+                while chunk:
+                    total += len(chunk)
+                    xml += len(chunk) if is_xml else 0
+                    if total > MAX_INFLATED_BYTES:
+                        raise _inflates(total, MAX_INFLATED_BYTES, "its parts", "inflates")
+                    if xml > MAX_XML_BYTES:
+                        raise _inflates(xml, MAX_XML_BYTES, "its XML", "inflates")
+                    chunk = part.read(_ZIP_CHUNK)
+
+
+def _inflates(size: int, limit: int, what: str, verb: str) -> IngestError:
+    more = "at least " if verb == "inflates" else ""
+    return IngestError(f"{what} {verb} to {more}{size / 2**20:.1f} MB, over the "
+                       f"{limit // 2**20} MB limit for one .docx (a zip bomb, or many documents "
+                       "in one); it was not parsed",
+                       fix="Check that it is one policy document; save it again from Word, or "
+                           "convert it to .txt.")
+
+
+def _docx_blocks(container: Any, parent: Any, lines: list[str], chars: list[int]) -> None:
+    """Append the lines of ``container``'s paragraphs and tables; ``chars[0]`` counts the
+    characters so far (``_TooMuchText`` past ``MAX_TEXT_CHARS``)."""
     from docx.table import Table
     from docx.text.paragraph import Paragraph
 
     for child in container.iterchildren():
+        if chars[0] > MAX_TEXT_CHARS:
+            raise _TooMuchText(chars[0])
         tag = child.tag.rsplit("}", 1)[-1]
         if tag == "p":
             lines.append(Paragraph(child, parent).text)
+            chars[0] += len(lines[-1]) + 1
         elif tag == "tbl":
             for row in Table(child, parent).rows:
                 cells: list[str] = []
@@ -761,8 +828,9 @@ def _docx_blocks(container: Any, parent: Any, lines: list[str]) -> None:
                     seen.add(id(cell._tc))
                     cells.append(" ".join(cell.text.split("\n")))
                 lines.append("\t".join(cells))
+                chars[0] += len(lines[-1]) + 1
         elif tag in ("sdt", "sdtContent", "customXml", "ins"):
-            _docx_blocks(child, parent, lines)
+            _docx_blocks(child, parent, lines, chars)
 
 
 def _read_pdf(raw: bytes) -> str:
@@ -775,7 +843,13 @@ def _read_pdf(raw: bytes) -> str:
         if reader.is_encrypted and not reader.decrypt(""):
             raise IngestError("encrypted PDF (needs a password)",
                               fix="Save an unencrypted copy of the PDF.")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages: list[str] = []
+        chars = 0
+        for page in reader.pages:
+            pages.append(page.extract_text() or "")
+            chars += len(pages[-1]) + 1
+            if chars > MAX_TEXT_CHARS:
+                raise _TooMuchText(chars)
     except PdfReadError as exc:
         raise IngestError(f"not a readable PDF ({exc})",
                           fix="Open and re-save the PDF, or convert it to .txt.") from None
