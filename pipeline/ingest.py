@@ -46,9 +46,9 @@ MAX_TEXT_CHARS = MAX_TEXT_BYTES
 #: A .docx whose parts inflate to more than this fails before any part is inflated or parsed
 #: (a zip bomb: 1 MB of repeated XML can inflate to hundreds of MB).
 MAX_INFLATED_BYTES = 2 * MAX_BINARY_BYTES
-#: ... and one whose XML parts (the ones parsed into trees: about ten times their size in
-#: memory) inflate to more than this.
-MAX_XML_BYTES = 64 * 1024 * 1024
+#: ... and one whose XML parts (parsed into trees: about 15 times their size in memory, and
+#: python-docx reads about 0.1-0.2 MB of XML a second) inflate to more than this.
+MAX_XML_BYTES = 16 * 1024 * 1024
 
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 _YEAR_IN_NAME = re.compile(r"(?<!\d)(1[89]\d{2}|20\d{2})(?!\d)")
@@ -760,47 +760,46 @@ def _check_docx(raw: bytes) -> None:
     """Refuse a .docx whose parts inflate past ``MAX_INFLATED_BYTES`` (all parts) or
     ``MAX_XML_BYTES`` (the XML parts, which python-docx parses into trees).
 
-    The sizes the zip declares are checked first, without inflating anything; then each part
-    is inflated in chunks of ``_ZIP_CHUNK`` bytes and its real bytes counted, stopping at the
-    limit (a part is XML when its first bytes are ``<``, whatever its name). ``zipfile`` never
-    returns more than a part's declared size (and fails its CRC check when the data holds more),
-    so neither pass inflates more than the limit, however the zip lies.
+    The sizes the zip declares are checked first, without inflating anything. ``zipfile``
+    never returns more than a part's declared size (and fails its CRC check when the data
+    holds more), so the parts cannot inflate past that sum. Then each XML part (one whose
+    first bytes are ``<``, whatever its name) is inflated in chunks of ``_ZIP_CHUNK`` bytes,
+    counting them and stopping at the XML limit: nothing is parsed before all have passed.
     """
     import zipfile
 
+    invalid = IngestError("not a valid .docx (Word 2007+) file (BadZipFile)",
+                          fix="If it is an old .doc file, save it as .docx in Word or LibreOffice.")
     try:
         archive = zipfile.ZipFile(io.BytesIO(raw))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError) as exc:
-        raise IngestError(f"not a valid .docx (Word 2007+) file ({type(exc).__name__})",
-                          fix="If it is an old .doc file, save it as .docx in Word or LibreOffice.") \
-            from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError):
+        raise invalid from None
     with archive:
         infos = archive.infolist()
         declared = sum(info.file_size for info in infos)
         if declared > MAX_INFLATED_BYTES:
-            raise _inflates(declared, MAX_INFLATED_BYTES, "its parts", "declares")
-        total = xml = 0
-        for info in infos:
-            if info.is_dir():
-                continue
-            with archive.open(info) as part:
-                chunk = part.read(_ZIP_CHUNK)
-                is_xml = chunk.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
-                while chunk:
-                    total += len(chunk)
-                    xml += len(chunk) if is_xml else 0
-                    if total > MAX_INFLATED_BYTES:
-                        raise _inflates(total, MAX_INFLATED_BYTES, "its parts", "inflates")
-                    if xml > MAX_XML_BYTES:
-                        raise _inflates(xml, MAX_XML_BYTES, "its XML", "inflates")
+            raise _inflates(f"its parts would inflate to {declared / 2**20:.1f} MB (as its zip "
+                            f"declares), over the {MAX_INFLATED_BYTES // 2**20} MB limit")
+        xml = 0
+        try:
+            for info in infos:
+                with archive.open(info) as part:
                     chunk = part.read(_ZIP_CHUNK)
+                    if not chunk.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+                        continue  # not XML: python-docx keeps it as bytes, unparsed
+                    while chunk:
+                        xml += len(chunk)
+                        if xml > MAX_XML_BYTES:
+                            raise _inflates("its XML parts inflate to more than the "
+                                            f"{MAX_XML_BYTES // 2**20} MB limit")
+                        chunk = part.read(_ZIP_CHUNK)
+        except zipfile.BadZipFile:  # a part's data does not match what the zip declares
+            raise invalid from None
 
 
-def _inflates(size: int, limit: int, what: str, verb: str) -> IngestError:
-    more = "at least " if verb == "inflates" else ""
-    return IngestError(f"{what} {verb} to {more}{size / 2**20:.1f} MB, over the "
-                       f"{limit // 2**20} MB limit for one .docx (a zip bomb, or many documents "
-                       "in one); it was not parsed",
+def _inflates(what: str) -> IngestError:
+    return IngestError(f"{what} for one .docx (a zip bomb, or many documents in one); it was not "
+                       "parsed",
                        fix="Check that it is one policy document; save it again from Word, or "
                            "convert it to .txt.")
 
