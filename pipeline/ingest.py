@@ -47,7 +47,7 @@ MAX_TEXT_CHARS = MAX_TEXT_BYTES
 #: (a zip bomb: 1 MB of repeated XML can inflate to hundreds of MB).
 MAX_INFLATED_BYTES = 2 * MAX_BINARY_BYTES
 #: ... and one whose XML parts (parsed into trees: about 15 times their size in memory, and
-#: python-docx reads about 0.1-0.2 MB of XML a second) inflate to more than this.
+#: python-docx reads about 0.1-0.3 MB of XML a second) inflate to more than this.
 MAX_XML_BYTES = 16 * 1024 * 1024
 
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
