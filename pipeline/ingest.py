@@ -43,6 +43,15 @@ METADATA_FILE = "metadata.csv"
 MAX_TEXT_BYTES = 20 * 1024 * 1024
 #: .docx/.pdf files larger than this fail unread (they may carry images, hence the higher limit).
 MAX_BINARY_BYTES = 100 * 1024 * 1024
+#: A document whose extracted text passes this many characters fails: reading stops there. (As
+#: many as the largest .txt can hold, so a .docx, .pdf or .html holds no more than a .txt may.)
+MAX_TEXT_CHARS = MAX_TEXT_BYTES
+#: A .docx whose parts inflate to more than this fails before any part is inflated or parsed
+#: (a zip bomb: 1 MB of repeated XML can inflate to hundreds of MB).
+MAX_INFLATED_BYTES = 2 * MAX_BINARY_BYTES
+#: ... and one whose XML parts (parsed into trees: about 15 times their size in memory, and
+#: python-docx reads about 0.1-0.3 MB of XML a second) inflate to more than this.
+MAX_XML_BYTES = 16 * 1024 * 1024
 
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 _YEAR_IN_NAME = re.compile(r"(?<!\d)(1[89]\d{2}|20\d{2})(?!\d)")
@@ -63,6 +72,8 @@ _HTML_DROP = ("head", "script", "style", "noscript", "template", "nav", "header"
 _HTML_BLOCK = ("p", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
                "section", "article", "main", "blockquote", "pre", "dd", "dt", "dl", "figure",
                "figcaption", "caption", "address", "center", "hr")
+
+_ASCII_SPACES = " \n\t\x0c\r"
 
 log = logging.getLogger("pipeline.ingest")
 
@@ -517,6 +528,9 @@ def read_source(src: Source, *, to_simplified: bool = False) -> Document:
             decoded, encoding = _read_pdf(raw), "pdf"
     except IngestError as exc:
         raise IngestError(exc.problem, path=src.path, fix=exc.fix) from None
+    except _TooMuchText as exc:
+        error = _too_much_text(exc.chars)
+        raise IngestError(error.problem, path=src.path, fix=error.fix) from None
     except OSError as exc:
         raise IngestError(f"cannot be read ({exc.strerror})", path=src.path) from None
     except Exception as exc:  # a reader library choked: one failed document, not a crash
@@ -543,6 +557,20 @@ def read_source(src: Source, *, to_simplified: bool = False) -> Document:
     return Document(src.doc_id, src.path, text, text_hash(text), src.date, src.year,
                     dict(src.meta), encoding=encoding, reader=reader, converted=converted,
                     note=note)
+
+
+class _TooMuchText(Exception):
+    """Raised inside a reader when the text extracted so far passes ``MAX_TEXT_CHARS``."""
+
+    def __init__(self, chars: int) -> None:
+        super().__init__(chars)
+        self.chars = chars
+
+
+def _too_much_text(chars: int) -> IngestError:
+    return IngestError(f"its text passes the limit of {MAX_TEXT_CHARS:,} characters for one "
+                       f"document (reading stopped at {chars:,})",
+                       fix="Check that it is one policy document; split it into documents.")
 
 
 def _truncated(exc: UnicodeDecodeError) -> bool:
@@ -719,8 +747,15 @@ def _is_mojibake(run: str) -> bool:
 
 
 def _read_html(raw: bytes) -> tuple[str, str, str]:
-    """HTML bytes -> (body text with one block per line, encoding, note as ``_decode_text``)."""
-    from bs4 import BeautifulSoup
+    """HTML bytes -> (body text with one block per line, encoding, note as ``_decode_text``).
+
+    One pass of lxml's HTML parser (libxml2) with a parser target (``_HtmlText``): no tree is
+    built, so the time and memory grow linearly with the page, however many sibling or nested
+    elements it has. (BeautifulSoup's ``insert_before``/``insert_after`` looked up each element's
+    position among its siblings and walked nested elements to their last descendant: a page of
+    tens of thousands of ``<p>`` took minutes. The text is the same as that tree walk gave.)
+    """
+    from lxml import etree
 
     declared = _HTML_CHARSET.search(raw[:4096])
     note = ""
@@ -740,25 +775,134 @@ def _read_html(raw: bytes) -> tuple[str, str, str]:
         _verify(markup)
     else:
         markup, encoding, note = _decode_text(raw)
-    soup = BeautifulSoup(markup, "lxml")
-    for tag in soup.find_all(_HTML_DROP):
-        tag.decompose()
-    for br in soup.find_all("br"):
-        br.replace_with("\n")
-    for cell in soup.find_all(("td", "th")):
-        cell.insert_after("\t")
-    for block in soup.find_all(_HTML_BLOCK):
-        block.insert_before("\n")
-        block.insert_after("\n")
-    body = soup.body or soup
-    return body.get_text(), encoding, note
+        markup = markup.removeprefix("\ufeff")
+    if not markup:
+        return "", encoding, note
+    target = _HtmlText(MAX_TEXT_CHARS)
+    parser = etree.HTMLParser(target=target, recover=True)
+    try:
+        parser.feed(markup)
+        text: str = parser.close()
+    except _TooMuchText:
+        raise _too_much_text(target.chars) from None
+    return text, encoding, note
+
+
+class _HtmlText:
+    """An lxml parser target that collects a page's text in one pass (for ``_read_html``).
+
+    It gives the text BeautifulSoup gave for the same parse (the same libxml2 events), with
+    the elements of ``_HTML_DROP`` removed, a line break for each ``<br>``, a tab after each
+    table cell, a line break before and after each block of ``_HTML_BLOCK``, and only the
+    ``<body>`` when there is one. As in BeautifulSoup, a run of text that is only ASCII
+    whitespace becomes one line break (if it holds one) or one space, except inside
+    ``<pre>``/``<textarea>``; comments, processing instructions and the text of ruby
+    annotations (``<rt>``, ``<rp>``) are left out. Past ``limit`` characters it raises
+    ``_TooMuchText``, which stops the parser.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.parts: list[str] = []
+        self.chars = 0
+        self._pending: list[str] = []
+        self._depth = 0  # open elements
+        self._skip_at = 0  # depth of the outermost open dropped element or <br> (0: none)
+        self._ruby = 0  # open <rt>/<rp> (their own text is left out, inserted breaks are not)
+        self._pre = 0  # open <pre>/<textarea> (whitespace kept as it is)
+        self._body: list[int] = []  # index in parts where the first <body> starts [, ends]
+        self._body_depth = 0
+
+    def _add(self, piece: str) -> None:
+        self.parts.append(piece)
+        self.chars += len(piece)
+        if self.chars > self.limit:
+            raise _TooMuchText(self.chars)
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        data = "".join(self._pending)
+        self._pending = []
+        if self._skip_at or self._ruby:
+            return
+        if not self._pre and not data.strip(_ASCII_SPACES):
+            data = "\n" if "\n" in data else " "
+        self._add(data)
+
+    def start(self, tag: str, *_attrs: Any) -> None:
+        self._flush()
+        self._depth += 1
+        if self._skip_at:
+            return
+        if tag in _HTML_DROP:
+            self._skip_at = self._depth
+            return
+        if tag == "br":
+            self._add("\n")
+            self._skip_at = self._depth
+            return
+        if tag in _HTML_BLOCK:
+            self._add("\n")
+        if tag in ("rt", "rp"):
+            self._ruby += 1
+        elif tag in ("pre", "textarea"):
+            self._pre += 1
+        elif tag == "body" and not self._body:
+            self._body.append(len(self.parts))
+            self._body_depth = self._depth
+
+    def end(self, tag: str) -> None:
+        self._flush()
+        depth = self._depth
+        self._depth -= 1
+        if self._skip_at:
+            if depth == self._skip_at:
+                self._skip_at = 0
+            return
+        if tag in _HTML_BLOCK:
+            self._add("\n")
+        elif tag in ("td", "th"):
+            self._add("\t")
+        if tag in ("rt", "rp"):
+            self._ruby -= 1
+        elif tag in ("pre", "textarea"):
+            self._pre -= 1
+        elif depth == self._body_depth and len(self._body) == 1:
+            self._body.append(len(self.parts))
+
+    def data(self, text: str) -> None:
+        self._pending.append(text)
+
+    def comment(self, _text: str) -> None:
+        self._flush()
+        self._pending = []
+
+    def pi(self, *_args: Any) -> None:
+        self._flush()
+
+    def doctype(self, *_args: Any) -> None:
+        self._flush()
+
+    def close(self) -> str:
+        self._flush()
+        if self._body:
+            start, end = self._body[0], self._body[1] if len(self._body) > 1 else len(self.parts)
+            return "".join(self.parts[start:end])
+        return "".join(self.parts)
 
 
 def _read_docx(raw: bytes) -> str:
-    """A .docx -> paragraphs and table rows (cells tab-separated), in document order."""
+    """A .docx -> paragraphs and table rows (cells tab-separated), in document order.
+
+    The zip's parts are inflated once first, in chunks, counting their bytes (``_check_docx``),
+    so that a zip bomb fails before python-docx inflates and parses them all; extraction stops
+    past ``MAX_TEXT_CHARS``.
+    """
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
+    _check_docx(raw)
     try:
         document = docx.Document(io.BytesIO(raw))
     except (PackageNotFoundError, KeyError, ValueError) as exc:
@@ -770,18 +914,75 @@ def _read_docx(raw: bytes) -> str:
                               fix="If it is an old .doc file, save it as .docx.") from None
         raise
     lines: list[str] = []
-    _docx_blocks(document.element.body, document, lines)
+    _docx_blocks(document.element.body, document, lines, [0])
     return "\n".join(lines)
 
 
-def _docx_blocks(container: Any, parent: Any, lines: list[str]) -> None:
+#: Bytes inflated at a time when a .docx's parts are measured.
+_ZIP_CHUNK = 1 << 20
+
+
+def _check_docx(raw: bytes) -> None:
+    """Refuse a .docx whose parts inflate past ``MAX_INFLATED_BYTES`` (all parts) or
+    ``MAX_XML_BYTES`` (the XML parts, which python-docx parses into trees).
+
+    The sizes the zip declares are checked first, without inflating anything. ``zipfile``
+    never returns more than a part's declared size (and fails its CRC check when the data
+    holds more), so the parts cannot inflate past that sum. Then each XML part (one whose
+    first bytes are ``<``, whatever its name) is inflated in chunks of ``_ZIP_CHUNK`` bytes,
+    counting them and stopping at the XML limit: nothing is parsed before all have passed.
+    """
+    import zipfile
+
+    invalid = IngestError("not a valid .docx (Word 2007+) file (BadZipFile)",
+                          fix="If it is an old .doc file, save it as .docx in Word or LibreOffice.")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(raw))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError):
+        raise invalid from None
+    with archive:
+        infos = archive.infolist()
+        declared = sum(info.file_size for info in infos)
+        if declared > MAX_INFLATED_BYTES:
+            raise _inflates(f"its parts would inflate to {declared / 2**20:.1f} MB (as its zip "
+                            f"declares), over the {MAX_INFLATED_BYTES // 2**20} MB limit")
+        xml = 0
+        try:
+            for info in infos:
+                with archive.open(info) as part:
+                    chunk = part.read(_ZIP_CHUNK)
+                    if not chunk.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+                        continue  # not XML: python-docx keeps it as bytes, unparsed
+                    while chunk:
+                        xml += len(chunk)
+                        if xml > MAX_XML_BYTES:
+                            raise _inflates("its XML parts inflate to more than the "
+                                            f"{MAX_XML_BYTES // 2**20} MB limit")
+                        chunk = part.read(_ZIP_CHUNK)
+        except zipfile.BadZipFile:  # a part's data does not match what the zip declares
+            raise invalid from None
+
+
+def _inflates(what: str) -> IngestError:
+    return IngestError(f"{what} for one .docx (a zip bomb, or many documents in one); it was not "
+                       "parsed",
+                       fix="Check that it is one policy document; save it again from Word, or "
+                           "convert it to .txt.")
+
+
+def _docx_blocks(container: Any, parent: Any, lines: list[str], chars: list[int]) -> None:
+    """Append the lines of ``container``'s paragraphs and tables; ``chars[0]`` counts the
+    characters so far (``_TooMuchText`` past ``MAX_TEXT_CHARS``)."""
     from docx.table import Table
     from docx.text.paragraph import Paragraph
 
     for child in container.iterchildren():
+        if chars[0] > MAX_TEXT_CHARS:
+            raise _TooMuchText(chars[0])
         tag = child.tag.rsplit("}", 1)[-1]
         if tag == "p":
             lines.append(Paragraph(child, parent).text)
+            chars[0] += len(lines[-1]) + 1
         elif tag == "tbl":
             for row in Table(child, parent).rows:
                 cells: list[str] = []
@@ -792,8 +993,9 @@ def _docx_blocks(container: Any, parent: Any, lines: list[str]) -> None:
                     seen.add(id(cell._tc))
                     cells.append(" ".join(cell.text.split("\n")))
                 lines.append("\t".join(cells))
+                chars[0] += len(lines[-1]) + 1
         elif tag in ("sdt", "sdtContent", "customXml", "ins"):
-            _docx_blocks(child, parent, lines)
+            _docx_blocks(child, parent, lines, chars)
 
 
 def _read_pdf(raw: bytes) -> str:
@@ -806,7 +1008,13 @@ def _read_pdf(raw: bytes) -> str:
         if reader.is_encrypted and not reader.decrypt(""):
             raise IngestError("encrypted PDF (needs a password)",
                               fix="Save an unencrypted copy of the PDF.")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages: list[str] = []
+        chars = 0
+        for page in reader.pages:
+            pages.append(page.extract_text() or "")
+            chars += len(pages[-1]) + 1
+            if chars > MAX_TEXT_CHARS:
+                raise _TooMuchText(chars)
     except PdfReadError as exc:
         raise IngestError(f"not a readable PDF ({exc})",
                           fix="Open and re-save the PDF, or convert it to .txt.") from None

@@ -60,6 +60,12 @@ MAX_GAP_LIMIT = 12
 #: (NFKC-normalised: ，；：！？ are , ; : ! ?). The enumeration comma 、 and quotes may sit in a gap.
 GAP_STOPS = "。,;:!?"
 _CATEGORY_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+#: The longest literal term: a word or a phrase (the shipped lexicon's longest has 13
+#: characters). The segmenter's dictionary holds every prefix of every term, so a term's cost
+#: grows with the square of its length: one of 40,000 characters took 1.6 GB and did not finish.
+MAX_TERM_CHARS = 64
+#: The longest pattern source (the shipped lexicon's longest has 82 characters).
+MAX_PATTERN_CHARS = 1000
 
 Severity = Literal["error", "warning", "note"]
 
@@ -654,6 +660,18 @@ class _Parser:
             self.error(m["pattern"], f"{where}: invalid regular expression {source!r}: {exc}",
                        "Fix the pattern (Python `re` syntax; quote it with single quotes in YAML)")
             return None
+        if len(source) > MAX_PATTERN_CHARS:
+            self.error(m["pattern"], f"{where}: pattern {source[:40]!r}... is {len(source):,} "
+                       f"characters long, over the limit of {MAX_PATTERN_CHARS}",
+                       "Split it into several patterns, each with its own label")
+            return None
+        risk = _backtracking_risk(compiled)
+        if risk is not None:
+            severity, problem, fix = risk
+            self.error(m["pattern"], f"{where}: pattern '{source}' {problem}", fix,
+                       severity=severity)
+            if severity == "error":
+                return None
         if compiled.match("") is not None:
             self.error(m["pattern"], f"{where}: pattern {source!r} matches the empty string",
                        "Make the pattern require at least one character (use + rather than *)")
@@ -755,6 +773,12 @@ class _Parser:
         if "\t" in text or "  " in text:
             self.error(node, f"{where}: term {text!r} holds a tab or a run of spaces, which "
                        "normalised text never contains", "Use single spaces")
+            return ""
+        if len(text) > MAX_TERM_CHARS:
+            self.error(node, f"{where}: term {text[:20]!r}... is {len(text):,} characters long, "
+                       f"over the limit of {MAX_TERM_CHARS} (the segmenter keeps every prefix of "
+                       "every term, so a long term costs memory with the square of its length)",
+                       "A term is a word or a phrase: keep the phrase that marks the category")
             return ""
         norm = unicodedata.normalize("NFKC", text)
         if norm != text:
@@ -891,6 +915,135 @@ def gap_regex(parts: tuple[tuple[str, ...], ...], max_gap: int, *,
     before, after = _context_guards(not_before, not_after)
     gap = f"[^{GAP_STOPS}\\n]{{0,{max_gap}}}?"
     return before + gap.join(_alternatives(p) for p in parts) + after
+
+
+def _backtracking_risk(compiled: re.Pattern[str]) -> tuple[Severity, str, str] | None:
+    """Whether a pattern can take more than linear time, as (severity, problem, fix), or None.
+
+    - An error for nested quantifiers: a repeated group (at most more than once) that holds a
+      repeat of varying count (``(\\d+)+``, ``(?:\\d?\\d?)*``), or alternatives that can
+      start with the same character or match nothing (``(a|aa)*``). On a long run of text that
+      fails to match at the end, the regex engine tries every way of splitting the run between
+      the repeats: exponential time (catastrophic backtracking). Possessive repeats (``\\d++``)
+      and atomic groups (``(?>...)``) never backtrack, so they are not counted.
+    - A warning for a pattern that starts with an unbounded repeat (``\\d+亿``, ``[^。]+覆盖``)
+      with no lookbehind before it: in a long run of the characters it repeats, a match is tried
+      from each character and each try reads the rest of the run (time grows with the square
+      of the run's length: 40 KB of digits took 49 s).
+    """
+    from re import _constants as c  # type: ignore[attr-defined]
+    from re import _parser  # type: ignore[attr-defined]
+
+    try:
+        tree = _parser.parse(compiled.pattern, compiled.flags)
+    except Exception:  # noqa: BLE001 - compiled already: cannot happen; say nothing
+        return None
+    repeats = (c.MAX_REPEAT, c.MIN_REPEAT)
+
+    def children(op: Any, av: Any) -> list[list[tuple[Any, Any]]]:
+        if op is c.SUBPATTERN:
+            return [list(av[3])]
+        if op in (c.ASSERT, c.ASSERT_NOT):
+            return [list(av[1])]
+        if op is c.BRANCH:
+            return [list(b) for b in av[1]]
+        if op in (*repeats, c.POSSESSIVE_REPEAT):
+            return [list(av[2])]
+        if op is c.GROUPREF_EXISTS:
+            return [list(b) for b in av[1:] if b is not None]
+        return []
+
+    def first_chars(items: list[tuple[Any, Any]]) -> tuple[str, Any] | None:
+        """The first character an alternative needs: ("lit", ch), ("set", node), or None
+        when it can match the empty string or cannot be told."""
+        for op, av in items:
+            if op in (c.AT, c.ASSERT, c.ASSERT_NOT):
+                continue
+            if op is c.LITERAL:
+                return ("lit", chr(av))
+            if op in (c.IN, c.NOT_LITERAL, c.ANY):
+                return ("set", (op, av))
+            if op is c.SUBPATTERN:
+                return first_chars(list(av[3]))
+            if op in (*repeats, c.POSSESSIVE_REPEAT) and av[0] >= 1:
+                return first_chars(list(av[2]))
+            return None
+        return None
+
+    def overlap(a: tuple[str, Any] | None, b: tuple[str, Any] | None) -> bool:
+        if a is None or b is None:
+            return True
+        if a[0] == "lit" and b[0] == "lit":
+            return bool(a[1] == b[1])
+        if a[0] == "set" and b[0] == "set":
+            return True  # two classes: assume they share a character
+        lit, node = (a[1], b[1]) if a[0] == "lit" else (b[1], a[1])
+        return _node_matches(node, lit, compiled.flags)
+
+    def nested(items: list[tuple[Any, Any]], repeated: bool) -> str | None:
+        for op, av in items:
+            if op is c.ATOMIC_GROUP or op is c.POSSESSIVE_REPEAT:
+                continue
+            if op in repeats:
+                lo, hi, body = av
+                if repeated and lo != hi:
+                    return "nests quantifiers (a repeated group holds a repeat, as (\\d+)+ does)"
+                found = nested(list(body), repeated or hi > 1)
+            elif op is c.BRANCH and repeated:
+                alts = [first_chars(list(b)) for b in av[1]]
+                if any(overlap(x, y) for i, x in enumerate(alts) for y in alts[i + 1:]):
+                    return ("repeats a choice between alternatives that can start with the same "
+                            "character or match nothing (as (a|aa)* does)")
+                found = next((f for b in av[1] if (f := nested(list(b), True))), None)
+            else:
+                found = next((f for sub in children(op, av) if (f := nested(sub, repeated))),
+                             None)
+            if found:
+                return found
+        return None
+
+    problem = nested(list(tree), False)
+    if problem:
+        return ("error", f"{problem}: on a long run of text that fails to match at its end, the "
+                "regex engine tries every way of splitting the run between the repeats "
+                "(catastrophic backtracking, time exponential in its length)",
+                "Use one quantifier ((\\d+)+ -> \\d+), or make the inner one possessive "
+                "(\\d++) or the group atomic ((?>...)+)")
+
+    def leading_repeat(items: list[tuple[Any, Any]]) -> bool:
+        for op, av in items:
+            if op is c.AT:
+                continue
+            if op in (c.ASSERT, c.ASSERT_NOT):
+                if av[0] < 0:  # a lookbehind: it can keep matches from starting inside runs
+                    return False
+                continue
+            if op is c.SUBPATTERN:
+                return leading_repeat(list(av[3]))
+            if op is c.BRANCH:
+                return any(leading_repeat(list(b)) for b in av[1])
+            return op in repeats and av[1] is c.MAXREPEAT
+        return False
+
+    if leading_repeat(list(tree)):
+        return ("warning", "starts with an unbounded repeat and no lookbehind: in a long run "
+                "of the characters it repeats, a match is tried from each character and each "
+                "try reads the rest of the run (time grows with the square of the run's length)",
+                "Put a lookbehind before it, so that a match starts only where a run starts "
+                "((?<!\\d)\\d+ for \\d+), or bound it (\\d{1,12})")
+    return None
+
+
+def _node_matches(node: tuple[Any, Any], ch: str, flags: int) -> bool:
+    """Whether one parsed character node matches ``ch`` (compiled alone, to be exact)."""
+    from re import _compiler, _parser  # type: ignore[attr-defined]
+
+    try:
+        state = _parser.State()
+        state.flags = flags
+        return _compiler.compile(_parser.SubPattern(state, [node]), flags).match(ch) is not None
+    except Exception:  # noqa: BLE001 - cannot tell: assume it does
+        return True
 
 
 def _unbounded(source: str) -> bool:
