@@ -63,6 +63,15 @@ log = logging.getLogger(__name__)
 #: and ``mobilize corpus validate`` report it (docs/architecture.md)
 _DUPLICATE: Any = "skipped"
 
+#: The phases of a run, as ``run_local``/``flow.run_flow`` announce them to ``phase(name)``
+#: (the command line names them on its progress bar).
+PHASE_PREFECT = "starting Prefect"
+PHASE_PLAN = "scanning the corpus, loading the lexicon"
+PHASE_DOCUMENTS = "ingesting and scoring"
+PHASE_TABLES = "writing tables"
+PHASE_REPORT = "building the report"
+PHASES = (PHASE_PREFECT, PHASE_PLAN, PHASE_DOCUMENTS, PHASE_TABLES, PHASE_REPORT)
+
 #: Bump when score.py changes what it computes: old cached rows are then ignored.
 SCORER_VERSION = "1"
 DOCUMENT_CORE = ("doc_id", "path", "title", "date", "year", "issuer", "level", "region",
@@ -565,9 +574,14 @@ def manifest(settings: Settings, plan: RunPlan, tables: Tables, finished: str) -
     }
 
 
-def write_outputs(settings: Settings, plan: RunPlan, tables: Tables) -> RunResult:
-    """Write all tables and run.json into a temporary folder, run the report hook, swap it in."""
+def write_outputs(settings: Settings, plan: RunPlan, tables: Tables,
+                  phase: Callable[[str], None] | None = None) -> RunResult:
+    """Write all tables and run.json into a temporary folder, run the report hook, swap it in.
+
+    ``phase(name)`` is told when the tables and then the report are being written."""
     t0 = time.perf_counter()
+    if phase:
+        phase(PHASE_TABLES)
     with store.atomic_dir(settings.out, plan.corpus_name) as tmp:
         store.write_tables(tmp, tables.as_dict())
         tables.stats.seconds["write"] = round(time.perf_counter() - t0, 6)
@@ -576,8 +590,38 @@ def write_outputs(settings: Settings, plan: RunPlan, tables: Tables) -> RunResul
         if settings.report:
             from pipeline.report import write_report
 
-            write_report(tmp, settings, lexicon=plan.lexicon)  # (parsed once per run)
+            if phase:
+                phase(PHASE_REPORT)
+            t1 = time.perf_counter()
+            write_report(tmp, settings, lexicon=plan.lexicon,  # (parsed once per run)
+                         phase=(lambda step: phase(f"{PHASE_REPORT}: {step}")) if phase else None)
+            tables.stats.seconds["report"] = round(time.perf_counter() - t1, 6)
     return RunResult(Path(settings.out) / plan.corpus_name, tables.stats, man)
+
+
+def process_seconds() -> float | None:
+    """Seconds since this process started (Linux: from /proc, to 0.01 s), so that a command
+    can report the time its user waited, interpreter start-up and imports included. None
+    where /proc is not there."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        ticks = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+    # the command name (field 2) may hold spaces and parentheses: count from its end
+    fields = stat[stat.rindex(")") + 2:].split()
+    return max(0.0, uptime - int(fields[19]) / ticks)
+
+
+def finish_stats(result: RunResult, t0: float, started: float | None) -> None:
+    """Add the run's ``total`` (since ``t0``, a ``perf_counter``) and, when the caller gives
+    when its user started waiting (``started``, a ``time.time()``), ``waited``: the wall time
+    from then until now. run.json and the summary report both."""
+    result.stats.seconds["total"] = round(time.perf_counter() - t0, 6)
+    if started is not None:
+        result.stats.seconds["waited"] = round(time.time() - started, 3)
+    result.manifest["stats"] = dataclasses.asdict(result.stats)
 
 
 # --------------------------------------------------------------------------- the whole run
@@ -643,16 +687,22 @@ def run_batches(plan: RunPlan, batches: Sequence[Sequence[Source]], workers: int
 
 
 def run_local(settings: Settings, *, wait_seconds: float | None = None,
-              progress: Callable[[int, int], None] | None = None) -> RunResult:
+              progress: Callable[[int, int], None] | None = None,
+              phase: Callable[[str], None] | None = None,
+              started: float | None = None) -> RunResult:
     """The whole run in this process (plus a pool of ``settings.workers`` for uncached documents).
 
     Holds the output folder's lock (waiting up to ``wait_seconds``, default
-    ``settings.wait``). ``progress(done, total)`` is called as documents finish.
+    ``settings.wait``). ``progress(done, total)`` is called as documents finish, ``phase(name)``
+    as the run enters each phase (``PHASES``). ``started`` (a ``time.time()``): when the user
+    started waiting; the stats then hold ``seconds["waited"]``.
     """
     t0 = time.perf_counter()
     wait_s = settings.wait if wait_seconds is None else wait_seconds
     check_output_folder(settings)
     with store.run_lock(settings.out, settings.corpus_name, wait_s):
+        if phase:
+            phase(PHASE_PLAN)
         plan = plan_run(settings)
         t_plan = time.perf_counter() - t0
         total = len(plan.sources)
@@ -664,6 +714,8 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
             if progress:
                 progress(done, total)
 
+        if phase:
+            phase(PHASE_DOCUMENTS)
         if progress:
             progress(0, total)
         # Unchanged documents are answered from the caches here; only the rest go to the pool.
@@ -688,15 +740,14 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
         t_batches = time.perf_counter() - t1
         tables = assemble(plan, results)
         tables.stats.seconds.update({"plan": round(t_plan, 6), "batches": round(t_batches, 6)})
-        result = write_outputs(settings, plan, tables)
-        result.stats.seconds["total"] = round(time.perf_counter() - t0, 6)
-        result.manifest["stats"] = dataclasses.asdict(result.stats)
+        result = write_outputs(settings, plan, tables, phase)
+        finish_stats(result, t0, started)
         store.write_json(result.run_dir / "run.json", result.manifest)  # now with the total
     log.info("seconds: %s", result.stats.seconds)
     return result
 
 
-__all__ = ["BatchResult", "RunPlan", "RunResult", "RunStats", "Tables", "assemble",
-           "balanced_batches", "check_output_folder",
+__all__ = ["PHASES", "BatchResult", "RunPlan", "RunResult", "RunStats", "Tables", "assemble",
+           "balanced_batches", "check_output_folder", "finish_stats", "process_seconds",
            "is_cached", "make_batches", "plan_run", "process_batch", "run_batches", "run_local",
            "write_outputs"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import atexit
 import gc
+import os
+import sys
 
 from pipeline.cli._apps import app
 
@@ -28,7 +30,38 @@ def main() -> None:
     # frozen objects: atexit handlers still run and objects are still freed by reference
     # counting. (In main only: a test that calls ``app`` in-process keeps its collector.)
     atexit.register(gc.freeze)
-    app()
+    try:
+        app()
+    except SystemExit as exc:
+        # Click turns a closed stdout (``mobilize ... | head``) into exit 1 after wrapping the
+        # streams in its PacifyFlushWrapper; exit 1 means "some documents failed" here.
+        if _stdout_closed():
+            _quiet_exit()
+        try:
+            sys.stdout.flush()  # what is still buffered, now rather than at interpreter exit
+        except BrokenPipeError:
+            _quiet_exit()
+        raise
+    except BrokenPipeError:
+        _quiet_exit()
+
+
+def _stdout_closed() -> bool:
+    from click.utils import PacifyFlushWrapper
+
+    return isinstance(sys.stdout, PacifyFlushWrapper)
+
+
+def _quiet_exit() -> None:
+    """The reader of stdout is gone (``| head``): stop quietly with exit 0, as Unix tools do.
+    Nothing more reaches stdout: it points at /dev/null, so the interpreter's last flush is
+    silent too."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ else 1)
+    except OSError:
+        pass
+    raise SystemExit(0)
 
 
 __all__ = ["app", "main"]

@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -20,6 +21,28 @@ err_console = Console(stderr=True, highlight=False)
 F = TypeVar("F", bound=Callable[..., Any])
 
 VERBOSE_HELP = "Print detail (per-document progress and timings)."
+#: How --help shows the bundled defaults: by their place in the project, never as the
+#: absolute path of one machine's checkout.
+DEFAULT_CORPUS_SHOWN = "corpora/demo, bundled"
+DEFAULT_OUT_SHOWN = "reports/ in the project"
+DEFAULT_LEXICON_SHOWN = "lexicons/mobilize.yaml, bundled"
+DEFAULT_PERIODS_SHOWN = "lexicons/periods.yaml, bundled"
+
+
+def shown_path(path: str | Path) -> str:
+    """A path as output shows it: relative to the working folder when it is inside it, else
+    relative to the project folder when inside that, else as it is."""
+    from pipeline.config import PROJECT_ROOT
+
+    p = Path(path)
+    absolute = p.resolve() if not p.is_absolute() else p
+    for base in (Path.cwd(), PROJECT_ROOT):
+        try:
+            rel = absolute.relative_to(base.resolve())
+        except ValueError:
+            continue
+        return rel.as_posix() or "."
+    return str(path)
 
 
 def setup_logging(verbose: bool) -> None:
@@ -30,8 +53,23 @@ def setup_logging(verbose: bool) -> None:
     logging.getLogger("pipeline").setLevel(level)
 
 
+def mobilize_version() -> str:
+    """The installed mobilize's version (the package's own when it is not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mobilize")
+    except PackageNotFoundError:
+        from pipeline import __version__
+
+        return __version__
+
+
 def print_json(data: Any) -> None:
-    """Machine-readable output on stdout, nothing else mixed in."""
+    """Machine-readable output on stdout, nothing else mixed in. An object gets the key
+    ``mobilize_version`` (first), so a saved output says which mobilize wrote it."""
+    if isinstance(data, dict) and "mobilize_version" not in data:
+        data = {"mobilize_version": mobilize_version(), **data}
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
 
 

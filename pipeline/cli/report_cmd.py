@@ -9,6 +9,10 @@ import typer
 
 from pipeline.cli._apps import app
 from pipeline.cli._common import (
+    DEFAULT_LEXICON_SHOWN,
+    DEFAULT_OUT_SHOWN,
+    DEFAULT_PERIODS_SHOWN,
+    shown_path,
     VERBOSE_HELP,
     console,
     print_json,
@@ -34,12 +38,12 @@ def _corpus_name(corpus: str) -> str:
 def report(
     corpus: str = typer.Option(None, "--corpus", "-c",
                                help="Corpus folder or registered name; its run is OUT/<name>/."),
-    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o",
+    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", show_default=DEFAULT_OUT_SHOWN,
                              help="The output folder given to `mobilize run`."),
     run: Path = typer.Option(None, "--run", help="A run folder (instead of --corpus/--out)."),
-    periods: Path = typer.Option(DEFAULT_PERIODS, "--periods", "-p",
+    periods: Path = typer.Option(DEFAULT_PERIODS, "--periods", "-p", show_default=DEFAULT_PERIODS_SHOWN,
                                  help="Periods file (YAML list of {name, start, end})."),
-    lexicon: Path = typer.Option(DEFAULT_LEXICON, "--lexicon", "-l",
+    lexicon: Path = typer.Option(DEFAULT_LEXICON, "--lexicon", "-l", show_default=DEFAULT_LEXICON_SHOWN,
                                  help="Lexicon for labels, KWIC and coverage, when run.json's "
                                       "lexicon path is gone."),
     discover: bool = typer.Option(False, "--discover/--no-discover",
@@ -92,10 +96,12 @@ def compare_cmd(
                                    "2025-2026)."),
     scope: str = typer.Option("all", "--scope",
                               help="all, domain_sentences or domain_paragraphs."),
-    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o",
+    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", show_default=DEFAULT_OUT_SHOWN,
                              help="Writes OUT/compare/<by>-<a>-vs-<b>/."),
-    periods: Path = typer.Option(DEFAULT_PERIODS, "--periods", "-p", help="Periods file."),
-    lexicon: Path = typer.Option(DEFAULT_LEXICON, "--lexicon", "-l", help="Lexicon YAML file."),
+    periods: Path = typer.Option(DEFAULT_PERIODS, "--periods", "-p",
+                                 show_default=DEFAULT_PERIODS_SHOWN, help="Periods file."),
+    lexicon: Path = typer.Option(DEFAULT_LEXICON, "--lexicon", "-l",
+                                 show_default=DEFAULT_LEXICON_SHOWN, help="Lexicon YAML file."),
     segmenter: str = typer.Option("jieba", "--segmenter", help="jieba or jieba-rs."),
     top: int = typer.Option(10, "--top", min=1, help="Keyness terms to print each way."),
     as_json: bool = typer.Option(False, "--json", help="Print the differences as JSON."),
