@@ -96,6 +96,7 @@ class RunStats:
     ingested: int = 0
     skipped: int = 0  # ledger rows "skipped", duplicates included
     failed: int = 0
+    corpus_files: int = 0  # ledger rows "corpus_file": metadata.csv, README/NOTES files
     duplicates: int = 0  # documents skipped because another one has the same normalised text
     read: int = 0  # documents read and normalised this run (not answered by the ingest cache)
     segmented: int = 0
@@ -186,6 +187,27 @@ def _resolve_corpus(settings: Settings) -> tuple[Path, str]:
     return Path(root), settings.corpus_name
 
 
+def _shown(path: Path) -> str:
+    """A folder as messages name it: relative to the working folder when inside it."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix() or "."
+    except ValueError:
+        return str(path)
+
+
+def require_ingested(tables: Tables) -> None:
+    """Refuse to write a run in which no document could be read: an empty report would
+    hide the problem. The error gives the first reasons (the ledger is not written)."""
+    if len(tables.documents):
+        return
+    failed = tables.ledger[tables.ledger["status"] == "failed"]
+    reasons = "; ".join(str(r) for r in failed["reason"].head(3))
+    raise MobilizeError(f"no document could be read: {len(failed)} failed ({reasons}"
+                        f"{'; ...' if len(failed) > 3 else ''})",
+                        fix="Fix or replace those files (`mobilize corpus validate PATH` lists "
+                            "every file with its reason), then run again.")
+
+
 def _ingest_code_hash() -> str:
     """Hash of the modules that turn bytes into normalised text (ingest cache invalidation)."""
     pkg = Path(__file__).resolve().parent
@@ -262,12 +284,13 @@ def check_output_folder(settings: Settings) -> None:
 
 def plan_run(settings: Settings) -> RunPlan:
     """Resolve the corpus, scan it, load the lexicon, check the tokenizer, cut batches."""
-    from pipeline.ingest import scan_corpus
+    from pipeline.ingest import require_documents, scan_corpus
     from pipeline.lexicon import load_lexicon
 
     started = _now()
     root, name = _resolve_corpus(settings)
     scan = scan_corpus(root, name=name)
+    require_documents(scan, _shown(root))
     lexicon = load_lexicon(settings.lexicon)
     spec = _segment.TokenizerSpec(settings.segmenter, tuple(lexicon.user_words()), settings.hmm,
                                   _segment.jieba_dir(settings.cache))
@@ -520,6 +543,7 @@ def assemble(plan: RunPlan, results: Sequence[BatchResult]) -> Tables:
                        _TABLE_KEYS["ledger"] + ("status", "reason"))
     for status in ("ingested", "skipped", "failed"):
         setattr(stats, status, sum(1 for e in ledger if e.status == status))
+    stats.corpus_files = sum(1 for e in ledger if e.status == "corpus_file")
     stats.duplicates = duplicates  # (also counted in ``skipped``)
     stats.documents = len(documents)
     tables = Tables(
@@ -739,6 +763,7 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
         results += run_batches(plan, batches, workers, tick)
         t_batches = time.perf_counter() - t1
         tables = assemble(plan, results)
+        require_ingested(tables)
         tables.stats.seconds.update({"plan": round(t_plan, 6), "batches": round(t_batches, 6)})
         result = write_outputs(settings, plan, tables, phase)
         finish_stats(result, t0, started)
@@ -749,5 +774,6 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
 
 __all__ = ["PHASES", "BatchResult", "RunPlan", "RunResult", "RunStats", "Tables", "assemble",
            "balanced_batches", "check_output_folder", "finish_stats", "process_seconds",
+           "require_ingested",
            "is_cached", "make_batches", "plan_run", "process_batch", "run_batches", "run_local",
            "write_outputs"]

@@ -452,6 +452,7 @@ def _build_flow() -> Any:
                 results += process_batches(plan, fresh)
             t_batches = time.perf_counter() - t1
             tables: Any = assemble_tables(plan, results)
+            engine.require_ingested(tables)
             tables.stats.seconds.update({"plan": round(t_plan, 6),
                                          "batches": round(t_batches, 6)})
             before = read_previous(Path(settings.out) / plan.corpus_name)

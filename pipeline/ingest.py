@@ -5,7 +5,9 @@ folder, decoded and normalised; everything after works on ``Document.text``.
 
 Every file under the corpus folder, and every metadata row, ends in exactly one
 ``LedgerEntry``: ``ingested``, ``skipped`` (with the reason) or ``failed``
-(with the reason, naming the file, the line and the fix).
+(with the reason, naming the file, the line and the fix), or ``corpus_file`` for the
+corpus's own files (metadata.csv, README/NOTES files documenting it). Hidden files and
+folders and Word's lock files (``~$x.docx``) are skipped unread.
 
 Safety: no path is opened before it has been resolved and checked to lie inside
 the corpus folder (symlinks and ``../`` in metadata paths are refused unread).
@@ -32,7 +34,12 @@ from typing import Any, Literal
 from pipeline import normalize
 from pipeline.errors import IngestError
 
-Status = Literal["ingested", "skipped", "failed"]
+#: ``corpus_file``: a file of the corpus that is not a document (its metadata.csv, a README
+#: or NOTES file documenting it): accounted for, neither skipped nor failed.
+Status = Literal["ingested", "skipped", "failed", "corpus_file"]
+STATUSES: tuple[Status, ...] = ("ingested", "skipped", "failed", "corpus_file")
+#: Top-level files that document a corpus rather than belong to it (any extension).
+_CORPUS_DOC = re.compile(r"^(readme|notes|licen[cs]e|changelog)(\.[A-Za-z0-9]+)?$", re.IGNORECASE)
 SUPPORTED = (".txt", ".md", ".html", ".htm", ".docx", ".pdf")
 CORE_COLUMNS = ("doc_id", "title", "date", "issuer", "level", "region", "doc_type", "language")
 METADATA_FILE = "metadata.csv"
@@ -128,8 +135,9 @@ class Corpus:
         return [e for e in self.ledger if e.status == "failed"]
 
     def counts(self) -> dict[str, int]:
-        """Ledger entries per status: ``{"ingested": n, "skipped": n, "failed": n}``."""
-        out = {"ingested": 0, "skipped": 0, "failed": 0}
+        """Ledger entries per status: ``{"ingested": n, "skipped": n, "failed": n,
+        "corpus_file": n}``."""
+        out = dict.fromkeys(STATUSES, 0)
         for entry in self.ledger:
             out[entry.status] += 1
         return out
@@ -171,15 +179,64 @@ def find_duplicates(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
 
 
 def _walk(root: Path) -> list[str]:
-    """Every file (and symlink) under root as a POSIX path relative to root; links not followed."""
+    """Every file (and symlink) under root as a POSIX path relative to root; links not followed.
+    A hidden folder (``.git``, ``.ipynb_checkpoints``) is one entry, not entered."""
     found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         base = Path(dirpath)
-        for d in dirnames:
-            if (base / d).is_symlink():
+        for d in list(dirnames):
+            if (base / d).is_symlink() or d.startswith("."):
                 found.append((base / d).relative_to(root).as_posix())
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         found.extend((base / f).relative_to(root).as_posix() for f in filenames)
     return sorted(found)
+
+
+def _not_a_document(root: Path, rel: str) -> str | None:
+    """Why ``rel`` is skipped unread although no metadata row names it: a hidden file or
+    folder, or a lock file that Word keeps beside an open document. Never opens it."""
+    name = PurePosixPath(rel).name
+    if name.startswith("~$"):
+        return "a Word lock file (Word keeps it while the document is open); not a document"
+    if name.startswith("."):
+        if (root / rel).is_dir() and not (root / rel).is_symlink():
+            n = sum(len(files) for _d, _s, files in os.walk(root / rel, followlinks=False))
+            return f"a hidden folder ({n} file(s)), not read"
+        return "a hidden file, not read"
+    return None
+
+
+def corpus_file(rel: str) -> bool:
+    """Whether ``rel`` documents the corpus rather than belongs to it (a top-level README,
+    NOTES, LICENSE or CHANGELOG file, any extension)."""
+    return "/" not in rel and bool(_CORPUS_DOC.match(rel))
+
+
+def require_documents(scan: Scan, shown: str | None = None) -> None:
+    """Refuse a corpus without one document to read (exit 2): an empty folder, or one whose
+    files are all skipped. ``shown``: the folder as the message names it."""
+    if scan.sources:
+        return
+    where = shown or scan.name
+    skipped = [e for e in scan.ledger if e.status == "skipped"]
+    failed = [e for e in scan.ledger if e.status == "failed"]
+    own = [e for e in scan.ledger if e.status == "corpus_file"]
+    if not scan.ledger:
+        detail = "the folder is empty"
+    else:
+        parts = []
+        if skipped:
+            parts.append(f"{len(skipped)} file(s) skipped: " + "; ".join(
+                f"{e.path} ({e.reason})" for e in skipped[:3]) + ("; ..." if len(skipped) > 3
+                                                                 else ""))
+        if failed:
+            parts.append(f"{len(failed)} failed: " + "; ".join(e.reason for e in failed[:3]))
+        if own:
+            parts.append(f"{len(own)} corpus file(s): " + ", ".join(e.path for e in own))
+        detail = "; ".join(parts)
+    raise IngestError(f"no documents found in {where} ({detail})",
+                      fix=f"Put the documents ({', '.join(SUPPORTED)}) in the folder, or list "
+                          "them in its metadata.csv.")
 
 
 def _inside(root: Path, candidate: Path) -> bool:
@@ -323,11 +380,18 @@ def _scan_with_metadata(root: Path, files: list[str]) -> tuple[list[Source], lis
         meta = {k: (v or "").strip() for k, v in row.items()
                 if k and k not in ("doc_id", "path", "date")}
         sources.append(Source(doc_id, rel, root / rel, date, year, meta, root))
-    ledger.append(LedgerEntry(METADATA_FILE, "", "skipped",
+    ledger.append(LedgerEntry(METADATA_FILE, "", "corpus_file",
                               f"the corpus metadata ({len(rows)} rows)"))
     for rel in files:
         if rel not in claimed:
-            ledger.append(LedgerEntry(rel, "", "skipped", f"not listed in {METADATA_FILE}"))
+            hidden = _not_a_document(root, rel)
+            if hidden:
+                ledger.append(LedgerEntry(rel, "", "skipped", hidden))
+            elif corpus_file(rel):
+                ledger.append(LedgerEntry(rel, "", "corpus_file",
+                                          "documents the corpus; not listed in metadata.csv"))
+            else:
+                ledger.append(LedgerEntry(rel, "", "skipped", f"not listed in {METADATA_FILE}"))
     return sources, ledger
 
 
@@ -337,6 +401,14 @@ def _scan_without_metadata(root: Path, files: list[str]) -> tuple[list[Source], 
     ids: dict[str, str] = {}
     for rel in files:
         pure = PurePosixPath(rel)
+        hidden = _not_a_document(root, rel)
+        if hidden:
+            ledger.append(LedgerEntry(rel, "", "skipped", hidden))
+            continue
+        if corpus_file(rel):
+            ledger.append(LedgerEntry(rel, "", "corpus_file", "documents the corpus; without a "
+                                      "metadata.csv listing it, not read as a document"))
+            continue
         if (root / rel).is_symlink() and (root / rel).is_dir():
             ledger.append(LedgerEntry(rel, "", "skipped",
                                       "a link to a folder; linked folders are not followed"))

@@ -66,11 +66,13 @@ def _documents(corpus: str) -> list[Document]:
     """Resolve and read a corpus (a path or a registered name), with a progress bar on a tty."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from pipeline.ingest import load_corpus, scan_corpus
+    from pipeline.ingest import load_corpus, require_documents, scan_corpus
     from pipeline.registry import resolve_corpus
 
     folder, name = resolve_corpus(corpus)
-    total = len(scan_corpus(folder, name=name).sources)
+    scan = scan_corpus(folder, name=name)
+    require_documents(scan, corpus)
+    total = len(scan.sources)
     with Progress(TextColumn("reading {task.description}"), BarColumn(), MofNCompleteColumn(),
                   console=err_console, transient=True,
                   disable=not err_console.is_terminal) as progress:
