@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import io
 import logging
 import os
@@ -485,6 +486,11 @@ def read_source(src: Source, *, to_simplified: bool = False) -> Document:
     if not text:
         raise IngestError("no text (only whitespace or markup)", path=src.path,
                           fix="Add the document's text or remove the file.")
+    meta = dict(src.meta)
+    if not meta.get("title"):
+        title = _title(reader, suffix, raw, decoded, encoding)
+        if title:
+            meta["title"] = title
     converted = False
     note = ""
     share = normalize.traditional_share(text)
@@ -498,8 +504,56 @@ def read_source(src: Source, *, to_simplified: bool = False) -> Document:
             note = (f"traditional characters ({share:.0%} of Han characters), not converted; "
                     "use --to-simplified to convert")
     return Document(src.doc_id, src.path, text, text_hash(text), src.date, src.year,
-                    dict(src.meta), encoding=encoding, reader=reader, converted=converted,
+                    meta, encoding=encoding, reader=reader, converted=converted,
                     note=note)
+
+
+#: Titles are one line of at most this many characters.
+MAX_TITLE_CHARS = 200
+_HTML_TITLE = re.compile(r"<(title|h1)\b[^>]*>(.*?)</\1\s*>", re.IGNORECASE | re.DOTALL)
+_MD_HEADING = re.compile(r"^\s{0,3}#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+
+
+def _title(reader: str, suffix: str, raw: bytes, decoded: str, encoding: str) -> str:
+    """A document's own title, for a corpus without a title in metadata.csv: an HTML page's
+    ``<title>`` (else its first ``<h1>``), a .docx's first Title or Heading paragraph, a
+    Markdown file's first heading; "" when it has none (plain text, PDF)."""
+    title = ""
+    if reader == "html":
+        try:
+            markup = raw.decode(encoding if encoding not in ("", "html") else "utf-8",
+                                errors="replace").removeprefix("\ufeff")
+        except LookupError:
+            markup = raw.decode("utf-8", errors="replace")
+        found = {m.group(1).lower(): m.group(2) for m in reversed(list(
+            _HTML_TITLE.finditer(markup)))}  # (the first of each kind)
+        for tag in ("title", "h1"):
+            inner = html.unescape(re.sub(r"<[^>]*>", "", found.get(tag, "")))
+            if inner.strip():
+                title = inner
+                break
+    elif reader == "docx":
+        title = _docx_title(raw)
+    elif suffix == ".md":
+        m = _MD_HEADING.search(decoded)
+        title = m.group(1) if m else ""
+    title = " ".join(normalize.text(title).split())
+    return title[:MAX_TITLE_CHARS]
+
+
+def _docx_title(raw: bytes) -> str:
+    """The first paragraph styled Title or Heading N in a .docx ("" when none)."""
+    import docx
+
+    try:
+        document = docx.Document(io.BytesIO(raw))
+    except Exception:  # noqa: BLE001 - the text was read; a title is optional
+        return ""
+    for paragraph in document.paragraphs:
+        style = (paragraph.style.name if paragraph.style is not None else "") or ""
+        if (style == "Title" or style.startswith("Heading")) and paragraph.text.strip():
+            return str(paragraph.text)
+    return ""
 
 
 def _truncated(exc: UnicodeDecodeError) -> bool:

@@ -47,9 +47,8 @@ def main() -> None:
 
 
 def _stdout_closed() -> bool:
-    from click.utils import PacifyFlushWrapper
-
-    return isinstance(sys.stdout, PacifyFlushWrapper)
+    # (by name: typer carries its own copy of click, ``typer._click``)
+    return type(sys.stdout).__name__ == "PacifyFlushWrapper"
 
 
 def _quiet_exit() -> None:

@@ -12,21 +12,32 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from pipeline.errors import MobilizeError
 
-console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
+class _Console(Console):
+    """rich's console, except that a closed pipe (``mobilize ... | head``) is left to the
+    entry point (``pipeline.cli.main``: exit 0, quietly) instead of rich's exit 1, which here
+    means "some documents failed"."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+console = _Console(stderr=False, highlight=False)
+err_console = _Console(stderr=True, highlight=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 VERBOSE_HELP = "Print detail (per-document progress and timings)."
 #: How --help shows the bundled defaults: by their place in the project, never as the
 #: absolute path of one machine's checkout.
-DEFAULT_CORPUS_SHOWN = "corpora/demo, bundled"
+DEFAULT_CORPUS_SHOWN = "the bundled demo corpus, corpora/demo"
 DEFAULT_OUT_SHOWN = "reports/ in the project"
-DEFAULT_LEXICON_SHOWN = "lexicons/mobilize.yaml, bundled"
-DEFAULT_PERIODS_SHOWN = "lexicons/periods.yaml, bundled"
+DEFAULT_LEXICON_SHOWN = "the bundled lexicon"
+DEFAULT_PERIODS_SHOWN = "the bundled reform-era periods"
 
 
 def shown_path(path: str | Path) -> str:
@@ -79,5 +90,5 @@ def reported_errors() -> Iterator[None]:
     try:
         yield
     except MobilizeError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
