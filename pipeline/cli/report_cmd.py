@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from pipeline.cli._apps import app
 from pipeline.cli._common import (
     DEFAULT_LEXICON_SHOWN,
     DEFAULT_OUT_SHOWN,
     DEFAULT_PERIODS_SHOWN,
-    shown_path,
     VERBOSE_HELP,
     console,
+    err_console,
     print_json,
     reported_errors,
     setup_logging,
+    shown_path,
 )
 from pipeline.config import DEFAULT_LEXICON, DEFAULT_OUT, DEFAULT_PERIODS, Settings
 from pipeline.errors import MobilizeError
@@ -70,13 +73,25 @@ def report(
 
         settings = Settings(out=Path(out), lexicon=lexicon, periods=periods, verbose=verbose,
                             discover=discover)
-        with console.status("writing the report", spinner="dots") if console.is_terminal \
-                and not as_json else nullcontext():
-            written = write_report(Path(run), settings)
+        with _status("building the report") as phase:
+            written = write_report(Path(run), settings,
+                                   phase=lambda step: phase(f"building the report: {step}"))
     if as_json:
-        print_json([str(p) for p in written])
+        print_json({"run_dir": str(run), "files": [str(p) for p in written]})
     else:
-        console.print(f"{len(written)} files written; open {Path(run) / 'report.html'}")
+        console.print(f"{len(written)} files written; open "
+                      f"{escape(shown_path(Path(run) / 'report.html'))}", soft_wrap=True)
+
+
+@contextmanager
+def _status(first: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr naming the phase (on a terminal only); yields the function that
+    names the next phase. (These commands do not fork: rich's refresh thread may run.)"""
+    if not err_console.is_terminal:
+        yield lambda _name: None
+        return
+    with err_console.status(escape(first), spinner="dots") as status:
+        yield lambda name: status.update(escape(name))
 
 
 @app.command("compare")
@@ -133,22 +148,26 @@ def compare_cmd(
         settings = Settings(out=Path(out), lexicon=lexicon, periods=periods,
                             segmenter=segmenter,  # type: ignore[arg-type]
                             verbose=verbose, progress=False)
-        with console.status("running the engine", spinner="dots") if console.is_terminal \
-                and not as_json else nullcontext():
-            tables = report.load_runs(roots, list(run or []), settings)
-        group = by or ("corpus" if len(roots) + len(run or []) > 1 else None)
-        if group is None:
-            raise MobilizeError("one source and no --by: nothing to compare",
-                                fix="Add --by year|period|level|region|doc_type, or a second "
-                                    "--corpus.")
-        if group == "corpus" and a is None and b is None:
-            names = list(dict.fromkeys(tables.documents["corpus"]))
-            a, b = names[0], names[-1]
-        plist = compare.load_periods(periods) if periods else []
-        result = compare.compare_groups(tables, group, a, b, periods=plist, scope=scope,
-                                        seed=settings.seed, years=_years(years))
-        folder = Path(out) / "compare" / result.label
-        report.write_comparison(result, folder, top=top)
+        with _status("reading the runs") as phase:
+            tables = report.load_runs(
+                roots, list(run or []), settings,
+                progress=lambda name: phase(f"ingesting and scoring {name} (local engine, "
+                                            "cached)"))
+            phase("comparing the groups (bootstrap intervals, keyness)")
+            group = by or ("corpus" if len(roots) + len(run or []) > 1 else None)
+            if group is None:
+                raise MobilizeError("one source and no --by: nothing to compare",
+                                    fix="Add --by year|period|level|region|doc_type, or a second "
+                                        "--corpus.")
+            if group == "corpus" and a is None and b is None:
+                names = list(dict.fromkeys(tables.documents["corpus"]))
+                a, b = names[0], names[-1]
+            plist = compare.load_periods(periods) if periods else []
+            result = compare.compare_groups(tables, group, a, b, periods=plist, scope=scope,
+                                            seed=settings.seed, years=_years(years))
+            folder = Path(out) / "compare" / result.label
+            phase("writing the comparison (tables, figure)")
+            report.write_comparison(result, folder, top=top)
     if as_json:
         print_json({"by": result.by, "a": result.a, "b": result.b, "scope": result.scope,
                     "years": list(result.years) if result.years else None,
@@ -195,7 +214,8 @@ def _print_comparison(result: object, folder: Path, top: int) -> None:
     for (_, x), (_, y) in zip(head.iterrows(), tail.iterrows()):
         kt.add_row(str(x["term"]), f"{x['z']:+.2f}", str(y["term"]), f"{y['z']:+.2f}")
     console.print(kt)
-    console.print(f"* the 95% interval excludes 0. Tables and figure: {folder}")
+    console.print("* the 95% interval excludes 0. Tables and figure: "
+                  f"{escape(shown_path(folder))}", soft_wrap=True)
 
 
 __all__ = ["compare_cmd", "report"]

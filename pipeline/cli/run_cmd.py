@@ -7,22 +7,21 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from pipeline.cli._apps import app
 from pipeline.cli._common import (
     DEFAULT_CORPUS_SHOWN,
     DEFAULT_LEXICON_SHOWN,
     DEFAULT_OUT_SHOWN,
-    shown_path,
     VERBOSE_HELP,
     console,
     err_console,
     print_json,
     reported_errors,
     setup_logging,
+    shown_path,
 )
-from rich.markup import escape
-
 from pipeline.config import DEFAULT_CORPUS, DEFAULT_LEXICON, DEFAULT_OUT, Settings, read_config
 from pipeline.errors import MobilizeError
 
