@@ -235,6 +235,8 @@ class PhaseBar:
         self.task = self.bar.add_task(escape(name), total=None, count="")
         self._ticker: Any = None
         self._stop: Any = None
+        self._counted = False
+        self._total = 0
 
     def __enter__(self) -> PhaseBar:
         self.bar.__enter__()
@@ -247,9 +249,10 @@ class PhaseBar:
     def phase(self, name: str) -> None:
         from pipeline.engine import PHASE_DOCUMENTS
 
-        counted = name == PHASE_DOCUMENTS
+        counted = self._counted = name == PHASE_DOCUMENTS
         self.bar.update(self.task, description=escape(f"{self.name}: {name}"),
-                        **({} if counted else {"total": None, "count": ""}))
+                        **({"total": self._total or None, "count": f"0/{self._total}"}
+                           if counted else {"total": None, "count": ""}))
         if counted:
             self._stop_ticker()
         else:
@@ -257,6 +260,9 @@ class PhaseBar:
         self.bar.refresh()
 
     def progress(self, done: int, total: int) -> None:
+        self._total = total
+        if not self._counted:  # (the count shows in the documents' phase only)
+            return
         self.bar.update(self.task, completed=done, total=total or None,
                         count=f"{done}/{total}")
         self.bar.refresh()
