@@ -49,7 +49,7 @@ def _write_or_print(text: str, out: Path | None) -> None:
         sys.stdout.write(text)
     else:
         out.write_text(text, encoding="utf-8")
-        err_console.print(f"wrote {escape(str(out))}")
+        err_console.print(f"wrote {escape(shown_path(out))}", soft_wrap=True)
 
 
 def _check_format(fmt: str) -> str:
@@ -359,7 +359,7 @@ def coverage_cmd(
         cov = coverage(_documents(corpus), lex)
     if csv_ is not None:
         csv_.write_text(coverage_csv(cov), encoding="utf-8")
-        err_console.print(f"wrote {escape(str(csv_))}")
+        err_console.print(f"wrote {escape(shown_path(csv_))}", soft_wrap=True)
     if json_:
         print_json(cov.as_dict())
         return
@@ -442,7 +442,8 @@ def sample_cmd(
         per_cat[r["category"]] = per_cat.get(r["category"], 0) + 1
     short = [c for c in (category or [c.id for c in lex.categories])
              if per_cat.get(c, 0) < per_category]
-    console.print(f"wrote {len(rows)} lines in {len(per_cat)} categories to {escape(str(out))}")
+    console.print(f"wrote {len(rows)} lines in {len(per_cat)} categories to "
+                  f"{escape(shown_path(out))}", soft_wrap=True)
     if short:
         console.print("[yellow]fewer lines than asked (the corpus has no more hits):[/] "
                       + ", ".join(f"{c} {per_cat.get(c, 0)}" for c in short), soft_wrap=True)
@@ -474,7 +475,7 @@ def agreement_cmd(
         result = agreement(first, second)
     if csv_ is not None:
         csv_.write_text(precision_csv(result), encoding="utf-8")
-        err_console.print(f"wrote {escape(str(csv_))}")
+        err_console.print(f"wrote {escape(shown_path(csv_))}", soft_wrap=True)
     if json_:
         print_json(result.as_dict())
         return
