@@ -364,8 +364,21 @@ def test_lexicon_show_at_80_columns_prints_every_category_id_whole() -> None:
     assert result.exit_code == 0
     for cat in load_lexicon(DEFAULT_LEXICON).categories:
         assert cat.id in result.stdout, cat.id
-    table = [line for line in result.stdout.splitlines() if "│" in line or "┃" in line]
-    assert table and max(len(line) for line in table) <= 80
+    table = result.stdout.splitlines()[2:]  # (after the name and hash, and the title)
+    assert max(len(line) for line in table) <= 80 and "…" not in result.stdout
+
+
+def test_lexicon_coverage_at_80_columns_keeps_ids_numbers_and_terms_whole(
+        tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path, {"2016-a.txt": "实施全民参保计划，健全最低生活保障制度。\n"})
+    result = _cli("lexicon", "coverage", "--corpus", corpus, env=NARROW)
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()
+            if line.strip() and line.split()[0][:2] in {c.id[:2] for c in
+                                                        load_lexicon(DEFAULT_LEXICON).categories}}
+    assert set(rows) == {c.id for c in load_lexicon(DEFAULT_LEXICON).categories}
+    assert rows["F2_common_prosperity"][2:6] == ["1", "1/1", "最低生活保障", "100%"]
+    assert "…" not in result.stdout
 
 
 def test_kwic_at_80_columns_keeps_the_whole_context(tmp_path: Path) -> None:

@@ -148,10 +148,16 @@ def show(
                   soft_wrap=True)
     if lex.meta.get("title"):
         console.print(escape(lex.meta["title"]))
-    # Ids are typed by users: never cut; the names wrap instead.
-    table = Table("dimension", "category", "name", "terms", "patterns", "excluded")
+    # Ids are typed by users: never cut; the names wrap instead (no vertical rules on a
+    # narrow terminal, to leave them room).
+    from rich import box
+
+    narrow = console.width < 110
+    table = Table("dimension", "category", "name", "terms", "patterns", "excluded",
+                  **({"box": box.SIMPLE_HEAD, "pad_edge": False} if narrow else {}))
     for col in table.columns:
         col.no_wrap = col.header != "name"
+        col.overflow = "fold" if col.header == "name" else "ellipsis"
     table.columns[1].min_width = max((len(c["id"]) for c in cats), default=8)
     for c in cats:
         table.add_row(c["dimension"], c["id"], escape(f"{c['name_zh']} / {c['name_en']}"),
@@ -363,16 +369,7 @@ def coverage_cmd(
     if json_:
         print_json(cov.as_dict())
         return
-    table = Table("dimension", "category", "terms", "matched", "hits", "documents", "top term",
-                  "top share")
-    for col in table.columns:  # ids and numbers whole; the top term wraps
-        col.no_wrap = col.header != "top term"
-    for c in cov.categories:
-        share = f"{c.top_share:.0%}"
-        table.add_row(c.dimension, c.category, str(c.terms), str(c.matched_terms), str(c.hits),
-                      f"{c.documents}/{cov.documents}", escape(c.top_term),
-                      f"[red]{share}[/]" if c.dominated else share)
-    console.print(table)
+    console.print(_coverage_table(cov))
     never, shadowed = cov.never_occurs, cov.shadowed
     console.print(f"{len(never) + len(shadowed)} term(s) never match: {len(never)} never occur"
                   + (" (" + escape(", ".join(f"{t.category}:{t.term}" for t in never)) + ")"
@@ -387,6 +384,34 @@ def coverage_cmd(
         console.print("one term carries more than half the hits of: "
                       + ", ".join(f"{c.category} ({escape(c.top_term)} {c.top_share:.0%})"
                                   for c in dominated), soft_wrap=True)
+
+
+def _coverage_table(cov: Any) -> Table:
+    """Per category: the full table on a wide terminal; on a narrow one (under 110 columns)
+    fewer, shorter columns without vertical rules (the id says the dimension: F, P, C, D),
+    so that ids and numbers stay whole and the top term keeps its room."""
+    from rich import box
+
+    wide = console.width >= 110
+    if wide:
+        table = Table("dimension", "category", "terms", "matched", "hits", "documents",
+                      "top term", "top share")
+    else:
+        table = Table("category", "matched", "hits", "docs", "top term", "share",
+                      box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in table.columns:  # ids and numbers whole; the top term wraps
+        col.no_wrap = col.header != "top term"
+    for c in cov.categories:
+        share = f"{c.top_share:.0%}"
+        share = f"[red]{share}[/]" if c.dominated else share
+        if wide:
+            table.add_row(c.dimension, c.category, str(c.terms), str(c.matched_terms),
+                          str(c.hits), f"{c.documents}/{cov.documents}", escape(c.top_term),
+                          share)
+        else:
+            table.add_row(c.category, f"{c.matched_terms}/{c.terms}", str(c.hits),
+                          f"{c.documents}/{cov.documents}", escape(c.top_term), share)
+    return table
 
 
 @lexicon_app.command("sample")
