@@ -623,21 +623,6 @@ def write_outputs(settings: Settings, plan: RunPlan, tables: Tables,
     return RunResult(Path(settings.out) / plan.corpus_name, tables.stats, man)
 
 
-def process_seconds() -> float | None:
-    """Seconds since this process started (Linux: from /proc, to 0.01 s), so that a command
-    can report the time its user waited, interpreter start-up and imports included. None
-    where /proc is not there."""
-    try:
-        stat = Path("/proc/self/stat").read_text()
-        uptime = float(Path("/proc/uptime").read_text().split()[0])
-        ticks = os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-    # the command name (field 2) may hold spaces and parentheses: count from its end
-    fields = stat[stat.rindex(")") + 2:].split()
-    return max(0.0, uptime - int(fields[19]) / ticks)
-
-
 def finish_stats(result: RunResult, t0: float, started: float | None) -> None:
     """Add the run's ``total`` (since ``t0``, a ``perf_counter``) and, when the caller gives
     when its user started waiting (``started``, a ``time.time()``), ``waited``: the wall time
@@ -773,7 +758,7 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
 
 
 __all__ = ["PHASES", "BatchResult", "RunPlan", "RunResult", "RunStats", "Tables", "assemble",
-           "balanced_batches", "check_output_folder", "finish_stats", "process_seconds",
+           "balanced_batches", "check_output_folder", "finish_stats",
            "require_ingested",
            "is_cached", "make_batches", "plan_run", "process_batch", "run_batches", "run_local",
            "write_outputs"]

@@ -194,7 +194,7 @@ def test_the_run_reports_the_time_its_user_waited(tmp_path: Path) -> None:
 def test_process_seconds_counts_from_the_process_start() -> None:
     if not Path("/proc/self/stat").is_file():
         pytest.skip("no /proc on this system: the CLI then counts from its own start")
-    code = ("import time; time.sleep(1.5); from pipeline.engine import process_seconds; "
+    code = ("import time; time.sleep(1.5); from pipeline.cli._common import process_seconds; "
             "print(process_seconds())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout

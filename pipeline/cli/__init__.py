@@ -23,6 +23,7 @@ def _register() -> None:
 
 
 def main() -> None:
+    _mark_start()
     _register()
     # At exit, leave the objects of the libraries a command loaded (pandas, pyarrow, ...)
     # to the operating system: the interpreter's last garbage collections over them take
@@ -44,6 +45,17 @@ def main() -> None:
         raise
     except BrokenPipeError:
         _quiet_exit()
+
+
+def _mark_start() -> None:
+    """Record when this process started (from /proc on Linux: interpreter start-up and
+    imports included), else now."""
+    import time
+
+    from pipeline.cli import _common
+
+    since = _common.process_seconds()
+    _common.started_at = time.time() - (since or 0.0)
 
 
 def _stdout_closed() -> bool:

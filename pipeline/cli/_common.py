@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,6 +32,10 @@ err_console = _Console(stderr=True, highlight=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: When the process that runs the command started (``time.time()``), set by
+#: ``pipeline.cli.main``: a run reports the seconds its user waited from there.
+started_at: float | None = None
+
 VERBOSE_HELP = "Print detail (per-document progress and timings)."
 #: How --help shows the bundled defaults: by their place in the project, never as the
 #: absolute path of one machine's checkout.
@@ -54,6 +59,21 @@ def shown_path(path: str | Path) -> str:
             continue
         return rel.as_posix() or "."
     return str(path)
+
+
+def process_seconds() -> float | None:
+    """Seconds since this process started (Linux: from /proc, to 0.01 s), so that a command
+    can report the time its user waited, interpreter start-up and imports included. None
+    where /proc is not there."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        ticks = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+    # the command name (field 2) may hold spaces and parentheses: count from its end
+    fields = stat[stat.rindex(")") + 2:].split()
+    return max(0.0, uptime - int(fields[19]) / ticks)
 
 
 def setup_logging(verbose: bool) -> None:

@@ -87,7 +87,8 @@ def seconds_line(seconds: dict[str, float]) -> str:
 
 @app.command("run")
 def run(
-    corpus: str = typer.Option(str(DEFAULT_CORPUS), "--corpus", "-c", show_default=DEFAULT_CORPUS_SHOWN,
+    corpus: str = typer.Option(str(DEFAULT_CORPUS), "--corpus", "-c",
+                               show_default=DEFAULT_CORPUS_SHOWN,
                                help="Corpus folder, or a registered corpus name."),
     out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", show_default=DEFAULT_OUT_SHOWN,
                              help="Output folder; tables go to OUT/<corpus name>/."),
@@ -200,13 +201,14 @@ def _run(settings: Settings, task_runner: str = "default", dask: str | None = No
 
 
 def _started() -> float:
-    """When the user started waiting (``time.time()``): this process's start."""
+    """When the user started waiting (``time.time()``): the process's start when the command
+    line started it (``pipeline.cli.main``), else (a caller of ``app`` in a notebook or a
+    test) now."""
     import time
 
-    from pipeline.engine import process_seconds
+    from pipeline.cli import _common
 
-    since = process_seconds()
-    return time.time() - since if since is not None else time.time()
+    return _common.started_at or time.time()
 
 
 class PhaseBar:
