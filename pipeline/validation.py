@@ -267,16 +267,21 @@ def coverage(documents: Iterable[Document], lexicon: Lexicon,
 
 
 def coverage_csv(cov: Coverage) -> str:
-    """Per-term coverage as CSV, with the category totals as ``term = *`` rows."""
+    """Per-term coverage as CSV, with the category totals as ``term = *`` rows. A term's
+    ``occurrences`` (how often its text is there, counted or not) tell a term without hits
+    that never occurs (0) from one always inside a longer match of its category (> 0)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["dimension", "category", "term", "pattern", "hits", "documents", "share_of_category"])
+    w.writerow(["dimension", "category", "term", "pattern", "hits", "documents", "share_of_category",
+                "occurrences"])
     totals = {c.category: c for c in cov.categories}
     for c in cov.categories:
-        w.writerow([c.dimension, c.category, "*", "", c.hits, c.documents, 1.0 if c.hits else 0.0])
+        w.writerow([c.dimension, c.category, "*", "", c.hits, c.documents, 1.0 if c.hits else 0.0,
+                    ""])
         for t in (t for t in cov.terms if t.category == c.category):
             share = round(t.hits / totals[c.category].hits, 4) if totals[c.category].hits else 0.0
-            w.writerow([t.dimension, t.category, t.term, t.pattern, t.hits, t.documents, share])
+            w.writerow([t.dimension, t.category, t.term, t.pattern, t.hits, t.documents, share,
+                        t.occurrences])
     return buf.getvalue()
 
 

@@ -162,6 +162,17 @@ def test_shadowing_names_the_longer_terms_that_took_the_hits() -> None:
     assert validation.shadowing(docs, Matcher(lex), "经济新常态") == (0, [])  # type: ignore[arg-type]
 
 
+def test_the_coverage_csv_gives_each_terms_occurrences() -> None:
+    import csv
+
+    docs = [_doc("a", "适应经济新常态。经济新常态下平稳增长。")]
+    rows = list(csv.DictReader(validation.coverage_csv(
+        validation.coverage(docs, _lexicon())).splitlines()))  # type: ignore[arg-type]
+    assert [(r["term"], r["hits"], r["occurrences"]) for r in rows] == [
+        ("*", "2", ""), ("经济新常态", "2", "2"), ("新常态", "0", "2"), ("数字鸿沟", "0", "0"),
+        ("稳增长", "0", "0")]
+
+
 def test_lexicon_coverage_prints_both_kinds_of_unmatched_terms(tmp_path: Path) -> None:
     corpus = _corpus(tmp_path, {"2016-a.txt": "适应经济新常态，加强社会保障。\n"})
     result = _cli("lexicon", "coverage", "--corpus", corpus, env={"COLUMNS": "200"})
