@@ -67,6 +67,15 @@ log = logging.getLogger(__name__)
 #: and ``mobilize corpus validate`` report it (docs/architecture.md)
 _DUPLICATE: Any = "skipped"
 
+#: The phases of a run, as ``run_local``/``flow.run_flow`` announce them to ``phase(name)``
+#: (the command line names them on its progress bar).
+PHASE_PREFECT = "starting Prefect"
+PHASE_PLAN = "scanning the corpus, loading the lexicon"
+PHASE_DOCUMENTS = "ingesting and scoring"
+PHASE_TABLES = "writing tables"
+PHASE_REPORT = "building the report"
+PHASES = (PHASE_PREFECT, PHASE_PLAN, PHASE_DOCUMENTS, PHASE_TABLES, PHASE_REPORT)
+
 #: Bump when score.py changes what it computes: old cached rows are then ignored.
 SCORER_VERSION = "1"
 DOCUMENT_CORE = ("doc_id", "path", "title", "date", "year", "issuer", "level", "region",
@@ -91,6 +100,7 @@ class RunStats:
     ingested: int = 0
     skipped: int = 0  # ledger rows "skipped", duplicates included
     failed: int = 0
+    corpus_files: int = 0  # ledger rows "corpus_file": metadata.csv, README/NOTES files
     duplicates: int = 0  # documents skipped because another one has the same normalised text
     read: int = 0  # documents read and normalised this run (not answered by the ingest cache)
     segmented: int = 0
@@ -181,6 +191,27 @@ def _resolve_corpus(settings: Settings) -> tuple[Path, str]:
     return Path(root), settings.corpus_name
 
 
+def _shown(path: Path) -> str:
+    """A folder as messages name it: relative to the working folder when inside it."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix() or "."
+    except ValueError:
+        return str(path)
+
+
+def require_ingested(tables: Tables) -> None:
+    """Refuse to write a run in which no document could be read: an empty report would
+    hide the problem. The error gives the first reasons (the ledger is not written)."""
+    if len(tables.documents):
+        return
+    failed = tables.ledger[tables.ledger["status"] == "failed"]
+    reasons = "; ".join(str(r) for r in failed["reason"].head(3))
+    raise MobilizeError(f"no document could be read: {len(failed)} failed ({reasons}"
+                        f"{'; ...' if len(failed) > 3 else ''})",
+                        fix="Fix or replace those files (`mobilize corpus validate PATH` lists "
+                            "every file with its reason), then run again.")
+
+
 def _ingest_code_hash() -> str:
     """Hash of the modules that turn bytes into normalised text (ingest cache invalidation)."""
     pkg = Path(__file__).resolve().parent
@@ -263,12 +294,13 @@ def check_output_folder(settings: Settings) -> None:
 
 def plan_run(settings: Settings) -> RunPlan:
     """Resolve the corpus, scan it, load the lexicon, check the tokenizer, cut batches."""
-    from pipeline.ingest import scan_corpus
+    from pipeline.ingest import require_documents, scan_corpus
     from pipeline.lexicon import load_lexicon
 
     started = _now()
     root, name = _resolve_corpus(settings)
     scan = scan_corpus(root, name=name)
+    require_documents(scan, _shown(root))
     lexicon = load_lexicon(settings.lexicon)
     spec = _segment.TokenizerSpec(settings.segmenter, tuple(lexicon.user_words()), settings.hmm,
                                   _segment.jieba_dir(settings.cache))
@@ -545,6 +577,7 @@ def assemble(plan: RunPlan, results: Sequence[BatchResult]) -> Tables:
                        _TABLE_KEYS["ledger"] + ("status", "reason"))
     for status in ("ingested", "skipped", "failed"):
         setattr(stats, status, sum(1 for e in ledger if e.status == status))
+    stats.corpus_files = sum(1 for e in ledger if e.status == "corpus_file")
     stats.duplicates = duplicates  # (also counted in ``skipped``)
     stats.documents = len(documents)
     tables = Tables(
@@ -600,9 +633,14 @@ def manifest(settings: Settings, plan: RunPlan, tables: Tables, finished: str) -
     }
 
 
-def write_outputs(settings: Settings, plan: RunPlan, tables: Tables) -> RunResult:
-    """Write all tables and run.json into a temporary folder, run the report hook, swap it in."""
+def write_outputs(settings: Settings, plan: RunPlan, tables: Tables,
+                  phase: Callable[[str], None] | None = None) -> RunResult:
+    """Write all tables and run.json into a temporary folder, run the report hook, swap it in.
+
+    ``phase(name)`` is told when the tables and then the report are being written."""
     t0 = time.perf_counter()
+    if phase:
+        phase(PHASE_TABLES)
     try:
         with store.atomic_dir(settings.out, plan.corpus_name) as tmp:
             store.write_tables(tmp, tables.as_dict())
@@ -612,11 +650,16 @@ def write_outputs(settings: Settings, plan: RunPlan, tables: Tables) -> RunResul
             if settings.report:
                 from pipeline.report import write_report
 
-                write_report(tmp, settings, lexicon=plan.lexicon)  # (parsed once per run)
+                if phase:
+                    phase(PHASE_REPORT)
+                t1 = time.perf_counter()
+                write_report(tmp, settings, lexicon=plan.lexicon,  # (parsed once per run)
+                             phase=(lambda step: phase(f"{PHASE_REPORT}: {step}")) if phase
+                             else None)
+                tables.stats.seconds["report"] = round(time.perf_counter() - t1, 6)
     except OSError as exc:  # a full disk, a read-only folder: the earlier outputs are intact
         raise write_error(Path(settings.out), plan.corpus_name, exc) from None
     return RunResult(Path(settings.out) / plan.corpus_name, tables.stats, man)
-
 
 def write_error(out: Path, name: str, exc: OSError) -> MobilizeError:
     """The error for outputs that could not be written (the temporary folder is gone, and an
@@ -631,6 +674,16 @@ def write_error(out: Path, name: str, exc: OSError) -> MobilizeError:
     kept = (f"; the earlier outputs in {name}/ are intact" if (out / name).is_dir() else
             "; nothing was written")
     return MobilizeError(f"cannot write the outputs ({why}){kept}", path=out, fix=fix)
+
+
+def finish_stats(result: RunResult, t0: float, started: float | None) -> None:
+    """Add the run's ``total`` (since ``t0``, a ``perf_counter``) and, when the caller gives
+    when its user started waiting (``started``, a ``time.time()``), ``waited``: the wall time
+    from then until now. run.json and the summary report both."""
+    result.stats.seconds["total"] = round(time.perf_counter() - t0, 6)
+    if started is not None:
+        result.stats.seconds["waited"] = round(time.time() - started, 3)
+    result.manifest["stats"] = dataclasses.asdict(result.stats)
 
 
 # --------------------------------------------------------------------------- the whole run
@@ -766,16 +819,22 @@ def run_batches(plan: RunPlan, batches: Sequence[Sequence[Source]], workers: int
 
 
 def run_local(settings: Settings, *, wait_seconds: float | None = None,
-              progress: Callable[[int, int], None] | None = None) -> RunResult:
+              progress: Callable[[int, int], None] | None = None,
+              phase: Callable[[str], None] | None = None,
+              started: float | None = None) -> RunResult:
     """The whole run in this process (plus a pool of ``settings.workers`` for uncached documents).
 
     Holds the output folder's lock (waiting up to ``wait_seconds``, default
-    ``settings.wait``). ``progress(done, total)`` is called as documents finish.
+    ``settings.wait``). ``progress(done, total)`` is called as documents finish, ``phase(name)``
+    as the run enters each phase (``PHASES``). ``started`` (a ``time.time()``): when the user
+    started waiting; the stats then hold ``seconds["waited"]``.
     """
     t0 = time.perf_counter()
     wait_s = settings.wait if wait_seconds is None else wait_seconds
     check_output_folder(settings)
     with store.run_lock(settings.out, settings.corpus_name, wait_s):
+        if phase:
+            phase(PHASE_PLAN)
         plan = plan_run(settings)
         t_plan = time.perf_counter() - t0
         total = len(plan.sources)
@@ -787,6 +846,8 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
             if progress:
                 progress(done, total)
 
+        if phase:
+            phase(PHASE_DOCUMENTS)
         if progress:
             progress(0, total)
         # Unchanged documents are answered from the caches here; only the rest go to the pool.
@@ -810,16 +871,17 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
         results += run_batches(plan, batches, workers, tick)
         t_batches = time.perf_counter() - t1
         tables = assemble(plan, results)
+        require_ingested(tables)
         tables.stats.seconds.update({"plan": round(t_plan, 6), "batches": round(t_batches, 6)})
-        result = write_outputs(settings, plan, tables)
-        result.stats.seconds["total"] = round(time.perf_counter() - t0, 6)
-        result.manifest["stats"] = dataclasses.asdict(result.stats)
+        result = write_outputs(settings, plan, tables, phase)
+        finish_stats(result, t0, started)
         store.write_json(result.run_dir / "run.json", result.manifest)  # now with the total
     log.info("seconds: %s", result.stats.seconds)
     return result
 
 
-__all__ = ["BatchResult", "RunPlan", "RunResult", "RunStats", "Tables", "assemble",
-           "balanced_batches", "check_output_folder",
+__all__ = ["PHASES", "BatchResult", "RunPlan", "RunResult", "RunStats", "Tables", "assemble",
+           "balanced_batches", "check_output_folder", "finish_stats",
+           "require_ingested",
            "is_cached", "make_batches", "plan_run", "process_batch", "run_batches", "run_local",
            "write_outputs"]

@@ -385,7 +385,7 @@ def _build_flow() -> Any:
 
     @task(name="write-outputs", **io)
     def write_outputs(settings: Settings, plan: Any, tables: Any) -> Any:
-        return engine.write_outputs(settings, plan, tables)
+        return engine.write_outputs(settings, plan, tables, _HOOKS.get("phase"))
 
     @task(name="publish-artifacts", **io)
     def publish_artifacts(result: Any, before: dict[tuple[str, str], float]) -> None:
@@ -412,9 +412,12 @@ def _build_flow() -> Any:
         settings = settings_from_parameters(corpus, out, options).with_(engine="prefect")
         wait_s = float(_HOOKS.get("wait", settings.wait) or 0.0)
         engine.check_output_folder(settings)
+        phase = _HOOKS.get("phase") or (lambda _name: None)
         with store.run_lock(settings.out, settings.corpus_name, wait_s):
+            phase(engine.PHASE_PLAN)
             plan, cached, fresh = plan_run(settings)
             t_plan = time.perf_counter() - t0
+            phase(engine.PHASE_DOCUMENTS)
             results = []
             if cached:
                 results.append(process_cached(plan, cached))
@@ -429,12 +432,14 @@ def _build_flow() -> Any:
                 results += process_batches(plan, fresh)
             t_batches = time.perf_counter() - t1
             tables: Any = assemble_tables(plan, results)
+            engine.require_ingested(tables)
             tables.stats.seconds.update({"plan": round(t_plan, 6),
                                          "batches": round(t_batches, 6)})
             before = read_previous(Path(settings.out) / plan.corpus_name)
             result: Any = write_outputs(settings, plan, tables)
-            result.stats.seconds["total"] = round(time.perf_counter() - t0, 6)
-            result.manifest["stats"] = dataclasses.asdict(result.stats)
+            if "prefect_ready" in _TIMINGS:  # (this process's run_flow started Prefect)
+                result.stats.seconds["prefect_start"] = _TIMINGS["prefect_ready"]
+            engine.finish_stats(result, t0, _HOOKS.get("started"))
             store.write_json(result.run_dir / "run.json", result.manifest)
         publish_artifacts(result, before)
         return result
@@ -471,14 +476,23 @@ def _dask_runner(address: str | None, workers: int, verbose: bool = False) -> An
 
 def run_flow(settings: Settings, *, task_runner: TaskRunnerName = "default",
              dask_address: str | None = None, wait_seconds: float | None = None,
-             progress: Callable[[int, int], None] | None = None) -> RunResult:
+             progress: Callable[[int, int], None] | None = None,
+             phase: Callable[[str], None] | None = None,
+             started: float | None = None) -> RunResult:
     """Run the ``mobilize-run`` flow in this process and return what ``engine.run_local`` would.
 
     ``task_runner="dask"`` (or a ``dask_address``) runs the batch tasks on a Dask cluster: the
     given scheduler address, else a temporary ``LocalCluster``. Dask needs a real Prefect server
     (``PREFECT_API_URL``): each worker would otherwise start a temporary server of its own.
+    ``progress``, ``phase`` and ``started`` as for ``engine.run_local`` (the phases start with
+    ``engine.PHASE_PREFECT``; the stats then also hold ``seconds["prefect_start"]``).
     """
     t0 = time.perf_counter()
+    _TIMINGS.clear()
+    if phase:
+        from pipeline.engine import PHASE_PREFECT
+
+        phase(PHASE_PREFECT)
     prefect_environment(verbose=settings.verbose)
     use_dask = task_runner == "dask" or bool(dask_address)
     api_url = _check_api_url()
@@ -496,7 +510,8 @@ def run_flow(settings: Settings, *, task_runner: TaskRunnerName = "default",
             pass
     server = None if api_url else _TemporaryServer()
     try:
-        return _run_flow(settings, server, use_dask, dask_address, wait_seconds, progress, t0)
+        return _run_flow(settings, server, use_dask, dask_address, wait_seconds, progress, t0,
+                         phase, started)
     finally:
         if "prefect" in sys.modules:
             _drain_prefect()
@@ -522,7 +537,9 @@ def _drain_prefect(timeout: float = 30.0) -> None:
 
 def _run_flow(settings: Settings, server: _TemporaryServer | None, use_dask: bool,
               dask_address: str | None, wait_seconds: float | None,
-              progress: Callable[[int, int], None] | None, t0: float) -> RunResult:
+              progress: Callable[[int, int], None] | None, t0: float,
+              phase: Callable[[str], None] | None = None,
+              started: float | None = None) -> RunResult:
     flow_obj = _get_flow()  # imports Prefect while the temporary server starts
     if server is not None:
         server.wait_healthy(float(os.environ.get(
@@ -543,7 +560,8 @@ def _run_flow(settings: Settings, server: _TemporaryServer | None, use_dask: boo
 
     params = settings_to_parameters(settings)
     _HOOKS.clear()
-    _HOOKS.update({"tick": tick, "runner": "dask" if use_dask else "default"})
+    _HOOKS.update({"tick": tick, "runner": "dask" if use_dask else "default", "phase": phase,
+                   "started": started})
     if wait_seconds is not None:
         _HOOKS["wait"] = wait_seconds
     prefect_logger = logging.getLogger("prefect")

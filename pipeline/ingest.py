@@ -5,7 +5,9 @@ folder, decoded and normalised; everything after works on ``Document.text``.
 
 Every file under the corpus folder, and every metadata row, ends in exactly one
 ``LedgerEntry``: ``ingested``, ``skipped`` (with the reason) or ``failed``
-(with the reason, naming the file, the line and the fix).
+(with the reason, naming the file, the line and the fix), or ``corpus_file`` for the
+corpus's own files (metadata.csv, README/NOTES files documenting it). Hidden files and
+folders and Word's lock files (``~$x.docx``) are skipped unread.
 
 Safety: no path is opened before it has been resolved and checked to lie inside
 the corpus folder (symlinks and ``../`` in metadata paths are refused unread).
@@ -21,6 +23,7 @@ import calendar
 import csv
 import errno
 import hashlib
+import html
 import io
 import logging
 import os
@@ -35,7 +38,12 @@ from typing import Any, Literal
 from pipeline import normalize
 from pipeline.errors import IngestError
 
-Status = Literal["ingested", "skipped", "failed"]
+#: ``corpus_file``: a file of the corpus that is not a document (its metadata.csv, a README
+#: or NOTES file documenting it): accounted for, neither skipped nor failed.
+Status = Literal["ingested", "skipped", "failed", "corpus_file"]
+STATUSES: tuple[Status, ...] = ("ingested", "skipped", "failed", "corpus_file")
+#: Top-level files that document a corpus rather than belong to it (any extension).
+_CORPUS_DOC = re.compile(r"^(readme|notes|licen[cs]e|changelog)(\.[A-Za-z0-9]+)?$", re.IGNORECASE)
 SUPPORTED = (".txt", ".md", ".html", ".htm", ".docx", ".pdf")
 CORE_COLUMNS = ("doc_id", "title", "date", "issuer", "level", "region", "doc_type", "language")
 METADATA_FILE = "metadata.csv"
@@ -142,8 +150,9 @@ class Corpus:
         return [e for e in self.ledger if e.status == "failed"]
 
     def counts(self) -> dict[str, int]:
-        """Ledger entries per status: ``{"ingested": n, "skipped": n, "failed": n}``."""
-        out = {"ingested": 0, "skipped": 0, "failed": 0}
+        """Ledger entries per status: ``{"ingested": n, "skipped": n, "failed": n,
+        "corpus_file": n}``."""
+        out = dict.fromkeys(STATUSES, 0)
         for entry in self.ledger:
             out[entry.status] += 1
         return out
@@ -195,15 +204,64 @@ def find_duplicates(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
 
 
 def _walk(root: Path) -> list[str]:
-    """Every file (and symlink) under root as a POSIX path relative to root; links not followed."""
+    """Every file (and symlink) under root as a POSIX path relative to root; links not followed.
+    A hidden folder (``.git``, ``.ipynb_checkpoints``) is one entry, not entered."""
     found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         base = Path(dirpath)
-        for d in dirnames:
-            if (base / d).is_symlink():
+        for d in list(dirnames):
+            if (base / d).is_symlink() or d.startswith("."):
                 found.append((base / d).relative_to(root).as_posix())
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         found.extend((base / f).relative_to(root).as_posix() for f in filenames)
     return sorted(found)
+
+
+def _not_a_document(root: Path, rel: str) -> str | None:
+    """Why ``rel`` is skipped unread although no metadata row names it: a hidden file or
+    folder, or a lock file that Word keeps beside an open document. Never opens it."""
+    name = PurePosixPath(rel).name
+    if name.startswith("~$"):
+        return "a Word lock file (Word keeps it while the document is open); not a document"
+    if name.startswith("."):
+        if (root / rel).is_dir() and not (root / rel).is_symlink():
+            n = sum(len(files) for _d, _s, files in os.walk(root / rel, followlinks=False))
+            return f"a hidden folder ({n} file(s)), not read"
+        return "a hidden file, not read"
+    return None
+
+
+def corpus_file(rel: str) -> bool:
+    """Whether ``rel`` documents the corpus rather than belongs to it (a top-level README,
+    NOTES, LICENSE or CHANGELOG file, any extension)."""
+    return "/" not in rel and bool(_CORPUS_DOC.match(rel))
+
+
+def require_documents(scan: Scan, shown: str | None = None) -> None:
+    """Refuse a corpus without one document to read (exit 2): an empty folder, or one whose
+    files are all skipped. ``shown``: the folder as the message names it."""
+    if scan.sources:
+        return
+    where = shown or scan.name
+    skipped = [e for e in scan.ledger if e.status == "skipped"]
+    failed = [e for e in scan.ledger if e.status == "failed"]
+    own = [e for e in scan.ledger if e.status == "corpus_file"]
+    if not scan.ledger:
+        detail = "the folder is empty"
+    else:
+        parts = []
+        if skipped:
+            parts.append(f"{len(skipped)} file(s) skipped: " + "; ".join(
+                f"{e.path} ({e.reason})" for e in skipped[:3]) + ("; ..." if len(skipped) > 3
+                                                                 else ""))
+        if failed:
+            parts.append(f"{len(failed)} failed: " + "; ".join(e.reason for e in failed[:3]))
+        if own:
+            parts.append(f"{len(own)} corpus file(s): " + ", ".join(e.path for e in own))
+        detail = "; ".join(parts)
+    raise IngestError(f"no documents found in {where} ({detail})",
+                      fix=f"Put the documents ({', '.join(SUPPORTED)}) in the folder, or list "
+                          "them in its metadata.csv.")
 
 
 def _inside(root: Path, candidate: Path) -> bool:
@@ -447,11 +505,18 @@ def _scan_with_metadata(root: Path, files: list[str]) -> tuple[list[Source], lis
         meta = {k: (v or "").strip() for k, v in row.items()
                 if k and k not in ("doc_id", "path", "date")}
         sources.append(Source(doc_id, rel, root / rel, date, year, meta, root))
-    ledger.append(LedgerEntry(METADATA_FILE, "", "skipped",
+    ledger.append(LedgerEntry(METADATA_FILE, "", "corpus_file",
                               f"the corpus metadata ({len(rows)} rows)"))
     for rel in files:
         if rel not in claimed:
-            ledger.append(LedgerEntry(rel, "", "skipped", f"not listed in {METADATA_FILE}"))
+            hidden = _not_a_document(root, rel)
+            if hidden:
+                ledger.append(LedgerEntry(rel, "", "skipped", hidden))
+            elif corpus_file(rel):
+                ledger.append(LedgerEntry(rel, "", "corpus_file",
+                                          "documents the corpus; not listed in metadata.csv"))
+            else:
+                ledger.append(LedgerEntry(rel, "", "skipped", f"not listed in {METADATA_FILE}"))
     return sources, ledger
 
 
@@ -461,6 +526,14 @@ def _scan_without_metadata(root: Path, files: list[str]) -> tuple[list[Source], 
     ids: dict[str, str] = {}
     for rel in files:
         pure = PurePosixPath(rel)
+        hidden = _not_a_document(root, rel)
+        if hidden:
+            ledger.append(LedgerEntry(rel, "", "skipped", hidden))
+            continue
+        if corpus_file(rel):
+            ledger.append(LedgerEntry(rel, "", "corpus_file", "documents the corpus; without a "
+                                      "metadata.csv listing it, not read as a document"))
+            continue
         if (root / rel).is_symlink() and (root / rel).is_dir():
             ledger.append(LedgerEntry(rel, "", "skipped",
                                       "a link to a folder; linked folders are not followed"))
@@ -523,7 +596,7 @@ def read_source(src: Source, *, to_simplified: bool = False) -> Document:
         elif reader == "html":
             decoded, encoding, decode_note = _read_html(raw)
         elif reader == "docx":
-            decoded, encoding = _read_docx(raw), "docx"
+            (decoded, docx_title), encoding = _read_docx(raw), "docx"
         else:
             decoded, encoding = _read_pdf(raw), "pdf"
     except IngestError as exc:
@@ -541,6 +614,12 @@ def read_source(src: Source, *, to_simplified: bool = False) -> Document:
     if not text:
         raise IngestError("no text (only whitespace or markup)", path=src.path,
                           fix="Add the document's text or remove the file.")
+    meta = dict(src.meta)
+    if not meta.get("title"):
+        title = _title(reader, suffix, raw, decoded, encoding,
+                       docx_title if reader == "docx" else "")
+        if title:
+            meta["title"] = title
     converted = False
     note = ""
     share = normalize.traditional_share(text)
@@ -555,7 +634,7 @@ def read_source(src: Source, *, to_simplified: bool = False) -> Document:
                     "use --to-simplified to convert")
     note = "; ".join(n for n in (decode_note, note) if n)
     return Document(src.doc_id, src.path, text, text_hash(text), src.date, src.year,
-                    dict(src.meta), encoding=encoding, reader=reader, converted=converted,
+                    meta, encoding=encoding, reader=reader, converted=converted,
                     note=note)
 
 
@@ -571,6 +650,52 @@ def _too_much_text(chars: int) -> IngestError:
     return IngestError(f"its text passes the limit of {MAX_TEXT_CHARS:,} characters for one "
                        f"document (reading stopped at {chars:,})",
                        fix="Check that it is one policy document; split it into documents.")
+
+
+#: Titles are one line of at most this many characters.
+MAX_TITLE_CHARS = 200
+#: An HTML title or first heading is looked for in this many characters of the page.
+_TITLE_WINDOW = 65536
+_MD_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+(\S.*)$", re.MULTILINE)
+
+
+def _title(reader: str, suffix: str, raw: bytes, decoded: str, encoding: str,
+           docx_title: str = "") -> str:
+    """A document's own title, for a corpus without a title in metadata.csv: an HTML page's
+    ``<title>`` (else its first ``<h1>``, both within the first ``_TITLE_WINDOW`` characters),
+    a .docx's first Title or Heading paragraph (found by ``_read_docx``), a Markdown file's
+    first heading; "" when it has none (plain text, PDF). Linear in the document's size:
+    each search is a single forward scan."""
+    title = ""
+    if reader == "html":
+        try:
+            markup = raw[:4 * _TITLE_WINDOW].decode(
+                encoding if encoding not in ("", "html") else "utf-8",
+                errors="replace").removeprefix("\ufeff")[:_TITLE_WINDOW]
+        except LookupError:
+            markup = raw[:4 * _TITLE_WINDOW].decode("utf-8", errors="replace")[:_TITLE_WINDOW]
+        for tag in ("title", "h1"):
+            inner = html.unescape(re.sub(r"<[^>]*>", "", _first_element(markup, tag)))
+            if inner.strip():
+                title = inner
+                break
+    elif reader == "docx":
+        title = docx_title
+    elif suffix == ".md":
+        m = _MD_HEADING.search(decoded)
+        title = m.group(1).rstrip(" \t#") if m else ""
+    title = " ".join(normalize.text(title).split())
+    return title[:MAX_TITLE_CHARS]
+
+
+def _first_element(markup: str, tag: str) -> str:
+    """The inner markup of the first ``<tag ...>...</tag>`` in ``markup`` ("" when none).
+    (An opening tag is at most 1,000 characters long, so no start is scanned far.)"""
+    m = re.compile(f"<{tag}\\b[^>]{{0,1000}}>", re.IGNORECASE).search(markup)
+    if not m:
+        return ""
+    end = re.compile(f"</{tag}\\b", re.IGNORECASE).search(markup, m.end())
+    return markup[m.end():end.start()] if end else ""
 
 
 def _truncated(exc: UnicodeDecodeError) -> bool:
@@ -892,8 +1017,9 @@ class _HtmlText:
         return "".join(self.parts)
 
 
-def _read_docx(raw: bytes) -> str:
-    """A .docx -> paragraphs and table rows (cells tab-separated), in document order.
+def _read_docx(raw: bytes) -> tuple[str, str]:
+    """A .docx -> (paragraphs and table rows (cells tab-separated), in document order; its
+    first paragraph styled Title or Heading N, "" when none).
 
     The zip's parts are inflated once first, in chunks, counting their bytes (``_check_docx``),
     so that a zip bomb fails before python-docx inflates and parses them all; extraction stops
@@ -915,7 +1041,13 @@ def _read_docx(raw: bytes) -> str:
         raise
     lines: list[str] = []
     _docx_blocks(document.element.body, document, lines, [0])
-    return "\n".join(lines)
+    title = ""
+    for paragraph in document.paragraphs:
+        style = (paragraph.style.name if paragraph.style is not None else "") or ""
+        if (style == "Title" or style.startswith("Heading")) and paragraph.text.strip():
+            title = str(paragraph.text)
+            break
+    return "\n".join(lines), title
 
 
 #: Bytes inflated at a time when a .docx's parts are measured.

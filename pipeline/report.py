@@ -109,7 +109,9 @@ METHODS = [
      "like any category, so its arrival shows in every table and figure; it is none of the "
      "features, pathways or challenges, so no co-occurrence pair includes it."),
     ("Coverage",
-     "Terms of the lexicon that never match in the corpus; categories in which one term holds "
+     "Terms of the lexicon that never match in the corpus, split into those that never occur "
+     "and those that occur only inside a longer term or pattern of their category (which "
+     "takes the hit); categories in which one term holds "
      "more than {dominance:.0%} of the hits (the category then measures one word)."),
 ]
 
@@ -532,7 +534,8 @@ def _kwic_and_coverage(run: compare.RunTables, lexicon: Lexicon | None, settings
     matcher = Matcher(lexicon)
     cov = validation.coverage([docs[i] for i in ids], lexicon, matcher)
     terms = pd.DataFrame([asdict(t) for t in cov.terms],
-                         columns=["dimension", "category", "term", "pattern", "hits", "documents"])
+                         columns=["dimension", "category", "term", "pattern", "hits", "documents",
+                                  "occurrences"])
     titles = dict(zip(run.documents["doc_id"], run.documents.get("title", run.documents["doc_id"])))
     years = dict(zip(run.documents["doc_id"], run.documents["year"]))
     tc = run.term_counts
@@ -817,24 +820,33 @@ def _manifest_rows(manifest: dict[str, Any], prefix: str = "") -> list[tuple[str
 
 
 def write_report(run_dir: Path, settings: Settings, *,
-                 lexicon: Lexicon | None = None) -> list[Path]:
+                 lexicon: Lexicon | None = None,
+                 phase: Callable[[str], None] | None = None) -> list[Path]:
     """Write the report files for the tables in ``run_dir`` into ``run_dir``; return them.
 
     Called by the engine inside the temporary run folder, before the atomic swap, with the
     ``lexicon`` the run used (otherwise it is read from the path run.json gives).
+    ``phase(step)`` is told each step as it starts (for a progress display).
     """
+    say = phase or (lambda _step: None)
     run_dir = Path(run_dir)
     clock = _Clock()
+    say("reading the tables")
     run = compare.read_run(run_dir)
     periods = _periods(settings)
     lexicon = _load_lexicon(run, settings, lexicon)
     clock.lap("read")
+    say("statistics")
     analysis = analyse(run, periods, seed=settings.seed, labels=_labels(lexicon))
     clock.lap("analysis")
+    say("keywords in context, coverage")
     kwic, term_coverage, kwic_note = _kwic_and_coverage(run, lexicon, settings)
     clock.lap("kwic and coverage")
+    if settings.discover:
+        say("discovery (topics, drift)")
     discovery = _discovery(run_dir, settings) if settings.discover else {"off": DISCOVERY_OFF}
     clock.lap("discovery")
+    say("figures, tables, report.html")
     try:
         return render(run_dir, run, analysis, settings, kwic=kwic, term_coverage=term_coverage,
                       kwic_note=kwic_note, discovery=discovery)
@@ -1086,10 +1098,15 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
     if term_coverage is not None:
         t["term_coverage"] = term_coverage
         never = term_coverage[term_coverage["hits"] == 0]
+        absent = never[never["occurrences"] == 0]
+        shadowed = never[never["occurrences"] > 0]
         s.text.append(f"Lexicon terms that never match in this corpus: {len(never)} of "
-                      f"{len(term_coverage)} (full list with hits and documents per term: "
-                      "tables/term_coverage.csv).")
-        s.tables.append(("terms that never match", never))
+                      f"{len(term_coverage)}: {len(absent)} never occur, and {len(shadowed)} "
+                      "occur but always inside a longer term or pattern of their category, "
+                      "which takes the hit (occurrences: how often the term's text is there) "
+                      "(full list with hits and documents per term: tables/term_coverage.csv).")
+        s.tables.append(("terms that never occur", absent.drop(columns=["occurrences"])))
+        s.tables.append(("terms always inside a longer match", shadowed))
     else:
         s.text.append(f"No per-term coverage: {kwic_note}.")
     sections.append(s)

@@ -268,9 +268,9 @@ def test_metadata_path_column_extra_columns_and_unlisted_files(tmp_path: Path) -
                       "doc_type": "notice", "language": "zh", "source_repo": "repo/x"}
     assert b.path == "b.txt"
     ledger = _by_path(corpus)
-    assert ledger["NOTES.md"] == ingest.LedgerEntry("NOTES.md", "", "skipped",
-                                                    "not listed in metadata.csv")
-    assert ledger["metadata.csv"].status == "skipped"
+    assert ledger["NOTES.md"] == ingest.LedgerEntry(
+        "NOTES.md", "", "corpus_file", "documents the corpus; not listed in metadata.csv")
+    assert ledger["metadata.csv"].status == "corpus_file"
 
 
 def test_a_metadata_row_with_too_few_or_too_many_fields_says_how_many(tmp_path: Path) -> None:
@@ -431,8 +431,8 @@ def test_bad_input_corpus_gets_documented_statuses_and_reads_nothing_outside(
         "link.txt": ("failed", "metadata.csv:14: link.txt points outside the corpus folder"),
         "../outside/secret.txt": ("failed", "metadata.csv:15: path '../outside/secret.txt' leaves"),
         absolute_row: ("failed", f"metadata.csv:16: path {secret!r} leaves the corpus folder"),
-        "README.md": ("skipped", "not listed in metadata.csv"),
-        "metadata.csv": ("skipped", "the corpus metadata (15 rows)"),
+        "README.md": ("corpus_file", "documents the corpus; not listed in metadata.csv"),
+        "metadata.csv": ("corpus_file", "the corpus metadata (15 rows)"),
     }
     assert sorted(ledger) == sorted(expected)
     assert len(corpus.ledger) == len(expected)  # every file and row exactly once

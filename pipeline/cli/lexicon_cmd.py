@@ -7,6 +7,7 @@ suggest`` and ``lexicon accept`` live in ``discover_cmd``.)
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,6 +23,7 @@ from pipeline.cli._common import (
     print_json,
     reported_errors,
     setup_logging,
+    shown_path,
 )
 
 if TYPE_CHECKING:
@@ -47,7 +49,7 @@ def _write_or_print(text: str, out: Path | None) -> None:
         sys.stdout.write(text)
     else:
         out.write_text(text, encoding="utf-8")
-        err_console.print(f"wrote {escape(str(out))}")
+        err_console.print(f"wrote {escape(shown_path(out))}", soft_wrap=True)
 
 
 def _check_format(fmt: str) -> str:
@@ -64,11 +66,13 @@ def _documents(corpus: str) -> list[Document]:
     """Resolve and read a corpus (a path or a registered name), with a progress bar on a tty."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from pipeline.ingest import load_corpus, scan_corpus
+    from pipeline.ingest import load_corpus, require_documents, scan_corpus
     from pipeline.registry import resolve_corpus
 
     folder, name = resolve_corpus(corpus)
-    total = len(scan_corpus(folder, name=name).sources)
+    scan = scan_corpus(folder, name=name)
+    require_documents(scan, corpus)
+    total = len(scan.sources)
     with Progress(TextColumn("reading {task.description}"), BarColumn(), MofNCompleteColumn(),
                   console=err_console, transient=True,
                   disable=not err_console.is_terminal) as progress:
@@ -144,7 +148,17 @@ def show(
                   soft_wrap=True)
     if lex.meta.get("title"):
         console.print(escape(lex.meta["title"]))
-    table = Table("dimension", "category", "name", "terms", "patterns", "excluded")
+    # Ids are typed by users: never cut; the names wrap instead (no vertical rules on a
+    # narrow terminal, to leave them room).
+    from rich import box
+
+    narrow = console.width < 110
+    table = Table("dimension", "category", "name", "terms", "patterns", "excluded",
+                  **({"box": box.SIMPLE_HEAD, "pad_edge": False} if narrow else {}))
+    for col in table.columns:
+        col.no_wrap = col.header != "name"
+        col.overflow = "fold" if col.header == "name" else "ellipsis"
+    table.columns[1].min_width = max((len(c["id"]) for c in cats), default=8)
     for c in cats:
         table.add_row(c["dimension"], c["id"], escape(f"{c['name_zh']} / {c['name_en']}"),
                       str(c["terms"]), str(c["patterns"]), str(c["excluded"]))
@@ -235,19 +249,21 @@ def kwic_cmd(
                                               "lines.")] = None,
     csv_: Annotated[Path | None, typer.Option("--csv", help="Write the lines as CSV to this "
                                               "file.")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print the lines as JSON.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
 ) -> None:
     """Keyword in context: each counted hit of a term or a category with its surroundings.
 
     A lexicon term shows exactly what the scorer counts (a term hidden inside a longer term
-    of its category is not shown); any other string is looked up as a candidate term.
+    of its category is not shown, and the command says how often that happened); any other
+    string is looked up as a candidate term. On a narrow terminal each hit takes two lines.
 
     Example: mobilize lexicon kwic 新常态 --corpus ../shared/corpora/gwr-national-zh --limit 20
     """
     from pipeline.errors import MobilizeError
     from pipeline.lexicon import load_lexicon
     from pipeline.match import Matcher
-    from pipeline.validation import kwic, kwic_csv, term_matcher
+    from pipeline.validation import kwic, kwic_csv, shadowing, term_matcher
 
     setup_logging(verbose)
     with reported_errors():
@@ -255,25 +271,68 @@ def kwic_cmd(
             raise MobilizeError("give a TERM or --category ID",
                                 fix="Example: mobilize lexicon kwic --category C3_economic_normal "
                                     "--corpus corpora/demo")
+        if term is not None and not term.strip():
+            raise MobilizeError("the TERM is empty" if not term else
+                                "the TERM is only whitespace",
+                                fix="Give the word to look for, e.g. mobilize lexicon kwic 新常态 "
+                                    "--corpus corpora/demo, or --category ID for a whole "
+                                    "category")
         lex = load_lexicon(_default_lexicon(lexicon))
         if category is not None and category not in {c.id for c in lex.categories}:
             _no_category(category, lex)
         matcher, known = term_matcher(lex, term) if term is not None else (Matcher(lex), True)
-        if not known:
+        if not known and not json_:
             err_console.print(f"{escape(term or '')} is not a term of lexicon {escape(lex.name)}: "
                               "showing every occurrence as a candidate")
-        lines = kwic(_documents(corpus), matcher, term=term,
+        docs = _documents(corpus)
+        lines = kwic(docs, matcher, term=term,
                      category=category if known else None, width=width, limit=limit)
+        hidden, takers = (shadowing(docs, matcher, term) if known and term is not None
+                          and (limit is None or len(lines) < limit) else (0, []))
+    note = ""
+    if hidden:
+        by = f" ({', '.join(takers)})" if takers else ""
+        note = (f"{term} occurs {hidden} time(s) in this corpus, but always inside a longer "
+                f"term or pattern of its category{by}, which took every hit: the scorer counts "
+                "the longer match (docs/lexicon-schema.md)" if not lines else
+                f"{term} also occurs {hidden} time(s) inside a longer term or pattern of its "
+                f"category{by}; those count for the longer match")
     if csv_ is not None:
         csv_.write_text(kwic_csv(lines), encoding="utf-8")
-        err_console.print(f"wrote {len(lines)} lines to {escape(str(csv_))}")
+        err_console.print(f"wrote {len(lines)} lines to {escape(shown_path(csv_))}",
+                          soft_wrap=True)
+    if json_:
+        print_json({"term": term, "category": category, "lexicon_term": known,
+                    "lines": [asdict(ln) for ln in lines],
+                    "inside_longer_matches": hidden, "longer_matches": takers})
         return
-    table = Table("doc_id", "date", "category", "left", "match", "right", show_lines=False)
+    if csv_ is None:
+        _print_kwic(lines, width)
+        console.print(f"{len(lines)} line(s)")
+    if note:
+        console.print(f"[yellow]{escape(note)}[/]", soft_wrap=True)
+
+
+def _print_kwic(lines: list[Any], width: int) -> None:
+    """A table when the context fits the terminal; else two lines per hit (the ids whole on
+    the first, the context on the second, wrapped by the terminal), so nothing is cut."""
+    if not lines:
+        return
+    ids = max(len(ln.doc_id) for ln in lines) + max(len(ln.date) for ln in lines) \
+        + max(len(ln.category) for ln in lines)
+    match = max(len(ln.match) for ln in lines)
+    # Chinese characters take two cells; 16 cells of borders and padding
+    if ids + 2 * (2 * width + match) + 16 <= console.width:
+        table = Table("doc_id", "date", "category", "left", "match", "right", show_lines=False)
+        for ln in lines:
+            table.add_row(escape(ln.doc_id), ln.date, ln.category, escape(ln.left),
+                          f"[bold]{escape(ln.match)}[/]", escape(ln.right))
+        console.print(table)
+        return
     for ln in lines:
-        table.add_row(escape(ln.doc_id), ln.date, ln.category, escape(ln.left),
-                      f"[bold]{escape(ln.match)}[/]", escape(ln.right))
-    console.print(table)
-    console.print(f"{len(lines)} line(s)")
+        console.print(f"[dim]{escape(ln.doc_id)}  {ln.date}  {ln.category}[/]", soft_wrap=True)
+        console.print(f"  {escape(ln.left)}[bold]【{escape(ln.match)}】[/]{escape(ln.right)}",
+                      soft_wrap=True)
 
 
 def _no_category(category: str, lex: Any) -> None:
@@ -306,27 +365,53 @@ def coverage_cmd(
         cov = coverage(_documents(corpus), lex)
     if csv_ is not None:
         csv_.write_text(coverage_csv(cov), encoding="utf-8")
-        err_console.print(f"wrote {escape(str(csv_))}")
+        err_console.print(f"wrote {escape(shown_path(csv_))}", soft_wrap=True)
     if json_:
         print_json(cov.as_dict())
         return
-    table = Table("dimension", "category", "terms", "matched", "hits", "documents", "top term",
-                  "top share")
-    for c in cov.categories:
-        share = f"{c.top_share:.0%}"
-        table.add_row(c.dimension, c.category, str(c.terms), str(c.matched_terms), str(c.hits),
-                      f"{c.documents}/{cov.documents}", escape(c.top_term),
-                      f"[red]{share}[/]" if c.dominated else share)
-    console.print(table)
-    never = cov.never_matched
-    console.print(f"{len(never)} term(s) never match"
-                  + (": " + escape(", ".join(f"{t.category}:{t.term}" for t in never))
-                     if never else ""), soft_wrap=True)
+    console.print(_coverage_table(cov))
+    never, shadowed = cov.never_occurs, cov.shadowed
+    console.print(f"{len(never) + len(shadowed)} term(s) never match: {len(never)} never occur"
+                  + (" (" + escape(", ".join(f"{t.category}:{t.term}" for t in never)) + ")"
+                     if never else "")
+                  + f"; {len(shadowed)} occur but always inside a longer term or pattern of "
+                    "their category"
+                  + (" (" + escape(", ".join(f"{t.category}:{t.term} x{t.occurrences}"
+                                             for t in shadowed)) + ")" if shadowed else ""),
+                  soft_wrap=True)
     dominated = cov.dominated
     if dominated:
         console.print("one term carries more than half the hits of: "
                       + ", ".join(f"{c.category} ({escape(c.top_term)} {c.top_share:.0%})"
                                   for c in dominated), soft_wrap=True)
+
+
+def _coverage_table(cov: Any) -> Table:
+    """Per category: the full table on a wide terminal; on a narrow one (under 110 columns)
+    fewer, shorter columns without vertical rules (the id says the dimension: F, P, C, D),
+    so that ids and numbers stay whole and the top term keeps its room."""
+    from rich import box
+
+    wide = console.width >= 110
+    if wide:
+        table = Table("dimension", "category", "terms", "matched", "hits", "documents",
+                      "top term", "top share")
+    else:
+        table = Table("category", "matched", "hits", "docs", "top term", "share",
+                      box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in table.columns:  # ids and numbers whole; the top term wraps
+        col.no_wrap = col.header != "top term"
+    for c in cov.categories:
+        share = f"{c.top_share:.0%}"
+        share = f"[red]{share}[/]" if c.dominated else share
+        if wide:
+            table.add_row(c.dimension, c.category, str(c.terms), str(c.matched_terms),
+                          str(c.hits), f"{c.documents}/{cov.documents}", escape(c.top_term),
+                          share)
+        else:
+            table.add_row(c.category, f"{c.matched_terms}/{c.terms}", str(c.hits),
+                          f"{c.documents}/{cov.documents}", escape(c.top_term), share)
+    return table
 
 
 @lexicon_app.command("sample")
@@ -382,7 +467,8 @@ def sample_cmd(
         per_cat[r["category"]] = per_cat.get(r["category"], 0) + 1
     short = [c for c in (category or [c.id for c in lex.categories])
              if per_cat.get(c, 0) < per_category]
-    console.print(f"wrote {len(rows)} lines in {len(per_cat)} categories to {escape(str(out))}")
+    console.print(f"wrote {len(rows)} lines in {len(per_cat)} categories to "
+                  f"{escape(shown_path(out))}", soft_wrap=True)
     if short:
         console.print("[yellow]fewer lines than asked (the corpus has no more hits):[/] "
                       + ", ".join(f"{c} {per_cat.get(c, 0)}" for c in short), soft_wrap=True)
@@ -414,7 +500,7 @@ def agreement_cmd(
         result = agreement(first, second)
     if csv_ is not None:
         csv_.write_text(precision_csv(result), encoding="utf-8")
-        err_console.print(f"wrote {escape(str(csv_))}")
+        err_console.print(f"wrote {escape(shown_path(csv_))}", soft_wrap=True)
     if json_:
         print_json(result.as_dict())
         return

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import os
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from pipeline.cli._apps import app
 from pipeline.cli._common import (
+    DEFAULT_LEXICON_SHOWN,
+    DEFAULT_OUT_SHOWN,
+    DEFAULT_PERIODS_SHOWN,
     VERBOSE_HELP,
     console,
+    err_console,
     print_json,
     reported_errors,
     setup_logging,
+    shown_path,
 )
 from pipeline.config import DEFAULT_LEXICON, DEFAULT_OUT, DEFAULT_PERIODS, Settings
 from pipeline.errors import MobilizeError
@@ -49,12 +56,12 @@ def _check_run_folder(run: Path) -> None:
 def report(
     corpus: str = typer.Option(None, "--corpus", "-c",
                                help="Corpus folder or registered name; its run is OUT/<name>/."),
-    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o",
+    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", show_default=DEFAULT_OUT_SHOWN,
                              help="The output folder given to `mobilize run`."),
     run: Path = typer.Option(None, "--run", help="A run folder (instead of --corpus/--out)."),
-    periods: Path = typer.Option(DEFAULT_PERIODS, "--periods", "-p",
+    periods: Path = typer.Option(DEFAULT_PERIODS, "--periods", "-p", show_default=DEFAULT_PERIODS_SHOWN,
                                  help="Periods file (YAML list of {name, start, end})."),
-    lexicon: Path = typer.Option(DEFAULT_LEXICON, "--lexicon", "-l",
+    lexicon: Path = typer.Option(DEFAULT_LEXICON, "--lexicon", "-l", show_default=DEFAULT_LEXICON_SHOWN,
                                  help="Lexicon for labels, KWIC and coverage, when run.json's "
                                       "lexicon path is gone."),
     discover: bool = typer.Option(False, "--discover/--no-discover",
@@ -89,11 +96,11 @@ def report(
         settings = Settings(out=Path(out), lexicon=lexicon, periods=periods, verbose=verbose,
                             discover=discover)
         with store.run_lock(run.parent, run.name, wait), \
-                console.status("writing the report", spinner="dots") if console.is_terminal \
-                and not as_json else nullcontext():
+                _status("building the report") as phase:
             _check_run_folder(run)  # (a run may have replaced it while we waited)
             try:
-                written = write_report(run, settings)
+                written = write_report(run, settings,
+                                       phase=lambda step: phase(f"building the report: {step}"))
             except OSError as exc:  # a full disk, a read-only run folder
                 raise MobilizeError(
                     f"cannot write the report ({exc.strerror or exc}); the tables are unchanged, "
@@ -101,9 +108,21 @@ def report(
                     fix="Free space on that disk (or make the folder writable) and run "
                         "`mobilize report` again.") from None
     if as_json:
-        print_json([str(p) for p in written])
+        print_json({"run_dir": str(run), "files": [str(p) for p in written]})
     else:
-        console.print(f"{len(written)} files written; open {Path(run) / 'report.html'}")
+        console.print(f"{len(written)} files written; open "
+                      f"{escape(shown_path(Path(run) / 'report.html'))}", soft_wrap=True)
+
+
+@contextmanager
+def _status(first: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr naming the phase (on a terminal only); yields the function that
+    names the next phase. (These commands do not fork: rich's refresh thread may run.)"""
+    if not err_console.is_terminal:
+        yield lambda _name: None
+        return
+    with err_console.status(escape(first), spinner="dots") as status:
+        yield lambda name: status.update(escape(name))
 
 
 @app.command("compare")
@@ -123,10 +142,12 @@ def compare_cmd(
                                    "2025-2026)."),
     scope: str = typer.Option("all", "--scope",
                               help="all, domain_sentences or domain_paragraphs."),
-    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o",
+    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", show_default=DEFAULT_OUT_SHOWN,
                              help="Writes OUT/compare/<by>-<a>-vs-<b>/."),
-    periods: Path = typer.Option(DEFAULT_PERIODS, "--periods", "-p", help="Periods file."),
-    lexicon: Path = typer.Option(DEFAULT_LEXICON, "--lexicon", "-l", help="Lexicon YAML file."),
+    periods: Path = typer.Option(DEFAULT_PERIODS, "--periods", "-p",
+                                 show_default=DEFAULT_PERIODS_SHOWN, help="Periods file."),
+    lexicon: Path = typer.Option(DEFAULT_LEXICON, "--lexicon", "-l",
+                                 show_default=DEFAULT_LEXICON_SHOWN, help="Lexicon YAML file."),
     segmenter: str = typer.Option("jieba", "--segmenter", help="jieba or jieba-rs."),
     top: int = typer.Option(10, "--top", min=1, help="Keyness terms to print each way."),
     as_json: bool = typer.Option(False, "--json", help="Print the differences as JSON."),
@@ -155,22 +176,25 @@ def compare_cmd(
         settings = Settings(out=Path(out), lexicon=lexicon, periods=periods,
                             segmenter=segmenter,  # type: ignore[arg-type]
                             verbose=verbose, progress=False)
-        with console.status("running the engine", spinner="dots") if console.is_terminal \
-                and not as_json else nullcontext():
-            tables = report.load_runs(roots, list(run or []), settings,
-                                      names=[name for _root, name in resolved])
-        group = by or ("corpus" if len(roots) + len(run or []) > 1 else None)
-        if group is None:
-            raise MobilizeError("one source and no --by: nothing to compare",
-                                fix="Add --by year|period|level|region|doc_type, or a second "
-                                    "--corpus.")
-        if group == "corpus" and a is None and b is None:
-            names = list(dict.fromkeys(tables.documents["corpus"]))
-            a, b = names[0], names[-1]
-        plist = compare.load_periods(periods) if periods else []
-        result = compare.compare_groups(tables, group, a, b, periods=plist, scope=scope,
-                                        seed=settings.seed, years=_years(years))
-        folder = _write_comparison(result, Path(out) / "compare", roots, top)
+        with _status("reading the runs") as phase:
+            tables = report.load_runs(
+                roots, list(run or []), settings, names=[name for _root, name in resolved],
+                progress=lambda name: phase(f"ingesting and scoring {name} (local engine, "
+                                            "cached)"))
+            phase("comparing the groups (bootstrap intervals, keyness)")
+            group = by or ("corpus" if len(roots) + len(run or []) > 1 else None)
+            if group is None:
+                raise MobilizeError("one source and no --by: nothing to compare",
+                                    fix="Add --by year|period|level|region|doc_type, or a second "
+                                        "--corpus.")
+            if group == "corpus" and a is None and b is None:
+                names = list(dict.fromkeys(tables.documents["corpus"]))
+                a, b = names[0], names[-1]
+            plist = compare.load_periods(periods) if periods else []
+            result = compare.compare_groups(tables, group, a, b, periods=plist, scope=scope,
+                                            seed=settings.seed, years=_years(years))
+            phase("writing the comparison (tables, figure)")
+            folder = _write_comparison(result, Path(out) / "compare", roots, top)
     if as_json:
         print_json({"by": result.by, "a": result.a, "b": result.b, "scope": result.scope,
                     "years": list(result.years) if result.years else None,
@@ -241,7 +265,8 @@ def _print_comparison(result: object, folder: Path, top: int) -> None:
     for (_, x), (_, y) in zip(head.iterrows(), tail.iterrows()):
         kt.add_row(str(x["term"]), f"{x['z']:+.2f}", str(y["term"]), f"{y['z']:+.2f}")
     console.print(kt)
-    console.print(f"* the 95% interval excludes 0. Tables and figure: {folder}")
+    console.print("* the 95% interval excludes 0. Tables and figure: "
+                  f"{escape(shown_path(folder))}", soft_wrap=True)
 
 
 __all__ = ["compare_cmd", "report"]
