@@ -389,7 +389,12 @@ def test_lexicon_coverage_at_80_columns_keeps_ids_numbers_and_terms_whole(
                                                         load_lexicon(DEFAULT_LEXICON).categories}}
     assert set(rows) == {c.id for c in load_lexicon(DEFAULT_LEXICON).categories}
     assert rows["F2_common_prosperity"][2:6] == ["1", "1/1", "最低生活保障", "100%"]
-    assert "…" not in result.stdout
+    # no cell cut short (the labels of gap phrases, such as 缩小…差距, hold an ellipsis)
+    shown = result.stdout
+    for label in sorted((t.text for c in load_lexicon(DEFAULT_LEXICON).categories for t in c.terms
+                         if "…" in t.text), key=len, reverse=True):
+        shown = shown.replace(label, "")
+    assert "…" not in shown
 
 
 def test_kwic_at_80_columns_keeps_the_whole_context(tmp_path: Path) -> None:

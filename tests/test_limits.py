@@ -270,7 +270,8 @@ def test_a_long_run_of_digits_is_matched_in_linear_time() -> None:
     counts = matcher.count("参保" + "7" * 100_000 + "人参保")
     assert counts[("feature", "F1_population", "覆盖/参保N亿人")] == 0
     counts = matcher.count("参保" + "7" * 100_000 + "亿人参保。3.58亿人参保")
-    assert counts[("feature", "F1_population", "覆盖/参保N亿人")] == 2
+    # (since 2.0.0 a figure has at most 5 digits before 亿: a run of 100,000 is no headcount)
+    assert counts[("feature", "F1_population", "覆盖/参保N亿人")] == 1
 
 
 _OLD_F1 = (r"(?:参保|覆盖)[^。,;]{0,6}?\d+(?:\.\d+)?亿多?(?:人|(?=[,、。;]))"
@@ -284,7 +285,7 @@ def test_the_coverage_pattern_was_rewritten_without_changing_a_match_within_a_pa
     new, old = re.compile(term.pattern or ""), re.compile(_OLD_F1)
     for text in ("3.58亿人参保", "参保人数增加1.4亿、", "覆盖13.5亿人", "12345亿人参保", "x.5亿人参保",
                  "1.2.3亿人参保", "覆盖13亿人3亿人参保", "参保超过13亿人", "覆盖地区1234亿元",
-                 "参保99999亿多人参保。", "参保7777" + "7" * 500 + "亿人参保"):
+                 "参保99999亿多人参保。"):
         assert [m.span() for m in new.finditer(text)] == [m.span() for m in old.finditer(text)], text
     assert [m.group() for m in old.finditer("覆盖范围\n13亿人参保")] == ["覆盖范围\n13亿人"]
     assert [m.group() for m in new.finditer("覆盖范围\n13亿人参保")] == ["13亿人参保"]
@@ -380,5 +381,5 @@ def test_normalised_html_text_keeps_one_block_per_line(tmp_path: Path) -> None:
     """The reader's breaks, then normalize.text: one paragraph per line, cells tab-separated."""
     page = ("<html><body><nav>菜单</nav><h1>标题</h1><p>第一段<br>第二行</p>"
             "<table><tr><td>甲</td><td>乙</td></tr></table><!-- 注释 --><p>  </p></body></html>")
-    text, _enc = ingest._read_html(page.encode("utf-8"))
+    text, _enc, _note = ingest._read_html(page.encode("utf-8"))
     assert normalize.text(text) == "标题\n第一段\n第二行\n甲 乙"
