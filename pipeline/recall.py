@@ -426,6 +426,52 @@ def read_codes(path: Path, passages: Sequence[Passage], categories: Iterable[str
     return Codes(path.stem, frozenset(coded), tuple(codes))
 
 
+@dataclass(frozen=True)
+class KwicLine:
+    """A judged KWIC line with its context (from a sheet of ``mobilize lexicon sample``)."""
+
+    judgement: Judgement
+    left: str
+    match: str
+    right: str
+
+
+def read_kwic(path: Path) -> list[KwicLine]:
+    """A coded KWIC sheet's judgements (checked by ``validation.read_sheet``) with their
+    left / match / right context."""
+    from pipeline.validation import read_sheet
+
+    judgements = {j.line_id: j for j in read_sheet(path)}
+    reader, fh = _open_csv(path, "coding sheet", "Give a sheet written by `mobilize lexicon "
+                                                 "sample`")
+    out: list[KwicLine] = []
+    with fh:
+        _need_columns(reader, ("left", "match", "right"), Path(path),
+                      "Keep the header written by `mobilize lexicon sample`")
+        for row in reader:
+            j = judgements.get((row.get("line_id") or "").strip())
+            if j is not None:
+                out.append(KwicLine(j, row.get("left") or "", row.get("match") or "",
+                                    row.get("right") or ""))
+    return out
+
+
+def still_counted(lines: Iterable[KwicLine], matcher: Matcher) -> list[Judgement]:
+    """The judgements of the lines the given lexicon still counts: its matcher, run over the
+    line's context, finds a hit of the line's category overlapping the matched text. So
+    sheets drawn from an older lexicon version measure the version given: lines of removed
+    or narrowed terms drop out (terms added since have no lines: the estimate does not
+    cover them)."""
+    out: list[Judgement] = []
+    for ln in lines:
+        text = ln.left + ln.match + ln.right
+        s, e = len(ln.left), len(ln.left) + len(ln.match)
+        if any(h.category == ln.judgement.category and h.start < e and h.end > s
+               for h in matcher.find(text)):
+            out.append(ln.judgement)
+    return out
+
+
 # --------------------------------------------------------------------------- statistics
 
 
@@ -482,7 +528,8 @@ def f1_estimate(precision: Estimate, recall: Estimate, *, seed: int = 0,
 def kappa_estimate(a: Sequence[bool], b: Sequence[bool]) -> Estimate:
     """Cohen's kappa of two coders' yes/no labels (sklearn), with the asymptotic 95% interval
     of statsmodels' ``cohens_kappa``; value None when kappa is undefined (both coders used
-    one and the same label throughout)."""
+    one and the same label throughout). The interval is clipped to [-1, 1]; with perfect
+    agreement its standard error is 0, so it collapses to the point: read n with it."""
     n = len(a)
     if not n or len(set(a) | set(b)) < 2:
         return Estimate(None, n, None, None)
@@ -493,8 +540,8 @@ def kappa_estimate(a: Sequence[bool], b: Sequence[bool]) -> Estimate:
     table = [[sum(1 for x, y in zip(a, b, strict=True) if x == i and y == j) for j in (True, False)]
              for i in (True, False)]
     res = cohens_kappa(table)
-    return Estimate(round(value, 4), n, round(float(res.kappa_low), 4),
-                    round(float(res.kappa_upp), 4))
+    return Estimate(round(value, 4), n, round(max(-1.0, float(res.kappa_low)), 4),
+                    round(min(1.0, float(res.kappa_upp)), 4))
 
 
 # --------------------------------------------------------------------------- measuring
@@ -861,6 +908,7 @@ __all__ = [
     "Codes",
     "Era",
     "Estimate",
+    "KwicLine",
     "Measurement",
     "Missed",
     "Paragraph",
@@ -883,6 +931,8 @@ __all__ = [
     "passage_rows",
     "passages_csv",
     "proportion",
+    "read_kwic",
+    "still_counted",
     "read_codes",
     "read_passages",
     "recall_csv",

@@ -417,3 +417,107 @@ def test_a_repeated_paragraph_is_drawn_once_and_excluded_by_its_text() -> None:
     assert [p.doc_id for p in drawn if p.text == notice] == ["r0"]
     again = draw_passages(pool, per_era=12, seed=1, eras=ERAS, exclude_texts={notice})
     assert notice not in {p.text for p in again} and len(again) == 6
+
+
+def test_precision_counts_only_the_kwic_lines_the_lexicon_given_still_counts(
+        tmp_path: Path, lexicon) -> None:  # type: ignore[no-untyped-def]
+    from pipeline.match import Matcher
+    from pipeline.recall import read_kwic, still_counted
+    from pipeline.validation import SHEET_COLUMNS
+
+    rows = [  # line_id, category, term, doc_id, date, period, left, match, right, judgement
+        ("L1", "C3_economic_normal", "新常态", "a", "2016", "p", "适应经济", "新常态", ",发展"),
+        ("L2", "C3_economic_normal", "增速放缓", "a", "2016", "p", "经济", "增速放缓", "。"),
+        ("L3", "F1_population", "全覆盖", "a", "2016", "p", "实现", "全覆盖", "。"),
+        ("L4", "P4_technology", "人工智能", "a", "2016", "p", "发展", "人工智能", "。"),
+    ]
+    path = _write(tmp_path / "kwic.csv", SHEET_COLUMNS,
+                  [(*r, j, "c", "") for r, j in zip(rows, ["relevant", "relevant",
+                                                           "not relevant", ""], strict=True)])
+    lines = read_kwic(path)
+    assert [(ln.left, ln.match) for ln in lines] == [("适应经济", "新常态"), ("经济", "增速放缓"),
+                                                     ("实现", "全覆盖"), ("发展", "人工智能")]
+    kept = still_counted(lines, Matcher(lexicon))
+    # 增速放缓 is no term of the small lexicon; 新常态 inside 经济新常态 still counts (overlap)
+    assert [j.line_id for j in kept] == ["L1", "L3", "L4"]
+
+
+# ----------------------------------------------------------------- the commands
+
+
+def _cli(*args: str | Path) -> tuple[int, str, str]:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import _register
+    from pipeline.cli._apps import app
+
+    _register()
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_agreement_in_recall_mode_writes_the_tables_and_the_card(tmp_path: Path) -> None:
+    sheet = _sheet(tmp_path)
+    one = _write(tmp_path / "codes-P-one.csv", CODE_HEADER, CODES_1)
+    two = _write(tmp_path / "codes-P-two.csv", CODE_HEADER, CODES_2)
+    code, out, err = _cli("lexicon", "agreement", "--passages", sheet, "--codes", one,
+                          "--codes", two, "--lexicon", SMALL, "--out", tmp_path / "res", "--json")
+    assert code == 0, err
+    import json
+
+    data = json.loads(out)
+    assert (data["overall_recall"]["count"], data["overall_recall"]["n"]) == (7, 10)
+    assert sorted(p.name for p in (tmp_path / "res").iterdir()) == ["measures.csv", "missed.csv",
+                                                                     "recall.csv"]
+    assert "人人享有" in (tmp_path / "res" / "missed.csv").read_text(encoding="utf-8")
+    code, card, err = _cli("lexicon", "card", "--passages", sheet, "--codes", one, "--codes", two,
+                           "--lexicon", SMALL, "--date", "2026-12-03")
+    assert code == 0, err
+    assert card.startswith("# Measurement card: small 0.2.0") and "| kappa |" in card
+    code, again, _ = _cli("lexicon", "card", "--passages", sheet, "--codes", one, "--codes", two,
+                          "--lexicon", SMALL, "--date", "2026-12-03")
+    assert again == card
+
+
+def test_agreement_with_a_bad_code_exits_2_naming_the_file_and_line(tmp_path: Path) -> None:
+    sheet = _sheet(tmp_path)
+    bad = _write(tmp_path / "codes-bad.csv", CODE_HEADER, [("P01", "F1_population", "全民", "1", "")])
+    code, _out, err = _cli("lexicon", "agreement", "--passages", sheet, "--codes", bad,
+                           "--lexicon", SMALL)
+    assert code == 2 and "codes-bad.csv:2" in err and "does not occur in passage P01" in err
+    code, _out, err = _cli("lexicon", "agreement", "--codes", bad, "--lexicon", SMALL)
+    assert code == 2 and "--passages" in err
+
+
+def test_the_precision_mode_of_agreement_still_takes_sheets_as_arguments(tmp_path: Path) -> None:
+    from pipeline.validation import SHEET_COLUMNS
+
+    path = _write(tmp_path / "kwic.csv", SHEET_COLUMNS,
+                  [("L1", "C3_economic_normal", "新常态", "a", "2016", "p", "", "新常态", "", "1",
+                    "c", ""), ("L2", "C3_economic_normal", "新常态", "a", "2016", "p", "",
+                               "新常态", "", "0", "c", "")])
+    code, out, err = _cli("lexicon", "agreement", path, "--json")
+    assert code == 0, err
+    assert '"overall_precision": 0.5' in out
+
+
+@pytest.mark.slow
+def test_passages_command_draws_a_fresh_sheet_excluding_an_earlier_one(tmp_path: Path) -> None:
+    root = shared_corpus("npc-resolutions-gwr-zh")
+    first = tmp_path / "passages-A.csv"
+    code, _out, err = _cli("lexicon", "passages", "--corpus", root, "--per-era", "6", "--seed", "1",
+                           "--out", first)
+    assert code == 0, err
+    rows = list(csv.DictReader(first.open(encoding="utf-8")))
+    assert tuple(rows[0]) == PASSAGE_COLUMNS and rows[0]["passage_id"] == "A001"
+    code, again, _ = _cli("lexicon", "passages", "--corpus", root, "--per-era", "6", "--seed", "1")
+    assert again == first.read_text(encoding="utf-8")  # stdout without --out, same sheet
+    second = tmp_path / "passages-B.csv"
+    code, _out, err = _cli("lexicon", "passages", "--corpus", root, "--per-era", "6", "--seed", "1",
+                           "--exclude", first, "--out", second)
+    assert code == 0, err
+    rows2 = list(csv.DictReader(second.open(encoding="utf-8")))
+    assert rows2 and rows2[0]["passage_id"].startswith("B")
+    assert not {r["text"] for r in rows} & {r["text"] for r in rows2}

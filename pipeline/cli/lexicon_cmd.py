@@ -495,8 +495,8 @@ def _measure(passages: Path | None, codes: list[Path] | None, kwic_sheets: list[
     """Read the sheets and measure (recall mode of `agreement`, and `card`)."""
     from pipeline.errors import MobilizeError
     from pipeline.lexicon import load_lexicon
-    from pipeline.recall import measure, read_codes, read_passages
-    from pipeline.validation import read_sheet
+    from pipeline.match import Matcher
+    from pipeline.recall import measure, read_codes, read_kwic, read_passages, still_counted
 
     if passages is None:
         raise MobilizeError("--codes needs the passages sheet they code",
@@ -508,8 +508,15 @@ def _measure(passages: Path | None, codes: list[Path] | None, kwic_sheets: list[
     sheet = read_passages(passages)
     cats = [c.id for c in lex.categories]
     coded = [read_codes(c, sheet, cats) for c in codes]
-    judgements = [j for k in kwic_sheets or [] for j in read_sheet(k)]
-    return measure(sheet, coded, lex, kwic=judgements)
+    lines = [ln for k in kwic_sheets or [] for ln in read_kwic(k)]
+    matcher = Matcher(lex)
+    judgements = still_counted(lines, matcher)
+    dropped = sum(ln.judgement.relevant is not None for ln in lines) \
+        - sum(j.relevant is not None for j in judgements)
+    if dropped:
+        err_console.print(f"{dropped} judged KWIC line(s) left out of precision: lexicon "
+                          f"{escape(lex.name)} {escape(lex.version)} no longer counts them")
+    return measure(sheet, coded, lex, kwic=judgements, matcher=matcher)
 
 
 def _ci(e: Any) -> str:
