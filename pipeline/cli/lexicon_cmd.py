@@ -685,3 +685,106 @@ def card_cmd(
         sys.stdout.write(text)
     else:
         err_console.print(f"wrote {escape(str(out))}")
+
+
+@lexicon_app.command("misses")
+def misses_cmd(
+    corpus: Annotated[list[str], typer.Option("--corpus", "-c", help="Corpus folder or "
+                                              "registered name; repeat for several corpora.")],
+    category: Annotated[list[str] | None, typer.Option("--category", help="Only these "
+                                                       "categories (repeatable; default: "
+                                                       "all).", show_default=False)] = None,
+    top: Annotated[int, typer.Option("--top", "-n", help="Unmatched sentences listed per "
+                                     "category.")] = 50,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the model and the folds (same "
+                                      "seed, same sheet).")] = 20240601,
+    lexicon: Annotated[Path | None, _LEXICON_OPT] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The sheet to write; the candidate "
+                                      "n-grams go to <name>-candidates.csv beside it.")
+                   ] = Path("lexicon-misses.csv"),
+    suggestions: Annotated[Path | None, typer.Option("--suggestions", help="A review file of "
+                                                     "`mobilize lexicon suggest`: count the "
+                                                     "candidate n-grams it does not have.",
+                                                     show_default=False)] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Machine-readable summary.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
+) -> None:
+    """Sentences the lexicon misses: a classifier per category (character n-grams, linear
+    model, cross-fitted, seeded) learns the sentences the lexicon matches, with the matched
+    terms masked out, and ranks the sentences no term matched; each listed with the n-grams
+    that drove its score. The keyword step (King, Lam and Roberts 2017) lists the n-grams
+    that set those sentences apart as candidate terms.
+
+    Write a phrase in `term` and mark `accept` = yes on a row of the sheet, then
+    `mobilize lexicon accept SHEET` adds it to a new lexicon version.
+
+    Example: mobilize lexicon misses --corpus ../shared/corpora/gwr-national-zh --category P3_co_governance --top 30 --out misses.csv
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from pipeline.lexicon import load_lexicon
+    from pipeline.misses import candidates_csv, compare_with_word2vec, find_misses, sheet_csv
+    from pipeline.recall import write_outputs
+    from pipeline.registry import resolve_corpus
+
+    setup_logging(verbose)
+    with reported_errors():
+        lex = load_lexicon(_default_lexicon(lexicon))
+        for cid in category or []:
+            if cid not in {c.id for c in lex.categories}:
+                _no_category(cid, lex)
+        suggested = _suggested_terms(suggestions) if suggestions is not None else None
+        docs = []
+        for c in corpus:
+            folder, _name = resolve_corpus(c)
+            docs += [(folder.name, d) for d in _documents(str(folder))]
+        wanted = category or [c.id for c in lex.categories]
+        with Progress(TextColumn("training {task.description}"), BarColumn(),
+                      MofNCompleteColumn(), console=err_console, transient=True,
+                      disable=not err_console.is_terminal) as progress:
+            task = progress.add_task("classifiers", total=len(wanted))
+            result = find_misses(docs, lex, categories=wanted, top=top, seed=seed,
+                                 on_category=lambda _c: progress.advance(task))
+        cand_name = f"{out.stem}-candidates.csv"
+        write_outputs(out.parent, {out.name: sheet_csv(result),
+                                   cand_name: candidates_csv(result, lex, suggested)})
+        comparison = (compare_with_word2vec(result, lex, suggested)
+                      if suggested is not None else None)
+    summary: dict[str, Any] = {
+        "corpora": list(result.corpora), "sentences": result.sentences,
+        "features": result.features, "params": result.params,
+        "categories": [{"category": c.category, "matched_sentences": c.positives,
+                        "listed": len(c.findings), "candidates": len(c.candidates)}
+                       for c in result.categories]}
+    if comparison is not None:
+        summary["word2vec"] = [{"category": x.category, "suggestions": x.suggestions,
+                                "compared": x.compared, "not_in_word2vec": x.not_in_word2vec}
+                               for x in comparison]
+    if json_:
+        print_json(summary)
+        return
+    table = Table("category", "matched sentences", "listed", "top candidate n-grams")
+    for c in result.categories:
+        table.add_row(c.category, str(c.positives), str(len(c.findings)),
+                      escape(" ".join(g for g, _n, _r in c.candidates[:8])))
+    console.print(table)
+    if comparison is not None and suggestions is not None:
+        compared = sum(x.compared for x in comparison)
+        beyond = sum(x.not_in_word2vec for x in comparison)
+        console.print(f"{beyond} of {compared} candidate n-grams (per category as many as "
+                      f"{escape(suggestions.name)} has suggestions, none part of a lexicon "
+                      "term) match no Word2Vec suggestion of their category", soft_wrap=True)
+    console.print(f"wrote {sum(len(c.findings) for c in result.categories)} sentences to "
+                  f"{escape(str(out))} and the candidates to {escape(cand_name)}", soft_wrap=True)
+
+
+def _suggested_terms(review: Path) -> dict[str, list[str]]:
+    """category -> the terms of a `lexicon suggest` review file (CSV or YAML)."""
+    from pipeline.discover import read_review
+
+    out: dict[str, list[str]] = {}
+    for row in read_review(review):
+        cat, term = row.get("category", "").strip(), row.get("term", "").strip()
+        if cat and term:
+            out.setdefault(cat, []).append(term)
+    return out
