@@ -60,6 +60,8 @@ NGRAMS = (2, 4)
 MIN_SENTENCE = 8
 #: N-grams driving one sentence's score that are listed.
 DRIVERS = 5
+#: N-grams with the largest coefficients reported per category.
+LEARNED = 20
 MASK = "\x00"
 SHEET_COLUMNS: tuple[str, ...] = ("category", "rank", "score", "corpus", "doc_id", "year",
                                   "sentence", "ngrams", "term", "accept", "note", "source")
@@ -137,6 +139,9 @@ class CategoryMisses:
     sentences: int
     findings: tuple[Finding, ...]
     candidates: tuple[tuple[str, int, float], ...]  # (n-gram, top sentences holding it, G²)
+    #: the n-grams with the largest mean coefficient over the folds: what the model learned
+    #: the category's matched sentences look like, the masked terms left out
+    learned: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -259,7 +264,11 @@ def find_misses(documents: Sequence[tuple[str, Document]], lexicon: Lexicon, *,
             top_rows.append(i)
         top_set = set(top_rows)
         cands = keywords(base_x, vocab, top_rows, [i for i in order if i not in top_set])
-        out.append(CategoryMisses(cid, len(pos), len(units), tuple(findings), tuple(cands)))
+        mean = np.mean(coefs, axis=0)
+        best = [j for j in np.argsort(-mean, kind="stable")[:LEARNED] if mean[j] > 0]
+        learned = tuple((str(vocab[j]), round(float(mean[j]), 4)) for j in best)
+        out.append(CategoryMisses(cid, len(pos), len(units), tuple(findings), tuple(cands),
+                                  learned))
         if on_category is not None:
             on_category(cid)
     corpora = tuple(sorted({name for name, _d in documents}))

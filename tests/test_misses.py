@@ -63,7 +63,11 @@ MISSED = ["今年增速换挡压力明显加大。", "各地要主动适应增�
 FILLER = ["加强农田水利建设保障粮食安全。", "推进文化事业繁荣发展提高质量。",
           "加快城市轨道交通建设改善出行。", "完善国防动员体系增强国防实力。",
           "推动对外贸易稳定增长扩大进口。", "深化教育改革办好人民满意教育。",
-          "保护历史文化名城和传统村落。", "做好防汛抗旱和森林防火工作。"]
+          "保护历史文化名城和传统村落。", "做好防汛抗旱和森林防火工作。",
+          "全年经济运行总体平稳向好。"]
+# sentences that share only a piece of a term (常态 of 经济新常态), each once
+PIECES = ["监管执法实现常态长效。", "巡查工作保持常态开展。", "应急演练形成常态机制。",
+          "督导检查成为常态做法。", "走访慰问坚持常态推进。"]
 
 
 def _corpus() -> list[tuple[str, Document]]:
@@ -75,6 +79,8 @@ def _corpus() -> list[tuple[str, Document]]:
         lines += [FILLER[(i + k) % len(FILLER)] for k in range(4)]
         if i % 8 == 3:
             lines.append(MISSED[i // 8])
+        if i % 8 == 5:
+            lines.append(PIECES[i // 8])
         docs.append(("toy", Document(f"d{i:02d}", f"d{i:02d}.txt", "\n".join(lines), "",
                                       str(2000 + i % 20), 2000 + i % 20, {})))
     return docs
@@ -89,11 +95,16 @@ def test_the_top_unmatched_sentences_are_the_ones_that_read_like_matched_ones() 
     # the five sentences with 增速换挡 / 结构优化 and no term come first
     assert sorted(missed) == ["d03", "d11", "d19", "d27", "d35"]
     assert all("增速换挡" in f.sentence.text or "结构优化" in f.sentence.text for f in cat.findings)
-    # the masked terms never drive a score nor become a candidate
+    # the masked terms never drive a score nor become a candidate, and a sentence that shares
+    # only a piece of a term (常态) is not listed: unmasked, 常态 would carry the model
+    assert not any("常态" in f.sentence.text for f in cat.findings)
     drivers = {g for f in cat.findings for g, _w in f.drivers}
     grams = drivers | {g for g, _n, _s in cat.candidates}
     assert not any(g in "经济新常态" for g in grams)
     assert {"增速换挡", "结构优化"} <= {g for g, _n, _s in cat.candidates}
+    # what the model learned: the context of the terms, never a piece of a term
+    learned = [g for g, _w in cat.learned]
+    assert learned and not any(g in "经济新常态" for g in learned)
 
 
 def test_the_same_seed_gives_the_same_sheet() -> None:
