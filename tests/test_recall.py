@@ -521,3 +521,22 @@ def test_passages_command_draws_a_fresh_sheet_excluding_an_earlier_one(tmp_path:
     rows2 = list(csv.DictReader(second.open(encoding="utf-8")))
     assert rows2 and rows2[0]["passage_id"].startswith("B")
     assert not {r["text"] for r in rows} & {r["text"] for r in rows2}
+
+
+def test_one_coder_card_has_no_kappa_and_three_coders_are_refused(coded, lexicon) -> None:  # type: ignore[no-untyped-def]
+    passages, one, two = coded
+    m = measure(passages, [one], lexicon)
+    rows = card_rows(m)
+    assert "kappa" not in rows[0] and rows[0]["precision"] == "n/a (n=0)"
+    assert all(c.kappa is None and c.expression_agreement is None for c in m.categories)
+    with pytest.raises(MobilizeError, match="defined for two"):
+        measure(passages, [one, two, one], lexicon)
+
+
+def test_eras_are_configurable_and_name_the_sheet_rows() -> None:
+    eras = eras_from_breaks((2000, 2010))
+    pool = [Paragraph("c", f"d{y}", y, [e.name for e in eras if e.holds(y)][0], 1, f"t{y}")
+            for y in (1990, 2005, 2015)]
+    assert [p.era for p in pool] == ["pre-2000", "2000-2009", "2010-"]
+    drawn = draw_passages(pool, per_era=1, seed=1, eras=eras)
+    assert [p.era for p in drawn] == ["pre-2000", "2000-2009", "2010-"]
