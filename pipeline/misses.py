@@ -30,7 +30,8 @@ Per category:
 5. output: the ``top`` unmatched sentences by score (a repeated sentence once), each with
    the n-grams that contributed most to its score (feature value x coefficient);
 6. keywords (KLR's second step): the n-grams that set the top sentences apart from the
-   other unmatched sentences (``keywords``): candidate terms for the lexicon's author.
+   other unmatched sentences (``keywords``), overlapping ones joined into the phrase they
+   are windows of (``assemble``): candidate terms for the lexicon's author.
 
 Deterministic for a seed (the gradient descent and the fold split are seeded; ties are
 broken by corpus, doc_id and position).
@@ -263,7 +264,8 @@ def find_misses(documents: Sequence[tuple[str, Document]], lexicon: Lexicon, *,
                                     units[i], drivers))
             top_rows.append(i)
         top_set = set(top_rows)
-        cands = keywords(base_x, vocab, top_rows, [i for i in order if i not in top_set])
+        cands = keywords(base_x, vocab, top_rows, [i for i in order if i not in top_set],
+                         texts=[units[i].text for i in top_rows])
         mean = np.mean(coefs, axis=0)
         best = [j for j in np.argsort(-mean, kind="stable")[:LEARNED] if mean[j] > 0]
         learned = tuple((str(vocab[j]), round(float(mean[j]), 4)) for j in best)
@@ -293,14 +295,16 @@ def g2(a: Any, t: int, b: Any, r: int) -> Any:
 
 
 def keywords(x: Any, vocab: Any, top_rows: Sequence[int], rest_rows: Sequence[int], *,
-             min_count: int = 2, limit: int = 100) -> list[tuple[str, int, float]]:
+             min_count: int = 2, limit: int = 100,
+             texts: Sequence[str] | None = None) -> list[tuple[str, int, float]]:
     """Keywords of the top sentences against the rest of the search set (King, Lam and
     Roberts' keyword step): n-grams present in at least ``min_count`` top sentences and
     relatively more often there than in the other unmatched sentences, ranked by Dunning's
     G² (which weighs both how much more often and how often: an n-gram of two sentences
     does not outrank one of twenty); the first ``limit``, and of those an n-gram inside a
-    longer one with the same count is dropped (独立自 inside 独立自主).
-    Returns (n-gram, top sentences holding it, G²)."""
+    longer one with the same count is dropped (独立自 inside 独立自主). Given the top
+    sentences' ``texts``, overlapping n-grams are first joined into phrases (``assemble``).
+    Returns (n-gram or phrase, top sentences holding it, G²)."""
     import numpy as np
 
     if not top_rows:
@@ -314,8 +318,44 @@ def keywords(x: Any, vocab: Any, top_rows: Sequence[int], rest_rows: Sequence[in
     found = sorted(((str(vocab[c]), int(a[c]), round(float(v), 4))
                     for c, v in zip(cols, score, strict=True) if _WORDY.search(str(vocab[c]))),
                    key=lambda q: (-q[2], -q[1], q[0]))[:limit]
+    if texts is not None:
+        found = assemble(found, texts)
     return [f for f in found if not any(f[0] != g[0] and f[0] in g[0] and f[1] == g[1]
                                         for g in found)]
+
+
+def assemble(found: Sequence[tuple[str, int, float]],
+             texts: Sequence[str]) -> list[tuple[str, int, float]]:
+    """Join n-grams that overlap by all but their last (or first) character, at least two
+    characters, and are held by the same number of top sentences into the longer phrase
+    they are windows of (中求进工 + 求进工作 + 进工作总 -> 中求进工作总), kept only when
+    exactly as many of ``texts`` hold the phrase. In rank order; a phrase takes the rank
+    and G² of its best n-gram, and its n-grams leave the list."""
+    out: list[tuple[str, int, float]] = []
+    used: set[str] = set()
+    for g, n, score in found:
+        if g in used:
+            continue
+        phrase = g
+        grown = True
+        while grown:
+            grown = False
+            for h, m, _s in found:
+                if h in used or h == g or m != n or len(h) < 3:
+                    continue
+                if phrase.endswith(h[:-1]) and h not in phrase:
+                    cand = phrase + h[-1]
+                elif phrase.startswith(h[1:]) and h not in phrase:
+                    cand = h[0] + phrase
+                else:
+                    continue
+                if sum(1 for t in texts if cand in t) == n:
+                    phrase = cand
+                    used.add(h)
+                    grown = True
+        used.add(g)
+        out.append((phrase, n, score))
+    return out
 
 
 def part_of_term(ngram: str, terms: Iterable[str]) -> str:
@@ -403,6 +443,7 @@ __all__ = [
     "Finding",
     "Misses",
     "Sentence",
+    "assemble",
     "candidates_csv",
     "compare_with_word2vec",
     "find_misses",

@@ -134,3 +134,16 @@ def test_candidates_compared_with_word2vec_suggestions_with_an_equal_budget() ->
 def test_an_unknown_category_is_an_error() -> None:
     with pytest.raises(MobilizeError, match="no category"):
         find_misses(_corpus(), load_lexicon(SMALL), categories=["X9"])
+
+
+def test_overlapping_ngrams_of_the_same_sentences_join_into_their_phrase() -> None:
+    from pipeline.misses import assemble
+
+    texts = ["坚持稳中求进工作总基调。", "稳中求进工作总基调不动摇。", "工作总结。"]
+    found = [("中求进工", 2, 9.0), ("求进工作", 2, 8.0), ("进工作总", 2, 7.0), ("工作总", 3, 5.0),
+             ("工作总基", 2, 4.5), ("作总基调", 2, 4.0), ("稳中求进", 2, 3.0)]
+    # windows join left and right; 工作总 is held by three sentences, so it stays apart
+    assert assemble(found, texts) == [("稳中求进工作总基调", 2, 9.0), ("工作总", 3, 5.0)]
+    # a join no sentence holds as a whole is not made
+    assert assemble([("甲乙丙", 2, 2.0), ("乙丙丁", 2, 1.0)], ["甲乙丙", "乙丙丁"]) == [
+        ("甲乙丙", 2, 2.0), ("乙丙丁", 2, 1.0)]
