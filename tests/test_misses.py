@@ -147,3 +147,43 @@ def test_overlapping_ngrams_of_the_same_sentences_join_into_their_phrase() -> No
     # a join no sentence holds as a whole is not made
     assert assemble([("甲乙丙", 2, 2.0), ("乙丙丁", 2, 1.0)], ["甲乙丙", "乙丙丁"]) == [
         ("甲乙丙", 2, 2.0), ("乙丙丁", 2, 1.0)]
+
+
+def test_misses_command_writes_a_sheet_whose_accepted_rows_become_terms(tmp_path: Path) -> None:
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from pipeline.cli import _register
+    from pipeline.cli._apps import app
+
+    corpus = tmp_path / "toy"
+    corpus.mkdir()
+    for _name, doc in _corpus():
+        (corpus / f"{doc.doc_id}-{doc.year}.txt").write_text(doc.text + "\n", encoding="utf-8")
+    lexicon = tmp_path / "small.yaml"
+    shutil.copy(SMALL, lexicon)
+    _register()
+    runner = CliRunner()
+    out = tmp_path / "misses.csv"
+    args = ["lexicon", "misses", "--corpus", str(corpus), "--category", "C3_economic_normal",
+            "--top", "5", "--seed", "1", "--lexicon", str(lexicon), "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    first = out.read_text(encoding="utf-8")
+    assert runner.invoke(app, args).exit_code == 0 and out.read_text(encoding="utf-8") == first
+    assert (tmp_path / "misses-candidates.csv").is_file()
+    rows = list(csv.DictReader(first.splitlines()))
+    assert len(rows) == 5 and all(r["category"] == "C3_economic_normal" for r in rows)
+    # the researcher writes a term on a row and accepts it
+    rows[0]["term"], rows[0]["accept"] = "增速换挡", "yes"
+    with out.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    new = tmp_path / "small-2.yaml"
+    result = runner.invoke(app, ["lexicon", "accept", str(out), "--lexicon", str(lexicon),
+                                 "--out", str(new)])
+    assert result.exit_code == 0, result.output
+    cat = next(c for c in load_lexicon(new).categories if c.id == "C3_economic_normal")
+    assert "增速换挡" in [t.text for t in cat.terms]

@@ -754,7 +754,8 @@ def misses_cmd(
         "corpora": list(result.corpora), "sentences": result.sentences,
         "features": result.features, "params": result.params,
         "categories": [{"category": c.category, "matched_sentences": c.positives,
-                        "listed": len(c.findings), "candidates": len(c.candidates)}
+                        "listed": len(c.findings), "candidates": len(c.candidates),
+                        "learned": [g for g, _w in c.learned[:10]]}
                        for c in result.categories]}
     if comparison is not None:
         summary["word2vec"] = [{"category": x.category, "suggestions": x.suggestions,
@@ -768,6 +769,10 @@ def misses_cmd(
         table.add_row(c.category, str(c.positives), str(len(c.findings)),
                       escape(" ".join(g for g, _n, _r in c.candidates[:8])))
     console.print(table)
+    few = [c.category for c in result.categories if not c.findings]
+    if few:
+        console.print("[yellow]too few matched (or unmatched) sentences to train a model:[/] "
+                      + ", ".join(few), soft_wrap=True)
     if comparison is not None and suggestions is not None:
         compared = sum(x.compared for x in comparison)
         beyond = sum(x.not_in_word2vec for x in comparison)
