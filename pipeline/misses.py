@@ -354,7 +354,8 @@ def assemble(found: Sequence[tuple[str, int, float]],
                     used.add(h)
                     grown = True
         used.add(g)
-        out.append((phrase, n, score))
+        if all(phrase != p for p, _n, _s in out):  # two chains can end in the same phrase
+            out.append((phrase, n, score))
     return out
 
 

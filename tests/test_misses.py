@@ -144,6 +144,9 @@ def test_overlapping_ngrams_of_the_same_sentences_join_into_their_phrase() -> No
              ("工作总基", 2, 4.5), ("作总基调", 2, 4.0), ("稳中求进", 2, 3.0)]
     # windows join left and right; 工作总 is held by three sentences, so it stays apart
     assert assemble(found, texts) == [("稳中求进工作总基调", 2, 9.0), ("工作总", 3, 5.0)]
+    # two chains that end in the same phrase give it once
+    assert assemble([("甲乙丙", 2, 3.0), ("乙丙丁", 2, 2.0), ("甲乙丙丁", 2, 1.0)],
+                    ["甲乙丙丁", "甲乙丙丁戊"]) == [("甲乙丙丁", 2, 3.0)]
     # a join no sentence holds as a whole is not made
     assert assemble([("甲乙丙", 2, 2.0), ("乙丙丁", 2, 1.0)], ["甲乙丙", "乙丙丁"]) == [
         ("甲乙丙", 2, 2.0), ("乙丙丁", 2, 1.0)]
