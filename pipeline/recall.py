@@ -583,6 +583,7 @@ class Measurement:
     overall_recall_by_era: dict[str, Estimate]
     overall_precision: Estimate
     missed: tuple[Missed, ...]
+    overall_f1: Estimate = Estimate(None, 0, None, None)
 
     def as_dict(self) -> dict[str, Any]:
         def est(e: Estimate | None) -> dict[str, Any] | None:
@@ -596,6 +597,7 @@ class Measurement:
             "overall_recall": est(self.overall_recall),
             "overall_recall_by_era": {k: est(v) for k, v in self.overall_recall_by_era.items()},
             "overall_precision": est(self.overall_precision),
+            "overall_f1": est(self.overall_f1),
             "categories": [{
                 "category": c.category, "dimension": c.dimension, "recall": est(c.recall),
                 "recall_by_era": {k: est(v) for k, v in c.recall_by_era.items()},
@@ -713,12 +715,13 @@ def measure(passages: Sequence[Passage], codes: Sequence[Codes], lexicon: Lexico
                    for e in era_names}
     coded_passages = [by_id[pid] for pid in sorted(codes[0].coded)]
     missed.sort(key=lambda m: (m.coder, m.passage.passage_id, m.code.start, m.code.category))
+    overall_p = proportion(sum(p_count.values()), sum(p_n.values()))
     return Measurement(
         f"{lexicon.name} {lexicon.version}", lexicon.hash, len(passages), len(codes[0].coded),
         len(shared), tuple(c.coder for c in codes),
         tuple(sorted({p.corpus for p in coded_passages if p.corpus})), tuple(era_names),
-        len(kw), tuple(rows), overall, overall_era,
-        proportion(sum(p_count.values()), sum(p_n.values())), tuple(missed))
+        len(kw), tuple(rows), overall, overall_era, overall_p, tuple(missed),
+        f1_estimate(overall_p, overall, seed=seed + len(rows)))
 
 
 # --------------------------------------------------------------------------- tables
@@ -748,7 +751,7 @@ def measures_csv(m: Measurement) -> str:
                     *_est_cells(c.f1), *_est_cells(c.kappa),
                     *_est_cells(c.expression_agreement)])
     w.writerow(["*", "", *_est_cells(m.overall_precision), *_est_cells(m.overall_recall),
-                *[""] * 12])
+                *_est_cells(m.overall_f1), *[""] * 8])
     return buf.getvalue()
 
 
@@ -847,7 +850,7 @@ def card_rows(m: Measurement) -> list[dict[str, str]]:
             row["expression agreement"] = _cell(c.expression_agreement)
         rows.append(row)
     row = {"category": "all", "precision": _cell(m.overall_precision),
-           "recall": _cell(m.overall_recall), "f1": _cell(None)}
+           "recall": _cell(m.overall_recall), "f1": _cell(m.overall_f1)}
     for era, e in m.overall_recall_by_era.items():
         row[f"recall {era}"] = _cell(e)
     if two:

@@ -244,6 +244,8 @@ def test_f1_is_the_harmonic_mean_with_an_interval_around_it(coded, lexicon) -> N
     assert f1.low is not None and f1.high is not None and f1.low < 4 / 7 < f1.high
     assert _by(m, "C3_economic_normal").f1.value == round(2 * 1 * (2 / 3) / (1 + 2 / 3), 4)
     assert _by(m, "P4_technology").f1.value is None  # no precision judgements for P4
+    # pooled: P = 6/7, R = 7/10
+    assert m.overall_f1.value == round(2 * (6 / 7) * 0.7 / (6 / 7 + 0.7), 4)
     again = measure(passages, [one], lexicon, kwic=KWIC)
     assert _by(again, "F1_population").f1 == f1  # seeded draws
 

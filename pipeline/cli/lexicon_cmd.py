@@ -539,7 +539,7 @@ def _print_measurement(m: Any, threshold: float) -> None:
         if two:
             cells += [_ci(c.kappa), _ci(c.expression_agreement)]
         table.add_row(*cells)
-    table.add_row("all", _ci(m.overall_precision), _ci(m.overall_recall), "",
+    table.add_row("all", _ci(m.overall_precision), _ci(m.overall_recall), _ci(m.overall_f1),
                   *([""] * 2 * two), style="bold")
     console.print(table)
     eras = Table("category", *m.eras, title="recall per era")
