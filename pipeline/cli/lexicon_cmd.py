@@ -1,4 +1,4 @@
-"""``mobilize lexicon validate|show|export|import|kwic|coverage|sample|agreement``.
+"""``mobilize lexicon validate|show|export|import|kwic|coverage|sample|agreement|passages|card|misses``.
 
 Thin commands over ``pipeline.lexicon`` and ``pipeline.validation``. (``lexicon
 suggest`` and ``lexicon accept`` live in ``discover_cmd``.)
@@ -476,25 +476,78 @@ def sample_cmd(
 
 @lexicon_app.command("agreement")
 def agreement_cmd(
-    sheet: Annotated[Path, typer.Argument(help="A coded sheet from `mobilize lexicon sample`.")],
+    sheet: Annotated[Path | None, typer.Argument(help="A coded KWIC sheet from `mobilize lexicon "
+                                                 "sample` (precision mode).",
+                                                 show_default=False)] = None,
     sheet2: Annotated[Path | None, typer.Argument(help="A second coder's sheet of the same "
                                                   "lines (for Cohen's kappa).")] = None,
+    passages: Annotated[Path | None, typer.Option("--passages", help="A passages sheet from "
+                                                  "`mobilize lexicon passages` (recall mode).",
+                                                  show_default=False)] = None,
+    codes: Annotated[list[Path] | None, typer.Option("--codes", help="A coder's codes of the "
+                                                     "passages; twice for two coders (kappa).",
+                                                     show_default=False)] = None,
+    kwic_sheets: Annotated[list[Path] | None, typer.Option("--kwic", help="Coded KWIC sheets "
+                                                           "for precision (repeatable, pooled).",
+                                                           show_default=False)] = None,
+    lexicon: Annotated[Path | None, _LEXICON_OPT] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Recall mode: write "
+                                             "measures.csv, recall.csv and missed.csv into "
+                                             "this folder.", show_default=False)] = None,
     json_: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-    csv_: Annotated[Path | None, typer.Option("--csv", help="Write the precision table as CSV "
-                                              "to this file.")] = None,
+    csv_: Annotated[Path | None, typer.Option("--csv", help="Precision mode: write the "
+                                              "precision table as CSV to this file.")] = None,
     threshold: Annotated[float, typer.Option("--threshold", help="Flag terms and categories "
-                                             "below this precision.")] = 0.8,
+                                             "below this precision (or recall).")] = 0.8,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
 ) -> None:
-    """Precision per term and per category from coded sheets (the relevant share of coded
-    lines), and Cohen's kappa when two coders coded the same line_ids.
+    """Precision, recall, F1 and coder agreement of the lexicon, from coded sheets.
 
-    Example: mobilize lexicon agreement lexicons/validation/coded.csv --csv precision.csv
+    Precision mode (SHEET [SHEET2]): precision per term and category from coded KWIC
+    sheets, and Cohen's kappa when two coders coded the same line_ids.
+
+    Recall mode (--passages, --codes): the lexicon's real matcher runs over every coded
+    passage; a coded expression is found when a match of its category overlaps it. Per
+    category: recall overall and per era, precision from --kwic sheets, F1, and with two
+    --codes files Cohen's kappa (does the passage hold the category?) and expression
+    agreement, each with n and a 95% interval. --out writes the tables and missed.csv
+    (every expression the lexicon missed, for the lexicon's authors).
+
+    Example: mobilize lexicon agreement --passages passages-A.csv --codes codes-A-lin.csv --kwic lexicons/validation/coding-sheet-gwr-national-zh.csv --out recall-A
     """
+    from pipeline.errors import MobilizeError
     from pipeline.validation import agreement, precision_csv, read_sheet
 
     setup_logging(verbose)
+    if passages is not None or codes:
+        with reported_errors():
+            if sheet is not None:
+                raise MobilizeError("a KWIC sheet was given as an argument in recall mode",
+                                    path=sheet, fix="Give KWIC sheets with --kwic SHEET")
+            if csv_ is not None:
+                raise MobilizeError("--csv is for precision mode",
+                                    fix="Use --out DIR for the recall tables")
+            m = _measure(passages, codes, kwic_sheets, lexicon)
+            if out is not None:
+                from pipeline.recall import measures_csv, missed_csv, recall_csv, write_outputs
+
+                write_outputs(out, {"measures.csv": measures_csv(m),
+                                    "recall.csv": recall_csv(m), "missed.csv": missed_csv(m)})
+                err_console.print(f"wrote measures.csv, recall.csv and missed.csv to "
+                                  f"{escape(str(out))}")
+        if json_:
+            print_json(m.as_dict())
+            return
+        _print_measurement(m, threshold)
+        return
     with reported_errors():
+        if sheet is None:
+            raise MobilizeError("give a coded KWIC SHEET (precision) or --passages and --codes "
+                                "(recall)", fix="Example: mobilize lexicon agreement --passages "
+                                "passages-A.csv --codes codes-A-lin.csv")
+        if kwic_sheets or out is not None:
+            raise MobilizeError("--kwic and --out are for recall mode",
+                                fix="Add --passages and --codes, or drop --kwic and --out")
         first = read_sheet(sheet)
         second = read_sheet(sheet2) if sheet2 is not None else None
         result = agreement(first, second)
@@ -521,3 +574,308 @@ def agreement_cmd(
         agree = "n/a" if result.observed_agreement is None else f"{result.observed_agreement:.2f}"
         console.print(f"{result.shared} line(s) coded by both: agreement {agree}, "
                       f"Cohen's kappa {kappa}")
+
+
+def _measure(passages: Path | None, codes: list[Path] | None, kwic_sheets: list[Path] | None,
+             lexicon: Path | None) -> Any:
+    """Read the sheets and measure (recall mode of `agreement`, and `card`)."""
+    from pipeline.errors import MobilizeError
+    from pipeline.lexicon import load_lexicon
+    from pipeline.match import Matcher
+    from pipeline.recall import measure, read_codes, read_kwic, read_passages, still_counted
+
+    if passages is None:
+        raise MobilizeError("--codes needs the passages sheet they code",
+                            fix="Add --passages passages-A.csv")
+    if not codes:
+        raise MobilizeError("no --codes file given",
+                            fix="Add --codes CODES (a coder's codes of the passages)")
+    lex = load_lexicon(_default_lexicon(lexicon))
+    sheet = read_passages(passages)
+    cats = [c.id for c in lex.categories]
+    coded = [read_codes(c, sheet, cats) for c in codes]
+    lines = [ln for k in kwic_sheets or [] for ln in read_kwic(k)]
+    matcher = Matcher(lex)
+    judgements = still_counted(lines, matcher)
+    dropped = sum(ln.judgement.relevant is not None for ln in lines) \
+        - sum(j.relevant is not None for j in judgements)
+    if dropped:
+        err_console.print(f"{dropped} judged KWIC line(s) left out of precision: lexicon "
+                          f"{escape(lex.name)} {escape(lex.version)} no longer counts them")
+    return measure(sheet, coded, lex, kwic=judgements, matcher=matcher)
+
+
+def _ci(e: Any) -> str:
+    if e is None:
+        return ""
+    if e.value is None:
+        return f"n/a (n={e.n})"
+    return f"{e.value:.2f} [{e.low:.2f}-{e.high:.2f}] n={e.n}"
+
+
+def _print_measurement(m: Any, threshold: float) -> None:
+    two = len(m.coders) == 2
+    cols = ["category", "precision", "recall", "F1"] + ["kappa", "expr. agreement"] * two
+    table = Table(*cols, title=f"{escape(m.lexicon)}: 95% intervals")
+    for c in m.categories:
+        rec = _ci(c.recall)
+        if c.recall.value is not None and c.recall.value < threshold:
+            rec = f"[red]{rec}[/]"
+        cells = [c.category, _ci(c.precision), rec, _ci(c.f1)]
+        if two:
+            cells += [_ci(c.kappa), _ci(c.expression_agreement)]
+        table.add_row(*cells)
+    table.add_row("all", _ci(m.overall_precision), _ci(m.overall_recall), _ci(m.overall_f1),
+                  *([""] * 2 * two), style="bold")
+    console.print(table)
+    eras = Table("category", *m.eras, title="recall per era")
+    for c in m.categories:
+        eras.add_row(c.category, *(_ci(c.recall_by_era[e]) for e in m.eras))
+    eras.add_row("all", *(_ci(m.overall_recall_by_era[e]) for e in m.eras), style="bold")
+    console.print(eras)
+    console.print(f"{m.coded} of {m.passages} passage(s) coded by {escape(m.coders[0])}"
+                  + (f"; {m.shared} coded by both" if two else "")
+                  + f"; {m.kwic_lines} KWIC judgement(s); {len(m.missed)} missed expression(s)"
+                  + (" (see missed.csv with --out)" if m.missed else ""), soft_wrap=True)
+
+
+@lexicon_app.command("passages")
+def passages_cmd(
+    corpus: Annotated[list[str], typer.Option("--corpus", "-c", help="Corpus folder or "
+                                              "registered name; repeat for several corpora.")],
+    per_era: Annotated[int, typer.Option("--per-era", help="Paragraphs per era, shared "
+                                         "equally among the corpora.")] = 60,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same "
+                                      "sheet).")] = 1,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="The passages sheet (CSV) to "
+                                             "write (default: stdout).",
+                                             show_default=False)] = None,
+    exclude: Annotated[list[Path] | None, typer.Option("--exclude", help="An earlier passages "
+                                                       "sheet whose paragraphs must not be "
+                                                       "drawn again (repeatable).",
+                                                       show_default=False)] = None,
+    eras: Annotated[str, typer.Option("--eras", help="First year of each new era: 1992,2013 "
+                                      "gives pre-1992, 1992-2012, 2013-.")] = "1992,2013",
+    set_name: Annotated[str | None, typer.Option("--set", help="The sheet's letter, the prefix "
+                                                 "of its passage ids (default: A, or the letter "
+                                                 "after the --exclude sheets').",
+                                                 show_default=False)] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
+) -> None:
+    """Draw whole paragraphs for recall coding: stratified by era and by corpus, with no
+    lexicon matches shown (the coder marks every expression of each category unprompted).
+
+    Paragraphs of 40-600 characters of the normalised text (what the matcher sees), an
+    equal share per corpus within each era (a corpus short of paragraphs gives what it has,
+    the others the rest). --exclude keeps earlier sheets' paragraphs out (fresh test sets).
+    Code the sheet as docs/validation.md says, then run `mobilize lexicon agreement`.
+
+    Example: mobilize lexicon passages --corpus ../shared/corpora/gwr-national-zh --corpus ../shared/corpora/social-security-policy-zh --per-era 60 --seed 3 --exclude passages-A.csv --out passages-C.csv
+    """
+    from pipeline.errors import MobilizeError
+    from pipeline.recall import (
+        draw_passages,
+        eras_from_breaks,
+        paragraph_pool,
+        parse_breaks,
+        passage_rows,
+        passages_csv,
+        read_passages,
+        write_outputs,
+    )
+    from pipeline.registry import resolve_corpus
+
+    setup_logging(verbose)
+    with reported_errors():
+        spans = eras_from_breaks(parse_breaks(eras))
+        skip: set[tuple[str, str, int]] = set()
+        skip_text: set[str] = set()
+        letters: set[str] = set()
+        for sheet in exclude or []:
+            for p in read_passages(sheet):
+                if p.line is not None:
+                    skip.add((p.corpus, p.doc_id, p.line))
+                skip_text.add(p.text)
+                letters.add(p.passage_id[:1].upper())
+        if set_name is None:
+            set_name = next((ch for ch in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if ch not in letters),
+                            "Z")
+        if not set_name or not set_name.isalnum():
+            raise MobilizeError(f"--set {set_name!r} is not a letter or name",
+                                fix="Give a letter, e.g. --set C")
+        pool = []
+        for c in corpus:
+            folder, _name = resolve_corpus(c)
+            docs = _documents(str(folder))
+            pool += paragraph_pool(docs, folder.name, spans, root=folder)
+        drawn = draw_passages(pool, per_era=per_era, seed=seed, eras=spans, exclude=skip,
+                              exclude_texts=skip_text)
+        text = passages_csv(passage_rows(drawn, set_name))
+        if out is not None:
+            write_outputs(out.parent, {out.name: text})
+    if out is None:
+        sys.stdout.write(text)
+        return
+    per = {e.name: sum(p.era == e.name for p in drawn) for e in spans}
+    short = [f"{e} {n}" for e, n in per.items() if n < per_era]
+    console.print(f"wrote {len(drawn)} passages (" + ", ".join(f"{e} {n}" for e, n in per.items())
+                  + f") to {escape(str(out))}", soft_wrap=True)
+    if short:
+        console.print("[yellow]fewer passages than asked (the corpora have no more "
+                      "paragraphs):[/] " + ", ".join(short), soft_wrap=True)
+
+
+@lexicon_app.command("card")
+def card_cmd(
+    passages: Annotated[Path, typer.Option("--passages", help="The coded passages sheet.")],
+    codes: Annotated[list[Path], typer.Option("--codes", help="A coder's codes; twice for two "
+                                              "coders (kappa).")],
+    kwic_sheets: Annotated[list[Path] | None, typer.Option("--kwic", help="Coded KWIC sheets "
+                                                           "for precision (repeatable).",
+                                                           show_default=False)] = None,
+    lexicon: Annotated[Path | None, _LEXICON_OPT] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="The card (Markdown) to "
+                                             "write (default: stdout).",
+                                             show_default=False)] = None,
+    date: Annotated[str | None, typer.Option("--date", help="The card's date, YYYY-MM-DD "
+                                             "(default: today, UTC).",
+                                             show_default=False)] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
+) -> None:
+    """Write the measurement card (Markdown): for the lexicon version used, precision,
+    recall and F1 per category with n and 95% intervals, recall per era, kappa with two
+    coders, the corpora coded and the date. The report's methods appendix can include it
+    (pipeline.recall.card_rows gives its rows).
+
+    Example: mobilize lexicon card --passages passages-A.csv --codes codes-A-lin.csv --kwic lexicons/validation/coding-sheet-gwr-national-zh.csv --out card.md
+    """
+    import datetime as dt
+    import re
+
+    from pipeline.errors import MobilizeError
+    from pipeline.recall import card_markdown, write_outputs
+
+    setup_logging(verbose)
+    with reported_errors():
+        if date is not None and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
+            raise MobilizeError(f"--date {date!r} is not YYYY-MM-DD", fix="e.g. --date 2026-12-03")
+        when = date or dt.datetime.now(dt.UTC).date().isoformat()
+        m = _measure(passages, codes, kwic_sheets, lexicon)
+        sources = {"passages sheet": passages.name,
+                   "codes": ", ".join(c.name for c in codes),
+                   "KWIC sheets": ", ".join(k.name for k in kwic_sheets or []) or "none"}
+        text = card_markdown(m, date=when, sources=sources)
+        if out is not None:
+            write_outputs(out.parent, {out.name: text})
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        err_console.print(f"wrote {escape(str(out))}")
+
+
+@lexicon_app.command("misses")
+def misses_cmd(
+    corpus: Annotated[list[str], typer.Option("--corpus", "-c", help="Corpus folder or "
+                                              "registered name; repeat for several corpora.")],
+    category: Annotated[list[str] | None, typer.Option("--category", help="Only these "
+                                                       "categories (repeatable; default: "
+                                                       "all).", show_default=False)] = None,
+    top: Annotated[int, typer.Option("--top", "-n", help="Unmatched sentences listed per "
+                                     "category.")] = 50,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the model and the folds (same "
+                                      "seed, same sheet).")] = 20240601,
+    lexicon: Annotated[Path | None, _LEXICON_OPT] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The sheet to write; the candidate "
+                                      "n-grams go to <name>-candidates.csv beside it.")
+                   ] = Path("lexicon-misses.csv"),
+    suggestions: Annotated[Path | None, typer.Option("--suggestions", help="A review file of "
+                                                     "`mobilize lexicon suggest`: count the "
+                                                     "candidate n-grams it does not have.",
+                                                     show_default=False)] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Machine-readable summary.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
+) -> None:
+    """Sentences the lexicon misses: a classifier per category (character n-grams, linear
+    model, cross-fitted, seeded) learns the sentences the lexicon matches, with the matched
+    terms masked out, and ranks the sentences no term matched; each listed with the n-grams
+    that drove its score. The keyword step (King, Lam and Roberts 2017) lists the n-grams
+    that set those sentences apart as candidate terms.
+
+    Write a phrase in `term` and mark `accept` = yes on a row of the sheet, then
+    `mobilize lexicon accept SHEET` adds it to a new lexicon version.
+
+    Example: mobilize lexicon misses --corpus ../shared/corpora/gwr-national-zh --category P3_co_governance --top 30 --out misses.csv
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from pipeline.lexicon import load_lexicon
+    from pipeline.misses import candidates_csv, compare_with_word2vec, find_misses, sheet_csv
+    from pipeline.recall import write_outputs
+    from pipeline.registry import resolve_corpus
+
+    setup_logging(verbose)
+    with reported_errors():
+        lex = load_lexicon(_default_lexicon(lexicon))
+        for cid in category or []:
+            if cid not in {c.id for c in lex.categories}:
+                _no_category(cid, lex)
+        suggested = _suggested_terms(suggestions) if suggestions is not None else None
+        docs = []
+        for c in corpus:
+            folder, _name = resolve_corpus(c)
+            docs += [(folder.name, d) for d in _documents(str(folder))]
+        wanted = category or [c.id for c in lex.categories]
+        with Progress(TextColumn("training {task.description}"), BarColumn(),
+                      MofNCompleteColumn(), console=err_console, transient=True,
+                      disable=not err_console.is_terminal) as progress:
+            task = progress.add_task("classifiers", total=len(wanted))
+            result = find_misses(docs, lex, categories=wanted, top=top, seed=seed,
+                                 on_category=lambda _c: progress.advance(task))
+        cand_name = f"{out.stem}-candidates.csv"
+        write_outputs(out.parent, {out.name: sheet_csv(result),
+                                   cand_name: candidates_csv(result, lex, suggested)})
+        comparison = (compare_with_word2vec(result, lex, suggested)
+                      if suggested is not None else None)
+    summary: dict[str, Any] = {
+        "corpora": list(result.corpora), "sentences": result.sentences,
+        "features": result.features, "params": result.params,
+        "categories": [{"category": c.category, "matched_sentences": c.positives,
+                        "listed": len(c.findings), "candidates": len(c.candidates),
+                        "learned": [g for g, _w in c.learned[:10]]}
+                       for c in result.categories]}
+    if comparison is not None:
+        summary["word2vec"] = [{"category": x.category, "suggestions": x.suggestions,
+                                "compared": x.compared, "not_in_word2vec": x.not_in_word2vec}
+                               for x in comparison]
+    if json_:
+        print_json(summary)
+        return
+    table = Table("category", "matched sentences", "listed", "top candidate n-grams")
+    for c in result.categories:
+        table.add_row(c.category, str(c.positives), str(len(c.findings)),
+                      escape(" ".join(g for g, _n, _r in c.candidates[:8])))
+    console.print(table)
+    few = [c.category for c in result.categories if not c.findings]
+    if few:
+        console.print("[yellow]too few matched (or unmatched) sentences to train a model:[/] "
+                      + ", ".join(few), soft_wrap=True)
+    if comparison is not None and suggestions is not None:
+        compared = sum(x.compared for x in comparison)
+        beyond = sum(x.not_in_word2vec for x in comparison)
+        console.print(f"{beyond} of {compared} candidate n-grams (per category as many as "
+                      f"{escape(suggestions.name)} has suggestions, none part of a lexicon "
+                      "term) match no Word2Vec suggestion of their category", soft_wrap=True)
+    console.print(f"wrote {sum(len(c.findings) for c in result.categories)} sentences to "
+                  f"{escape(str(out))} and the candidates to {escape(cand_name)}", soft_wrap=True)
+
+
+def _suggested_terms(review: Path) -> dict[str, list[str]]:
+    """category -> the terms of a `lexicon suggest` review file (CSV or YAML)."""
+    from pipeline.discover import read_review
+
+    out: dict[str, list[str]] = {}
+    for row in read_review(review):
+        cat, term = row.get("category", "").strip(), row.get("term", "").strip()
+        if cat and term:
+            out.setdefault(cat, []).append(term)
+    return out
