@@ -483,6 +483,23 @@ def test_agreement_in_recall_mode_writes_the_tables_and_the_card(tmp_path: Path)
     assert again == card
 
 
+def test_agreement_tables_at_80_columns_keep_every_category_id_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    sheet = _sheet(tmp_path)
+    one = _write(tmp_path / "codes-P-one.csv", CODE_HEADER, CODES_1)
+    two = _write(tmp_path / "codes-P-two.csv", CODE_HEADER, CODES_2)
+    code, out, err = _cli("lexicon", "agreement", "--passages", sheet, "--codes", one,
+                          "--codes", two, "--lexicon", SMALL)
+    assert code == 0, err
+    from pipeline.lexicon import load_lexicon
+
+    tables = out[:out.index("passage(s) coded by")]  # (the closing sentence wraps as a whole)
+    assert "…" not in tables and max(len(line) for line in tables.splitlines()) <= 80
+    firsts = {line.split()[0] for line in tables.splitlines() if line.strip()}
+    assert {c.id for c in load_lexicon(SMALL).categories} <= firsts
+
+
 def test_agreement_with_a_bad_code_exits_2_naming_the_file_and_line(tmp_path: Path) -> None:
     sheet = _sheet(tmp_path)
     bad = _write(tmp_path / "codes-bad.csv", CODE_HEADER, [("P01", "F1_population", "全民", "1", "")])

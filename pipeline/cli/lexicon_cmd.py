@@ -606,29 +606,44 @@ def _measure(passages: Path | None, codes: list[Path] | None, kwic_sheets: list[
 
 
 def _ci(e: Any) -> str:
+    """A measure as three short lines (value, interval, n), so that tables fit 80 columns."""
     if e is None:
         return ""
     if e.value is None:
-        return f"n/a (n={e.n})"
-    return f"{e.value:.2f} [{e.low:.2f}-{e.high:.2f}] n={e.n}"
+        return f"n/a\nn={e.n}"
+    return f"{e.value:.2f}\n[{e.low:.2f}-{e.high:.2f}]\nn={e.n}"
+
+
+def _measure_table(first: str, cols: list[str], ids: list[str], title: str) -> Table:
+    """A table whose first column holds category ids: never cut (users type them)."""
+    from rich import box
+
+    table = Table(first, *cols, title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    table.columns[0].no_wrap = True
+    table.columns[0].min_width = max((len(i) for i in ids), default=8)
+    return table
 
 
 def _print_measurement(m: Any, threshold: float) -> None:
     two = len(m.coders) == 2
-    cols = ["category", "precision", "recall", "F1"] + ["kappa", "expr. agreement"] * two
-    table = Table(*cols, title=f"{escape(m.lexicon)}: 95% intervals")
+    ids = [c.category for c in m.categories]
+    table = _measure_table("category", ["precision", "recall", "F1"], ids,
+                           f"{escape(m.lexicon)}: 95% intervals")
     for c in m.categories:
         rec = _ci(c.recall)
         if c.recall.value is not None and c.recall.value < threshold:
             rec = f"[red]{rec}[/]"
-        cells = [c.category, _ci(c.precision), rec, _ci(c.f1)]
-        if two:
-            cells += [_ci(c.kappa), _ci(c.expression_agreement)]
-        table.add_row(*cells)
+        table.add_row(c.category, _ci(c.precision), rec, _ci(c.f1))
     table.add_row("all", _ci(m.overall_precision), _ci(m.overall_recall), _ci(m.overall_f1),
-                  *([""] * 2 * two), style="bold")
+                  style="bold")
     console.print(table)
-    eras = Table("category", *m.eras, title="recall per era")
+    if two:
+        agree = _measure_table("category", ["kappa", "expr. agreement"], ids,
+                               f"agreement of {escape(m.coders[0])} and {escape(m.coders[1])}")
+        for c in m.categories:
+            agree.add_row(c.category, _ci(c.kappa), _ci(c.expression_agreement))
+        console.print(agree)
+    eras = _measure_table("category", list(m.eras), ids, "recall per era")
     for c in m.categories:
         eras.add_row(c.category, *(_ci(c.recall_by_era[e]) for e in m.eras))
     eras.add_row("all", *(_ci(m.overall_recall_by_era[e]) for e in m.eras), style="bold")
