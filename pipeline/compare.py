@@ -260,8 +260,9 @@ def combine_runs(runs: Sequence[RunTables]) -> RunTables:
 # --------------------------------------------------------------------------- rates
 
 
-#: The codebook's order of dimensions; tables list categories in this order.
-DIMENSION_ORDER = ("feature", "pathway", "challenge", "domain")
+#: The codebook's order of dimensions; tables list categories in this order (``frame``, the
+#: paper's own frame tracked as no feature, pathway or challenge, last).
+DIMENSION_ORDER = ("feature", "pathway", "challenge", "domain", "frame")
 
 
 def _categories(scores: pd.DataFrame) -> pd.DataFrame:

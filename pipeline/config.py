@@ -65,6 +65,15 @@ def read_config() -> dict[str, Any]:
             raise ValueError(f"{path}: {exc}. Fix the file or delete it to start afresh.") from exc
 
 
+#: The most worker processes a run may start, per core of the machine (``max_workers``).
+WORKERS_PER_CORE = 4
+
+
+def max_workers() -> int:
+    """The most worker processes a run may start: ``WORKERS_PER_CORE`` x the cores."""
+    return WORKERS_PER_CORE * (os.cpu_count() or 1)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a run needs, decided once, before any work starts."""
@@ -88,6 +97,18 @@ class Settings:
     verbose: bool = False
     progress: bool = True
     wait: float = 0.0  # seconds a run waits for another run's lock on the same output folder
+
+    def __post_init__(self) -> None:
+        limit = max_workers()
+        if not isinstance(self.workers, int) or not 1 <= self.workers <= limit:
+            from pipeline.errors import MobilizeError
+
+            raise MobilizeError(
+                f"workers = {self.workers!r} (--workers or the config file) is not between 1 and "
+                f"{limit}: 4 x the {os.cpu_count() or 1} cores of this machine. Each worker is a "
+                "process with its own segmenter dictionary (about 90 MB), and segmenting is "
+                "CPU-bound: workers beyond the cores add memory, not speed",
+                fix=f"Give --workers from 1 to {limit} (the default is the number of cores).")
 
     @property
     def run_dir(self) -> Path:

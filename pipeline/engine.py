@@ -12,7 +12,9 @@ process pool:
 
 Callers hold ``store.run_lock`` around the whole run (``run_local`` does).
 
-Caches (all under ``Settings.cache``, nothing pickled, every write atomic):
+Caches (all under ``Settings.cache``, nothing pickled, every entry a ``pipeline.cache`` entry:
+a checksum verified on read, written atomically; a damaged entry, or one of the wrong shape,
+is recomputed):
 
 - ``ingest/``: (absolute path, size, mtime_ns, the source's metadata, reader options, the
   source code of the ingest and normalise modules) -> the document's row (sha256 of the
@@ -28,12 +30,13 @@ Caches (all under ``Settings.cache``, nothing pickled, every write atomic):
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
-import json
 import logging
 import math
 import os
 import platform
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -44,6 +47,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipeline import cache as _cache
 from pipeline import score as _score
 from pipeline import segment as _segment
 from pipeline import store
@@ -62,6 +66,15 @@ log = logging.getLogger(__name__)
 #: the reason "duplicate of <doc_id> (same normalised text)", as ``pipeline.ingest.load_corpus``
 #: and ``mobilize corpus validate`` report it (docs/architecture.md)
 _DUPLICATE: Any = "skipped"
+
+#: The phases of a run, as ``run_local``/``flow.run_flow`` announce them to ``phase(name)``
+#: (the command line names them on its progress bar).
+PHASE_PREFECT = "starting Prefect"
+PHASE_PLAN = "scanning the corpus, loading the lexicon"
+PHASE_DOCUMENTS = "ingesting and scoring"
+PHASE_TABLES = "writing tables"
+PHASE_REPORT = "building the report"
+PHASES = (PHASE_PREFECT, PHASE_PLAN, PHASE_DOCUMENTS, PHASE_TABLES, PHASE_REPORT)
 
 #: Bump when score.py changes what it computes: old cached rows are then ignored.
 SCORER_VERSION = "3"  # 3: units.csv (per-block counts)
@@ -88,6 +101,7 @@ class RunStats:
     ingested: int = 0
     skipped: int = 0  # ledger rows "skipped", duplicates included
     failed: int = 0
+    corpus_files: int = 0  # ledger rows "corpus_file": metadata.csv, README/NOTES files
     duplicates: int = 0  # documents skipped because another one has the same normalised text
     read: int = 0  # documents read and normalised this run (not answered by the ingest cache)
     segmented: int = 0
@@ -183,6 +197,27 @@ def _resolve_corpus(settings: Settings) -> tuple[Path, str]:
     return Path(root), settings.corpus_name
 
 
+def _shown(path: Path) -> str:
+    """A folder as messages name it: relative to the working folder when inside it."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix() or "."
+    except ValueError:
+        return str(path)
+
+
+def require_ingested(tables: Tables) -> None:
+    """Refuse to write a run in which no document could be read: an empty report would
+    hide the problem. The error gives the first reasons (the ledger is not written)."""
+    if len(tables.documents):
+        return
+    failed = tables.ledger[tables.ledger["status"] == "failed"]
+    reasons = "; ".join(str(r) for r in failed["reason"].head(3))
+    raise MobilizeError(f"no document could be read: {len(failed)} failed ({reasons}"
+                        f"{'; ...' if len(failed) > 3 else ''})",
+                        fix="Fix or replace those files (`mobilize corpus validate PATH` lists "
+                            "every file with its reason), then run again.")
+
+
 def _ingest_code_hash() -> str:
     """Hash of the modules that turn bytes into normalised text (ingest cache invalidation)."""
     pkg = Path(__file__).resolve().parent
@@ -237,34 +272,41 @@ def balanced_batches(sources: Sequence[Source], settings: Settings,
 def _split_check(spec: _segment.TokenizerSpec, cache: Path) -> tuple[str, ...]:
     """Terms the tokenizer splits, cached by its config hash (the check loads the dictionary)."""
     path = cache / "split" / f"{spec.config_hash}.json"
-    try:
-        return tuple(json.loads(path.read_text(encoding="utf-8")))
-    except (FileNotFoundError, ValueError):
-        pass
+    got = _cache.read_json(path)
+    if isinstance(got, list) and all(isinstance(t, str) for t in got):
+        return tuple(got)
     terms = _segment.split_terms(spec.build(), spec.user_terms)
-    _segment._atomic_write_text(path, json.dumps(terms, ensure_ascii=False))
+    _cache.write_json(path, list(terms))
     return tuple(terms)
 
 
 def check_output_folder(settings: Settings) -> None:
-    """Refuse an output folder inside the corpus folder (the next run would read its own
-    report.html and report.md back as policy documents). The runs call it before they take
-    the output folder's lock, so nothing is created there."""
-    root, _name = _resolve_corpus(settings)
+    """Refuse an output folder the run must not write, before anything is created there (the
+    runs call it before they take the output folder's lock):
+
+    - ``--out`` inside the corpus folder (the next run would read its own report.html and
+      report.md back as policy documents);
+    - ``<out>/<corpus name>`` that is or contains the corpus folder, or an existing folder that
+      is not a run folder mobilize wrote (``store.check_output_name``): a run replaces that
+      folder, so it would delete the researcher's files.
+    """
+    root, name = _resolve_corpus(settings)
     if Path(settings.out).resolve().is_relative_to(root.resolve()):
         raise MobilizeError(f"the output folder {settings.out} is inside the corpus folder; the "
                             "next run would read the report as a document", path=root,
                             fix="Give --out a folder outside the corpus folder.")
+    store.check_output_name(Path(settings.out), name, corpus=root)
 
 
 def plan_run(settings: Settings) -> RunPlan:
     """Resolve the corpus, scan it, load the lexicon, check the tokenizer, cut batches."""
-    from pipeline.ingest import scan_corpus
+    from pipeline.ingest import require_documents, scan_corpus
     from pipeline.lexicon import load_lexicon
 
     started = _now()
     root, name = _resolve_corpus(settings)
     scan = scan_corpus(root, name=name)
+    require_documents(scan, _shown(root))
     lexicon = load_lexicon(settings.lexicon)
     spec = _segment.TokenizerSpec(settings.segmenter, tuple(lexicon.user_words()), settings.hmm,
                                   _segment.jieba_dir(settings.cache))
@@ -292,22 +334,46 @@ def _json_path(root: Path, key: str) -> Path:
     return root / key[:2] / f"{key}.json"
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
+#: What an ingest cache entry holds: each key with the type(s) its value must have.
+_INFO_TYPES: Mapping[str, tuple[type, ...]] = {
+    "doc_id": (str,), "path": (str,), "date": (str,), "year": (int, type(None)), "meta": (dict,),
+    "chars": (int,), "sha256": (str,), "encoding": (str,), "reader": (str,),
+    "converted": (bool,), "note": (str,)}
+
+
+def _cached_info(path: Path) -> dict[str, Any] | None:
+    """An ingest cache entry, or None when missing, damaged or not of the expected shape."""
+    info = _cache.read_json(path)
+    if not isinstance(info, dict) or any(
+            not isinstance(info.get(k, ...), t) for k, t in _INFO_TYPES.items()):
         return None
+    if len(info["sha256"]) != 64 or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in info["meta"].items()):
+        return None
+    return info
 
 
-def _write_json(path: Path, data: Any) -> None:
-    _segment._atomic_write_text(path, json.dumps(data, ensure_ascii=False, sort_keys=True))
+def _cached_score(path: Path) -> _score.DocScore | None:
+    """A score cache entry, or None when missing, damaged or not of the expected shape."""
+    data = _cache.read_json(path)
+    if not isinstance(data, dict):
+        return None
+    try:
+        ds = _score.DocScore.from_json(data)
+    except (KeyError, TypeError, ValueError):
+        return None
+    widths = ((ds.term_counts, len(_score.TERM_COLUMNS) - 1),
+              (ds.scores, len(_score.SCORE_COLUMNS) - 1),
+              (ds.cooccurrence, len(_score.COOC_COLUMNS) - 1))
+    if any(len(row) != width for rows, width in widths for row in rows):
+        return None
+    return ds
 
 
 def _ingest_key(plan: RunPlan, src: Source, st: os.stat_result) -> str:
-    blob = json.dumps([str(src.abspath), st.st_size, st.st_mtime_ns, plan.settings.to_simplified,
-                       plan.ingest_code, src.doc_id, src.path, src.date, src.year,
-                       sorted(dict(src.meta).items())], ensure_ascii=False)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    return _cache.key(str(src.abspath), st.st_size, st.st_mtime_ns, plan.settings.to_simplified,
+                      plan.ingest_code, src.doc_id, src.path, src.date, src.year,
+                      sorted(dict(src.meta).items()))
 
 
 def _score_dir(plan: RunPlan) -> Path:
@@ -325,8 +391,8 @@ def is_cached(plan: RunPlan, src: Source) -> bool:
         st = src.abspath.stat()
     except OSError:
         return False
-    info = _read_json(_json_path(_ingest_dir(plan), _ingest_key(plan, src, st)))
-    return bool(info) and _json_path(_score_dir(plan), info["sha256"]).is_file()
+    info = _cached_info(_json_path(_ingest_dir(plan), _ingest_key(plan, src, st)))
+    return info is not None and _json_path(_score_dir(plan), info["sha256"]).is_file()
 
 
 # --------------------------------------------------------------------------- one batch
@@ -394,10 +460,10 @@ def process_batch(plan: RunPlan, batch: Sequence[Source]) -> BatchResult:
                                           f"{src.path}: cannot read the file ({exc.strerror})"))
             continue
         ikey = _json_path(ingest_dir, _ingest_key(plan, src, st))
-        info = _read_json(ikey)
-        cached = _read_json(_json_path(score_dir, info["sha256"])) if info else None
+        info = _cached_info(ikey)
+        cached = _cached_score(_json_path(score_dir, info["sha256"])) if info else None
         if cached is not None:
-            ds = _score.DocScore.from_json(cached)
+            ds = cached
             stats.score_cache_hits += 1
             secs["ingest"] += time.perf_counter() - t0
         else:
@@ -412,12 +478,12 @@ def process_batch(plan: RunPlan, batch: Sequence[Source]) -> BatchResult:
                 continue
             stats.read += 1
             info = _doc_info(doc)
-            _write_json(ikey, info)
+            _cache.write_json(ikey, info)
             t1 = time.perf_counter()
             secs["ingest"] += t1 - t0
-            cached = _read_json(_json_path(score_dir, doc.sha256))
+            cached = _cached_score(_json_path(score_dir, doc.sha256))
             if cached is not None:
-                ds = _score.DocScore.from_json(cached)
+                ds = cached
                 stats.score_cache_hits += 1
             else:
                 units, hit = _segment.units_cached(plan.tokenizer.build(), doc.sha256, doc.text,
@@ -430,7 +496,7 @@ def process_batch(plan: RunPlan, batch: Sequence[Source]) -> BatchResult:
                 hits = _matcher(plan.lexicon).find(doc.text)
                 t3 = time.perf_counter()
                 ds = _score.score_units(units, hits, plan.scheme, text_length=len(doc.text))
-                _write_json(_json_path(score_dir, doc.sha256), ds.to_json())
+                _cache.write_json(_json_path(score_dir, doc.sha256), ds.to_json())
                 stats.scored += 1
                 secs["segment"] += t2 - t1
                 secs["match"] += t3 - t2
@@ -518,6 +584,7 @@ def assemble(plan: RunPlan, results: Sequence[BatchResult]) -> Tables:
                        _TABLE_KEYS["ledger"] + ("status", "reason"))
     for status in ("ingested", "skipped", "failed"):
         setattr(stats, status, sum(1 for e in ledger if e.status == status))
+    stats.corpus_files = sum(1 for e in ledger if e.status == "corpus_file")
     stats.duplicates = duplicates  # (also counted in ``skipped``)
     stats.documents = len(documents)
     tables = Tables(
@@ -552,6 +619,7 @@ def manifest(settings: Settings, plan: RunPlan, tables: Tables, finished: str) -
     """What ``run.json`` says: corpus, lexicon, segmenter, versions, parameters, dates."""
     s = settings
     return {
+        "schema": store.RUN_SCHEMA,
         "corpus": {"name": plan.corpus_name, "root": str(plan.corpus_root),
                    "documents": len(tables.documents), "content_hash": tables.content_hash},
         "lexicon": {"name": plan.lexicon.name, "version": plan.lexicon.version,
@@ -573,22 +641,128 @@ def manifest(settings: Settings, plan: RunPlan, tables: Tables, finished: str) -
     }
 
 
-def write_outputs(settings: Settings, plan: RunPlan, tables: Tables) -> RunResult:
-    """Write all tables and run.json into a temporary folder, run the report hook, swap it in."""
-    t0 = time.perf_counter()
-    with store.atomic_dir(settings.out, plan.corpus_name) as tmp:
-        store.write_tables(tmp, tables.as_dict())
-        tables.stats.seconds["write"] = round(time.perf_counter() - t0, 6)
-        man = manifest(settings, plan, tables, _now())
-        store.write_json(tmp / "run.json", man)
-        if settings.report:
-            from pipeline.report import write_report
+def write_outputs(settings: Settings, plan: RunPlan, tables: Tables,
+                  phase: Callable[[str], None] | None = None) -> RunResult:
+    """Write all tables and run.json into a temporary folder, run the report hook, swap it in.
 
-            write_report(tmp, settings, lexicon=plan.lexicon)  # (parsed once per run)
+    ``phase(name)`` is told when the tables and then the report are being written."""
+    t0 = time.perf_counter()
+    if phase:
+        phase(PHASE_TABLES)
+    try:
+        with store.atomic_dir(settings.out, plan.corpus_name) as tmp:
+            store.write_tables(tmp, tables.as_dict())
+            tables.stats.seconds["write"] = round(time.perf_counter() - t0, 6)
+            man = manifest(settings, plan, tables, _now())
+            store.write_json(tmp / "run.json", man)
+            if settings.report:
+                from pipeline.report import write_report
+
+                if phase:
+                    phase(PHASE_REPORT)
+                t1 = time.perf_counter()
+                write_report(tmp, settings, lexicon=plan.lexicon,  # (parsed once per run)
+                             phase=(lambda step: phase(f"{PHASE_REPORT}: {step}")) if phase
+                             else None)
+                tables.stats.seconds["report"] = round(time.perf_counter() - t1, 6)
+    except OSError as exc:  # a full disk, a read-only folder: the earlier outputs are intact
+        raise write_error(Path(settings.out), plan.corpus_name, exc) from None
     return RunResult(Path(settings.out) / plan.corpus_name, tables.stats, man)
+
+def write_error(out: Path, name: str, exc: OSError) -> MobilizeError:
+    """The error for outputs that could not be written (the temporary folder is gone, and an
+    earlier ``<out>/<name>`` is as it was)."""
+    why = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = "Free space on that disk (or give --out a folder on another disk) and run again."
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "Give --out a folder you may write to (or change its permissions) and run again."
+    else:
+        fix = "Check the output folder and its disk, or give --out another folder."
+    kept = (f"; the earlier outputs in {name}/ are intact" if (out / name).is_dir() else
+            "; nothing was written")
+    return MobilizeError(f"cannot write the outputs ({why}){kept}", path=out, fix=fix)
+
+
+def finish_stats(result: RunResult, t0: float, started: float | None) -> None:
+    """Add the run's ``total`` (since ``t0``, a ``perf_counter``) and, when the caller gives
+    when its user started waiting (``started``, a ``time.time()``), ``waited``: the wall time
+    from then until now. run.json and the summary report both."""
+    result.stats.seconds["total"] = round(time.perf_counter() - t0, 6)
+    if started is not None:
+        result.stats.seconds["waited"] = round(time.time() - started, 3)
+    result.manifest["stats"] = dataclasses.asdict(result.stats)
 
 
 # --------------------------------------------------------------------------- the whole run
+
+
+def death_signal() -> Callable[[], None] | None:
+    """Linux: a function that makes the calling process get SIGTERM when its parent dies (even
+    by SIGKILL; ``prctl(PR_SET_PDEATHSIG)``), so that a killed run leaves no process behind. For
+    ``preexec_fn`` (the temporary Prefect server) and the pool workers' initializer. None
+    elsewhere.
+
+    The C function is looked up here, in the parent: the child only calls it (no imports or
+    locks between fork and exec).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def set_death_signal() -> None:  # pragma: no cover - runs in the child
+        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+    return set_death_signal
+
+
+def _alive(pid: int) -> bool:
+    """True while process ``pid`` runs (a zombie, killed but not yet reaped, is not alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rpartition(b")")[2].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _watch(main_pid: int, interval: float = 0.25) -> None:  # pragma: no cover - in a worker
+    while _alive(main_pid):
+        time.sleep(interval)
+    os._exit(1)
+
+
+def _worker_init(main_pid: int) -> None:  # pragma: no cover - runs in the worker
+    """Pool worker initializer: the worker ends when the run's process dies, even by SIGKILL.
+
+    A ``fork`` worker is the run's child: the kernel sends it SIGTERM when the run dies
+    (``death_signal``; if the run died before this ran, the worker exits now). A
+    ``forkserver`` worker is the fork server's child: it gets SIGTERM when the fork server
+    dies, and a watchdog thread ends it when the run's process is gone. SIGTERM gets its
+    default action back (a handler inherited from the run would only raise inside a task).
+    """
+    import threading
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    parent = os.getppid()
+    set_death = death_signal()
+    if set_death is not None:
+        set_death()
+    if os.getppid() != parent or not _alive(main_pid):
+        os._exit(1)
+    if parent != main_pid:
+        threading.Thread(target=_watch, args=(main_pid,), daemon=True,
+                         name="mobilize-watch-run").start()
 
 
 def _pool_context(plan: RunPlan) -> Any:
@@ -634,8 +808,10 @@ def run_batches(plan: RunPlan, batches: Sequence[Sequence[Source]], workers: int
     pending: set[Future[BatchResult]] = set()
     todo = list(batches)
     # (filelock closes its descriptors in forked children: workers never hold the run lock)
+    # (workers end with the run: a killed run leaves no worker behind, see _worker_init)
     with ProcessPoolExecutor(max_workers=min(workers, len(batches)),
-                             mp_context=_pool_context(plan)) as pool:
+                             mp_context=_pool_context(plan), initializer=_worker_init,
+                             initargs=(os.getpid(),)) as pool:
         while todo or pending:
             while todo and len(pending) < 2 * workers:
                 b = todo.pop(0)
@@ -651,16 +827,22 @@ def run_batches(plan: RunPlan, batches: Sequence[Sequence[Source]], workers: int
 
 
 def run_local(settings: Settings, *, wait_seconds: float | None = None,
-              progress: Callable[[int, int], None] | None = None) -> RunResult:
+              progress: Callable[[int, int], None] | None = None,
+              phase: Callable[[str], None] | None = None,
+              started: float | None = None) -> RunResult:
     """The whole run in this process (plus a pool of ``settings.workers`` for uncached documents).
 
     Holds the output folder's lock (waiting up to ``wait_seconds``, default
-    ``settings.wait``). ``progress(done, total)`` is called as documents finish.
+    ``settings.wait``). ``progress(done, total)`` is called as documents finish, ``phase(name)``
+    as the run enters each phase (``PHASES``). ``started`` (a ``time.time()``): when the user
+    started waiting; the stats then hold ``seconds["waited"]``.
     """
     t0 = time.perf_counter()
     wait_s = settings.wait if wait_seconds is None else wait_seconds
     check_output_folder(settings)
     with store.run_lock(settings.out, settings.corpus_name, wait_s):
+        if phase:
+            phase(PHASE_PLAN)
         plan = plan_run(settings)
         t_plan = time.perf_counter() - t0
         total = len(plan.sources)
@@ -672,6 +854,8 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
             if progress:
                 progress(done, total)
 
+        if phase:
+            phase(PHASE_DOCUMENTS)
         if progress:
             progress(0, total)
         # Unchanged documents are answered from the caches here; only the rest go to the pool.
@@ -695,16 +879,17 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
         results += run_batches(plan, batches, workers, tick)
         t_batches = time.perf_counter() - t1
         tables = assemble(plan, results)
+        require_ingested(tables)
         tables.stats.seconds.update({"plan": round(t_plan, 6), "batches": round(t_batches, 6)})
-        result = write_outputs(settings, plan, tables)
-        result.stats.seconds["total"] = round(time.perf_counter() - t0, 6)
-        result.manifest["stats"] = dataclasses.asdict(result.stats)
+        result = write_outputs(settings, plan, tables, phase)
+        finish_stats(result, t0, started)
         store.write_json(result.run_dir / "run.json", result.manifest)  # now with the total
     log.info("seconds: %s", result.stats.seconds)
     return result
 
 
-__all__ = ["BatchResult", "RunPlan", "RunResult", "RunStats", "Tables", "assemble",
-           "balanced_batches", "check_output_folder",
+__all__ = ["PHASES", "BatchResult", "RunPlan", "RunResult", "RunStats", "Tables", "assemble",
+           "balanced_batches", "check_output_folder", "finish_stats",
+           "require_ingested",
            "is_cached", "make_batches", "plan_run", "process_batch", "run_batches", "run_local",
            "write_outputs"]

@@ -176,28 +176,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _death_signal() -> Callable[[], None] | None:
-    """Linux: a function for ``preexec_fn`` that makes the child get SIGTERM when this process
-    dies (even by SIGKILL), so that a killed run leaves no temporary server behind.
-
-    The C function is looked up here, in the parent: the child only calls it (no imports or
-    locks between fork and exec).
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-    def set_death_signal() -> None:  # pragma: no cover - runs in the child
-        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-    return set_death_signal
-
-
 class _TemporaryServer:
     """Prefect's temporary API server, started by mobilize rather than by Prefect's client.
 
@@ -209,6 +187,8 @@ class _TemporaryServer:
 
     def __init__(self) -> None:
         import importlib.util
+
+        from pipeline.engine import death_signal
 
         spec = importlib.util.find_spec("prefect")
         if spec is None or not spec.submodule_search_locations:
@@ -227,7 +207,7 @@ class _TemporaryServer:
              "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port",
              str(self.port), "--log-level", "error", "--lifespan", "on"],
             env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            preexec_fn=_death_signal())  # noqa: PLW1509 - see _death_signal
+            preexec_fn=death_signal())  # noqa: PLW1509 - see engine.death_signal
 
     def wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -405,7 +385,7 @@ def _build_flow() -> Any:
 
     @task(name="write-outputs", **io)
     def write_outputs(settings: Settings, plan: Any, tables: Any) -> Any:
-        return engine.write_outputs(settings, plan, tables)
+        return engine.write_outputs(settings, plan, tables, _HOOKS.get("phase"))
 
     @task(name="publish-artifacts", **io)
     def publish_artifacts(result: Any, before: dict[tuple[str, str], float]) -> None:
@@ -432,9 +412,12 @@ def _build_flow() -> Any:
         settings = settings_from_parameters(corpus, out, options).with_(engine="prefect")
         wait_s = float(_HOOKS.get("wait", settings.wait) or 0.0)
         engine.check_output_folder(settings)
+        phase = _HOOKS.get("phase") or (lambda _name: None)
         with store.run_lock(settings.out, settings.corpus_name, wait_s):
+            phase(engine.PHASE_PLAN)
             plan, cached, fresh = plan_run(settings)
             t_plan = time.perf_counter() - t0
+            phase(engine.PHASE_DOCUMENTS)
             results = []
             if cached:
                 results.append(process_cached(plan, cached))
@@ -449,12 +432,14 @@ def _build_flow() -> Any:
                 results += process_batches(plan, fresh)
             t_batches = time.perf_counter() - t1
             tables: Any = assemble_tables(plan, results)
+            engine.require_ingested(tables)
             tables.stats.seconds.update({"plan": round(t_plan, 6),
                                          "batches": round(t_batches, 6)})
             before = read_previous(Path(settings.out) / plan.corpus_name)
             result: Any = write_outputs(settings, plan, tables)
-            result.stats.seconds["total"] = round(time.perf_counter() - t0, 6)
-            result.manifest["stats"] = dataclasses.asdict(result.stats)
+            if "prefect_ready" in _TIMINGS:  # (this process's run_flow started Prefect)
+                result.stats.seconds["prefect_start"] = _TIMINGS["prefect_ready"]
+            engine.finish_stats(result, t0, _HOOKS.get("started"))
             store.write_json(result.run_dir / "run.json", result.manifest)
         publish_artifacts(result, before)
         return result
@@ -491,14 +476,23 @@ def _dask_runner(address: str | None, workers: int, verbose: bool = False) -> An
 
 def run_flow(settings: Settings, *, task_runner: TaskRunnerName = "default",
              dask_address: str | None = None, wait_seconds: float | None = None,
-             progress: Callable[[int, int], None] | None = None) -> RunResult:
+             progress: Callable[[int, int], None] | None = None,
+             phase: Callable[[str], None] | None = None,
+             started: float | None = None) -> RunResult:
     """Run the ``mobilize-run`` flow in this process and return what ``engine.run_local`` would.
 
     ``task_runner="dask"`` (or a ``dask_address``) runs the batch tasks on a Dask cluster: the
     given scheduler address, else a temporary ``LocalCluster``. Dask needs a real Prefect server
     (``PREFECT_API_URL``): each worker would otherwise start a temporary server of its own.
+    ``progress``, ``phase`` and ``started`` as for ``engine.run_local`` (the phases start with
+    ``engine.PHASE_PREFECT``; the stats then also hold ``seconds["prefect_start"]``).
     """
     t0 = time.perf_counter()
+    _TIMINGS.clear()
+    if phase:
+        from pipeline.engine import PHASE_PREFECT
+
+        phase(PHASE_PREFECT)
     prefect_environment(verbose=settings.verbose)
     use_dask = task_runner == "dask" or bool(dask_address)
     api_url = _check_api_url()
@@ -516,7 +510,8 @@ def run_flow(settings: Settings, *, task_runner: TaskRunnerName = "default",
             pass
     server = None if api_url else _TemporaryServer()
     try:
-        return _run_flow(settings, server, use_dask, dask_address, wait_seconds, progress, t0)
+        return _run_flow(settings, server, use_dask, dask_address, wait_seconds, progress, t0,
+                         phase, started)
     finally:
         if "prefect" in sys.modules:
             _drain_prefect()
@@ -542,7 +537,9 @@ def _drain_prefect(timeout: float = 30.0) -> None:
 
 def _run_flow(settings: Settings, server: _TemporaryServer | None, use_dask: bool,
               dask_address: str | None, wait_seconds: float | None,
-              progress: Callable[[int, int], None] | None, t0: float) -> RunResult:
+              progress: Callable[[int, int], None] | None, t0: float,
+              phase: Callable[[str], None] | None = None,
+              started: float | None = None) -> RunResult:
     flow_obj = _get_flow()  # imports Prefect while the temporary server starts
     if server is not None:
         server.wait_healthy(float(os.environ.get(
@@ -563,7 +560,8 @@ def _run_flow(settings: Settings, server: _TemporaryServer | None, use_dask: boo
 
     params = settings_to_parameters(settings)
     _HOOKS.clear()
-    _HOOKS.update({"tick": tick, "runner": "dask" if use_dask else "default"})
+    _HOOKS.update({"tick": tick, "runner": "dask" if use_dask else "default", "phase": phase,
+                   "started": started})
     if wait_seconds is not None:
         _HOOKS["wait"] = wait_seconds
     prefect_logger = logging.getLogger("prefect")
@@ -683,37 +681,100 @@ def server_start(*, host: str = "127.0.0.1", port: int = 4200, timeout: float = 
         raise MobilizeError(f"the Prefect server did not answer within {timeout:g} s",
                             path=home / "mobilize-server.log", fix="Read the log.")
     info = {"api_url": api_url, "pid": proc.pid, "home": str(home),
-            "ui_url": f"http://{host}:{port}"}
+            "ui_url": f"http://{host}:{port}", **process_identity(proc.pid)}
     _server_file().parent.mkdir(parents=True, exist_ok=True)
     _server_file().write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return info
 
 
+def process_identity(pid: int) -> dict[str, Any]:
+    """What identifies process ``pid`` beyond its number, which the system reuses: its command
+    line and its start time (Linux: ``/proc/PID/cmdline`` and field 22 of ``/proc/PID/stat``,
+    in clock ticks since boot). Empty where there is no ``/proc``, no such process, or only its
+    zombie (it has exited)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            cmdline = [a.decode("utf-8", "replace") for a in fh.read().split(b"\0") if a]
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rpartition(b")")[2].split()
+        if fields[0] == b"Z":
+            return {}
+        start = int(fields[19])  # field 22 (starttime); fields after ") " start at field 3
+    except (OSError, ValueError, IndexError):
+        return {}
+    return {"cmdline": cmdline, "start_time": start}
+
+
+def _is_recorded_server(info: Mapping[str, Any]) -> tuple[bool, str]:
+    """Whether the recorded PID is still the server ``server_start`` started (and why not)."""
+    pid = int(info.get("pid", 0) or 0)
+    if pid <= 0:
+        return False, "the record holds no process id"
+    now = process_identity(pid)
+    if not now:
+        if not Path("/proc/self/stat").exists():  # no /proc: only the API can tell
+            return (_healthy(str(info.get("api_url", ""))),
+                    "it does not answer at its recorded address")
+        return False, f"process {pid} is gone"
+    if "start_time" in info:
+        if now["start_time"] != info["start_time"] or now["cmdline"] != info.get("cmdline"):
+            return False, f"process {pid} is another program now (its start time or command differ)"
+        return True, ""
+    # a record written before start times were kept: the command line must be the server's
+    cmd = now["cmdline"]
+    ok = any(a == "prefect" or a.endswith("/prefect") for a in cmd) and "server" in cmd \
+        and "start" in cmd
+    return ok, "" if ok else f"process {pid} is not a Prefect server ({' '.join(cmd)[:80]})"
+
+
 def server_stop() -> dict[str, Any] | None:
-    """Stop the server ``server_start`` started (by its recorded PID); None when none is recorded."""
+    """Stop the server ``server_start`` started (by its recorded PID); None when none is recorded.
+
+    The PID is signalled only when it is still that server (same command line and start time as
+    recorded): a stale record (the server died, the PID was reused) is removed without touching
+    the process; the returned record then has ``"stale"`` saying why.
+    """
     try:
         info = json.loads(_server_file().read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    pid = int(info.get("pid", 0))
-    if pid > 0:
+    if not isinstance(info, dict):
+        _server_file().unlink(missing_ok=True)
+        return None
+    pid = int(info.get("pid", 0) or 0)
+    ours, why = _is_recorded_server(info)
+    if not ours:
+        _server_file().unlink(missing_ok=True)
+        return {**info, "stale": why}
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    for _ in range(100):
+        if not _still(pid, info):
+            break
+        time.sleep(0.1)
+    else:
         try:
-            os.killpg(pid, signal.SIGTERM)
+            os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        for _ in range(100):
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
-        else:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     _server_file().unlink(missing_ok=True)
     return dict(info)
+
+
+def _still(pid: int, info: Mapping[str, Any]) -> bool:
+    """The recorded server still runs."""
+    now = process_identity(pid)
+    if not now:
+        if Path("/proc/self/stat").exists():
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return bool(now.get("start_time") == info.get("start_time", now.get("start_time")))
 
 
 def server_status() -> dict[str, Any] | None:
@@ -723,6 +784,6 @@ def server_status() -> dict[str, Any] | None:
 
 
 __all__ = ["DEFAULT_DEPLOYMENT", "ENTRYPOINT", "FLOW_NAME", "artifact_key", "category_totals",
-           "deploy", "prefect_environment", "prefect_home", "run_flow", "serve", "server_start",
-           "server_status", "server_stop", "settings_from_parameters", "settings_to_parameters",
+           "deploy", "prefect_environment", "prefect_home", "process_identity", "run_flow",
+           "serve", "server_start", "server_status", "server_stop", "settings_from_parameters", "settings_to_parameters",
            "summary_markdown"]

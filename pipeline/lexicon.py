@@ -28,7 +28,10 @@ import yaml
 
 from pipeline.errors import LexiconError
 
-DIMENSIONS: tuple[str, ...] = ("feature", "pathway", "challenge", "domain")
+DIMENSIONS: tuple[str, ...] = ("feature", "pathway", "challenge", "domain", "frame")
+#: Dimensions that are tracked and reported but are none of the paper's features, pathways or
+#: challenges (``frame``: the paper's own frame, 中国式现代化): scoring pairs no category of them.
+TRACKED_ONLY: tuple[str, ...] = ("frame",)
 
 #: The codebook's categories (../shared/docs/codebook.md), by dimension.
 CODEBOOK: Mapping[str, tuple[str, ...]] = {
@@ -47,8 +50,22 @@ _TOP_OPTIONAL = ("title", "description", "source", "licence", "authors", "url", 
 _DIM_KEYS = ("description", "categories")
 _CAT_REQUIRED = ("id", "name_zh", "name_en", "definition", "terms")
 _CAT_OPTIONAL = ("excluded",)
-_TERM_KEYS = ("term", "pattern", "label", "weight", "note", "also_in")
+_TERM_KEYS = ("term", "pattern", "gap", "max_gap", "label", "weight", "note", "also_in",
+              "not_before", "not_after", "not_in")
+_GUARD_KEYS = ("not_before", "not_after", "not_in")
+#: ``max_gap`` when a ``gap`` entry gives none, and the most it may be.
+DEFAULT_MAX_GAP = 4
+MAX_GAP_LIMIT = 12
+#: What a ``gap`` never spans, besides line breaks: sentence and clause punctuation
+#: (NFKC-normalised: ，；：！？ are , ; : ! ?). The enumeration comma 、 and quotes may sit in a gap.
+GAP_STOPS = "。,;:!?"
 _CATEGORY_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+#: The longest literal term: a word or a phrase (the shipped lexicon's longest has 13
+#: characters). The segmenter's dictionary holds every prefix of every term, so a term's cost
+#: grows with the square of its length: one of 40,000 characters took 1.6 GB and did not finish.
+MAX_TERM_CHARS = 64
+#: The longest pattern source (the shipped lexicon's longest has 82 characters).
+MAX_PATTERN_CHARS = 1000
 
 Severity = Literal["error", "warning", "note"]
 
@@ -65,10 +82,19 @@ class Term:
     note: str = ""
     also_in: tuple[str, ...] = ()
     line: int = 0
+    #: the readable form a pattern was compiled from (``gap``/``max_gap``, ``term`` with
+    #: ``not_before``/``not_after``/``not_in``), as (key, value) pairs; () for a plain entry.
+    #: Not part of the content hash: the compiled ``pattern`` is.
+    spec: tuple[tuple[str, Any], ...] = ()
 
     @property
     def is_pattern(self) -> bool:
         return self.pattern is not None
+
+    @property
+    def guarded_literal(self) -> str | None:
+        """The literal of a ``term`` entry compiled to a pattern by its sense guards, else None."""
+        return dict(self.spec).get("term") if self.spec else None
 
 
 @dataclass(frozen=True)
@@ -118,7 +144,8 @@ class Lexicon:
 
     def user_words(self) -> list[str]:
         """The literal terms (no patterns), unique and sorted: words the tokenizer must keep whole."""
-        return sorted({t.text for t in self.terms() if t.pattern is None})
+        return sorted({t.text for t in self.terms()
+                       if t.pattern is None or t.guarded_literal is not None})
 
 
 @dataclass(frozen=True)
@@ -238,7 +265,13 @@ def _term_yaml(t: Term) -> Any:
     if t.pattern is None and t.weight == 1.0 and not t.note and not t.also_in:
         return t.text
     out: dict[str, Any] = {}
-    if t.pattern is None:
+    if t.spec:
+        for key, val in t.spec:
+            out[key] = [list(v) if isinstance(v, tuple) else v for v in val] \
+                if isinstance(val, tuple) else val
+        if "gap" in out:
+            out["label"] = t.text
+    elif t.pattern is None:
         out["term"] = t.text
     else:
         out["pattern"] = t.pattern
@@ -547,13 +580,31 @@ class _Parser:
         m = self.mapping(node, f"a term of {where}", (), _TERM_KEYS)
         if m is None:
             return None
-        if "term" in m and "pattern" in m:
-            self.error(node, f"{where}: an entry has both `term` and `pattern`",
+        kinds = [k for k in ("term", "pattern", "gap") if k in m]
+        if len(kinds) > 1:
+            self.error(node, f"{where}: an entry has both `{kinds[0]}` and `{kinds[1]}`",
                        "Split it into two entries, or keep one")
             return None
-        if "term" not in m and "pattern" not in m:
+        if not kinds:
             self.error(node, f"{where}: an entry has neither `term` nor `pattern`",
-                       "Add `term: <text>` or `pattern: <regex>` with `label: <name>`")
+                       "Add `term: <text>`, `pattern: <regex>` with `label: <name>`, or "
+                       "`gap: [<first part>, <second part>]`")
+            return None
+        if "max_gap" in m and "gap" not in m:
+            self.error(m["max_gap"], f"{where}: `max_gap` belongs to a `gap` entry",
+                       "Remove `max_gap`, or write the phrase as `gap: [<part>, <part>]`")
+            return None
+        if "pattern" in m:
+            for key in _GUARD_KEYS:
+                if key in m:
+                    self.error(m[key], f"{where}: `{key}` belongs to a `term` or `gap` entry, "
+                               "not to a `pattern`",
+                               "Write the context as a lookaround in the regex ((?<!...) before, "
+                               "(?!...) after), or use `term:` with the guard")
+                    return None
+        if "gap" in m and "not_in" in m:
+            self.error(m["not_in"], f"{where}: `not_in` belongs to a `term` entry",
+                       "Use `not_before`/`not_after` with a `gap` entry")
             return None
         weight = 1.0
         if "weight" in m:
@@ -576,6 +627,9 @@ class _Parser:
             else:
                 self.error(an, f"{where}: also_in must be a list of category ids",
                            "Write `also_in: [C4_digital_disruption]`")
+        guards = self._guards(m, where)
+        if guards is None:
+            return None
         if "term" in m:
             if "label" in m:
                 self.error(m["label"], f"{where}: `label` belongs to a pattern entry",
@@ -583,7 +637,20 @@ class _Parser:
             text = self._literal(m["term"], where)
             if not text:
                 return None
-            return Term(text, cid, dim, weight, None, note, also_in, line)
+            if not guards:
+                return Term(text, cid, dim, weight, None, note, also_in, line)
+            for inner in guards.get("not_in", ()):
+                if text not in inner or inner == text:
+                    self.error(m["not_in"], f"{where}: not_in {inner!r} does not contain the "
+                               f"term {text!r}",
+                               f"List longer phrases that hold {text!r} (e.g. {text}X), or use "
+                               "not_before / not_after for the neighbouring words")
+                    return None
+            spec = (("term", text),) + tuple((k, guards[k]) for k in _GUARD_KEYS if k in guards)
+            return Term(text, cid, dim, weight, guarded_regex(text, **guards), note, also_in,
+                        line, spec)
+        if "gap" in m:
+            return self._gap(m, node, where, cid, dim, weight, note, also_in, guards)
         source = self.string(m["pattern"], f"{where}: pattern")
         if not source:
             return None
@@ -593,6 +660,18 @@ class _Parser:
             self.error(m["pattern"], f"{where}: invalid regular expression {source!r}: {exc}",
                        "Fix the pattern (Python `re` syntax; quote it with single quotes in YAML)")
             return None
+        if len(source) > MAX_PATTERN_CHARS:
+            self.error(m["pattern"], f"{where}: pattern {source[:40]!r}... is {len(source):,} "
+                       f"characters long, over the limit of {MAX_PATTERN_CHARS}",
+                       "Split it into several patterns, each with its own label")
+            return None
+        risk = _backtracking_risk(compiled)
+        if risk is not None:
+            severity, problem, fix = risk
+            self.error(m["pattern"], f"{where}: pattern '{source}' {problem}", fix,
+                       severity=severity)
+            if severity == "error":
+                return None
         if compiled.match("") is not None:
             self.error(m["pattern"], f"{where}: pattern {source!r} matches the empty string",
                        "Make the pattern require at least one character (use + rather than *)")
@@ -611,6 +690,68 @@ class _Parser:
         if not label:
             return None
         return Term(label, cid, dim, weight, source, note, also_in, line)
+
+    def _strings(self, node: yaml.Node, what: str, where: str) -> tuple[str, ...] | None:
+        """A list of literal strings (or one string); None after reporting a problem."""
+        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        if isinstance(node, yaml.MappingNode) or not items:
+            self.error(node, f"{where}: {what} must be a list of words",
+                       f"Write `{what}: [word, word]`")
+            return None
+        out: list[str] = []
+        for item in items:
+            text = self._literal(item, f"{where}: {what}")
+            if not text:
+                return None
+            out.append(text)
+        return tuple(out)
+
+    def _guards(self, m: dict[str, yaml.Node], where: str) -> dict[str, tuple[str, ...]] | None:
+        """The sense guards (``not_before``/``not_after``/``not_in``) of an entry."""
+        out: dict[str, tuple[str, ...]] = {}
+        for key in _GUARD_KEYS:
+            if key in m:
+                words = self._strings(m[key], key, where)
+                if words is None:
+                    return None
+                out[key] = words
+        return out
+
+    def _gap(self, m: dict[str, yaml.Node], node: yaml.Node, where: str, cid: str, dim: str,
+             weight: float, note: str, also_in: tuple[str, ...],
+             guards: dict[str, tuple[str, ...]]) -> Term | None:
+        """A ``gap`` entry: fixed parts in order, at most ``max_gap`` characters between each."""
+        gnode = m["gap"]
+        if not isinstance(gnode, yaml.SequenceNode) or len(gnode.value) < 2:
+            self.error(gnode, f"{where}: gap must list two or more parts",
+                       "Write `gap: [地区, 差距]` (a part may be a list of alternatives: "
+                       "`gap: [[地区, 城乡], 差距]`)")
+            return None
+        parts: list[tuple[str, ...]] = []
+        for pnode in gnode.value:
+            alts = self._strings(pnode, "gap part", where)
+            if alts is None:
+                return None
+            parts.append(alts)
+        max_gap = DEFAULT_MAX_GAP
+        if "max_gap" in m:
+            val = self.value(m["max_gap"])
+            if isinstance(val, bool) or not isinstance(val, int) or not 1 <= val <= MAX_GAP_LIMIT:
+                self.error(m["max_gap"], f"{where}: max_gap {m['max_gap'].value!r} is not a "
+                           f"whole number from 1 to {MAX_GAP_LIMIT}",
+                           f"Write e.g. `max_gap: {DEFAULT_MAX_GAP}` (characters allowed "
+                           "between two parts)")
+                return None
+            max_gap = val
+        label = self.string(m.get("label"), "label", required=False) if "label" in m else ""
+        if not label:
+            label = "…".join("/".join(alts) for alts in parts)
+        source = gap_regex(tuple(parts), max_gap, **guards)
+        spec: tuple[tuple[str, Any], ...] = (("gap", tuple(p if len(p) > 1 else p[0]
+                                                           for p in parts)),
+                                             ("max_gap", max_gap))
+        spec += tuple((k, guards[k]) for k in _GUARD_KEYS if k in guards)
+        return Term(label, cid, dim, weight, source, note, also_in, _line(node), spec)
 
     def _literal(self, node: yaml.Node, where: str) -> str:
         if not isinstance(node, yaml.ScalarNode):
@@ -632,6 +773,12 @@ class _Parser:
         if "\t" in text or "  " in text:
             self.error(node, f"{where}: term {text!r} holds a tab or a run of spaces, which "
                        "normalised text never contains", "Use single spaces")
+            return ""
+        if len(text) > MAX_TERM_CHARS:
+            self.error(node, f"{where}: term {text[:20]!r}... is {len(text):,} characters long, "
+                       f"over the limit of {MAX_TERM_CHARS} (the segmenter keeps every prefix of "
+                       "every term, so a long term costs memory with the square of its length)",
+                       "A term is a word or a phrase: keep the phrase that marks the category")
             return ""
         norm = unicodedata.normalize("NFKC", text)
         if norm != text:
@@ -717,6 +864,186 @@ class _Parser:
                     self.error(node, f"codebook category {cid} is under dimension "
                                f"{present[cid]!r}, not {dim!r}", f"Move it under `{dim}:`",
                                severity="warning")
+
+
+def _alternatives(words: tuple[str, ...]) -> str:
+    """A regex matching any of ``words`` (longest first, so the longest alternative wins)."""
+    ordered = sorted(set(words), key=lambda w: (-len(w), w))
+    return re.escape(ordered[0]) if len(ordered) == 1 else \
+        "(?:" + "|".join(re.escape(w) for w in ordered) + ")"
+
+
+def _context_guards(not_before: tuple[str, ...], not_after: tuple[str, ...]) -> tuple[str, str]:
+    before = "".join(f"(?<!{re.escape(w)})" for w in sorted(set(not_before)))
+    after = f"(?!{_alternatives(not_after)})" if not_after else ""
+    return before, after
+
+
+def guarded_regex(term: str, *, not_before: tuple[str, ...] = (), not_after: tuple[str, ...] = (),
+                  not_in: tuple[str, ...] = ()) -> str:
+    """The regex of a literal ``term`` that is not counted right after any of ``not_before``,
+    right before any of ``not_after``, or inside any of the longer phrases ``not_in``.
+
+    >>> guarded_regex("退休", not_in=("离退休干部",))
+    '(?!(?<=离)退休干部)退休'
+    """
+    before, after = _context_guards(not_before, not_after)
+    inside = ""
+    for phrase in sorted(set(not_in)):
+        # every place the term sits in the phrase: not (preceded by its left part and
+        # followed by its right part)
+        i = phrase.find(term)
+        while i != -1:
+            left, right = phrase[:i], phrase[i + len(term):]
+            if left:
+                inside += f"(?!(?<={re.escape(left)}){re.escape(term + right)})"
+            else:
+                inside += f"(?!{re.escape(term + right)})"
+            i = phrase.find(term, i + 1)
+    return before + inside + re.escape(term) + after
+
+
+def gap_regex(parts: tuple[tuple[str, ...], ...], max_gap: int, *,
+              not_before: tuple[str, ...] = (), not_after: tuple[str, ...] = ()) -> str:
+    r"""The regex of a ``gap`` entry: the parts in order (each one of its alternatives), with at
+    most ``max_gap`` characters between two parts, none of them sentence or clause punctuation
+    or a line break (``GAP_STOPS``); the shortest gap is taken.
+
+    >>> gap_regex((("地区",), ("差距",)), 4)
+    '地区[^。,;:!?\\n]{0,4}?差距'
+    """
+    before, after = _context_guards(not_before, not_after)
+    gap = f"[^{GAP_STOPS}\\n]{{0,{max_gap}}}?"
+    return before + gap.join(_alternatives(p) for p in parts) + after
+
+
+def _backtracking_risk(compiled: re.Pattern[str]) -> tuple[Severity, str, str] | None:
+    """Whether a pattern can take more than linear time, as (severity, problem, fix), or None.
+
+    - An error for nested quantifiers: a repeated group (at most more than once) that holds a
+      repeat of varying count (``(\\d+)+``, ``(?:\\d?\\d?)*``), or alternatives that can
+      start with the same character or match nothing (``(a|aa)*``). On a long run of text that
+      fails to match at the end, the regex engine tries every way of splitting the run between
+      the repeats: exponential time (catastrophic backtracking). Possessive repeats (``\\d++``)
+      and atomic groups (``(?>...)``) never backtrack, so they are not counted.
+    - A warning for a pattern that starts with an unbounded repeat (``\\d+亿``, ``[^。]+覆盖``)
+      with no lookbehind before it: in a long run of the characters it repeats, a match is tried
+      from each character and each try reads the rest of the run (time grows with the square
+      of the run's length: 40 KB of digits took 49 s).
+    """
+    from re import _constants as c  # type: ignore[attr-defined]
+    from re import _parser  # type: ignore[attr-defined]
+
+    try:
+        tree = _parser.parse(compiled.pattern, compiled.flags)
+    except Exception:  # noqa: BLE001 - compiled already: cannot happen; say nothing
+        return None
+    repeats = (c.MAX_REPEAT, c.MIN_REPEAT)
+
+    def children(op: Any, av: Any) -> list[list[tuple[Any, Any]]]:
+        if op is c.SUBPATTERN:
+            return [list(av[3])]
+        if op in (c.ASSERT, c.ASSERT_NOT):
+            return [list(av[1])]
+        if op is c.BRANCH:
+            return [list(b) for b in av[1]]
+        if op in (*repeats, c.POSSESSIVE_REPEAT):
+            return [list(av[2])]
+        if op is c.GROUPREF_EXISTS:
+            return [list(b) for b in av[1:] if b is not None]
+        return []
+
+    def first_chars(items: list[tuple[Any, Any]]) -> tuple[str, Any] | None:
+        """The first character an alternative needs: ("lit", ch), ("set", node), or None
+        when it can match the empty string or cannot be told."""
+        for op, av in items:
+            if op in (c.AT, c.ASSERT, c.ASSERT_NOT):
+                continue
+            if op is c.LITERAL:
+                return ("lit", chr(av))
+            if op in (c.IN, c.NOT_LITERAL, c.ANY):
+                return ("set", (op, av))
+            if op is c.SUBPATTERN:
+                return first_chars(list(av[3]))
+            if op in (*repeats, c.POSSESSIVE_REPEAT) and av[0] >= 1:
+                return first_chars(list(av[2]))
+            return None
+        return None
+
+    def overlap(a: tuple[str, Any] | None, b: tuple[str, Any] | None) -> bool:
+        if a is None or b is None:
+            return True
+        if a[0] == "lit" and b[0] == "lit":
+            return bool(a[1] == b[1])
+        if a[0] == "set" and b[0] == "set":
+            return True  # two classes: assume they share a character
+        lit, node = (a[1], b[1]) if a[0] == "lit" else (b[1], a[1])
+        return _node_matches(node, lit, compiled.flags)
+
+    def nested(items: list[tuple[Any, Any]], repeated: bool) -> str | None:
+        for op, av in items:
+            if op is c.ATOMIC_GROUP or op is c.POSSESSIVE_REPEAT:
+                continue
+            if op in repeats:
+                lo, hi, body = av
+                if repeated and lo != hi:
+                    return "nests quantifiers (a repeated group holds a repeat, as (\\d+)+ does)"
+                found = nested(list(body), repeated or hi > 1)
+            elif op is c.BRANCH and repeated:
+                alts = [first_chars(list(b)) for b in av[1]]
+                if any(overlap(x, y) for i, x in enumerate(alts) for y in alts[i + 1:]):
+                    return ("repeats a choice between alternatives that can start with the same "
+                            "character or match nothing (as (a|aa)* does)")
+                found = next((f for b in av[1] if (f := nested(list(b), True))), None)
+            else:
+                found = next((f for sub in children(op, av) if (f := nested(sub, repeated))),
+                             None)
+            if found:
+                return found
+        return None
+
+    problem = nested(list(tree), False)
+    if problem:
+        return ("error", f"{problem}: on a long run of text that fails to match at its end, the "
+                "regex engine tries every way of splitting the run between the repeats "
+                "(catastrophic backtracking, time exponential in its length)",
+                "Use one quantifier ((\\d+)+ -> \\d+), or make the inner one possessive "
+                "(\\d++) or the group atomic ((?>...)+)")
+
+    def leading_repeat(items: list[tuple[Any, Any]]) -> bool:
+        for op, av in items:
+            if op is c.AT:
+                continue
+            if op in (c.ASSERT, c.ASSERT_NOT):
+                if av[0] < 0:  # a lookbehind: it can keep matches from starting inside runs
+                    return False
+                continue
+            if op is c.SUBPATTERN:
+                return leading_repeat(list(av[3]))
+            if op is c.BRANCH:
+                return any(leading_repeat(list(b)) for b in av[1])
+            return op in repeats and av[1] is c.MAXREPEAT
+        return False
+
+    if leading_repeat(list(tree)):
+        return ("warning", "starts with an unbounded repeat and no lookbehind: in a long run "
+                "of the characters it repeats, a match is tried from each character and each "
+                "try reads the rest of the run (time grows with the square of the run's length)",
+                "Put a lookbehind before it, so that a match starts only where a run starts "
+                "((?<!\\d)\\d+ for \\d+), or bound it (\\d{1,12})")
+    return None
+
+
+def _node_matches(node: tuple[Any, Any], ch: str, flags: int) -> bool:
+    """Whether one parsed character node matches ``ch`` (compiled alone, to be exact)."""
+    from re import _compiler, _parser  # type: ignore[attr-defined]
+
+    try:
+        state = _parser.State()
+        state.flags = flags
+        return _compiler.compile(_parser.SubPattern(state, [node]), flags).match(ch) is not None
+    except Exception:  # noqa: BLE001 - cannot tell: assume it does
+        return True
 
 
 def _unbounded(source: str) -> bool:
@@ -974,6 +1301,7 @@ def _infer_dimension(cid: str, where: str, default: str | None) -> str:
                            "feature/pathway/challenge/domain keys")
 
 
-__all__ = ["CODEBOOK", "DIMENSIONS", "FORMATS", "Category", "Exported", "Lexicon", "Problem",
-           "Term", "build_lexicon", "content_hash", "export_lexicon", "import_lexicon",
+__all__ = ["CODEBOOK", "DEFAULT_MAX_GAP", "DIMENSIONS", "FORMATS", "GAP_STOPS", "MAX_GAP_LIMIT",
+           "TRACKED_ONLY", "Category", "Exported", "Lexicon", "Problem", "Term", "build_lexicon",
+           "content_hash", "export_lexicon", "gap_regex", "guarded_regex", "import_lexicon",
            "load_lexicon", "parse_lexicon_text", "to_yaml", "validate_lexicon"]

@@ -7,6 +7,11 @@ registered corpus::
     path = "/home/me/data/gwr-national-zh"
 
 Other tables and keys in the file are kept as they are when a corpus is added.
+
+Names: a run of a registered corpus by its name writes to ``OUT/<registered name>/``; a run by
+path writes to ``OUT/<folder name>/``, whether or not that folder is also registered
+(``resolve_corpus``). A name is one folder name: no ``/``, no ``..``, no glob characters, no
+leading dot; names read from the config file are checked too (``registered``).
 """
 
 from __future__ import annotations
@@ -52,8 +57,27 @@ def _config() -> dict[str, Any]:
         raise MobilizeError(str(exc)) from None
 
 
+def check_name(name: str) -> str | None:
+    """Why ``name`` cannot be a corpus name (None when it can): it names the output folder
+    ``OUT/<name>`` and the run's lock and temporary folders beside it."""
+    if not name:
+        return "it is empty"
+    if "/" in name or "\\" in name or ".." in name:
+        return "it contains '/', '\\' or '..'"
+    if any(ch in name for ch in "*?[]"):
+        return "it contains a glob character (* ? [ ])"
+    if name.startswith("."):
+        return "it starts with a dot"
+    if any(ord(ch) < 32 for ch in name):
+        return "it contains a control character"
+    return None
+
+
 def registered() -> dict[str, Path]:
-    """Registered corpora, name -> folder, sorted by name."""
+    """Registered corpora, name -> folder, sorted by name.
+
+    A name in the config file that cannot be a corpus name (it would name a folder outside
+    ``OUT`` or match other corpora's files) is an error naming the file and the fix."""
     config = _config()
     table = config.get("corpora", {})
     if not isinstance(table, dict):
@@ -61,15 +85,29 @@ def registered() -> dict[str, Path]:
                             fix="Fix the file or delete it to start afresh.")
     out: dict[str, Path] = {}
     for name, entry in sorted(table.items()):
+        why = check_name(name)
+        if why is not None:
+            raise MobilizeError(f"the registered corpus name {name!r} cannot be used: {why}",
+                                path=config_file(),
+                                fix=f"Rename or remove [corpora.{_toml_key(name)}] in that file "
+                                    "(letters, digits, Chinese characters, '-' and '_'), or "
+                                    "register the folder again: mobilize corpus add PATH --name "
+                                    "NAME.")
         if isinstance(entry, dict) and isinstance(entry.get("path"), str):
             out[name] = Path(entry["path"])
     return out
 
 
-def add_corpus(path: Path, name: str) -> Path:
-    """Register the folder ``path`` under ``name`` (replacing an earlier one); returns the folder."""
-    if not _NAME.match(name):
-        raise MobilizeError(f"invalid corpus name {name!r}",
+def add_corpus(path: Path, name: str, *, force: bool = False) -> Path:
+    """Register the folder ``path`` under ``name``; returns the folder.
+
+    A name already registered for another folder is refused unless ``force`` (the message
+    says which folder it points to); registering the same folder again is a no-op."""
+    why = check_name(name)
+    if why is None and not _NAME.match(name):
+        why = "use only letters, digits, Chinese characters, '-' and '_'"
+    if why is not None:
+        raise MobilizeError(f"invalid corpus name {name!r}: {why}",
                             fix="Use letters, digits, Chinese characters, '-' and '_'.")
     folder = Path(path).expanduser()
     if not folder.is_dir():
@@ -77,6 +115,12 @@ def add_corpus(path: Path, name: str) -> Path:
                             fix="Give an existing folder of documents.")
     folder = folder.resolve()
     scan_corpus(folder)  # refuse a folder whose metadata.csv is unusable
+    earlier = registered().get(name)
+    if earlier is not None and not force and earlier.expanduser().resolve() != folder:
+        raise MobilizeError(f"the name {name!r} is already registered for {earlier}",
+                            path=config_file(),
+                            fix=f"Choose another --name, or pass --force to point {name!r} to "
+                                f"{folder} instead.")
     config = _config()
     corpora = config.setdefault("corpora", {})
     corpora[name] = {"path": str(folder)}
@@ -97,16 +141,14 @@ def remove_corpus(name: str) -> None:
 def resolve_corpus(path_or_name: str | Path) -> tuple[Path, str]:
     """A folder path or a registered name -> (folder, name).
 
-    A path that exists wins (its name is the registered name of that folder, else
-    the folder's name); otherwise a registered name; otherwise a MobilizeError that
-    lists the registered names.
+    A path that exists wins, and its name is the folder's name (even when that folder is also
+    registered under another name: by path, outputs go to ``OUT/<folder name>``); otherwise a
+    registered name, named as registered; otherwise a MobilizeError that lists the registered
+    names.
     """
     candidate = Path(path_or_name).expanduser()
     if candidate.is_dir():
         folder = candidate.resolve()
-        for name, path in registered().items():
-            if path.expanduser().resolve() == folder:
-                return folder, name
         return folder, folder.name
     names = registered()
     key = str(path_or_name)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import html
 import io
 import logging
 import math
@@ -39,7 +38,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pipeline import compare
+from pipeline import cache as _cache
+from pipeline import compare, sanitize
 from pipeline.config import Settings
 from pipeline.errors import MobilizeError
 
@@ -63,9 +63,9 @@ DOMINANCE_SHARE = 0.5
 TABLE_ROWS = 80
 #: Metadata columns compared within one run when they have between 2 and this many values.
 MAX_GROUPS = 40
-DIMENSIONS = ("feature", "pathway", "challenge", "domain")
+DIMENSIONS = ("feature", "pathway", "challenge", "domain", "frame")
 _DIM_ZH = {"feature": "特征 feature", "pathway": "路径 pathway", "challenge": "挑战 challenge",
-           "domain": "领域 domain"}
+           "domain": "领域 domain", "frame": "框架 frame"}
 
 #: The discovery section when discovery is off (the default: it costs tens of seconds).
 DISCOVERY_OFF = ("Discovery (unsupervised topics beside the dictionary rates, and drift words "
@@ -117,8 +117,14 @@ METHODS = [
     ("Co-occurrence",
      "The number of sentences in which a feature category and a pathway category both "
      "occur, per 1,000 sentences of the period."),
+    ("Frame",
+     "A lexicon's `frame` dimension (the paper's own frame, 中国式现代化) is counted and rated "
+     "like any category, so its arrival shows in every table and figure; it is none of the "
+     "features, pathways or challenges, so no co-occurrence pair includes it."),
     ("Coverage",
-     "Terms of the lexicon that never match in the corpus; categories in which one term holds "
+     "Terms of the lexicon that never match in the corpus, split into those that never occur "
+     "and those that occur only inside a longer term or pattern of their category (which "
+     "takes the hit); categories in which one term holds "
      "more than {dominance:.0%} of the hits (the category then measures one word)."),
 ]
 
@@ -282,7 +288,8 @@ def _style() -> Iterator[None]:
     rc: dict[str, Any] = {"font.family": [cjk_font(), "DejaVu Sans"], "axes.unicode_minus": False,
           "svg.hashsalt": "mobilize", "svg.fonttype": "path", "figure.dpi": 100,
           "savefig.dpi": 100, "font.size": 9, "axes.titlesize": 10,
-          "path.simplify": True}
+          "path.simplify": True,
+          "text.parse_math": False}  # ($ in a region or title is drawn as it is, not as TeX)
     with matplotlib.rc_context(rc):  # type: ignore[arg-type]
         yield
 
@@ -308,8 +315,9 @@ def save_figure(fig: Figure, folder: Path, name: str) -> tuple[list[Path], bytes
         fig.set_layout_engine("none")
     png = buf.getvalue()
     (folder / f"{name}.png").write_bytes(png)
-    fig.savefig(folder / f"{name}.svg", format="svg",
-                metadata={"Date": None, "Creator": None})
+    svg = io.BytesIO()
+    fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+    (folder / f"{name}.svg").write_bytes(sanitize.xml_bytes(svg.getvalue()))  # valid XML
     return [folder / f"{name}.png", folder / f"{name}.svg"], png
 
 
@@ -360,10 +368,8 @@ def _cached_figure(cache: Path | None, key: str) -> tuple[bytes, bytes] | None:
     base = _figure_cache(cache, key)
     if base is None:
         return None
-    try:
-        return base.with_suffix(".png").read_bytes(), base.with_suffix(".svg").read_bytes()
-    except OSError:
-        return None
+    png, svg = _cache.read(base.with_suffix(".png")), _cache.read(base.with_suffix(".svg"))
+    return (png, svg) if png is not None and svg is not None else None
 
 
 def _put_figure(folder: Path, name: str, png: bytes, svg: bytes) -> tuple[list[Path], bytes]:
@@ -385,18 +391,9 @@ def _cache_figure(cache: Path | None, key: str, paths: Sequence[Path]) -> None:
 
 
 def _cache_store(dst: Path, data: bytes, what: str) -> bool:
-    """Keep ``data`` as the report cache's file ``dst`` (written to a temporary name, then
-    renamed, so a reader never sees half a file); False when the cache cannot be written,
-    which only costs time."""
-    try:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(f".{dst.name}.{os.getpid()}")
-        tmp.write_bytes(data)
-        os.replace(tmp, dst)
-    except OSError as exc:
-        log.info("report: cannot cache the %s %s: %s", what, dst, exc)
-        return False
-    return True
+    """Keep ``data`` as the report cache's entry ``dst`` (``pipeline.cache``: checksummed,
+    written atomically); False when the cache cannot be written, which only costs time."""
+    return _cache.write(dst, data)
 
 
 def _label(labels: dict[str, str], cat: str) -> str:
@@ -643,7 +640,8 @@ def _kwic_and_coverage(run: compare.RunTables, lexicon: Lexicon | None, settings
     matcher = Matcher(lexicon)
     cov = validation.coverage([docs[i] for i in ids], lexicon, matcher)
     terms = pd.DataFrame([asdict(t) for t in cov.terms],
-                         columns=["dimension", "category", "term", "pattern", "hits", "documents"])
+                         columns=["dimension", "category", "term", "pattern", "hits", "documents",
+                                  "occurrences"])
     titles = dict(zip(run.documents["doc_id"], run.documents.get("title", run.documents["doc_id"])))
     years = dict(zip(run.documents["doc_id"], run.documents["year"]))
     tc = run.term_counts
@@ -832,7 +830,7 @@ def _rows(df: pd.DataFrame, limit: int | None = None) -> list[list[str]]:
 
 
 def _md_cell(text: str) -> str:
-    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ")
+    return sanitize.markdown(text)
 
 
 def _remembered_rows() -> Callable[[pd.DataFrame, int | None], list[list[str]]]:
@@ -913,10 +911,7 @@ def _write_xlsx(tables: dict[str, pd.DataFrame], path: Path, cache: Path | None 
     time on a warm run)."""
     sheets = [(name[:31], _xlsx_rows(tables[name])) for name in sorted(tables)]
     stored = _xlsx_cache(cache, _xlsx_key(sheets))
-    try:
-        cached = stored.read_bytes() if stored is not None else None
-    except OSError:  # not cached yet (or unreadable): built below
-        cached = None
+    cached = _cache.read(stored) if stored is not None else None  # (None: built below)
     if cached is not None:
         path.write_bytes(cached)
         return
@@ -927,7 +922,7 @@ def _write_xlsx(tables: dict[str, pd.DataFrame], path: Path, cache: Path | None 
 
 def _xlsx_rows(df: pd.DataFrame) -> list[list[Any]]:
     """A table as the workbook's cells: the column names, then each row's values."""
-    return [[str(c) for c in df.columns]] + [[_xlsx_value(v) for v in row]
+    return [[sanitize.xlsx(str(c)) for c in df.columns]] + [[_xlsx_value(v) for v in row]
                                             for row in df.itertuples(index=False, name=None)]
 
 
@@ -985,9 +980,9 @@ def _xlsx_value(v: Any) -> Any:
         return int(v)
     if isinstance(v, float | np.floating):
         return None if math.isnan(v) else float(v)
-    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@"):
-        return "'" + v  # never a formula: cells hold text from the corpus
-    return v if isinstance(v, int | str | bool) else str(v)
+    if isinstance(v, str):
+        return sanitize.xlsx(v)  # never a formula, no control character openpyxl refuses
+    return v if isinstance(v, int | bool) else sanitize.xlsx(str(v))
 
 
 def _fix_zip_dates(path: Path) -> None:
@@ -1051,24 +1046,33 @@ def _manifest_rows(manifest: dict[str, Any], prefix: str = "") -> list[tuple[str
 
 
 def write_report(run_dir: Path, settings: Settings, *,
-                 lexicon: Lexicon | None = None) -> list[Path]:
+                 lexicon: Lexicon | None = None,
+                 phase: Callable[[str], None] | None = None) -> list[Path]:
     """Write the report files for the tables in ``run_dir`` into ``run_dir``; return them.
 
     Called by the engine inside the temporary run folder, before the atomic swap, with the
     ``lexicon`` the run used (otherwise it is read from the path run.json gives).
+    ``phase(step)`` is told each step as it starts (for a progress display).
     """
+    say = phase or (lambda _step: None)
     run_dir = Path(run_dir)
     clock = _Clock()
+    say("reading the tables")
     run = compare.read_run(run_dir)
     periods = _periods(settings)
     lexicon = _load_lexicon(run, settings, lexicon)
     clock.lap("read")
+    say("statistics")
     analysis = analyse(run, periods, seed=settings.seed, labels=_labels(lexicon))
     clock.lap("analysis")
+    say("keywords in context, coverage")
     kwic, term_coverage, kwic_note = _kwic_and_coverage(run, lexicon, settings)
     clock.lap("kwic and coverage")
+    if settings.discover:
+        say("discovery (topics, drift)")
     discovery = _discovery(run_dir, settings) if settings.discover else {"off": DISCOVERY_OFF}
     clock.lap("discovery")
+    say("figures, tables, report.html")
     try:
         return render(run_dir, run, analysis, settings, kwic=kwic, term_coverage=term_coverage,
                       kwic_note=kwic_note, discovery=discovery)
@@ -1356,10 +1360,15 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
     if term_coverage is not None:
         t["term_coverage"] = term_coverage
         never = term_coverage[term_coverage["hits"] == 0]
+        absent = never[never["occurrences"] == 0]
+        shadowed = never[never["occurrences"] > 0]
         s.text.append(f"Lexicon terms that never match in this corpus: {len(never)} of "
-                      f"{len(term_coverage)} (full list with hits and documents per term: "
-                      "tables/term_coverage.csv).")
-        s.tables.append(("terms that never match", never))
+                      f"{len(term_coverage)}: {len(absent)} never occur, and {len(shadowed)} "
+                      "occur but always inside a longer term or pattern of their category, "
+                      "which takes the hit (occurrences: how often the term's text is there) "
+                      "(full list with hits and documents per term: tables/term_coverage.csv).")
+        s.tables.append(("terms that never occur", absent.drop(columns=["occurrences"])))
+        s.tables.append(("terms always inside a longer match", shadowed))
     else:
         s.text.append(f"No per-term coverage: {kwic_note}.")
     sections.append(s)
@@ -1425,10 +1434,12 @@ def _font_face(page: str, cache: Path | None = None) -> str:
     chars = "".join(sorted(ch for ch in set(page) if ord(ch) > 0x2000))  # (set: in C)
     if not chars:
         return ""
-    key = hashlib.sha256(f"{FONT_FILE}:{path.stat().st_size}:{chars}".encode()).hexdigest()
+    # ("cache-1": entries with a checksum header; older code must never find them by key)
+    key = hashlib.sha256(f"cache-1:{FONT_FILE}:{path.stat().st_size}:{chars}".encode()).hexdigest()
     cached = cache / "report-fonts" / f"{key[:32]}.otf" if cache is not None else None
-    if cached is not None and cached.is_file():
-        return base64.b64encode(cached.read_bytes()).decode("ascii")
+    hit = _cache.read(cached) if cached is not None else None
+    if hit is not None:
+        return base64.b64encode(hit).decode("ascii")
     from fontTools import subset  # only on a cache miss: its import alone takes 0.1-0.3 s
     from fontTools.ttLib import TTFont
 

@@ -26,9 +26,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
-import tempfile
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +39,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from pipeline import cache as _cache
 from pipeline import normalize
 
 if TYPE_CHECKING:
@@ -483,8 +482,9 @@ class SegmentCache:
     ``.npy`` array of unsigned integers. With the normalised text (whose sha256 is the key)
     they give back every token, sentence and paragraph (``nest``) and the scoring units
     (``units_from_lengths``); they are about a third of the text's UTF-8 size, and writing or
-    reading them costs no Python work per token. Files are written to a temporary name and
-    renamed, so a killed run never leaves a half-written entry. Arrays are loaded with
+    reading them costs no Python work per token. Entries are ``pipeline.cache`` entries
+    (a checksum verified on read, written atomically): a truncated or edited entry is
+    recomputed. Arrays are loaded with
     ``allow_pickle=False``: nothing is unpickled. An entry that does not fit its text (a
     different length) counts as missing and is written again.
     """
@@ -496,11 +496,14 @@ class SegmentCache:
         return self.root / config_hash / sha256[:2] / f"{sha256}.npy"
 
     def get(self, sha256: str, config_hash: str, text: str) -> np.ndarray | None:
-        """The token lengths of ``text``, or None when not cached (or not fitting the text)."""
+        """The token lengths of ``text``, or None when not cached (or damaged, or not fitting
+        the text)."""
+        data = _cache.read(self.path(sha256, config_hash))
+        if data is None:
+            return None
         try:
-            with open(self.path(sha256, config_hash), "rb") as fh:
-                lengths = np.load(fh, allow_pickle=False)
-        except (FileNotFoundError, ValueError, OSError, EOFError):
+            lengths = np.load(io.BytesIO(data), allow_pickle=False)
+        except (ValueError, OSError, EOFError):
             return None
         if (lengths.ndim != 1 or lengths.dtype.kind not in "ui"
                 or (len(lengths) and int(lengths.min()) <= 0)
@@ -513,37 +516,12 @@ class SegmentCache:
         buf = io.BytesIO()
         np.save(buf, np.asarray(lengths, dtype=np.uint32 if big else np.uint16),
                 allow_pickle=False)
-        _atomic_write(self.path(sha256, config_hash), buf.getvalue())
-
-
-#: folders this process has created or seen (a cache write then skips the mkdir calls)
-_MADE_DIRS: set[str] = set()
+        _cache.write(self.path(sha256, config_hash), buf.getvalue())
 
 
 def _atomic_write_text(path: Path, data: str) -> None:
-    _atomic_write(path, data.encode("utf-8"))
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    parent = str(path.parent)
-    if parent not in _MADE_DIRS:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if len(_MADE_DIRS) > 100_000:
-            _MADE_DIRS.clear()
-        _MADE_DIRS.add(parent)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-    except FileNotFoundError:  # the folder was removed meanwhile (a cache cleared by hand)
-        _MADE_DIRS.discard(parent)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a file (not a cache entry) atomically: ``pipeline.cache.atomic_write``."""
+    _cache.atomic_write(Path(path), data.encode("utf-8"))
 
 
 def segments_dir(cache: Path) -> Path:

@@ -5,7 +5,12 @@
 - ``atomic_dir(out, name)``: yields a fresh temporary sibling ``<out>/.<name>.tmp-<pid>``; on
   success it replaces ``<out>/<name>`` in one step (``renameat2(RENAME_EXCHANGE)`` on Linux,
   else two renames), so a failed or killed run leaves the previous folder intact. Stale
-  temporary folders of killed runs are removed (the caller holds the lock, so none is live).
+  temporary folders of killed runs are removed (the caller holds the lock, so none is live):
+  only ``.<name>.tmp-<pid>`` and ``.<name>.old-<pid>``, the name compared literally.
+- Ownership: a run replaces ``<out>/<name>`` only when that folder is one mobilize wrote (a
+  ``run.json`` with ``"schema": "mobilize.run/1"``, or a v0.1 ``run.json``; a comparison's
+  ``comparison.json``); ``check_output_name`` refuses anything else, and a folder that is or
+  holds the corpus, before the run starts, and ``atomic_dir`` checks again before the swap.
 - ``write_tables(folder, tables)``: each table as CSV (sorted, ``\\n`` line ends, fixed float
   format: byte-identical for the same inputs) and Parquet, and all of them in ``mobilize.duckdb``.
 """
@@ -15,12 +20,13 @@ from __future__ import annotations
 import csv
 import ctypes
 import ctypes.util
+import errno
 import io
 import json
 import math
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import lru_cache
@@ -34,6 +40,12 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 FLOAT_FORMAT = "%.6f"
+#: ``run.json``'s ``schema``: only mobilize writes it; a folder with it is a run folder.
+RUN_SCHEMA = "mobilize.run/1"
+#: ``comparison.json``'s ``schema`` (``mobilize compare``'s output folders).
+COMPARE_SCHEMA = "mobilize.compare/1"
+RUN_MARKER = "run.json"
+COMPARE_MARKER = "comparison.json"
 DUCKDB_FILE = "mobilize.duckdb"
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
@@ -65,6 +77,10 @@ def run_lock(out: Path, name: str, wait: float = 0.0) -> Iterator[Path]:
             + (f" for more than {wait:g} s)" if wait > 0 else ")"),
             path=out / name,
             fix="Wait for it to finish, or pass --wait SECONDS to queue behind it.") from None
+    except OSError as exc:  # a read-only folder (or disk): the lock file cannot be created
+        raise MobilizeError(f"cannot write to the output folder ({exc.strerror or exc}); the lock "
+                            f"file {path.name} cannot be created", path=out,
+                            fix="Give --out a folder you may write to.") from None
     try:
         yield path
     finally:
@@ -84,23 +100,127 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def clean_stale(out: Path, name: str) -> list[Path]:
-    """Remove temporary folders left by killed runs (call while holding the lock)."""
+    """Remove temporary folders left by killed runs (call while holding the lock).
+
+    Only ``.<name>.tmp-<pid>`` and ``.<name>.old-<pid>`` of this very name: the folder is listed
+    and the names compared literally (a corpus named ``a*`` or ``gwr[12]`` is no pattern that
+    would match another corpus's live temporary folder).
+    """
     removed = []
-    for p in Path(out).glob(f".{name}.tmp-*"):
-        if p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
-            removed.append(p)
-    for p in Path(out).glob(f".{name}.old-*"):
-        if p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
-            removed.append(p)
+    try:
+        entries = sorted(os.listdir(out))
+    except OSError:
+        return removed
+    for entry in entries:
+        for kind in (".tmp-", ".old-"):
+            prefix = f".{name}{kind}"
+            if entry.startswith(prefix) and entry[len(prefix):].isdigit():
+                p = Path(out) / entry
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                    removed.append(p)
     return removed
 
 
+def _json_object(path: Path) -> dict[str, Any] | None:
+    try:
+        with open(path, "rb") as fh:
+            data = json.loads(fh.read(4 * 2**20))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def is_run_folder(folder: Path) -> bool:
+    """True when ``folder`` is a run folder mobilize wrote: its ``run.json`` has
+    ``"schema": "mobilize.run/1"``, or is a v0.1 manifest (no schema, but mobilize's corpus,
+    lexicon, segmenter and stats records)."""
+    folder = Path(folder)
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    data = _json_object(folder / RUN_MARKER)
+    if data is None:
+        return False
+    if "schema" in data:
+        return data["schema"] == RUN_SCHEMA
+    parts = [data.get(k) for k in ("corpus", "lexicon", "segmenter", "stats")]
+    return (all(isinstance(p, dict) for p in parts) and "hash" in data["lexicon"]
+            and "content_hash" in data["corpus"] and "config_hash" in data["segmenter"])
+
+
+def is_comparison_folder(folder: Path) -> bool:
+    """True when ``folder`` holds a comparison mobilize wrote (``comparison.json`` with
+    mobilize's schema, or the v0.1 set of files: comparison.md, differences/keyness/rates.csv)."""
+    folder = Path(folder)
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    data = _json_object(folder / COMPARE_MARKER)
+    if data is not None:
+        return data.get("schema") == COMPARE_SCHEMA
+    names = {p.name for p in folder.iterdir()}
+    v01 = {"comparison.md", "comparison.xlsx", "differences.csv", "keyness.csv", "rates.csv",
+           "differences.png", "differences.svg"}
+    return {"comparison.md", "differences.csv", "keyness.csv", "rates.csv"} <= names <= v01
+
+
+def check_name(name: str, *, source: str = "") -> None:
+    """Refuse a name that cannot be one folder inside the output folder."""
+    if (not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name):
+        raise MobilizeError(f"{name!r} cannot name an output folder{source}",
+                            fix="Use letters, digits, Chinese characters, '-' and '_'.")
+
+
+def check_output_name(out: Path, name: str, *, corpus: Path | None = None,
+                      owned: Callable[[Path], bool] = is_run_folder,
+                      what: str = "mobilize run folder") -> Path:
+    """Refuse to write ``<out>/<name>`` when the run must not replace it; return it.
+
+    Refused: a folder that is, or contains, the ``corpus`` folder; a symbolic link or a file of
+    that name; an existing folder that ``owned`` does not recognise as one mobilize wrote
+    (a researcher's folder that happens to have the corpus's name). Nothing is created.
+    """
+    check_name(name)
+    target = Path(out) / name
+    shown = target
+    if corpus is not None:
+        real_corpus = Path(corpus).resolve()
+        real_target = target.resolve()
+        if real_target == real_corpus or real_corpus.is_relative_to(real_target):
+            which = "is the corpus folder" if real_target == real_corpus \
+                else f"contains the corpus folder {corpus}"
+            raise MobilizeError(
+                f"this run's output folder {which}; a run replaces its output folder, so it "
+                "would delete the corpus; nothing was changed", path=shown,
+                fix="Give --out a folder outside the corpus folder and not above it, "
+                    "e.g. --out reports.")
+    if target.is_symlink():
+        raise MobilizeError(f"a symbolic link, not a {what}; mobilize replaces only folders it "
+                            "wrote itself, so it was left untouched", path=shown,
+                            fix="Give another --out, or remove the link.")
+    if target.exists():
+        if not target.is_dir():
+            raise MobilizeError(f"a file, not a {what}; it was left untouched",
+                                path=shown, fix="Give another --out, or move the file away.")
+        if not owned(target):
+            raise MobilizeError(
+                f"this folder exists and is not a {what} (mobilize replaces only folders it "
+                "wrote itself, marked by its run.json or comparison.json); nothing was changed",
+                path=shown,
+                fix="Give another --out, or move or rename that folder yourself; --force does "
+                    "not override this.")
+    return target
+
+
 @contextmanager
-def atomic_dir(out: Path, name: str) -> Iterator[Path]:
-    """A temporary folder that replaces ``<out>/<name>`` when the block succeeds."""
+def atomic_dir(out: Path, name: str, *, owned: Callable[[Path], bool] = is_run_folder,
+               what: str = "mobilize run folder") -> Iterator[Path]:
+    """A temporary folder that replaces ``<out>/<name>`` when the block succeeds.
+
+    An existing ``<out>/<name>`` is replaced only when ``owned`` says mobilize wrote it (checked
+    before the block and again before the swap); otherwise a MobilizeError, and the folder is
+    left as it was."""
     out = Path(out)
+    check_output_name(out, name, owned=owned, what=what)
     out.mkdir(parents=True, exist_ok=True)
     clean_stale(out, name)
     tmp = out / f".{name}.tmp-{os.getpid()}"
@@ -111,6 +231,11 @@ def atomic_dir(out: Path, name: str) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     final = out / name
+    try:
+        check_output_name(out, name, owned=owned, what=what)  # (again: it may have appeared meanwhile)
+    except MobilizeError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if final.exists():
         if _exchange(tmp, final):
             shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the previous outputs
@@ -136,8 +261,7 @@ def write_csv(df: pd.DataFrame, path: Path, arrow: pa.Table | None = None) -> No
     """
     cells = _csv_cells(df, arrow)
     if cells is None:
-        df.to_csv(path, index=False, lineterminator="\n", float_format=FLOAT_FORMAT,
-                  encoding="utf-8")
+        _to_csv(df, path)
         return
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -150,6 +274,34 @@ def write_csv(df: pd.DataFrame, path: Path, arrow: pa.Table | None = None) -> No
             lines = pc.binary_join_element_wise(*cells, pa.scalar(",", pa.large_string()))
             fh.write("\n".join(lines.to_pylist()))
             fh.write("\n")
+
+
+def _to_csv(df: pd.DataFrame, path: Path) -> None:
+    """``df.to_csv``, with every cell that holds a carriage return quoted.
+
+    (Python 3.11's csv module, with ``\\n`` line ends, leaves a lone ``\\r`` unquoted, and
+    a reader then splits the row there. Such cells are written with a marker and a ``\\n``,
+    which the module quotes, and the marker is turned back into the ``\\r``.)
+    """
+    import pandas as pd
+
+    text_cols = [c for c, dtype in df.dtypes.items()
+                 if dtype == object or isinstance(dtype, pd.StringDtype)]
+    has_cr = [c for c in text_cols if df[c].map(lambda v: isinstance(v, str) and "\r" in v).any()]
+    if not has_cr:
+        df.to_csv(path, index=False, lineterminator="\n", float_format=FLOAT_FORMAT,
+                  encoding="utf-8")
+        return
+    marker = next(m for m in (chr(0xE000 + i) for i in range(6400))
+                  if not any(df[c].map(lambda v, m=m: isinstance(v, str) and m in v).any()
+                             for c in text_cols))
+    marked = df.copy()
+    for c in has_cr:
+        marked[c] = df[c].map(lambda v: v.replace("\r", marker + "\n") if isinstance(v, str)
+                              else v)
+    text = marked.to_csv(index=False, lineterminator="\n", float_format=FLOAT_FORMAT)
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(text.replace(marker + "\n", "\r"))
 
 
 def _csv_cells(df: pd.DataFrame, arrow: pa.Table | None) -> list[pa.ChunkedArray] | None:
@@ -194,14 +346,14 @@ def _csv_cells(df: pd.DataFrame, arrow: pa.Table | None) -> list[pa.ChunkedArray
 @lru_cache(maxsize=1)
 def _csv_special() -> str:
     """A regex class of the characters that make the ``csv`` module quote a cell (with ``\\n``
-    line ends: the delimiter, the quote and ``\\n``; asked of the module itself, since Python
-    versions differ on ``\\r``)."""
-    special = ""
+    line ends: the delimiter, the quote and ``\\n``; asked of the module itself), and ``\\r``,
+    which Python 3.11's module leaves unquoted (a reader would split the row there)."""
+    special = "\r"
     for ch in ',"\n\r\t ;':
         out = io.StringIO()
         csv.writer(out, lineterminator="\n").writerow(["a" + ch, "b"])
         if out.getvalue().startswith('"'):
-            special += ch
+            special += ch if ch != "\r" else ""
     return "[" + "".join("\\n" if ch == "\n" else "\\r" if ch == "\r" else ch
                          for ch in special) + "]"
 
@@ -236,14 +388,22 @@ def _write_duckdb(db_path: Path, arrow: Mapping[str, pa.Table]) -> None:
     """One DuckDB table per Arrow table (DuckDB scans Arrow without converting it)."""
     import duckdb
 
-    con = duckdb.connect(str(db_path))
     try:
-        for name, table in arrow.items():
-            con.register("_t", table)
-            con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _t')
-            con.unregister("_t")
-    finally:
-        con.close()
+        con = duckdb.connect(str(db_path))
+        try:
+            for name, table in arrow.items():
+                con.register("_t", table)
+                con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _t')
+                con.unregister("_t")
+        finally:
+            con.close()
+    except duckdb.IOException as exc:  # (not an OSError): a full disk, a read-only folder
+        text = str(exc)
+        code = next((c for c, says in ((errno.ENOSPC, "No space left"),
+                                       (errno.EACCES, "Permission denied"),
+                                       (errno.EROFS, "Read-only file system")) if says in text),
+                    errno.EIO)
+        raise OSError(code, os.strerror(code) if code != errno.EIO else text) from exc
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -103,6 +103,45 @@ def kwic(documents: Iterable[Document], matcher: Matcher, *, term: str | None = 
     return lines
 
 
+def occurrences(documents: Iterable[Document], term: Term) -> int:
+    """How often ``term`` occurs in the texts, counted or not: ``str.count`` of a literal (as
+    ``pipeline.match`` counts overlaps), the non-empty matches of a pattern."""
+    if term.pattern is None:
+        return sum(doc.text.count(term.text) for doc in documents)
+    import re
+
+    rx = re.compile(term.pattern)
+    return sum(1 for doc in documents for m in rx.finditer(doc.text) if m.end() > m.start())
+
+
+def shadowing(documents: Iterable[Document], matcher: Matcher, term: str,
+              limit: int = 3) -> tuple[int, list[str]]:
+    """Where a lexicon ``term`` occurs but is not counted: (uncounted occurrences, the longer
+    terms or patterns of its categories that took them, most frequent first, at most
+    ``limit``). (0, []) when every occurrence is counted."""
+    owners = [(c.id, t) for c in matcher.lexicon.categories for t in c.terms if t.text == term]
+    if not owners:
+        return 0, []
+    lone = Matcher(build_lexicon(name="one-term", version="0", categories=tuple(
+        Category(cid, c.dimension, c.name_zh, c.name_en, c.definition, (t,), ())
+        for c in matcher.lexicon.categories for cid, t in owners if c.id == cid)))
+    missed = 0
+    takers: Counter[str] = Counter()
+    for doc in documents:
+        found = matcher.find(doc.text)
+        counted = {(h.category, h.start) for h in found if h.term == term}
+        winners = [h for h in found if h.term != term]
+        for h in lone.find(doc.text):
+            if (h.category, h.start) in counted:
+                continue
+            missed += 1
+            for w in winners:
+                if w.category == h.category and w.start < h.end and h.start < w.end:
+                    takers[w.term] += 1
+                    break
+    return missed, [t for t, _n in sorted(takers.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
+
+
 def kwic_csv(lines: Sequence[KwicLine]) -> str:
     """KWIC lines as CSV text (columns doc_id, date, category, term, left, match, right)."""
     buf = io.StringIO()
@@ -124,6 +163,16 @@ class TermCoverage:
     pattern: str
     hits: int
     documents: int
+    #: occurrences in the text whether counted or not (``str.count`` of a literal, the
+    #: matches of a pattern), filled in for terms without hits only (else equal to ``hits``
+    #: or more): 0 = the term never occurs; more = a longer term or pattern of its category
+    #: took every occurrence (``pipeline.match`` rule 3)
+    occurrences: int = 0
+
+    @property
+    def shadowed(self) -> bool:
+        """The term occurs, but always inside a longer match of its category."""
+        return self.hits == 0 and self.occurrences > 0
 
 
 @dataclass(frozen=True)
@@ -150,7 +199,18 @@ class Coverage:
 
     @property
     def never_matched(self) -> list[TermCoverage]:
+        """Terms without a counted hit: those that never occur and the shadowed ones."""
         return [t for t in self.terms if t.hits == 0]
+
+    @property
+    def never_occurs(self) -> list[TermCoverage]:
+        """Terms that do not occur in the corpus at all."""
+        return [t for t in self.terms if t.hits == 0 and t.occurrences == 0]
+
+    @property
+    def shadowed(self) -> list[TermCoverage]:
+        """Terms that occur, but always inside a longer term or pattern of their category."""
+        return [t for t in self.terms if t.shadowed]
 
     @property
     def dominated(self) -> list[CategoryCoverage]:
@@ -162,17 +222,22 @@ class Coverage:
             "categories": [asdict(c) | {"dominated": c.dominated} for c in self.categories],
             "terms": [asdict(t) for t in self.terms],
             "never_matched": [f"{t.category}:{t.term}" for t in self.never_matched],
+            "never_occurs": [f"{t.category}:{t.term}" for t in self.never_occurs],
+            "always_inside_longer_match": [f"{t.category}:{t.term}" for t in self.shadowed],
             "dominated": [c.category for c in self.dominated],
         }
 
 
 def coverage(documents: Iterable[Document], lexicon: Lexicon,
              matcher: Matcher | None = None) -> Coverage:
-    """Hits and documents per term and per category (rows in lexicon order)."""
+    """Hits and documents per term and per category (rows in lexicon order). A term without
+    hits also gets its ``occurrences``, which tell a term that never occurs from one that a
+    longer match of its category always takes."""
     matcher = matcher or Matcher(lexicon)
     hits: Counter[tuple[str, str]] = Counter()
     docs_term: Counter[tuple[str, str]] = Counter()
     docs_cat: Counter[str] = Counter()
+    documents = list(documents)
     n_docs = 0
     for doc in documents:
         n_docs += 1
@@ -188,7 +253,9 @@ def coverage(documents: Iterable[Document], lexicon: Lexicon,
     cat_rows: list[CategoryCoverage] = []
     for cat in lexicon.categories:
         rows = [TermCoverage(cat.dimension, cat.id, t.text, t.pattern or "", hits[(cat.id, t.text)],
-                             docs_term[(cat.id, t.text)]) for t in cat.terms]
+                             docs_term[(cat.id, t.text)],
+                             hits[(cat.id, t.text)] or occurrences(documents, t))
+                for t in cat.terms]
         term_rows.extend(rows)
         total = sum(r.hits for r in rows)
         top = max(rows, key=lambda r: r.hits, default=None)  # the first of equals
@@ -200,16 +267,21 @@ def coverage(documents: Iterable[Document], lexicon: Lexicon,
 
 
 def coverage_csv(cov: Coverage) -> str:
-    """Per-term coverage as CSV, with the category totals as ``term = *`` rows."""
+    """Per-term coverage as CSV, with the category totals as ``term = *`` rows. A term's
+    ``occurrences`` (how often its text is there, counted or not) tell a term without hits
+    that never occurs (0) from one always inside a longer match of its category (> 0)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["dimension", "category", "term", "pattern", "hits", "documents", "share_of_category"])
+    w.writerow(["dimension", "category", "term", "pattern", "hits", "documents", "share_of_category",
+                "occurrences"])
     totals = {c.category: c for c in cov.categories}
     for c in cov.categories:
-        w.writerow([c.dimension, c.category, "*", "", c.hits, c.documents, 1.0 if c.hits else 0.0])
+        w.writerow([c.dimension, c.category, "*", "", c.hits, c.documents, 1.0 if c.hits else 0.0,
+                    ""])
         for t in (t for t in cov.terms if t.category == c.category):
             share = round(t.hits / totals[c.category].hits, 4) if totals[c.category].hits else 0.0
-            w.writerow([t.dimension, t.category, t.term, t.pattern, t.hits, t.documents, share])
+            w.writerow([t.dimension, t.category, t.term, t.pattern, t.hits, t.documents, share,
+                        t.occurrences])
     return buf.getvalue()
 
 

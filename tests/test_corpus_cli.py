@@ -47,7 +47,7 @@ def test_every_corpus_command_help_has_an_example(runner: CliRunner, command: li
 def test_validate_demo_exits_zero_and_summarises(runner: CliRunner) -> None:
     result = runner.invoke(app, ["corpus", "validate", str(DEMO)])
     assert result.exit_code == 0, result.output
-    assert "17 ingested, 3 skipped, 0 failed" in result.output
+    assert "17 ingested, 0 skipped, 0 failed (and 2 corpus files" in result.output
 
 
 def test_validate_json_has_one_record_per_file_and_missing_row(
@@ -57,14 +57,14 @@ def test_validate_json_has_one_record_per_file_and_missing_row(
     assert result.exit_code == 1  # b.txt is empty, c.txt is missing
     records = json.loads(result.stdout)
     assert records == [
-        {"path": "NOTES.md", "doc_id": "", "status": "skipped",
-         "reason": "not listed in metadata.csv"},
+        {"path": "NOTES.md", "doc_id": "", "status": "corpus_file",
+         "reason": "documents the corpus; not listed in metadata.csv"},
         {"path": "a.txt", "doc_id": "a", "status": "ingested", "reason": ""},
         {"path": "b.txt", "doc_id": "b", "status": "failed",
          "reason": "b.txt: empty file (0 bytes). Add the document's text or remove the file."},
         {"path": "c.txt", "doc_id": "c", "status": "failed",
          "reason": "metadata.csv:4: file not found: c.txt; add the file or remove the row"},
-        {"path": "metadata.csv", "doc_id": "", "status": "skipped",
+        {"path": "metadata.csv", "doc_id": "", "status": "corpus_file",
          "reason": "the corpus metadata (3 rows)"},
     ]
 
@@ -72,7 +72,7 @@ def test_validate_json_has_one_record_per_file_and_missing_row(
 def test_validate_prints_failures_with_reasons(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(app, ["corpus", "validate", str(_mixed_corpus(tmp_path))])
     assert result.exit_code == 1
-    assert "1 ingested, 2 skipped, 2 failed" in result.output
+    assert "1 ingested, 0 skipped, 2 failed (and 2 corpus files" in result.output
     assert "empty file" in result.output and "file not found" in result.output
 
 

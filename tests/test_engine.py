@@ -243,3 +243,52 @@ def test_a_term_the_segmenter_splits_fails_the_run_when_configured(tmp_path: Pat
         plan_run(s.with_(on_split_term="fail"))
     assert info.value.path == str(lexicon)
     assert plan_run(s).split_terms == ("一网·通办",)  # "warn": the run goes on
+
+
+@pytest.mark.parametrize("code", ["ENOSPC", "EROFS"])
+def test_a_full_disk_or_read_only_out_is_an_exit_2_error_and_keeps_the_earlier_outputs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: str) -> None:
+    import errno
+    import os
+
+    from pipeline import store
+    from pipeline.errors import MobilizeError
+
+    s = _settings(tmp_path, _copy_corpus(shared_corpus("npc-resolutions-gwr-zh"),
+                                         tmp_path / "corpus", 2))
+    run_local(s)
+    before = {p.name: p.read_bytes() for p in (s.out / "c").iterdir()}
+    written = []
+
+    def fails(df: pd.DataFrame, path: Path, arrow: object = None) -> None:
+        written.append(path)
+        path.write_bytes(b"half a tab")  # the first bytes got out, then the disk was full
+        raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)), str(path))
+
+    monkeypatch.setattr(store, "write_csv", fails)
+    with pytest.raises(MobilizeError) as info:
+        run_local(s)
+    assert written
+    err = info.value
+    assert err.exit_code == 2 and err.path == str(s.out)
+    assert os.strerror(getattr(errno, code)) in err.problem
+    assert "the earlier outputs in c/ are intact" in err.problem
+    assert ("Free space" if code == "ENOSPC" else "may write to") in err.fix
+    assert {p.name: p.read_bytes() for p in (s.out / "c").iterdir()} == before
+    assert sorted(p.name for p in s.out.iterdir()) == [".c.lock", "c"]  # no temporary folder
+
+
+def test_workers_are_bounded_at_four_per_core() -> None:
+    import os
+
+    from pipeline.config import max_workers
+    from pipeline.errors import MobilizeError
+
+    limit = 4 * (os.cpu_count() or 1)
+    assert max_workers() == limit
+    assert Settings(workers=limit).workers == limit
+    for bad in (limit + 1, 0, 10_000):
+        with pytest.raises(MobilizeError) as info:
+            Settings().with_(workers=bad)
+        assert f"not between 1 and {limit}" in info.value.problem
+        assert f"--workers from 1 to {limit}" in info.value.fix

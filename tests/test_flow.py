@@ -4,6 +4,7 @@ exactly the tables the local engine writes."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -180,7 +181,16 @@ def test_prefect_and_local_engines_write_byte_identical_tables(
     corpus = shared_corpus("npc-resolutions-gwr-zh")
     monkeypatch.delenv("PREFECT_API_URL", raising=False)  # the temporary-server path
     local = engine.run_local(_settings(corpus, tmp_path / "local", tmp_path / "cache-local"))
-    result = flow.run_flow(_settings(corpus, tmp_path / "prefect", tmp_path / "cache-prefect"))
+    phases: list[str] = []
+    started = time.time()
+    result = flow.run_flow(_settings(corpus, tmp_path / "prefect", tmp_path / "cache-prefect"),
+                           phase=phases.append, started=started)
+    # the phases in order, Prefect's start-up first; the time waited includes that start-up
+    assert phases[:3] == [engine.PHASE_PREFECT, engine.PHASE_PLAN, engine.PHASE_DOCUMENTS]
+    assert engine.PHASE_TABLES in phases
+    seconds = result.stats.seconds
+    assert 0 < seconds["prefect_start"] < seconds["waited"] <= time.time() - started
+    assert seconds["waited"] > seconds["total"]
     assert result.stats.segmented == local.stats.segmented == 20
     assert result.stats.scored == 20 and result.stats.documents == 20
     assert result.manifest["parameters"]["engine"] == "prefect"

@@ -268,9 +268,9 @@ def test_metadata_path_column_extra_columns_and_unlisted_files(tmp_path: Path) -
                       "doc_type": "notice", "language": "zh", "source_repo": "repo/x"}
     assert b.path == "b.txt"
     ledger = _by_path(corpus)
-    assert ledger["NOTES.md"] == ingest.LedgerEntry("NOTES.md", "", "skipped",
-                                                    "not listed in metadata.csv")
-    assert ledger["metadata.csv"].status == "skipped"
+    assert ledger["NOTES.md"] == ingest.LedgerEntry(
+        "NOTES.md", "", "corpus_file", "documents the corpus; not listed in metadata.csv")
+    assert ledger["metadata.csv"].status == "corpus_file"
 
 
 def test_a_metadata_row_with_too_few_or_too_many_fields_says_how_many(tmp_path: Path) -> None:
@@ -431,8 +431,8 @@ def test_bad_input_corpus_gets_documented_statuses_and_reads_nothing_outside(
         "link.txt": ("failed", "metadata.csv:14: link.txt points outside the corpus folder"),
         "../outside/secret.txt": ("failed", "metadata.csv:15: path '../outside/secret.txt' leaves"),
         absolute_row: ("failed", f"metadata.csv:16: path {secret!r} leaves the corpus folder"),
-        "README.md": ("skipped", "not listed in metadata.csv"),
-        "metadata.csv": ("skipped", "the corpus metadata (15 rows)"),
+        "README.md": ("corpus_file", "documents the corpus; not listed in metadata.csv"),
+        "metadata.csv": ("corpus_file", "the corpus metadata (15 rows)"),
     }
     assert sorted(ledger) == sorted(expected)
     assert len(corpus.ledger) == len(expected)  # every file and row exactly once
@@ -543,3 +543,125 @@ def test_demo_corpus_ingests_every_document_and_reader() -> None:
     assert min(years) <= 2006 and max(years) >= 2024
     with_internet_plus = sorted(d.year for d in corpus.documents if "互联网+" in d.text and d.year)
     assert with_internet_plus and with_internet_plus[0] >= 2015
+
+
+# --------------------------------------------------------------------------- ordinary data that
+# once crashed a run or was read wrong (issue 12)
+
+
+@pytest.mark.parametrize(("value", "days"), [("2010-02-31", 28), ("2011-04-31", 30),
+                                             ("2011-02-29", 28)])
+def test_impossible_dates_fail_their_row_saying_how_many_days_the_month_has(
+        tmp_path: Path, value: str, days: int) -> None:
+    assert parse_date(value) is None
+    assert parse_date("2012-02-29") == ("2012-02-29", 2012)  # a leap day
+    (tmp_path / "a.txt").write_text("养老保险", encoding="utf-8")
+    (tmp_path / "b.txt").write_text("医疗保险", encoding="utf-8")
+    (tmp_path / "metadata.csv").write_text(
+        f"doc_id,date,path\na,{value},a.txt\nb,2012-02-29,b.txt\n", encoding="utf-8")
+    ledger = _by_path(load_corpus(tmp_path))
+    assert ledger["a.txt"].status == "failed"
+    assert ledger["a.txt"].reason.startswith(f"metadata.csv:2: impossible date '{value}': ")
+    assert f"has {days} days" in ledger["a.txt"].reason
+    assert ledger["b.txt"].status == "ingested"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks")
+@pytest.mark.parametrize("with_metadata", [False, True])
+def test_a_symlink_loop_is_a_failed_ledger_entry_not_a_crash(tmp_path: Path,
+                                                             with_metadata: bool) -> None:
+    (tmp_path / "2020-a.txt").write_text("养老保险", encoding="utf-8")
+    os.symlink("loop.txt", tmp_path / "loop.txt")
+    os.symlink("y.txt", tmp_path / "x.txt")
+    os.symlink("x.txt", tmp_path / "y.txt")
+    if with_metadata:
+        (tmp_path / "metadata.csv").write_text(
+            "doc_id,date,path\na,2020,2020-a.txt\nloop,2020,loop.txt\nx,2020,x.txt\n",
+            encoding="utf-8")
+    ledger = _by_path(load_corpus(tmp_path))
+    assert ledger["2020-a.txt"].status == "ingested"
+    for name in ("loop.txt", "x.txt"):
+        assert ledger[name].status == "failed"
+        assert "symbolic link in a loop" in ledger[name].reason
+    assert ledger["y.txt"].status == ("skipped" if with_metadata else "failed")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="file names as bytes")
+@pytest.mark.parametrize("with_metadata", [False, True])
+def test_a_file_name_that_is_not_utf8_fails_shown_with_escapes(tmp_path: Path,
+                                                              with_metadata: bool) -> None:
+    (tmp_path / "2020-a.txt").write_text("养老保险", encoding="utf-8")
+    name = "社保2021.txt".encode("gbk")  # a GBK name, as an old Windows tool writes it
+    with open(os.path.join(os.fsencode(tmp_path), name), "wb") as fh:
+        fh.write("医疗保险".encode())
+    if with_metadata:
+        (tmp_path / "metadata.csv").write_text("doc_id,date,path\na,2020,2020-a.txt\n",
+                                               encoding="utf-8")
+    corpus = load_corpus(tmp_path)
+    shown = "\\xc9籣2021.txt"  # (bytes e7 b1 a3 happen to be UTF-8 for 籣)
+    entry = _by_path(corpus)[shown]
+    assert entry.status == "failed" and "not valid UTF-8" in entry.reason
+    assert "convmv" in entry.reason
+    assert [d.doc_id for d in corpus.documents] == ["2020-a" if not with_metadata else "a"]
+    for e in corpus.ledger:  # every entry can be written as UTF-8
+        e.path.encode("utf-8") and e.reason.encode("utf-8")
+
+
+def test_a_metadata_field_over_the_csv_limit_is_an_error_naming_the_line(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("养老保险", encoding="utf-8")
+    # An unclosed quote on line 3 swallows the rest of the file into one field.
+    (tmp_path / "metadata.csv").write_text(
+        "doc_id,title,date,path\na,标题,2020,a.txt\nb,\"未闭合的引号,2021,b.txt\n"
+        + "c,正文,2022,c.txt\n" * 20000, encoding="utf-8")
+    with pytest.raises(IngestError) as info:
+        scan_corpus(tmp_path)
+    assert info.value.line == 3 and info.value.path == str(tmp_path / "metadata.csv")
+    assert "csv module's limit" in info.value.problem and "Close the quote" in info.value.fix
+
+
+def test_a_carriage_return_inside_a_quoted_metadata_field_becomes_a_line_feed(
+        tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("养老保险", encoding="utf-8")
+    (tmp_path / "metadata.csv").write_bytes(
+        "doc_id,title,date,path\na,\"第一行\r第二行\r\n第三行\",2020,a.txt\n".encode())
+    (src,) = scan_corpus(tmp_path).sources
+    assert src.meta["title"] == "第一行\n第二行\n第三行"
+
+
+UTF8_TEXT = "坚持以人民为中心，推进共同富裕，健全社会保障体系。\n完善养老保险制度，加强社会救助。\n"
+
+
+def test_utf8_with_a_stray_latin1_byte_is_read_as_utf8_and_the_ledger_says_where(
+        tmp_path: Path) -> None:
+    # "Café" pasted in Latin-1 (byte 0xe9) into UTF-8 text: once read as GBK/GB18030 mojibake.
+    raw = (UTF8_TEXT * 3).encode() + b"Caf\xe9 du commerce\n" + (UTF8_TEXT * 3).encode()
+    (tmp_path / "s.txt").write_bytes(raw)
+    doc = _read(tmp_path / "s.txt")
+    assert doc.encoding == "utf-8"
+    assert doc.text.split("\n")[6] == "Caf\ufffd du commerce"
+    assert doc.text.replace("Caf\ufffd du commerce\n", "") == normalize.text(UTF8_TEXT * 6)
+    assert doc.note.startswith("UTF-8 text with 1 invalid byte(s)")
+    assert "line(s) 7 of the file" in doc.note
+    corpus = load_corpus(tmp_path)
+    assert _by_path(corpus)["s.txt"].reason == doc.note
+
+
+def test_english_text_with_a_stray_byte_is_not_read_as_gbk(tmp_path: Path) -> None:
+    # A middle dot 0xb7 in Latin-1 before ASCII text: GB18030 reads "\xb7R" as one Chinese
+    # character, and the rest of the text passes every GBK check.
+    raw = b"\xb7REPORT ON THE WORK OF THE GOVERNMENT\n" + b"Delivered at the session.\n" * 10
+    assert raw.decode("gb18030")[0] == "稲"
+    (tmp_path / "e.txt").write_bytes(raw)
+    doc = _read(tmp_path / "e.txt")
+    assert doc.encoding == "utf-8" and doc.text.startswith("\ufffdREPORT ON THE WORK")
+    assert "1 invalid byte(s)" in doc.note
+
+
+def test_gbk_text_is_still_gbk_and_many_bad_bytes_still_fail(tmp_path: Path) -> None:
+    (tmp_path / "g.txt").write_bytes((UTF8_TEXT * 4).encode("gbk"))
+    assert _read(tmp_path / "g.txt").encoding == "gb2312"
+    broken = bytearray((UTF8_TEXT * 40).encode())
+    for i in range(1, 12):
+        broken[i * 100] = 0xFF  # 11 bad bytes: more than a few stray ones
+    (tmp_path / "b.txt").write_bytes(bytes(broken))
+    assert "neither UTF-8 nor GBK" in _fails(tmp_path / "b.txt")

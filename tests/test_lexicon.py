@@ -68,7 +68,7 @@ def test_loads_categories_terms_and_metadata_of_a_lexicon() -> None:
     lex = load_lexicon(SMALL)
     assert (lex.name, lex.version) == ("small", "0.2.0")
     assert lex.meta["licence"] == "CC-BY-4.0"
-    assert lex.dimensions == DIMENSIONS
+    assert lex.dimensions == ("feature", "pathway", "challenge", "domain")  # no frame category
     assert [c.id for c in lex.categories] == ["F1_population", "P4_technology",
                                              "C3_economic_normal", "C4_digital_disruption",
                                              "D_social_security"]

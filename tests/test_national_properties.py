@@ -7,9 +7,9 @@ text contains the key, e.g. 经济新常态 for 新常态, or the pattern label 
 互联网+), so narrowing a term in the lexicon does not silently disable a check; a check
 skips, saying why, only when the lexicon holds no term containing its key.
 
-中国式现代化 is the paper's frame, not a term of any one category, so the project lexicon
-does not count it; these checks run with the project lexicon plus that one term (added to
-a copy in a temporary folder), which is how a researcher would check a frame term too.
+中国式现代化 is the paper's frame, not a term of any one category: the project lexicon
+counts it in a dimension of its own, ``frame``, which scores as no feature, pathway or
+challenge. The checks run on the project lexicon as shipped.
 """
 
 from __future__ import annotations
@@ -32,17 +32,9 @@ FRAME_TERMS = ("中国式现代化",)
 
 
 @pytest.fixture(scope="module")
-def lexicon_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The project lexicon plus the frame terms (as P2 terms), in a temporary copy."""
-    text = Settings().lexicon.read_text(encoding="utf-8")
-    anchor = "      - id: P2_philosophy\n"
-    head, tail = text.split(anchor, 1)
-    before, after = tail.split("        terms:\n", 1)
-    added = "".join(f"          - term: {t}\n            note: frame term for the codebook's time "
-                    "checks (tests only)\n" for t in FRAME_TERMS)
-    path = tmp_path_factory.mktemp("lexicon") / "mobilize-with-frame-terms.yaml"
-    path.write_text(head + anchor + before + "        terms:\n" + added + after, encoding="utf-8")
-    return path
+def lexicon_path() -> Path:
+    """The project lexicon as shipped (it holds the frame term in its ``frame`` dimension)."""
+    return Settings().lexicon
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +117,21 @@ def test_every_year_table_row_sums_to_the_run_term_counts(terms_by_year: pd.Data
     tc = pd.read_csv(national_report / "term_counts.csv", dtype={"doc_id": str})
     assert terms_by_year["count"].sum() == tc["count"].sum()
     assert set(terms_by_year["year"]) <= set(range(1954, 2026))
+
+
+def test_the_frame_term_is_counted_in_its_own_dimension_and_paired_with_nothing(
+        terms_by_year: pd.DataFrame, national_report: Path, lexicon_path: Path) -> None:
+    frame = {c.id for c in load_lexicon(lexicon_path).categories if c.dimension == "frame"}
+    assert frame, "the project lexicon has no frame dimension"
+    rows = terms_by_year[terms_by_year["term"].isin(FRAME_TERMS)]
+    assert set(rows["category"]) <= frame and len(rows)
+    # every report shows it: the run's scores carry a row per document for the frame category
+    scores = pd.read_csv(national_report / "scores.csv", dtype={"doc_id": str})
+    fr = scores[scores["dimension"] == "frame"]
+    docs = pd.read_csv(national_report / "documents.csv", dtype={"doc_id": str})
+    assert set(fr["doc_id"]) == set(docs["doc_id"])
+    assert fr[fr["scope"] == "all"]["count"].sum() == rows["count"].sum()
+    # and it is no feature, pathway or challenge: no co-occurrence pair holds it
+    cooc = pd.read_csv(national_report / "cooccurrence.csv", dtype={"doc_id": str})
+    assert not (cooc["dimension_a"] == "frame").any() and not (cooc["dimension_b"] == "frame").any()
+    assert not cooc["category_a"].isin(frame).any() and not cooc["category_b"].isin(frame).any()

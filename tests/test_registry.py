@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -46,13 +47,42 @@ def test_add_keeps_other_settings_and_quotes_unusual_keys(tmp_path: Path) -> Non
                     "corpora": {"省级": {"path": str(root.resolve())}}}
 
 
-def test_adding_a_name_again_replaces_its_folder(tmp_path: Path) -> None:
-    registry.add_corpus(_corpus(tmp_path, "a", (2020,)), "c")
-    registry.add_corpus(_corpus(tmp_path, "b", (2021,)), "c")
+def test_adding_a_name_again_for_another_folder_needs_force(tmp_path: Path) -> None:
+    a = _corpus(tmp_path, "a", (2020,))
+    registry.add_corpus(a, "c")
+    registry.add_corpus(a, "c")  # the same folder again: nothing to replace
+    with pytest.raises(MobilizeError) as err:
+        registry.add_corpus(_corpus(tmp_path, "b", (2021,)), "c")
+    assert err.value.exit_code == 2 and err.value.path == str(config_file())
+    assert f"the name 'c' is already registered for {a.resolve()}" in err.value.problem
+    assert "--force" in err.value.fix
+    assert registry.registered() == {"c": a.resolve()}
+    registry.add_corpus(tmp_path / "b", "c", force=True)
     assert registry.registered() == {"c": (tmp_path / "b").resolve()}
 
 
-@pytest.mark.parametrize("name", ["", "has space", "a/b", "x.y"])
+def test_corpus_add_cli_refuses_to_replace_a_name_and_says_what_it_pointed_to(
+        tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import _register
+    from pipeline.cli._apps import app
+
+    _register()
+    a, b = _corpus(tmp_path, "a", (2020,)), _corpus(tmp_path, "b", (2021,))
+    runner = CliRunner()
+    assert runner.invoke(app, ["corpus", "add", str(a), "--name", "c"]).exit_code == 0
+    refused = runner.invoke(app, ["corpus", "add", str(b), "--name", "c"])
+    assert refused.exit_code == 2
+    assert "already registered for" in refused.output and str(a.resolve()) in refused.output
+    forced = runner.invoke(app, ["corpus", "add", str(b), "--name", "c", "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert "it pointed to" in forced.output and str(a.resolve()) in forced.output
+    assert registry.registered() == {"c": b.resolve()}
+
+
+@pytest.mark.parametrize("name", ["", "has space", "a/b", "x.y", "..", ".hidden", "a*", "gwr[12]",
+                                  "x?"])
 def test_invalid_names_are_refused(tmp_path: Path, name: str) -> None:
     with pytest.raises(MobilizeError, match="invalid corpus name"):
         registry.add_corpus(_corpus(tmp_path, "c", (2020,)), name)
@@ -96,8 +126,30 @@ def test_resolve_prefers_an_existing_path_then_a_registered_name(
     assert registry.resolve_corpus("demo2") == (other.resolve(), "demo2")  # the path wins
     monkeypatch.chdir(other)
     assert registry.resolve_corpus("demo2") == (named.resolve(), "demo2")  # no such path here
-    assert registry.resolve_corpus(str(named)) == (named.resolve(), "demo2")  # registered path
+    # by path, always the folder's name, even for a registered folder (outputs: OUT/named)
+    assert registry.resolve_corpus(str(named)) == (named.resolve(), "named")
     assert registry.resolve_corpus(str(other)) == (other.resolve(), "demo2")  # folder name
+
+
+@pytest.mark.parametrize("name,why", [
+    ("../escape", "'/', '\\' or '..'"), ("a/b", "'/', '\\' or '..'"), ("..", "'..'"),
+    ("a*", "glob character"), ("gwr[12]", "glob character"), (".hidden", "starts with a dot"),
+    ("", "it is empty")])
+def test_a_name_in_the_config_file_that_cannot_name_a_folder_is_an_error(
+        tmp_path: Path, name: str, why: str) -> None:
+    root = _corpus(tmp_path, "c", (2020,))
+    config_file().parent.mkdir(parents=True)
+    key = '"' + name.replace("\\", "\\\\") + '"'
+    config_file().write_text(f'[corpora.ok]\npath = "{root}"\n[corpora.{key}]\npath = "{root}"\n',
+                             encoding="utf-8")
+    with pytest.raises(MobilizeError) as err:
+        registry.registered()
+    assert err.value.exit_code == 2 and err.value.path == str(config_file())
+    assert f"the registered corpus name {name!r} cannot be used" in err.value.problem
+    assert why in err.value.problem
+    assert "mobilize corpus add PATH --name NAME" in err.value.fix
+    with pytest.raises(MobilizeError, match="cannot be used"):
+        registry.resolve_corpus("ok")
 
 
 def test_resolve_unknown_name_lists_the_registered_names(tmp_path: Path) -> None:
@@ -122,3 +174,56 @@ def test_remove_forgets_a_name(tmp_path: Path) -> None:
     assert registry.registered() == {}
     with pytest.raises(MobilizeError, match="no registered corpus named 'x'"):
         registry.remove_corpus("x")
+
+
+@pytest.mark.slow  # (two reports and two comparisons: about a minute)
+def test_one_naming_rule_for_run_report_and_compare(tmp_path: Path) -> None:
+    """By registered name: OUT/<registered name>; by path: OUT/<folder name>, even when that
+    folder is registered under another name."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import _register
+    from pipeline.cli._apps import app
+
+    _register()
+    runner = CliRunner()
+    root = _corpus(tmp_path, "gwr-national-zh", (2020, 2021))
+    lexicon = Path(__file__).parent / "fixtures" / "lexicons" / "seed.yaml"
+    out = tmp_path / "reports"
+    assert runner.invoke(app, ["corpus", "add", str(root), "--name", "national"]).exit_code == 0
+    common = ["--out", str(out), "--engine", "local", "--lexicon", str(lexicon), "--no-report",
+              "--json"]
+    by_path = runner.invoke(app, ["run", "--corpus", str(root), *common])
+    by_name = runner.invoke(app, ["run", "--corpus", "national", *common])
+    assert by_path.exit_code == 0 and by_name.exit_code == 0, by_path.output + by_name.output
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "gwr-national-zh", "national"]
+    for folder, name in ((out / "gwr-national-zh", "gwr-national-zh"), (out / "national", "national")):
+        assert json.loads((folder / "run.json").read_text(encoding="utf-8"))["corpus"]["name"] == name
+
+    for corpus, folder in ((str(root), "gwr-national-zh"), ("national", "national")):
+        done = runner.invoke(app, ["report", "--corpus", corpus, "--out", str(out), "--json"])
+        assert done.exit_code == 0, done.output
+        assert str(out / folder / "report.html") in done.output
+
+    for corpus, folder in ((str(root), "gwr-national-zh"), ("national", "national")):
+        done = runner.invoke(app, ["compare", "--corpus", corpus, "--by", "year", "--a", "2021",
+                                   "--b", "2020", "--out", str(out), "--lexicon", str(lexicon),
+                                   "--json"])
+        assert done.exit_code == 0, done.output
+        assert (out / "compare" / "runs" / folder / "run.json").is_file()
+
+
+def test_the_cli_prints_a_message_with_brackets_as_written(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import _register
+    from pipeline.cli._apps import app
+
+    _register()
+    root = _corpus(tmp_path, "c", (2020,))
+    config_file().parent.mkdir(parents=True)
+    config_file().write_text(f'[corpora."a*"]\npath = "{root}"\n', encoding="utf-8")
+    done = CliRunner().invoke(app, ["corpus", "list"])
+    assert done.exit_code == 2
+    assert "Rename or remove [corpora.\"a*\"] in that file" in done.output.replace("\n", "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -105,3 +106,55 @@ def test_failed_documents_exit_1_but_outputs_are_written(tmp_path: Path) -> None
     ledger = pd.read_csv(tmp_path / "out" / "corpus" / "ledger.csv", keep_default_na=False)
     assert ledger.loc[ledger["doc_id"] == "ghost", "status"].tolist() == ["failed"]
     assert len(pd.read_csv(tmp_path / "out" / "corpus" / "documents.csv")) == 2
+
+
+def test_too_many_workers_exit_2_with_the_limit(tmp_path: Path) -> None:
+    result = _run("--corpus", str(_corpus(tmp_path, 1)), "--out", str(tmp_path / "out"),
+                  "--engine", "local", "--workers", "100000")
+    assert result.exit_code == 2
+    assert "not between 1 and" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_hostile_metadata_gives_a_full_run_with_every_value_kept_and_shown_safely(
+        tmp_path: Path) -> None:
+    """Control characters, NUL, ``$...$``, a carriage return, formulas and Markdown links in
+    metadata values once crashed the run (openpyxl, mathtext) or corrupted documents.csv.
+    Now: every output is written; the tables keep the values exactly; the workbook shows
+    control characters as Control Pictures and formulas as text; report.md links nothing."""
+    import csv
+
+    from markdown_it import MarkdownIt
+    from openpyxl import load_workbook
+
+    corpus = _corpus(tmp_path, 3)
+    names = sorted(p.stem for p in corpus.glob("*.txt"))
+    titles = ["控制\x01字符\x00标题", '=HYPERLINK("http://evil.example","点我")',
+              "第一行\r第二行 [点我](http://evil.example/a) ![跟踪](http://evil.example/t.png)"]
+    regions = ["$\\frac{$", "$x^^2$", "<b>粗</b>*斜*"]
+    with (corpus / "metadata.csv").open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n", quoting=csv.QUOTE_ALL)  # (a quoted CR)
+        w.writerow(["doc_id", "title", "date", "region", "path"])
+        for i, name in enumerate(names):
+            w.writerow([name, titles[i], f"{2010 + i}-01-01", regions[i], f"{name}.txt"])
+    result = _run("--corpus", str(corpus), "--out", str(tmp_path / "out"), "--segmenter",
+                  "jieba-rs", "--engine", "local")
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "out" / "corpus"
+    with open(run_dir / "documents.csv", encoding="utf-8", newline="") as fh:
+        rows = {r["doc_id"]: r for r in csv.DictReader(fh)}
+    kept = [t.replace("\r", "\n") for t in titles]  # (a CR inside a metadata field: a line feed)
+    assert [rows[n]["title"] for n in names] == kept
+    assert [rows[n]["region"] for n in names] == regions
+    wb = load_workbook(run_dir / "tables" / "report.xlsx", read_only=True)
+    shown = {r[0]: r for r in wb["documents"].iter_rows(min_row=2, values_only=True)}
+    assert shown[names[0]][1] == "控制␁字符␀标题"
+    assert shown[names[1]][1] == "'" + titles[1]
+    assert (run_dir / "figures" / "rates_by_region.png").is_file()
+    md = (run_dir / "report.md").read_text(encoding="utf-8")
+    page = MarkdownIt("commonmark").enable("table").render(md)
+    assert "evil.example" in page  # the text is there ...
+    assert not re.search(r"(?:href|src)=\"[^\"]*evil", page)  # ... as text only
+    assert re.findall(r"<img src=\"([^\"]*)\"", page) == [  # (the report's own figures)
+        f"figures/{name}.png" for name in re.findall(r"!\[(\w+)\]\(figures/", md)]
+    assert "<b>" not in page and "<em>斜</em>" not in page

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import shared_corpus
@@ -156,3 +158,208 @@ def test_the_prefect_engine_also_exits_3_on_a_locked_folder_before_starting_pref
     assert done.returncode == 3, done.stderr.decode()[-800:]
     assert "another mobilize run is writing this output folder" in done.stderr.decode()
     assert not (out / "npc").exists()
+
+
+# --------------------------------------------------------------------------- what a run may replace
+
+
+def _cli(*args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import _register
+    from pipeline.cli._apps import app
+
+    _register()
+    return CliRunner().invoke(app, list(args))
+
+
+def _small_corpus(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "2020-通知.txt").write_text("加强社会保障体系建设，完善养老保险制度。\n", encoding="utf-8")
+    (folder / "2021-意见.txt").write_text("健全多层次社会保障体系，推进全民参保。\n", encoding="utf-8")
+    return folder
+
+
+def _run_args(corpus: Path, out: Path, *extra: str) -> list[str]:
+    return ["run", "--engine", "local", "--corpus", str(corpus), "--out", str(out),
+            "--lexicon", str(SEED_LEXICON), "--no-report", "--workers", "1", *extra]
+
+
+def test_a_run_whose_output_folder_is_the_corpus_is_refused_and_the_corpus_kept(
+        tmp_path: Path) -> None:
+    corpus = _small_corpus(tmp_path / "notes" / "mydocs")
+    before = _files(tmp_path / "notes")
+    done = _cli(*_run_args(corpus, tmp_path / "notes"))
+    assert done.exit_code == 2, done.output
+    assert "this run's output folder is the corpus folder" in done.output
+    assert "--out" in done.output and "Traceback" not in done.output
+    assert _files(tmp_path / "notes") == before  # not a byte changed, no lock file either
+    assert sorted(os.listdir(tmp_path / "notes")) == ["mydocs"]
+
+
+def test_a_researchers_folder_with_the_corpus_name_is_refused_even_with_a_run_json(
+        tmp_path: Path) -> None:
+    corpus = _small_corpus(tmp_path / "data" / "mydocs")
+    out = tmp_path / "out"
+    mine = out / "mydocs"
+    mine.mkdir(parents=True)
+    (mine / "chapter1.docx").write_bytes(b"years of work")
+    (mine / "run.json").write_text('{"run": "my own notes"}', encoding="utf-8")
+    done = _cli(*_run_args(corpus, out))
+    assert done.exit_code == 2, done.output
+    assert str(mine) in done.output and "is not a mobilize run folder" in done.output
+    assert sorted(os.listdir(mine)) == ["chapter1.docx", "run.json"]
+    # a folder a run wrote is replaced as before: after moving the researcher's folder away
+    mine.rename(tmp_path / "moved")
+    assert _cli(*_run_args(corpus, out)).exit_code == 0
+    first = json.loads((out / "mydocs" / "run.json").read_text(encoding="utf-8"))
+    assert first["schema"] == store.RUN_SCHEMA
+    assert _cli(*_run_args(corpus, out)).exit_code == 0
+
+
+def test_a_registered_corpus_whose_output_folder_would_hold_it_is_refused(
+        tmp_path: Path) -> None:
+    corpus = _small_corpus(tmp_path / "project" / "docs")
+    assert _cli("corpus", "add", str(corpus), "--name", "project").exit_code == 0
+    done = _cli(*_run_args(Path("project"), tmp_path))  # OUT/project holds the corpus
+    assert done.exit_code == 2, done.output
+    assert "contains the corpus folder" in done.output
+    assert sorted(os.listdir(corpus)) == ["2020-通知.txt", "2021-意见.txt"]
+
+
+def test_report_rebuilds_only_a_run_folder_and_never_while_a_run_writes_it(tmp_path: Path) -> None:
+    corpus = _small_corpus(tmp_path / "mydocs")
+    out = tmp_path / "out"
+    mine = tmp_path / "thesis"
+    mine.mkdir()
+    (mine / "draft.md").write_text("mine", encoding="utf-8")
+    done = _cli("report", "--run", str(mine))
+    assert done.exit_code == 2 and "not a mobilize run folder" in done.output, done.output
+    assert os.listdir(mine) == ["draft.md"]
+
+    assert _cli(*_run_args(corpus, out)).exit_code == 0
+    run = out / "mydocs"
+    with store.run_lock(out, "mydocs"):  # this test process is a run writing the folder
+        done = _cli("report", "--run", str(run))
+    assert done.exit_code == 3, done.output
+    assert "another mobilize run is writing this output folder" in done.output
+    assert not (run / "report.html").exists()
+    done = _cli("report", "--run", str(run))
+    assert done.exit_code == 0, done.output
+    assert (run / "report.html").is_file()
+
+
+def test_compare_replaces_only_a_comparison_folder_it_wrote(tmp_path: Path) -> None:
+    run = engine.run_local(_settings(shared_corpus("npc-resolutions-gwr-zh"), tmp_path / "runs",
+                                     tmp_path / "cache")).run_dir
+    out = tmp_path / "out"
+    args = ["compare", "--run", str(run), "--by", "year", "--a", "2025", "--b", "2024",
+            "--out", str(out), "--lexicon", str(SEED_LEXICON)]
+    mine = out / "compare" / "year-2025-vs-2024"
+    mine.mkdir(parents=True)
+    (mine / "rates.csv").write_text("my own rates\n", encoding="utf-8")
+    done = _cli(*args)
+    assert done.exit_code == 2, done.output
+    assert "is not a mobilize comparison folder" in done.output
+    assert (mine / "rates.csv").read_text(encoding="utf-8") == "my own rates\n"
+    shutil.rmtree(mine)
+    for _ in range(2):  # written, then replaced
+        done = _cli(*args)
+        assert done.exit_code == 0, done.output
+        marker = json.loads((mine / "comparison.json").read_text(encoding="utf-8"))
+        assert marker["schema"] == store.COMPARE_SCHEMA and marker["a"] == "2025"
+        assert (mine / "differences.csv").is_file()
+    assert sorted(os.listdir(out / "compare")) == [".year-2025-vs-2024.lock", "year-2025-vs-2024"]
+
+
+# --------------------------------------------------------------------------- reading the corpus
+
+
+@pytest.mark.parametrize("swap_at", [1, 2, 3],
+                         ids=["after-the-scan", "after-read_source-check", "between-check-and-open"])
+def test_a_file_swapped_for_a_link_after_the_check_is_not_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swap_at: int) -> None:
+    """The corpus check resolves the path; a file swapped for a symlink to a file outside the
+    corpus between that check and the open must not be read. ``swap_at``: after which check of
+    that file the swap happens (1: the scan's, 2: read_source's, 3: the last one, right before
+    the file is opened)."""
+    from pipeline import ingest
+
+    corpus = _small_corpus(tmp_path / "corpus")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("外部机密文件内容，不得读取。\n", encoding="utf-8")
+    target = (corpus / "2021-意见.txt").resolve()
+    real_inside = ingest._inside
+    calls = {"n": 0, "swapped": False}
+
+    def inside_then_swap(root: Path, candidate: Path) -> bool:
+        ok = real_inside(root, candidate)
+        if Path(candidate).resolve() == target or Path(candidate) == corpus / "2021-意见.txt":
+            calls["n"] += 1
+            if calls["n"] == swap_at and not calls["swapped"]:
+                target.unlink()
+                target.symlink_to(secret)
+                calls["swapped"] = True
+        return ok
+
+    monkeypatch.setattr(ingest, "_inside", inside_then_swap)
+    corpus_read = ingest.load_corpus(corpus)
+    assert calls["swapped"], "the swap point was never reached"
+    texts = [d.text for d in corpus_read.documents]
+    assert not any("机密" in t for t in texts)
+    failed = [e for e in corpus_read.ledger if e.status == "failed"]
+    assert [e.path for e in failed] == ["2021-意见.txt"]
+    assert failed[0].reason.startswith("2021-意见.txt: ") and "not read" in failed[0].reason
+    assert [d.path for d in corpus_read.documents] == ["2020-通知.txt"]
+
+
+# --------------------------------------------------------------------------- no process left behind
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_pool_workers_end_when_the_run_is_killed(tmp_path: Path, sig: signal.Signals) -> None:
+    psutil = pytest.importorskip("psutil")
+    corpus = shared_corpus("gwr-national-zh")  # 3.6 MB: above engine.POOL_MIN_BYTES, a pool
+    env = run_env(MOBILIZE_CACHE_DIR=str(tmp_path / "cache"))  # cold: the workers have work
+    proc = subprocess.Popen(_mobilize(corpus, tmp_path / "out"), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    main = psutil.Process(proc.pid)
+    workers: list[Any] = []
+
+    def two_workers() -> bool:
+        nonlocal workers
+        try:
+            workers = main.children(recursive=True)
+        except psutil.NoSuchProcess:
+            return False
+        return len(workers) >= 2
+
+    try:
+        _poll(proc, two_workers, "its pool workers started")
+        time.sleep(0.5)
+        workers = main.children(recursive=True)
+        proc.send_signal(sig)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -sig
+
+    def alive() -> list[Any]:
+        out = []
+        for w in workers:
+            try:
+                if w.is_running() and w.status() != psutil.STATUS_ZOMBIE:
+                    out.append(w)
+            except psutil.NoSuchProcess:
+                pass
+        return out
+
+    deadline = time.monotonic() + 10
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = alive()
+    for w in left:  # (never leave them to the next test)
+        w.kill()
+    assert not left, f"{len(left)} of {len(workers)} worker(s) outlived the killed run"

@@ -3,7 +3,11 @@ use the server, and the artifacts each run publishes."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +22,7 @@ from conftest_server import (  # noqa: F401  (prefect_server is a fixture)
     PrefectServer,
     csv_bytes,
     prefect_server,
+    run_env,
     stop_process,
 )
 
@@ -170,3 +175,91 @@ def test_a_deployment_on_a_work_pool_runs_on_a_process_worker(
                                       cache=tmp_path / "cache-local", report=False,
                                       progress=False, workers=2, engine="local"))
     assert csv_bytes(out / "npc-resolutions-gwr-zh") == csv_bytes(local.run_dir)
+
+
+# --------------------------------------------------------------------------- server stop
+
+
+@contextmanager
+def _bystander() -> Iterator[subprocess.Popen[bytes]]:
+    """An unrelated process (its own process group, as the server has) that must survive."""
+    proc = subprocess.Popen(["sleep", "120"], start_new_session=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def _record(home: Path, info: dict[str, Any]) -> Path:
+    path = home / "prefect" / "mobilize-server.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(info), encoding="utf-8")
+    return path
+
+
+def _server_like(pid: int, **changes: Any) -> dict[str, Any]:
+    identity = flow.process_identity(pid)
+    assert identity, "no /proc: this test needs Linux"
+    return {"api_url": "http://127.0.0.1:9/api", "pid": pid, "home": "",
+            "ui_url": "http://127.0.0.1:9", **identity, **changes}
+
+
+@pytest.mark.parametrize("record", ["reused-pid", "other-command", "v0.1-record"])
+def test_server_stop_never_signals_a_process_that_is_not_the_recorded_server(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record: str) -> None:
+    monkeypatch.setenv("MOBILIZE_HOME", str(tmp_path))
+    with _bystander() as proc:
+        info = _server_like(proc.pid)
+        if record == "reused-pid":  # the server died; the system gave its PID to this process
+            info["start_time"] -= 1
+            info["cmdline"] = [sys.executable, "-m", "prefect", "server", "start"]
+        elif record == "other-command":
+            info["cmdline"] = [sys.executable, "-m", "prefect", "server", "start"]
+        else:  # written before start times were recorded: only the PID
+            info = {k: v for k, v in info.items() if k not in ("cmdline", "start_time")}
+        path = _record(tmp_path, info)
+        stopped = flow.server_stop()
+        time.sleep(0.3)
+        assert proc.poll() is None, "server stop killed an unrelated process"
+    assert stopped is not None and stopped["stale"]
+    assert f"process {proc.pid}" in stopped["stale"]
+    assert not path.exists()  # the stale record is gone
+
+
+def test_server_stop_stops_the_recorded_process_when_it_is_still_the_same(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOBILIZE_HOME", str(tmp_path))
+    with _bystander() as proc:
+        path = _record(tmp_path, _server_like(proc.pid))
+        stopped = flow.server_stop()
+        assert proc.wait(timeout=15) == -15  # SIGTERM to its process group
+    assert stopped is not None and "stale" not in stopped
+    assert not path.exists()
+
+
+def test_server_start_records_what_server_stop_checks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest_server import free_port
+
+    monkeypatch.setenv("MOBILIZE_HOME", str(tmp_path))
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.delenv("PREFECT_HOME", raising=False)
+    port = free_port()
+    env = run_env(MOBILIZE_HOME=str(tmp_path))
+    env.pop("PREFECT_HOME", None)
+    done = subprocess.run([MOBILIZE, "server", "start", "--port", str(port), "--json"], env=env,
+                          capture_output=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr.decode()[-800:]
+    info = json.loads(done.stdout)
+    try:
+        assert info["start_time"] == flow.process_identity(info["pid"])["start_time"]
+        assert info["cmdline"][1:4] == ["-m", "prefect", "server"]
+        stop = subprocess.run([MOBILIZE, "server", "stop"], env=env, capture_output=True,
+                              timeout=120, check=False)
+        assert stop.returncode == 0 and b"stopped the server" in stop.stdout, stop.stdout
+        assert not flow.process_identity(info["pid"])  # gone
+    finally:
+        if flow.process_identity(info["pid"]):
+            os.killpg(info["pid"], signal.SIGKILL)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,12 +13,34 @@ import pandas as pd
 import pytest
 
 from pipeline.errors import MobilizeError, RunLockedError
-from pipeline.store import atomic_dir, lock_path, run_lock, write_tables
+from pipeline.store import (
+    RUN_SCHEMA,
+    atomic_dir,
+    check_output_name,
+    clean_stale,
+    is_run_folder,
+    lock_path,
+    run_lock,
+    write_tables,
+)
+
+#: run.json as v0.1 wrote it (no schema key): still a mobilize run folder
+V01_MANIFEST = {"corpus": {"name": "c", "root": "/data/c", "documents": 2, "content_hash": "ab"},
+                "lexicon": {"name": "mobilize", "version": "1.3.0", "hash": "cd"},
+                "segmenter": {"name": "jieba", "version": "0.42.1", "config_hash": "ef"},
+                "stats": {"documents": 2}, "parameters": {}, "versions": {}}
+
+
+def _run_folder(folder: Path, manifest: dict | None = None) -> Path:  # type: ignore[type-arg]
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps(manifest or {"schema": RUN_SCHEMA}),
+                                     encoding="utf-8")
+    (folder / "old.csv").write_text("old\n", encoding="utf-8")
+    return folder
 
 
 def test_a_finished_block_replaces_the_previous_folder(tmp_path: Path) -> None:
-    (tmp_path / "c").mkdir()
-    (tmp_path / "c" / "old.csv").write_text("old\n", encoding="utf-8")
+    _run_folder(tmp_path / "c")
     with atomic_dir(tmp_path, "c") as tmp:
         assert tmp.name.startswith(".c.tmp-")
         (tmp / "new.csv").write_text("new\n", encoding="utf-8")
@@ -26,13 +49,87 @@ def test_a_finished_block_replaces_the_previous_folder(tmp_path: Path) -> None:
 
 
 def test_a_failed_block_leaves_the_previous_folder_intact(tmp_path: Path) -> None:
-    (tmp_path / "c").mkdir()
-    (tmp_path / "c" / "old.csv").write_text("old\n", encoding="utf-8")
+    _run_folder(tmp_path / "c")
     with pytest.raises(RuntimeError), atomic_dir(tmp_path, "c") as tmp:
         (tmp / "half.csv").write_text("half", encoding="utf-8")
         raise RuntimeError("killed")
     assert (tmp_path / "c" / "old.csv").read_text(encoding="utf-8") == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]
+
+
+@pytest.mark.parametrize("manifest", [None, V01_MANIFEST], ids=["schema", "v0.1"])
+def test_run_folders_are_recognised_by_their_run_json(tmp_path: Path, manifest: dict) -> None:  # type: ignore[type-arg]
+    assert is_run_folder(_run_folder(tmp_path / "c", manifest))
+    with atomic_dir(tmp_path, "c") as tmp:
+        (tmp / "new.csv").write_text("new\n", encoding="utf-8")
+    assert (tmp_path / "c" / "new.csv").is_file()
+
+
+@pytest.mark.parametrize("run_json", [
+    None,  # a researcher's folder with no run.json
+    '{"schema": "someone-else/1", "lexicon": {}, "segmenter": {}, "stats": {}}',
+    '{"lexicon": "x", "segmenter": "y", "stats": "z", "corpus": "w"}',  # not mobilize's records
+    "not json",
+    "[1, 2]",
+], ids=["no-run-json", "other-schema", "other-keys", "not-json", "a-list"])
+def test_a_folder_mobilize_did_not_write_is_never_replaced(tmp_path: Path,
+                                                           run_json: str | None) -> None:
+    mine = tmp_path / "c"
+    mine.mkdir()
+    (mine / "thesis.docx").write_bytes(b"a researcher's work")
+    if run_json is not None:
+        (mine / "run.json").write_text(run_json, encoding="utf-8")
+    before = {p.name: p.read_bytes() for p in mine.iterdir()}
+    assert not is_run_folder(mine)
+    with pytest.raises(MobilizeError) as err, atomic_dir(tmp_path, "c") as tmp:
+        (tmp / "new.csv").write_text("new\n", encoding="utf-8")
+    assert err.value.exit_code == 2 and err.value.path == str(mine)
+    assert "is not a mobilize run folder" in err.value.problem
+    assert "--force does not override this" in err.value.fix
+    assert {p.name: p.read_bytes() for p in mine.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]  # no temporary folder left
+
+
+def test_a_folder_that_appears_during_the_block_is_not_replaced(tmp_path: Path) -> None:
+    with pytest.raises(MobilizeError, match="is not a mobilize run folder"), \
+            atomic_dir(tmp_path, "c") as tmp:
+        (tmp / "new.csv").write_text("new\n", encoding="utf-8")
+        (tmp_path / "c").mkdir()
+        (tmp_path / "c" / "notes.txt").write_text("mine", encoding="utf-8")
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]
+
+
+def test_an_output_folder_that_is_or_holds_the_corpus_is_refused(tmp_path: Path) -> None:
+    corpus = _run_folder(tmp_path / "notes" / "mydocs")  # even one that looks like a run folder
+    with pytest.raises(MobilizeError) as err:
+        check_output_name(tmp_path / "notes", "mydocs", corpus=corpus)
+    assert "is the corpus folder" in err.value.problem and err.value.exit_code == 2
+    with pytest.raises(MobilizeError) as err:
+        check_output_name(tmp_path, "notes", corpus=corpus)
+    assert "contains the corpus folder" in err.value.problem
+    assert check_output_name(tmp_path / "out", "mydocs", corpus=corpus) == tmp_path / "out" / "mydocs"
+    assert not (tmp_path / "out").exists()  # nothing created
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "../x"])
+def test_names_that_are_not_one_folder_are_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(MobilizeError, match="cannot name an output folder"):
+        check_output_name(tmp_path, name)
+
+
+@pytest.mark.parametrize("name,other", [("a*", "ab"), ("gwr[12]", "gwr1"), ("x?", "xy"),
+                                        ("a", "a.tmp-1")])
+def test_stale_cleanup_matches_the_name_literally(tmp_path: Path, name: str, other: str) -> None:
+    live = tmp_path / f".{other}.tmp-4242"  # another corpus's run, writing right now
+    live.mkdir()
+    (live / "scores.csv").write_text("x", encoding="utf-8")
+    old = tmp_path / f".{other}.old-4242"
+    old.mkdir()
+    stale = tmp_path / f".{name}.tmp-999999"
+    stale.mkdir()
+    assert clean_stale(tmp_path, name) == [stale]
+    assert live.is_dir() and (live / "scores.csv").is_file() and old.is_dir()
 
 
 def test_stale_temporary_folders_of_killed_runs_are_removed(tmp_path: Path) -> None:
@@ -135,4 +232,63 @@ def test_fast_csv_writer_writes_exactly_what_to_csv_writes(tmp_path: Path) -> No
         write_csv(frame, tmp_path / f"{name}.csv")
         frame.to_csv(tmp_path / f"{name}.ref.csv", index=False, lineterminator="\n",
                      float_format=FLOAT_FORMAT, encoding="utf-8")
-        assert (tmp_path / f"{name}.csv").read_bytes() == (tmp_path / f"{name}.ref.csv").read_bytes()
+        # ... except that a cell holding a carriage return is quoted (Python 3.11's csv module
+        # leaves it bare, and a reader then splits the row there)
+        ref = (tmp_path / f"{name}.ref.csv").read_bytes().replace(b"\ncr\rret", b'\n"cr\rret"')
+        assert (tmp_path / f"{name}.csv").read_bytes() == ref
+        back = pd.read_csv(tmp_path / f"{name}.csv", keep_default_na=False, dtype=str)
+        assert len(back) == len(frame)
+        if len(frame):
+            assert back["s"][4] == "cr\rret"
+
+
+def test_a_carriage_return_in_a_cell_reads_back_as_one_row(tmp_path: Path) -> None:
+    """Both writers (the fast one and ``to_csv`` for object columns) quote a lone ``\\r``:
+    unquoted, pandas and R read the row as two, and every later column shifts."""
+    import csv
+
+    from pipeline.store import write_csv
+
+    for dtype in ("str", object):
+        df = pd.DataFrame({"doc_id": ["a", "b"], "title": pd.array(["第一行\r第二行", "正常"],
+                                                                   dtype=dtype),
+                           "tokens": [3, 4]})
+        write_csv(df, tmp_path / "t.csv")
+        with open(tmp_path / "t.csv", encoding="utf-8", newline="") as fh:
+            rows = list(csv.reader(fh))
+        assert rows == [["doc_id", "title", "tokens"], ["a", "第一行\r第二行", "3"],
+                        ["b", "正常", "4"]], dtype
+        back = pd.read_csv(tmp_path / "t.csv")
+        assert list(back["tokens"]) == [3, 4] and back["title"][0] == "第一行\r第二行"
+
+
+def test_a_full_disk_in_duckdb_is_an_oserror_like_the_other_writers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import duckdb
+
+    def full(*args: object, **kw: object) -> None:
+        raise duckdb.IOException('IO Error: Could not write file "m.duckdb": No space left on '
+                                 "device")
+
+    monkeypatch.setattr(duckdb, "connect", full)
+    with pytest.raises(OSError) as info:
+        write_tables(tmp_path, {"t": pd.DataFrame({"a": [1], "b": ["x"]})})
+    assert info.value.errno == errno.ENOSPC
+
+
+def test_an_output_folder_where_the_lock_cannot_be_created_is_an_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from filelock import FileLock
+
+    def read_only(self: object, *args: object, **kw: object) -> None:
+        raise PermissionError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(FileLock, "acquire", read_only)
+    with pytest.raises(MobilizeError) as info, run_lock(tmp_path, "c"):
+        pass
+    assert info.value.exit_code == 2 and info.value.path == str(tmp_path)
+    assert "Read-only file system" in info.value.problem and "--out" in info.value.fix

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import atexit
 import gc
+import os
+import sys
 
 from pipeline.cli._apps import app
 
@@ -21,6 +23,7 @@ def _register() -> None:
 
 
 def main() -> None:
+    _mark_start()
     _register()
     # At exit, leave the objects of the libraries a command loaded (pandas, pyarrow, ...)
     # to the operating system: the interpreter's last garbage collections over them take
@@ -28,7 +31,48 @@ def main() -> None:
     # frozen objects: atexit handlers still run and objects are still freed by reference
     # counting. (In main only: a test that calls ``app`` in-process keeps its collector.)
     atexit.register(gc.freeze)
-    app()
+    try:
+        app()
+    except SystemExit as exc:
+        # Click turns a closed stdout (``mobilize ... | head``) into exit 1 after wrapping the
+        # streams in its PacifyFlushWrapper; exit 1 means "some documents failed" here.
+        if _stdout_closed():
+            _quiet_exit()
+        try:
+            sys.stdout.flush()  # what is still buffered, now rather than at interpreter exit
+        except BrokenPipeError:
+            _quiet_exit()
+        raise
+    except BrokenPipeError:
+        _quiet_exit()
+
+
+def _mark_start() -> None:
+    """Record when this process started (from /proc on Linux: interpreter start-up and
+    imports included), else now."""
+    import time
+
+    from pipeline.cli import _common
+
+    since = _common.process_seconds()
+    _common.started_at = time.time() - (since or 0.0)
+
+
+def _stdout_closed() -> bool:
+    # (by name: typer carries its own copy of click, ``typer._click``)
+    return type(sys.stdout).__name__ == "PacifyFlushWrapper"
+
+
+def _quiet_exit() -> None:
+    """The reader of stdout is gone (``| head``): stop quietly with exit 0, as Unix tools do.
+    Nothing more reaches stdout: it points at /dev/null, so the interpreter's last flush is
+    silent too."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ else 1)
+    except OSError:
+        pass
+    raise SystemExit(0)
 
 
 __all__ = ["app", "main"]

@@ -29,5 +29,24 @@ lexicon_app = typer.Typer(
     help="Inspect, validate, export and check the lexicon.\n\nExample: mobilize lexicon show",
     no_args_is_help=True, context_settings=CONTEXT,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from pipeline.cli._common import mobilize_version
+
+        typer.echo(f"mobilize {mobilize_version()}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", "-V", is_eager=True,
+                                 callback=_print_version,
+                                 help="Print mobilize's version and exit."),
+) -> None:
+    """(Options of ``mobilize`` itself; the commands have their own.)"""
+
+
 app.add_typer(corpus_app, name="corpus")
 app.add_typer(lexicon_app, name="lexicon")

@@ -17,9 +17,10 @@ from pipeline.cli._common import (
     print_json,
     reported_errors,
     setup_logging,
+    shown_path,
 )
 
-_STYLE = {"ingested": "green", "skipped": "yellow", "failed": "red"}
+_STYLE = {"ingested": "green", "skipped": "yellow", "failed": "red", "corpus_file": "dim"}
 
 
 @corpus_app.command("validate")
@@ -46,13 +47,15 @@ def validate(
         TimeElapsedColumn,
     )
 
-    from pipeline.ingest import load_corpus, scan_corpus
+    from pipeline.ingest import load_corpus, require_documents, scan_corpus
     from pipeline.registry import resolve_corpus
 
     setup_logging(verbose)
     with reported_errors():
         folder, name = resolve_corpus(path)
-        total = len(scan_corpus(folder, name=name).sources)
+        scan = scan_corpus(folder, name=name)
+        require_documents(scan, path)
+        total = len(scan.sources)
         show = not json_ and err_console.is_terminal
         with Progress(TextColumn("reading {task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=err_console, transient=True,
@@ -64,9 +67,12 @@ def validate(
     if json_:
         print_json([entry.as_dict() for entry in corpus.ledger])
     else:
-        console.print(f"[bold]{escape(corpus.name)}[/] ({escape(str(corpus.root))})", soft_wrap=True)
+        console.print(f"[bold]{escape(corpus.name)}[/] ({escape(shown_path(corpus.root))})", soft_wrap=True)
+        own = counts["corpus_file"]
         console.print(f"[green]{counts['ingested']} ingested[/], [yellow]{counts['skipped']} "
-                      f"skipped[/], [red]{counts['failed']} failed[/]", soft_wrap=True)
+                      f"skipped[/], [red]{counts['failed']} failed[/]"
+                      + (f" [dim](and {own} corpus file{'s' if own != 1 else ''}: metadata, "
+                         "README/NOTES)[/]" if own else ""), soft_wrap=True)
         years = [d.year for d in corpus.documents if d.year is not None]
         if years:
             chars = sum(d.chars for d in corpus.documents)
@@ -97,21 +103,29 @@ def add(
     path: Annotated[Path, typer.Argument(help="The corpus folder.")],
     name: Annotated[str, typer.Option("--name", "-n", help="The name to use in "
                                       "`mobilize run --corpus NAME`.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace a name already registered "
+                                        "for another folder.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
 ) -> None:
     """Register a corpus folder under a name in your config file.
 
+    A name already registered for another folder is refused unless --force is given.
+    `mobilize run --corpus NAME` then writes OUT/NAME/; a run by path writes OUT/<folder name>/.
+
     Example: mobilize corpus add ~/data/gwr-national-zh --name national
     """
     from pipeline.config import config_file
-    from pipeline.registry import add_corpus, corpus_info
+    from pipeline.registry import add_corpus, corpus_info, registered
 
     setup_logging(verbose)
     with reported_errors():
-        folder = add_corpus(path, name)
+        earlier = registered().get(name)
+        folder = add_corpus(path, name, force=force)
         info = corpus_info(name, folder)
     console.print(f"registered [bold]{escape(name)}[/] -> {escape(str(folder))} "
-                  f"({info.documents} documents) in {escape(str(config_file()))}")
+                  f"({info.documents} documents) in {escape(str(config_file()))}", soft_wrap=True)
+    if earlier is not None and earlier.expanduser().resolve() != folder:
+        console.print(f"(it pointed to {escape(str(earlier))} before)", soft_wrap=True)
 
 
 @corpus_app.command("list")

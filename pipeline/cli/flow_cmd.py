@@ -13,6 +13,9 @@ import typer
 
 from pipeline.cli._apps import CONTEXT, app
 from pipeline.cli._common import (
+    DEFAULT_CORPUS_SHOWN,
+    DEFAULT_LEXICON_SHOWN,
+    DEFAULT_OUT_SHOWN,
     VERBOSE_HELP,
     console,
     err_console,
@@ -52,10 +55,11 @@ def _settings(corpus: str, out: Path, lexicon: Path, segmenter: str | None,
     return settings
 
 
-_CORPUS = typer.Option(str(DEFAULT_CORPUS), "--corpus", "-c",
+_CORPUS = typer.Option(str(DEFAULT_CORPUS), "--corpus", "-c", show_default=DEFAULT_CORPUS_SHOWN,
                        help="Corpus folder, or a registered corpus name.")
-_OUT = typer.Option(DEFAULT_OUT, "--out", "-o", help="Output folder; tables go to OUT/<corpus name>/.")
-_LEXICON = typer.Option(DEFAULT_LEXICON, "--lexicon", "-l", help="Lexicon YAML file.")
+_OUT = typer.Option(DEFAULT_OUT, "--out", "-o", show_default=DEFAULT_OUT_SHOWN, help="Output folder; tables go to OUT/<corpus name>/.")
+_LEXICON = typer.Option(DEFAULT_LEXICON, "--lexicon", "-l",
+                        show_default=DEFAULT_LEXICON_SHOWN, help="Lexicon YAML file.")
 _SEGMENTER = typer.Option(None, "--segmenter", help="jieba (default) or jieba-rs.")
 _WORKERS = typer.Option(None, "--workers", "-w", min=1, help="Processes for segmentation.")
 _NO_REPORT = typer.Option(False, "--no-report", help="Write the tables only.")
@@ -160,12 +164,21 @@ def server_start(
 def server_stop() -> None:
     """Stop the server `mobilize server start` started.
 
+    Only a process that is still that server (the command line and start time recorded when it
+    started) is signalled; a stale record is removed and says so.
+
     Example: mobilize server stop
     """
     from pipeline import flow
 
     info = flow.server_stop()
-    console.print(f"stopped the server at {info['api_url']}" if info else "no server was recorded")
+    if info and info.get("stale"):
+        console.print(f"the recorded server at {info.get('api_url')} was not running "
+                      f"({info['stale']}); its record was removed and no process was signalled",
+                      soft_wrap=True)
+    else:
+        console.print(f"stopped the server at {info['api_url']}" if info
+                      else "no server was recorded")
 
 
 @server_app.command("status")

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from pipeline.cli._apps import app
 from pipeline.cli._common import (
+    DEFAULT_LEXICON_SHOWN,
+    DEFAULT_OUT_SHOWN,
+    DEFAULT_PERIODS_SHOWN,
     VERBOSE_HELP,
     console,
+    err_console,
     print_json,
     reported_errors,
     setup_logging,
+    shown_path,
 )
 from pipeline.config import DEFAULT_LEXICON, DEFAULT_OUT, DEFAULT_PERIODS, Settings
 from pipeline.errors import MobilizeError
@@ -31,28 +39,46 @@ def _corpus_name(corpus: str) -> str:
         return Path(corpus).name  # a run folder may outlive its corpus folder
 
 
+def _check_run_folder(run: Path) -> None:
+    """The report writes into ``run``: it must be a run folder mobilize wrote."""
+    from pipeline import store
+
+    if not run.is_dir():
+        raise MobilizeError("not a run folder: there is no such folder", path=run,
+                            fix="Run `mobilize run --corpus PATH --out DIR` first, and give "
+                                "--run DIR/<corpus name>.")
+    if not store.is_run_folder(run):
+        raise MobilizeError("not a mobilize run folder (no run.json written by `mobilize run`); "
+                            "the report writes files into it, so nothing was written", path=run,
+                            fix="Give --run the folder a run wrote: OUT/<corpus name>.")
+
+
 @app.command("report")
 def report(
     corpus: str = typer.Option(None, "--corpus", "-c",
                                help="Corpus folder or registered name; its run is OUT/<name>/."),
-    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o",
+    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", show_default=DEFAULT_OUT_SHOWN,
                              help="The output folder given to `mobilize run`."),
     run: Path = typer.Option(None, "--run", help="A run folder (instead of --corpus/--out)."),
-    periods: Path = typer.Option(DEFAULT_PERIODS, "--periods", "-p",
+    periods: Path = typer.Option(DEFAULT_PERIODS, "--periods", "-p", show_default=DEFAULT_PERIODS_SHOWN,
                                  help="Periods file (YAML list of {name, start, end})."),
-    lexicon: Path = typer.Option(DEFAULT_LEXICON, "--lexicon", "-l",
+    lexicon: Path = typer.Option(DEFAULT_LEXICON, "--lexicon", "-l", show_default=DEFAULT_LEXICON_SHOWN,
                                  help="Lexicon for labels, KWIC and coverage, when run.json's "
                                       "lexicon path is gone."),
     discover: bool = typer.Option(False, "--discover/--no-discover",
                                   help="Add discovery (topics, candidate gaps) to the report; "
                                        "slow (tens of seconds), off by default."),
+    wait: float = typer.Option(0.0, "--wait", min=0.0,
+                               help="Seconds to wait for a run writing the same run folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the written files as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
     """Regenerate report.html, report.md, figures/ and tables/ from an existing run folder.
 
     The end of every `mobilize run` writes the same report; use this after changing the
-    periods file, or to rebuild a report. Nothing is re-scored.
+    periods file, or to rebuild a report. Nothing is re-scored. The folder must be a run
+    folder mobilize wrote (its run.json); the report holds the run folder's lock, so it never
+    mixes with a run writing the same folder (exit 3, or --wait SECONDS).
 
     Example: mobilize report --corpus ../shared/corpora/gwr-national-zh --out reports --discover
     """
@@ -63,17 +89,41 @@ def report(
                 raise MobilizeError("say which run to report on",
                                     fix="Give --corpus NAME_OR_PATH (with --out), or --run DIR.")
             run = Path(out) / _corpus_name(corpus)
+        from pipeline import store
         from pipeline.report import write_report
 
+        run = Path(os.path.abspath(run))  # (so that `--run .` has a parent and a name)
+        _check_run_folder(run)
         settings = Settings(out=Path(out), lexicon=lexicon, periods=periods, verbose=verbose,
                             discover=discover)
-        with console.status("writing the report", spinner="dots") if console.is_terminal \
-                and not as_json else nullcontext():
-            written = write_report(Path(run), settings)
+        with store.run_lock(run.parent, run.name, wait), \
+                _status("building the report") as phase:
+            _check_run_folder(run)  # (a run may have replaced it while we waited)
+            try:
+                written = write_report(run, settings,
+                                       phase=lambda step: phase(f"building the report: {step}"))
+            except OSError as exc:  # a full disk, a read-only run folder
+                raise MobilizeError(
+                    f"cannot write the report ({exc.strerror or exc}); the tables are unchanged, "
+                    "the report files may be incomplete", path=run,
+                    fix="Free space on that disk (or make the folder writable) and run "
+                        "`mobilize report` again.") from None
     if as_json:
-        print_json([str(p) for p in written])
+        print_json({"run_dir": str(run), "files": [str(p) for p in written]})
     else:
-        console.print(f"{len(written)} files written; open {Path(run) / 'report.html'}")
+        console.print(f"{len(written)} files written; open "
+                      f"{escape(shown_path(Path(run) / 'report.html'))}", soft_wrap=True)
+
+
+@contextmanager
+def _status(first: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr naming the phase (on a terminal only); yields the function that
+    names the next phase. (These commands do not fork: rich's refresh thread may run.)"""
+    if not err_console.is_terminal:
+        yield lambda _name: None
+        return
+    with err_console.status(escape(first), spinner="dots") as status:
+        yield lambda name: status.update(escape(name))
 
 
 @app.command("compare")
@@ -93,10 +143,12 @@ def compare_cmd(
                                    "2025-2026)."),
     scope: str = typer.Option("all", "--scope",
                               help="all, domain_sentences or domain_paragraphs."),
-    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o",
+    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", show_default=DEFAULT_OUT_SHOWN,
                              help="Writes OUT/compare/<by>-<a>-vs-<b>/."),
-    periods: Path = typer.Option(DEFAULT_PERIODS, "--periods", "-p", help="Periods file."),
-    lexicon: Path = typer.Option(DEFAULT_LEXICON, "--lexicon", "-l", help="Lexicon YAML file."),
+    periods: Path = typer.Option(DEFAULT_PERIODS, "--periods", "-p",
+                                 show_default=DEFAULT_PERIODS_SHOWN, help="Periods file."),
+    lexicon: Path = typer.Option(DEFAULT_LEXICON, "--lexicon", "-l",
+                                 show_default=DEFAULT_LEXICON_SHOWN, help="Lexicon YAML file."),
     segmenter: str = typer.Option("jieba", "--segmenter", help="jieba or jieba-rs."),
     top: int = typer.Option(10, "--top", min=1, help="Keyness terms to print each way."),
     as_json: bool = typer.Option(False, "--json", help="Print the differences as JSON."),
@@ -117,33 +169,33 @@ def compare_cmd(
                                 fix="Use --segmenter jieba or jieba-rs.")
         from pipeline import compare, report
 
-        roots = []
-        for c in corpus or []:
-            try:
-                from pipeline.registry import resolve_corpus
+        from pipeline import store
+        from pipeline.registry import resolve_corpus
 
-                roots.append(resolve_corpus(c)[0])
-            except ImportError:  # pragma: no cover
-                roots.append(Path(c))
+        resolved = [resolve_corpus(c) for c in corpus or []]  # (names: as `mobilize run`)
+        roots = [root for root, _name in resolved]
         settings = Settings(out=Path(out), lexicon=lexicon, periods=periods,
                             segmenter=segmenter,  # type: ignore[arg-type]
                             verbose=verbose, progress=False)
-        with console.status("running the engine", spinner="dots") if console.is_terminal \
-                and not as_json else nullcontext():
-            tables = _load_runs(roots, list(run or []), settings)
-        group = by or ("corpus" if len(roots) + len(run or []) > 1 else None)
-        if group is None:
-            raise MobilizeError("one source and no --by: nothing to compare",
-                                fix="Add --by year|period|level|region|doc_type, or a second "
-                                    "--corpus.")
-        if group == "corpus" and a is None and b is None:
-            names = list(dict.fromkeys(tables.documents["corpus"]))
-            a, b = names[0], names[-1]
-        plist = compare.load_periods(periods) if periods else []
-        result = compare.compare_groups(tables, group, a, b, periods=plist, scope=scope,
-                                        seed=settings.seed, years=_years(years))
-        folder = Path(out) / "compare" / result.label
-        report.write_comparison(result, folder, top=top)
+        with _status("reading the runs") as phase:
+            tables = _load_runs(
+                roots, list(run or []), settings, names=[name for _root, name in resolved],
+                progress=lambda name: phase(f"ingesting and scoring {name} (local engine, "
+                                            "cached)"))
+            phase("comparing the groups (bootstrap intervals, keyness)")
+            group = by or ("corpus" if len(roots) + len(run or []) > 1 else None)
+            if group is None:
+                raise MobilizeError("one source and no --by: nothing to compare",
+                                    fix="Add --by year|period|level|region|doc_type, or a second "
+                                        "--corpus.")
+            if group == "corpus" and a is None and b is None:
+                names = list(dict.fromkeys(tables.documents["corpus"]))
+                a, b = names[0], names[-1]
+            plist = compare.load_periods(periods) if periods else []
+            result = compare.compare_groups(tables, group, a, b, periods=plist, scope=scope,
+                                            seed=settings.seed, years=_years(years))
+            phase("writing the comparison (tables, figure)")
+            folder = _write_comparison(result, Path(out) / "compare", roots, top)
     if as_json:
         print_json({"by": result.by, "a": result.a, "b": result.b, "scope": result.scope,
                     "years": list(result.years) if result.years else None,
@@ -153,17 +205,23 @@ def compare_cmd(
     _print_comparison(result, folder, top)
 
 
-def _load_runs(corpora: list[Path], runs: list[Path], settings: Settings) -> object:
+def _load_runs(corpora: list[Path], runs: list[Path], settings: Settings,
+               names: list[str] | None = None,
+               progress: Callable[[str], None] | None = None) -> object:
     """The run tables to compare: existing run folders (``runs``), and for each corpus
-    folder a local engine run (cached, no report) into ``<settings.out>/compare/runs/``.
-    Several runs are combined (doc ids prefixed with the corpus name). The engine runs
-    here, before the comparison and its report: the report never runs the engine."""
+    folder a local engine run (cached, no report) into ``<settings.out>/compare/runs/<name>``
+    (``names``: the corpus names, as ``registry.resolve_corpus`` gives them; default the
+    folder names). Several runs are combined (doc ids prefixed with the corpus name). The
+    engine runs here, before the comparison and its report: the report never runs the engine."""
     from pipeline import compare, engine
 
     tables = [compare.read_run(Path(r)) for r in runs]
-    for root in corpora:
+    for i, root in enumerate(corpora):
         root = Path(root).resolve()
-        s = settings.with_(corpus=root, corpus_name=root.name,
+        name = names[i] if names is not None else root.name
+        if progress:
+            progress(name)
+        s = settings.with_(corpus=root, corpus_name=name,
                            out=Path(settings.out) / "compare" / "runs", engine="local",
                            report=False)
         result = engine.run_local(s)
@@ -173,6 +231,31 @@ def _load_runs(corpora: list[Path], runs: list[Path], settings: Settings) -> obj
                                                       "(once for a split by a column, "
                                                       "twice for two corpora).")
     return compare.combine_runs(tables)
+
+
+
+_COMPARISON = "mobilize comparison folder"
+
+
+def _write_comparison(result: object, compare_out: Path, roots: list[Path], top: int) -> Path:
+    """Write the comparison into ``compare_out/<label>/``: atomically, under its lock, and only
+    over a comparison folder mobilize wrote (marked by comparison.json)."""
+    from pipeline import report, store
+
+    label = result.label  # type: ignore[attr-defined]
+    for root in roots:
+        store.check_output_name(compare_out, label, corpus=root,
+                                owned=store.is_comparison_folder, what=_COMPARISON)
+    with store.run_lock(compare_out, label), \
+            store.atomic_dir(compare_out, label, owned=store.is_comparison_folder,
+                             what=_COMPARISON) as tmp:
+        report.write_comparison(result, tmp, top=top)  # type: ignore[arg-type]
+        r = result
+        store.write_json(tmp / store.COMPARE_MARKER, {
+            "schema": store.COMPARE_SCHEMA, "by": r.by, "a": r.a, "b": r.b,  # type: ignore[attr-defined]
+            "scope": r.scope,  # type: ignore[attr-defined]
+            "years": list(r.years) if r.years else None})  # type: ignore[attr-defined]
+    return compare_out / label
 
 
 def _years(text: str | None) -> tuple[int, int] | None:
@@ -234,7 +317,7 @@ def _print_comparison(result: object, folder: Path, top: int) -> None:
     if not note:
         console.print("* the rate ratio's Benjamini-Hochberg adjusted p (count model) is "
                       "below 0.05.")
-    console.print(f"Tables and figure: {folder}")
+    console.print(f"Tables and figure: {escape(shown_path(folder))}", soft_wrap=True)
 
 
 __all__ = ["compare_cmd", "report"]

@@ -7,15 +7,20 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from pipeline.cli._apps import app
 from pipeline.cli._common import (
+    DEFAULT_CORPUS_SHOWN,
+    DEFAULT_LEXICON_SHOWN,
+    DEFAULT_OUT_SHOWN,
     VERBOSE_HELP,
     console,
     err_console,
     print_json,
     reported_errors,
     setup_logging,
+    shown_path,
 )
 from pipeline.config import DEFAULT_CORPUS, DEFAULT_LEXICON, DEFAULT_OUT, Settings, read_config
 from pipeline.errors import MobilizeError
@@ -47,33 +52,48 @@ def _config_defaults() -> dict[str, Any]:
 
 
 def _summary(result: Any) -> None:
-    from rich.table import Table
-
+    """The run in a few lines. Plain lines, not a table: a long path is never broken inside a
+    name (the terminal wraps the line; a copy of it stays one path)."""
     s = result.stats
-    t = Table(show_header=False, box=None, pad_edge=False)
-    t.add_column(style="bold")
-    t.add_column(overflow="fold")
     dup = f" ({s.duplicates} duplicate{'s' if s.duplicates != 1 else ''})" if s.duplicates else ""
-    t.add_row("documents", f"{s.ingested} ingested, {s.skipped} skipped{dup}, {s.failed} failed")
-    t.add_row("work", f"{s.segmented} segmented ({s.segment_cache_hits} from cache), "
-                      f"{s.scored} scored ({s.score_cache_hits} from cache)")
+    corpus_files = getattr(s, "corpus_files", 0)
+    own = f", {corpus_files} corpus file{'s' if corpus_files != 1 else ''}" if corpus_files else ""
     lex = result.manifest.get("lexicon", {})
     seg = result.manifest.get("segmenter", {})
-    t.add_row("lexicon", f"{lex.get('name')} {lex.get('version')}, "
-                         f"{lex.get('categories', '?')} categories")
-    t.add_row("segmenter", f"{seg.get('name')} {seg.get('version')}")
-    t.add_row("output", str(result.run_dir))
-    t.add_row("seconds", f"{s.seconds.get('total', 0.0):.1f}")
-    console.print(t)
+    rows = [
+        ("documents", f"{s.ingested} ingested, {s.skipped} skipped{dup}, {s.failed} failed{own}"),
+        ("work", f"{s.segmented} segmented ({s.segment_cache_hits} from cache), "
+                 f"{s.scored} scored ({s.score_cache_hits} from cache)"),
+        ("lexicon", f"{lex.get('name')} {lex.get('version')}, "
+                    f"{lex.get('categories', '?')} categories"),
+        ("segmenter", f"{seg.get('name')} {seg.get('version')}"),
+        ("output", shown_path(result.run_dir)),
+        ("seconds", seconds_line(s.seconds)),
+    ]
+    for key, value in rows:
+        console.print(f"[bold]{key:<10}[/] {escape(value)}", soft_wrap=True)
+
+
+def seconds_line(seconds: dict[str, float]) -> str:
+    """The time the user waited, and where it went: ``35.8 (Prefect start-up 16.2, ...)``."""
+    waited = seconds.get("waited", seconds.get("total", 0.0))
+    parts = [(label, seconds[key]) for key, label in (
+        ("prefect_start", "Prefect start-up"), ("plan", "scan"),
+        ("batches", "ingest and score"), ("write", "tables"), ("report", "report"))
+        if seconds.get(key, 0.0) >= 0.05]
+    return f"{waited:.1f}" + (" (" + ", ".join(f"{label} {v:.1f}" for label, v in parts) + ")"
+                              if parts else "")
 
 
 @app.command("run")
 def run(
     corpus: str = typer.Option(str(DEFAULT_CORPUS), "--corpus", "-c",
+                               show_default=DEFAULT_CORPUS_SHOWN,
                                help="Corpus folder, or a registered corpus name."),
-    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o",
+    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", show_default=DEFAULT_OUT_SHOWN,
                              help="Output folder; tables go to OUT/<corpus name>/."),
-    lexicon: Path = typer.Option(DEFAULT_LEXICON, "--lexicon", "-l", help="Lexicon YAML file."),
+    lexicon: Path = typer.Option(DEFAULT_LEXICON, "--lexicon", "-l",
+                                 show_default=DEFAULT_LEXICON_SHOWN, help="Lexicon YAML file."),
     segmenter: str = typer.Option(None, "--segmenter",
                                   help="jieba (default) or jieba-rs (about 15x faster)."),
     workers: int = typer.Option(None, "--workers", "-w", min=1,
@@ -103,6 +123,10 @@ def run(
     come from the caches. Exit codes: 0 ok, 1 some documents failed (outputs still
     written), 2 bad input, 3 another run holds the output folder.
 
+    <corpus> is the registered name (--corpus NAME) or the folder's name (--corpus PATH).
+    An existing OUT/<corpus>/ is replaced only when a mobilize run wrote it (its run.json);
+    any other folder there, or one that is or holds the corpus, is refused (exit 2).
+
     Example: mobilize run --corpus ../shared/corpora/gwr-national-zh --out reports --engine local
     """
     setup_logging(verbose)
@@ -131,6 +155,8 @@ def run(
         if (dask or task_runner == "dask") and eng != "prefect":
             raise MobilizeError("--dask and --task-runner dask need the Prefect engine",
                                 fix="Drop --engine local.")
+        if dask or task_runner == "dask":
+            require_dask()
         result = _run(settings, task_runner, dask)
     if as_json:
         print_json(result.to_json())
@@ -139,36 +165,133 @@ def run(
     if result.stats.failed:
         if not as_json:
             err_console.print(f"[yellow]{result.stats.failed} document(s) failed: see "
-                              f"{result.run_dir / 'ledger.csv'}[/]")
+                              f"{escape(shown_path(result.run_dir / 'ledger.csv'))}[/]",
+                              soft_wrap=True)
         raise typer.Exit(1)
+
+
+def require_dask() -> None:
+    """Dask is an extra (``mobilize[dask]``): say what to install when it is missing."""
+    import importlib.util
+
+    missing = [m for m in ("dask", "distributed", "prefect_dask")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MobilizeError(f"the Dask task runner needs {', '.join(missing)}, which is not "
+                            "installed (Dask is an optional extra)",
+                            fix="Install it with pip install 'mobilize[dask]' (from a checkout: "
+                                "pip install -e '.[dask]'), or run without --dask / "
+                                "--task-runner dask.")
 
 
 def _run(settings: Settings, task_runner: str = "default", dask: str | None = None) -> Any:
     from pipeline import engine
 
-    def run_with(progress: Any = None) -> Any:
+    started = _started()
+
+    def run_with(progress: Any = None, phase: Any = None) -> Any:
         if settings.engine == "prefect":
             from pipeline import flow
 
             return flow.run_flow(settings, task_runner=task_runner,  # type: ignore[arg-type]
-                                 dask_address=dask, progress=progress)
-        return engine.run_local(settings, progress=progress)
+                                 dask_address=dask, progress=progress, phase=phase,
+                                 started=started)
+        return engine.run_local(settings, progress=progress, phase=phase, started=started)
 
     if not settings.progress:
         return run_with()
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    with PhaseBar(settings.corpus_name) as bar:
+        return run_with(bar.progress, bar.phase)
 
-    # auto_refresh off: no refresh thread, so the engine may fork its workers safely.
-    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err_console, transient=True,
-                  auto_refresh=False) as bar:
-        task = bar.add_task(f"scoring {settings.corpus_name}", total=None)
 
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-            bar.refresh()
+def _started() -> float:
+    """When the user started waiting (``time.time()``): the process's start when the command
+    line started it (``pipeline.cli.main``), else (a caller of ``app`` in a notebook or a
+    test) now."""
+    import time
 
-        return run_with(progress)
+    from pipeline.cli import _common
+
+    return _common.started_at or time.time()
+
+
+class PhaseBar:
+    """The run's progress on stderr: the phase by name, a bar with done/total while documents
+    are scored, the elapsed time; a spinner and a ticking clock through the long phases
+    without counts (Prefect's start-up, the report).
+
+    rich's own refresh thread is off: the engine may fork its workers, which is unsafe while
+    another thread runs. The phases without counts get a ticker thread of ours instead,
+    stopped (and joined) before the documents' phase, the only one that forks.
+    """
+
+    def __init__(self, name: str) -> None:
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.name = name
+        self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                            TextColumn("{task.fields[count]}"), TimeElapsedColumn(),
+                            console=err_console, transient=True, auto_refresh=False)
+        self.task = self.bar.add_task(escape(name), total=None, count="")
+        self._ticker: Any = None
+        self._stop: Any = None
+        self._counted = False
+        self._total = 0
+
+    def __enter__(self) -> PhaseBar:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop_ticker()
+        self.bar.__exit__(*exc)
+
+    def phase(self, name: str) -> None:
+        from pipeline.engine import PHASE_DOCUMENTS
+
+        counted = self._counted = name == PHASE_DOCUMENTS
+        self.bar.update(self.task, description=escape(f"{self.name}: {name}"),
+                        **({"total": self._total or None, "count": f"0/{self._total}"}
+                           if counted else {"total": None, "count": ""}))
+        if counted:
+            self._stop_ticker()
+        else:
+            self._start_ticker()
+        self.bar.refresh()
+
+    def progress(self, done: int, total: int) -> None:
+        self._total = total
+        if not self._counted:  # (the count shows in the documents' phase only)
+            return
+        self.bar.update(self.task, completed=done, total=total or None,
+                        count=f"{done}/{total}")
+        self.bar.refresh()
+
+    def _start_ticker(self) -> None:
+        import threading
+
+        if self._ticker is not None:
+            return
+        self._stop = threading.Event()
+
+        def tick() -> None:
+            while not self._stop.wait(0.1):
+                self.bar.refresh()
+
+        self._ticker = threading.Thread(target=tick, name="mobilize-progress", daemon=True)
+        self._ticker.start()
+
+    def _stop_ticker(self) -> None:
+        if self._ticker is not None:
+            self._stop.set()
+            self._ticker.join()
+            self._ticker = None
 
 
 __all__ = ["run"]

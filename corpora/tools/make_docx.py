@@ -1,7 +1,8 @@
 """Make the demo corpus's .docx files (illustrative texts written for the demo).
 
-Run from anywhere: ``python corpora/demo/make_docx.py``. Needs python-docx (a
-mobilize dependency). The texts below are written for this project; they are not
+Run from anywhere: ``python corpora/tools/make_docx.py``. It writes into ``corpora/demo/``
+and lives outside it, so that a run does not count it as a skipped file. Needs python-docx
+(a mobilize dependency). The texts below are written for this project; they are not
 real policy documents. Re-running rewrites the three .docx files with the same
 text (the zip timestamps inside differ, the extracted text does not).
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import docx
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent / "demo"
 FIXED = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 DOCS: dict[str, dict[str, object]] = {

@@ -1,0 +1,303 @@
+"""Readable gap phrases and sense guards (schema keys ``gap``/``max_gap`` and
+``not_before``/``not_after``/``not_in``), the senses they keep apart in the project lexicon,
+its era variants, and the ``frame`` dimension.
+
+Unit tests on small inline sentences with exact expected hits; one slow property on the
+shared corpora: every occurrence of a guarded literal is counted, covered by a longer hit of
+its category, or sits in one of the contexts its guard names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import CHINESE_CORPORA, REPO, shared_corpus
+
+from pipeline.ingest import load_corpus
+from pipeline.lexicon import (
+    DEFAULT_MAX_GAP,
+    Lexicon,
+    load_lexicon,
+    parse_lexicon_text,
+    to_yaml,
+    validate_lexicon,
+)
+from pipeline.match import Matcher
+from pipeline.score import Scheme, score_document
+from pipeline.segment import segment_text
+
+PROJECT = REPO / "lexicons" / "mobilize.yaml"
+
+HEAD = """schema: 1
+name: guards
+version: 0.1.0
+dimensions:
+  feature:
+    categories:
+      - id: F2_common_prosperity
+        name_zh: 共同富裕
+        name_en: common prosperity
+        definition: distribution
+        terms:
+"""
+
+
+def _lexicon(terms: str) -> Lexicon:
+    lex, problems = parse_lexicon_text(HEAD + terms)
+    assert lex is not None, [str(p) for p in problems]
+    return lex
+
+
+def _found(lex: Lexicon, text: str) -> list[tuple[str, str]]:
+    return [(text[h.start:h.end], h.term) for h in Matcher(lex).find(text)]
+
+
+def _errors(tmp_path: Path, terms: str) -> list[tuple[int, str]]:
+    path = tmp_path / "lex.yaml"
+    path.write_text(HEAD + terms, encoding="utf-8")
+    return [(p.line, p.message) for p in validate_lexicon(path) if p.severity == "error"]
+
+
+# ----------------------------------------------------------------- the schema keys
+
+
+def test_a_gap_entry_allows_at_most_max_gap_characters_without_punctuation() -> None:
+    lex = _lexicon("          - gap: [地区, 差距]\n            max_gap: 4\n")
+    assert _found(lex, "缩小地区差距") == [("地区差距", "地区…差距")]
+    assert _found(lex, "地区之间发展差距仍大") == [("地区之间发展差距", "地区…差距")]
+    assert _found(lex, "地区之间的发展差距") == []  # five characters between
+    assert _found(lex, "东部地区,发展差距") == []  # a comma ends the phrase
+    assert _found(lex, "地区经济。差距") == []
+    assert _found(lex, "地区经\n差距") == []
+    assert _found(lex, "地区、城乡差距") == [("地区、城乡差距", "地区…差距")]  # 、 may sit inside
+
+
+def test_a_gap_part_may_list_alternatives_and_the_default_gap_is_documented() -> None:
+    lex = _lexicon("          - gap: [[地区, 城乡], 差距]\n            label: 地区/城乡差距\n")
+    assert _found(lex, "城乡发展差距和地区差距") == [("城乡发展差距", "地区/城乡差距"),
+                                                  ("地区差距", "地区/城乡差距")]
+    assert DEFAULT_MAX_GAP == 4
+    assert _found(lex, "城乡" + "一二三四" + "差距") and not _found(lex, "城乡" + "一二三四五" + "差距")
+
+
+def test_sense_guards_leave_out_the_named_contexts_only() -> None:
+    lex = _lexicon("          - term: 收入差距\n            not_before: [拉开, 拉大]\n"
+                   "          - term: 公平正义\n            not_before: [国际]\n"
+                   "            not_after: [更加可感可及]\n"
+                   "          - term: 退休\n            not_in: [离退休干部, 退休干部]\n")
+    assert _found(lex, "缩小收入差距") == [("收入差距", "收入差距")]
+    assert _found(lex, "合理拉开收入差距,拉大收入差距") == []
+    assert _found(lex, "促进社会公平正义,维护国际公平正义,让公平正义更加可感可及") == [
+        ("公平正义", "公平正义")]
+    assert _found(lex, "提高退休人员基本养老金,做好离退休干部工作,离退休人员") == [
+        ("退休", "退休"), ("退休", "退休")]
+    assert _found(lex, "军队退休干部") == []
+
+
+def test_a_guarded_term_stays_a_word_for_the_tokenizer_and_round_trips_readably() -> None:
+    lex = _lexicon("          - term: 收入差距\n            not_before: [拉开]\n"
+                   "            note: guarded\n"
+                   "          - gap: [[地区, 城乡], 差距]\n            max_gap: 3\n")
+    assert "收入差距" in lex.user_words()
+    assert all("…" not in w for w in lex.user_words())
+    text = to_yaml(lex)
+    doc = yaml.safe_load(text)
+    terms = doc["dimensions"]["feature"]["categories"][0]["terms"]
+    assert terms[0] == {"term": "收入差距", "not_before": ["拉开"], "note": "guarded"}
+    assert terms[1] == {"gap": [["地区", "城乡"], "差距"], "max_gap": 3, "label": "地区/城乡…差距"}
+    again, problems = parse_lexicon_text(text)
+    assert again is not None and again.hash == lex.hash, [str(p) for p in problems]
+
+
+@pytest.mark.parametrize("terms,line,message", [
+    ("          - gap: [地区]\n", 12, "gap must list two or more parts"),
+    ("          - gap: 地区差距\n", 12, "gap must list two or more parts"),
+    ("          - gap: [地区, 差距]\n            max_gap: 40\n", 13,
+     "max_gap '40' is not a whole number from 1 to 12"),
+    ("          - gap: [地区, 差距]\n            max_gap: two\n", 13, "max_gap 'two' is not"),
+    ("          - term: 差距\n            max_gap: 4\n", 13, "`max_gap` belongs to a `gap` entry"),
+    ("          - term: 退休\n            not_in: [离职]\n", 13,
+     "not_in '离职' does not contain the term '退休'"),
+    ("          - pattern: '差距'\n            label: 差距\n            not_before: [拉开]\n", 14,
+     "`not_before` belongs to a `term` or `gap` entry"),
+    ("          - gap: [地区, 差距]\n            not_in: [地区差距]\n", 13,
+     "`not_in` belongs to a `term` entry"),
+    ("          - term: 差距\n            not_after: []\n", 13, "not_after must be a list of words"),
+    ("          - term: 差距\n            not_after: [' 拉开']\n", 13, "surrounding spaces"),
+    ("          - term: 差距\n            gap: [a, b]\n", 12, "both `term` and `gap`"),
+])
+def test_bad_gap_and_guard_entries_are_errors_naming_the_line(
+        tmp_path: Path, terms: str, line: int, message: str) -> None:
+    errors = _errors(tmp_path, terms)
+    assert len(errors) == 1, errors
+    assert errors[0][0] == line and message in errors[0][1], errors
+
+
+# ----------------------------------------------------------------- the project lexicon
+
+
+@pytest.fixture(scope="module")
+def project() -> Matcher:
+    return Matcher(load_lexicon(PROJECT))
+
+
+def _cats(matcher: Matcher, text: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for h in matcher.find(text):
+        out.setdefault(h.category, []).append(text[h.start:h.end])
+    return out
+
+
+@pytest.mark.parametrize("text,category,counted", [
+    # income gaps: narrowing counts, widening on purpose (the 1980s sense) does not
+    ("要逐步缩小收入差距。", "F2_common_prosperity", ["缩小收入差距"]),
+    ("要合理拉开收入差距。", "F2_common_prosperity", []),
+    ("缩小地区之间发展差距。", "F2_common_prosperity", ["缩小地区之间发展差距"]),
+    # cadres' retirement as personnel management is not a pension mention
+    ("做好离退休干部工作。", "D_social_security", []),
+    ("确保离退休人员基本养老金按时足额发放。", "D_social_security", ["退休", "养老金"]),
+    # 社会保障 as the system, and as a verb (society guarantees)
+    ("完善社会保障体系。", "D_social_security", ["社会保障"]),
+    ("国家和社会保障残疾人享有的各项权利。", "D_social_security", []),
+    # fairness at home, not in diplomacy or the courts
+    ("促进社会公平正义。", "F2_common_prosperity", ["社会公平"]),
+    ("维护公平正义,缩小差距。", "F2_common_prosperity", ["公平正义", "缩小差距"]),
+    ("维护国际公平正义。", "F2_common_prosperity", []),
+    ("让公平正义更加可感可及。", "F2_common_prosperity", []),
+    # mass campaigns, and their rejection
+    ("开展轰轰烈烈的群众运动。", "P2_philosophy", ["群众运动"]),
+    ("今后不搞群众运动。", "P2_philosophy", []),
+    # disasters: relief counts, a disaster named only as a past hardship does not
+    ("战胜自然灾害。", "F4_human_nature", ["自然灾害"]),
+    ("连续三年发生了严重的自然灾害,给国民经济带来了困难。", "F4_human_nature", []),
+    # elderly care, not pension finance or a family duty
+    ("增加养老床位。", "D_social_security", ["养老"]),
+    ("发展养老金融。", "D_social_security", []),
+    ("子女赡养老人。", "D_social_security", []),
+    # mobilising the masses, not national-defence mobilisation
+    ("动员农民大力兴修水利。", "P2_philosophy", ["动员农民"]),
+    ("做好国防动员、人民防空工作。", "P2_philosophy", []),
+    # work-safety statistics are not work-injury insurance; diplomacy is not the mass line
+    ("职工因工伤亡率逐年减少。", "D_social_security", []),
+    ("完善工伤保险,做好工伤认定。", "D_social_security", ["工伤保险", "工伤"]),
+    ("中美关系符合两国人民的根本利益。", "P2_philosophy", []),
+    ("维护最广大人民的根本利益。", "P2_philosophy", ["人民的根本利益"]),
+    # social organisations, not a list of employers; coverage, not farm insurance
+    ("发挥社会团体和广大群众的力量。", "P3_co_governance", ["社会团体"]),
+    ("国家机关、事业单位、社会团体执行劳动法。", "P3_co_governance", []),
+    ("推进社保精准扩面。", "F1_population", ["社保精准扩面"]),
+    ("推动农业保险扩面增品。", "F1_population", []),
+    # social management as co-governance, not an economic competence
+    ("加强和创新社会管理。", "P3_co_governance", ["社会管理"]),
+    ("赋予经济社会管理权限。", "P3_co_governance", []),
+])
+def test_the_project_lexicon_keeps_senses_apart(project: Matcher, text: str, category: str,
+                                                counted: list[str]) -> None:
+    assert _cats(project, text).get(category, []) == counted
+
+
+@pytest.mark.parametrize("text,category,counted", [
+    # older wording of the same concepts (issue 13): each counts in its category
+    ("加强社会管理和公共服务。", "P3_co_governance", ["社会管理"]),
+    ("和平与发展是当今时代的主题。", "F5_peaceful_development", ["和平与发展"]),
+    ("坚持全心全意为人民服务的宗旨。", "P2_philosophy", ["全心全意为人民服务"]),
+    ("从群众中来,到群众中去。", "P2_philosophy", ["从群众中来"]),
+    ("开展五讲四美活动。", "F3_material_spiritual", ["五讲四美"]),
+    ("培养有理想、有道德、有文化、有纪律的新人。", "F3_material_spiritual", ["有理想、有道德"]),
+    ("实行计划生育,控制人口增长。", "C1_demographic", ["计划生育", "人口增长"]),
+    ("由劳动保险基金项下付给。", "D_social_security", ["劳动保险"]),
+    ("在中国共产党和毛泽东主席的英明领导下。", "P1_leadership", ["共产党和毛泽东主席的英明领导"]),
+    ("实行民主集中制。", "P1_leadership", ["民主集中制"]),
+    ("本着平等互利的原则。", "F5_peaceful_development", ["平等互利"]),
+    # Chinese numerals in population figures
+    ("我们这个十四亿多人的大国。", "F1_population", ["十四亿多人"]),
+    ("我国有十三亿人口。", "F1_population", ["十三亿人口"]),
+    ("十亿中国人民。", "F1_population", ["十亿中国人民"]),
+    ("参保人数达十亿多人。", "F1_population", ["参保人数达十亿多人"]),
+    # fixed phrases with words inside
+    ("积极参与全球经济治理。", "F5_peaceful_development", ["全球经济治理"]),
+    ("发展多层次、多支柱养老保险体系。", "P3_co_governance", ["多层次、多支柱养老"]),
+])
+def test_era_variants_and_numerals_count(project: Matcher, text: str, category: str,
+                                         counted: list[str]) -> None:
+    assert _cats(project, text).get(category, []) == counted
+
+
+def test_counting_13_billion_as_population_but_not_sums_or_small_counts(project: Matcher) -> None:
+    assert "F1_population" not in _cats(project, "投资十三亿元。受益2亿人。")
+    assert "F1_population" not in _cats(project, "投资12亿人民币。")
+
+
+# ----------------------------------------------------------------- the frame dimension
+
+
+def test_the_frame_term_is_its_own_dimension_and_pairs_with_nothing(project: Matcher) -> None:
+    lex = project.lexicon
+    frame = [c for c in lex.categories if c.dimension == "frame"]
+    assert [t.text for c in frame for t in c.terms] == ["中国式现代化"]
+    text = "以中国式现代化促进共同富裕,坚持党的领导。"
+    hits = project.find(text)
+    assert [(h.dimension, text[h.start:h.end]) for h in hits if h.dimension == "frame"] == [
+        ("frame", "中国式现代化")]
+
+    class Chars:
+        name, version, hmm, config_hash = "chars", "1", False, "chars"
+
+        def cut(self, t: str) -> list[str]:
+            return list(t)
+
+    ds = score_document(segment_text(Chars(), text), hits, Scheme.from_lexicon(lex),
+                        text_length=len(text))
+    frame_rows = [r for r in ds.scores if r[1] == "frame" and r[0] == "all"]
+    assert [(r[2], r[3]) for r in frame_rows] == [(frame[0].id, 1)]
+    assert ds.cooccurrence  # the feature and the pathway do pair
+    assert all("frame" not in (r[1], r[3]) for r in ds.cooccurrence)
+
+
+# ----------------------------------------------------------------- exactness on the corpora
+
+
+def _inside(text: str, i: int, term: str, phrases: tuple[str, ...]) -> bool:
+    """Whether the occurrence of ``term`` at ``i`` lies inside one of ``phrases``."""
+    return any(k <= i and text.startswith(p, i - k)
+               for p in phrases for k in range(len(p)) if p.startswith(term, k))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("corpus", CHINESE_CORPORA)
+def test_every_occurrence_of_a_guarded_term_is_counted_covered_or_in_its_guarded_context(
+        corpus: str) -> None:
+    lexicon = load_lexicon(PROJECT)
+    matcher = Matcher(lexicon)
+    guarded = [(c.id, t, dict(t.spec)) for c in lexicon.categories for t in c.terms
+               if t.guarded_literal is not None]
+    assert guarded
+    checked = left_out = 0
+    for doc in load_corpus(shared_corpus(corpus)).documents:
+        text = doc.text
+        spans: dict[str, list[tuple[int, int, str]]] = {}
+        for h in matcher.find(text):
+            spans.setdefault(h.category, []).append((h.start, h.end, h.term))
+        for cid, t, spec in guarded:
+            term = t.text
+            counted = {s for s, _e, name in spans.get(cid, []) if name == term}
+            i = text.find(term)
+            while i >= 0:
+                checked += 1
+                end = i + len(term)
+                guard = (any(text.endswith(w, 0, i) for w in spec.get("not_before", ()))
+                         or any(text.startswith(w, end) for w in spec.get("not_after", ()))
+                         or _inside(text, i, term, spec.get("not_in", ())))
+                covered = any(s < end and i < e for s, e, name in spans.get(cid, [])
+                              if not (s == i and name == term))
+                if i in counted:
+                    assert not guard, f"{doc.doc_id}: {term!r} at {i} counted in a guarded context"
+                else:
+                    assert guard or covered, f"{doc.doc_id}: {term!r} at {i} neither counted, " \
+                                             "covered nor guarded"
+                    left_out += not covered
+                i = text.find(term, i + 1)
+            assert counted <= {s for s in range(len(text)) if text.startswith(term, s)}
+    assert checked > 0 and left_out < checked
