@@ -523,8 +523,10 @@ def test_cached_figures_are_the_drawn_ones_byte_for_byte(hostile_run: Path, tmp_
     def no_drawing(*args: object, **kwargs: object) -> None:
         raise AssertionError("a cached figure was drawn again")
 
-    monkeypatch.setattr(report, "save_figure", no_drawing)
-    monkeypatch.setattr(report, "new_figure", no_drawing)
+    from pipeline import figures, render
+
+    monkeypatch.setattr(render, "save_figure", no_drawing)
+    monkeypatch.setattr(figures, "new_figure", no_drawing)
     from_cache = report.write_report(again, settings)
     assert [p.relative_to(again) for p in from_cache] == [p.relative_to(first) for p in drawn]
     for p in from_cache:
@@ -601,7 +603,9 @@ def test_cached_workbook_is_the_built_one_byte_for_byte(tmp_path: Path,
     def no_building(*args: object, **kwargs: object) -> None:
         raise AssertionError("a cached workbook was built again")
 
-    monkeypatch.setattr(report, "_build_xlsx", no_building)
+    from pipeline import render
+
+    monkeypatch.setattr(render, "_build_xlsx", no_building)
     report._write_xlsx(_workbook_tables(), tmp_path / "copied.xlsx", cache)
     assert (tmp_path / "copied.xlsx").read_bytes() == (tmp_path / "built.xlsx").read_bytes()
     wb = load_workbook(tmp_path / "copied.xlsx", read_only=True)
