@@ -523,6 +523,14 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
                       "with hits: too sparse to test. Mann-Kendall and Theil-Sen on the yearly "
                       "rates are kept as secondary columns (mk_*); change years from PELT with "
                       "a penalty calibrated to find none in a series without change.")
+        panel = str(tr["panel"].iloc[0]) if "panel" in tr.columns and len(tr) else ""
+        if panel.startswith("balanced"):
+            s.text.append("The units change over the years, so the trends are those of the "
+                          f"balanced panel ({panel[len('balanced: '):]}): a trend across the "
+                          "change would measure the change of population, not of the texts.")
+        elif "read with care" in panel:
+            s.text.append("The units change over the years and no unit is present in every "
+                          "year: these trends mix populations; read them with care.")
         s.tables.append(("trends", tr))
     sections.append(s)
 

@@ -77,7 +77,8 @@ def analyse(run: compare.RunTables, periods: Sequence[compare.Period], *, seed: 
     yearly = rates("year")
     tables["rates_by_year"] = yearly
     tables["rates_by_year_domain"] = rates("year", "domain_sentences")
-    tables["trends"] = trend_table(docs, scores, yearly, matrix=matrices["all"])
+    trends = trend_table(docs, scores, yearly, matrix=matrices["all"])
+    trends.insert(2, "panel", "all documents")
     comp = compare.composition_by_year(docs)
     tables["composition_by_year"] = comp
     if comp["change"].any():
@@ -90,6 +91,14 @@ def analyse(run: compare.RunTables, periods: Sequence[compare.Period], *, seed: 
                 sub, scores, "year", seed=seed, n_boot=n_boot,
                 paragraphs=compare.paragraph_matrix(sub, run.units, scores, "all"))
             notes["balanced_units"] = ", ".join(keep)
+            # A trend across a change of units measures the change of population: the
+            # trends are those of the balanced panel when it has the years for a model.
+            if sub["year"].nunique() >= 3:
+                trends = trend_table(sub, scores, tables["rates_by_year_balanced"])
+                trends.insert(2, "panel", "balanced: " + ", ".join(keep))
+        if trends["panel"].iloc[0] == "all documents" if len(trends) else False:
+            trends["panel"] = "all documents (the units change: read with care)"
+    tables["trends"] = trends
     if periods and docs["period"].notna().any():
         tables["rates_by_period"] = rates("period")
         tables["cooccurrence_by_period"] = compare.cooccurrence_by(

@@ -770,3 +770,20 @@ def test_the_report_never_runs_the_engine() -> None:
         imported |= {node.module for node in ast.walk(tree)
                      if isinstance(node, ast.ImportFrom) and node.module}
         assert "engine" not in imported and "pipeline.engine" not in imported, name
+
+
+def test_trends_of_a_changing_population_come_from_the_balanced_panel(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("pipeline.discover.discovery_tables", lambda run_dir, settings: {})
+    run_dir = _panel_run(tmp_path)
+    report.write_report(run_dir, Settings())
+    trends = pd.read_csv(run_dir / "tables" / "trends.csv", keep_default_na=False)
+    assert set(trends["panel"]) == {"balanced: provincial/上海市"}
+    # Shanghai alone: 5 documents over 5 years, not the 9 documents of all units.
+    assert set(trends["documents"]) == {5} and set(trends["years"]) == {5}
+    # Shanghai's rate is flat (3 per 1,000 tokens every year): no trend, although the
+    # pooled rate of all units falls from 30 to 17 per 10k when Beijing and Anhui join.
+    f2 = trends.set_index("category").loc["F2_common_prosperity"]
+    assert f2["trend"] == "no trend"
+    md = (run_dir / "report.md").read_text(encoding="utf-8")
+    assert "the trends are those of the balanced panel (provincial/上海市)" in md
