@@ -78,11 +78,12 @@ METHODS = [
      "whole text; `domain_sentences` only the sentences mentioning a D_social_security term."),
     ("Confidence intervals",
      "Two-stage percentile bootstrap: each replicate draws the group's documents with "
-     "replacement, then the paragraphs of each drawn document with replacement (a block "
-     "bootstrap of the text within documents; Davison and Hinkley 1997, section 3.8), and "
+     "replacement, then the blocks of each drawn document with replacement (a block is a "
+     "paragraph, or at most 10 sentences of a longer one: a block bootstrap of the text "
+     "within documents; Davison and Hinkley 1997, section 3.8), and "
      "recomputes the pooled rate ({n_boot} replicates, seed {seed}); the interval is the "
      "2.5th to 97.5th percentile. A year with one document gets the uncertainty of its own "
-     "paragraphs; only a single one-paragraph document has a zero-width interval. "
+     "text; only a document of a single block has a zero-width interval. "
      "Differences between two groups resample each group independently. The column "
      "ci_basis says what was resampled."),
     ("Trends",
