@@ -287,14 +287,13 @@ def _to_csv(df: pd.DataFrame, path: Path) -> None:
 
     text_cols = [c for c, dtype in df.dtypes.items()
                  if dtype == object or isinstance(dtype, pd.StringDtype)]
-    has_cr = [c for c in text_cols if df[c].map(lambda v: isinstance(v, str) and "\r" in v).any()]
+    has_cr = [c for c in text_cols if any(isinstance(v, str) and "\r" in v for v in df[c])]
     if not has_cr:
         df.to_csv(path, index=False, lineterminator="\n", float_format=FLOAT_FORMAT,
                   encoding="utf-8")
         return
     marker = next(m for m in (chr(0xE000 + i) for i in range(6400))
-                  if not any(df[c].map(lambda v, m=m: isinstance(v, str) and m in v).any()
-                             for c in text_cols))
+                  if not any(isinstance(v, str) and m in v for c in text_cols for v in df[c]))
     marked = df.copy()
     for c in has_cr:
         marked[c] = df[c].map(lambda v: v.replace("\r", marker + "\n") if isinstance(v, str)

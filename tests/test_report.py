@@ -747,8 +747,9 @@ def test_report_shows_corpus_caveats_and_no_absolute_paths(
     html = (run_dir / "report.html").read_text(encoding="utf-8")
     assert "From the corpus's NOTES.md: 2021 is a &lt;b&gt;budget&lt;/b&gt; report" in md
     assert "2021 is a &lt;b&gt;budget&lt;/b&gt; report" in html and "not a caveat" not in md
-    assert "1 document(s) are not of the corpus's usual type (government_work_report): " \
-           "2021-sh (budget_report)" in md
+    # (document metadata is Markdown-escaped in report.md: no emphasis from an underscore)
+    assert "1 document(s) are not of the corpus's usual type (government\\_work\\_report): " \
+           "2021-sh (budget\\_report)" in md
     assert "Periods from lexicons/periods.yaml" in md
     for text in (md, html):
         assert str(tmp_path) not in text and str(REPO) not in text

@@ -88,12 +88,14 @@ def test_report_md_escapes_a_markdown_link_in_a_title(tmp_path: Path,
 
 def test_figures_draw_dollar_signs_as_they_are() -> None:
     table = pd.DataFrame({"region": ["$\\frac{$", "$x^^2$"], "dimension": ["feature"] * 2,
-                          "category": ["F1_population"] * 2, "rate_per_10k": [1.0, 2.0]})
+                          "category": ["F1_population"] * 2, "rate_per_10k": [1.0, 2.0],
+                          "documents": [1, 1]})
     with report._style():
         fig = report._group_heatmap(table, "region", {}, "按 region")
         fig.canvas.draw()  # a mathtext parse error once ended the run here
         labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
-    assert labels == ["$\\frac{$", "$x^^2$"]
+    # (each group's label is followed by its number of documents on a line of its own)
+    assert [label.split("\n")[0] for label in labels] == ["$\\frac{$", "$x^^2$"]
 
 
 def test_an_svg_figure_with_control_characters_in_its_labels_is_valid_xml(
@@ -101,7 +103,8 @@ def test_an_svg_figure_with_control_characters_in_its_labels_is_valid_xml(
     from xml.dom import minidom
 
     table = pd.DataFrame({"region": ["控\x01制\x00", "b\x1b[31m"], "dimension": ["feature"] * 2,
-                          "category": ["F1_population"] * 2, "rate_per_10k": [1.0, 2.0]})
+                          "category": ["F1_population"] * 2, "rate_per_10k": [1.0, 2.0],
+                          "documents": [1, 1]})
     with report._style():
         fig = report._group_heatmap(table, "region", {}, "按 region")
         paths, _png = report.save_figure(fig, tmp_path, "g")
