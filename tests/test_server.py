@@ -184,6 +184,12 @@ def test_a_deployment_on_a_work_pool_runs_on_a_process_worker(
 def _bystander() -> Iterator[subprocess.Popen[bytes]]:
     """An unrelated process (its own process group, as the server has) that must survive."""
     proc = subprocess.Popen(["sleep", "120"], start_new_session=True)
+    # Until the child has exec'd, /proc shows the test's own command line: wait for `sleep`
+    # (on a loaded machine that takes a moment, and an identity read too early never matches).
+    deadline = time.monotonic() + 10
+    while not Path(f"/proc/{proc.pid}/cmdline").read_bytes().startswith(b"sleep"):
+        assert time.monotonic() < deadline, "the bystander did not start"
+        time.sleep(0.01)
     try:
         yield proc
     finally:
