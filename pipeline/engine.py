@@ -65,7 +65,7 @@ log = logging.getLogger(__name__)
 _DUPLICATE: Any = "skipped"
 
 #: Bump when score.py changes what it computes: old cached rows are then ignored.
-SCORER_VERSION = "1"
+SCORER_VERSION = "2"  # 2: the domain_window scope, scores.framed, term_counts.formula
 DOCUMENT_CORE = ("doc_id", "path", "title", "date", "year", "issuer", "level", "region",
                  "doc_type", "language")
 DOCUMENT_TAIL = ("chars", "tokens", "sentences", "paragraphs", "sha256", "encoding", "reader",
@@ -431,7 +431,8 @@ def process_batch(plan: RunPlan, batch: Sequence[Source]) -> BatchResult:
                 t2 = time.perf_counter()
                 hits = _matcher(plan.lexicon).find(doc.text)
                 t3 = time.perf_counter()
-                ds = _score.score_units(units, hits, plan.scheme, text_length=len(doc.text))
+                ds = _score.score_units(units, hits, plan.scheme, text_length=len(doc.text),
+                                        text=doc.text)
                 _write_json(_json_path(score_dir, doc.sha256), ds.to_json())
                 stats.scored += 1
                 secs["segment"] += t2 - t1

@@ -115,7 +115,8 @@ def compare_cmd(
                               help="Keep only documents of these years, FIRST-LAST (e.g. "
                                    "2025-2026)."),
     scope: str = typer.Option("all", "--scope",
-                              help="all, domain_sentences or domain_paragraphs."),
+                              help="all, domain_sentences, domain_paragraphs or domain_window "
+                                   "(with all, the domain_window results are shown beside)."),
     out: Path = typer.Option(DEFAULT_OUT, "--out", "-o",
                              help="Writes OUT/compare/<by>-<a>-vs-<b>/."),
     periods: Path = typer.Option(DEFAULT_PERIODS, "--periods", "-p", help="Periods file."),
@@ -163,20 +164,29 @@ def compare_cmd(
         plist = compare.load_periods(periods) if periods else []
         result = compare.compare_groups(tables, group, a, b, periods=plist, scope=scope,
                                         seed=settings.seed, years=_years(years))
-        folder = _write_comparison(result, Path(out) / "compare", roots, top)
+        side = None  # whole text beside the social-security scope (docs/report.md)
+        if scope == "all" and compare.SS_SCOPE in set(tables.scores["scope"]):
+            ss = compare.compare_groups(tables, group, result.a, result.b, periods=plist,
+                                        scope=compare.SS_SCOPE, seed=settings.seed,
+                                        years=_years(years))
+            side = compare.differences_side_by_side(result.differences, ss.differences)
+        folder = _write_comparison(result, Path(out) / "compare", roots, top, side)
     if as_json:
         print_json({"by": result.by, "a": result.a, "b": result.b, "scope": result.scope,
                     "years": list(result.years) if result.years else None,
                     "folder": str(folder),
-                    "differences": result.differences.to_dict(orient="records")})
+                    "differences": result.differences.to_dict(orient="records"),
+                    "differences_whole_vs_ss": None if side is None
+                    else side.to_dict(orient="records")})
         return
-    _print_comparison(result, folder, top)
+    _print_comparison(result, folder, top, side)
 
 
 _COMPARISON = "mobilize comparison folder"
 
 
-def _write_comparison(result: object, compare_out: Path, roots: list[Path], top: int) -> Path:
+def _write_comparison(result: object, compare_out: Path, roots: list[Path], top: int,
+                      side: object = None) -> Path:
     """Write the comparison into ``compare_out/<label>/``: atomically, under its lock, and only
     over a comparison folder mobilize wrote (marked by comparison.json)."""
     from pipeline import report, store
@@ -189,6 +199,8 @@ def _write_comparison(result: object, compare_out: Path, roots: list[Path], top:
             store.atomic_dir(compare_out, label, owned=store.is_comparison_folder,
                              what=_COMPARISON) as tmp:
         report.write_comparison(result, tmp, top=top)  # type: ignore[arg-type]
+        if side is not None:
+            store.write_csv(side, tmp / "differences_whole_vs_ss.csv")  # type: ignore[arg-type]
         r = result
         store.write_json(tmp / store.COMPARE_MARKER, {
             "schema": store.COMPARE_SCHEMA, "by": r.by, "a": r.a, "b": r.b,  # type: ignore[attr-defined]
@@ -211,19 +223,33 @@ def _years(text: str | None) -> tuple[int, int] | None:
     return span
 
 
-def _print_comparison(result: object, folder: Path, top: int) -> None:
+def _print_comparison(result: object, folder: Path, top: int, side: object = None) -> None:
     from rich.table import Table
 
     r = result  # compare.Comparison
     span = f", years {r.years[0]}-{r.years[1]}" if r.years else ""  # type: ignore[attr-defined]
     t = Table(title=f"{r.by}: A = {r.a}  vs  B = {r.b}  (per 10k tokens, scope {r.scope}{span})")  # type: ignore[attr-defined]
-    for col in ("category", "A", "B", "A − B", "95% CI", ""):
+    ss_cols = ("A (SS)", "B (SS)", "A − B (SS)", "95% CI (SS)", " ") if side is not None else ()
+    for col in ("category", "A", "B", "A − B", "95% CI", "", *ss_cols):
         t.add_column(col, justify="left" if col == "category" else "right")
+    ss_rows = {} if side is None else {x.category: x for x in side.itertuples()}  # type: ignore[attr-defined]
     for row in r.differences.itertuples():  # type: ignore[attr-defined]
         excl = row.ci_low > 0 or row.ci_high < 0
-        t.add_row(row.category, f"{row.rate_a:.2f}", f"{row.rate_b:.2f}", f"{row.difference:+.2f}",
-                  f"[{row.ci_low:+.2f}, {row.ci_high:+.2f}]", "*" if excl else "")
+        cells = [row.category, f"{row.rate_a:.2f}", f"{row.rate_b:.2f}", f"{row.difference:+.2f}",
+                 f"[{row.ci_low:+.2f}, {row.ci_high:+.2f}]", "*" if excl else ""]
+        x = ss_rows.get(row.category)
+        if side is not None and (x is None or x.circular):
+            cells += ["circular" if x is not None else "", "", "", "", ""]
+        elif x is not None:
+            ex = x.ci_low_ss > 0 or x.ci_high_ss < 0
+            cells += [f"{x.rate_a_ss:.2f}", f"{x.rate_b_ss:.2f}", f"{x.difference_ss:+.2f}",
+                      f"[{x.ci_low_ss:+.2f}, {x.ci_high_ss:+.2f}]", "*" if ex else ""]
+        t.add_row(*cells)
     console.print(t)
+    if side is not None:
+        console.print("SS: social-security passages (scope domain_window: sentences with a "
+                      "D_social_security term and their neighbours); D there is circular. "
+                      "Table: differences_whole_vs_ss.csv")
     key = r.keyness[r.keyness["within"] == "all"]  # type: ignore[attr-defined]
     kt = Table(title="terms driving the difference (log-odds z; + = typical of A)")
     kt.add_column("typical of A")
