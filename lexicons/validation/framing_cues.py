@@ -33,6 +33,9 @@ CORPORA = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora"
 COLUMNS = ("line_id", "stratum", "cues", "category", "term", "corpus", "doc_id", "year",
            "left", "match", "right", "judgement", "note")
 SEED = 20261203
+#: characters of the sentence kept either side of the match in the sheet (the cues column
+#: names the cues of the whole sentence)
+CONTEXT = 60
 
 
 def pool(lexicon_path: Path, corpora: Path) -> list[dict[str, str]]:
@@ -88,6 +91,7 @@ def sample(rows: list[dict[str, str]], per_cell: int, seed: int) -> list[dict[st
     chosen.sort(key=lambda r: (r["stratum"], r["category"], r["corpus"], r["doc_id"]))
     for i, r in enumerate(chosen, start=1):
         r["line_id"] = f"F{i:03d}"
+        r["left"], r["right"] = r["left"][-CONTEXT:], r["right"][:CONTEXT]
         r["judgement"] = ""
         r["note"] = ""
     return chosen
