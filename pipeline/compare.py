@@ -1027,6 +1027,8 @@ def scope_side_by_side(documents: pd.DataFrame, scores: pd.DataFrame, *, seed: i
     out["circular"] = out["dimension"] == "domain"
     for c in ("count_ss", "tokens_ss", "rate_ss", "ci_low_ss", "ci_high_ss", "ss_share"):
         out[c] = out[c].astype(float).where(~out["circular"])
+    for c in ("count_ss", "tokens_ss"):  # integers, empty where circular
+        out[c] = out[c].round().astype("Int64")
     out.insert(2, "ss_scope", ss_scope)
     return out.reset_index(drop=True)
 

@@ -72,8 +72,9 @@ def test_run_local_writes_every_table_and_reruns_byte_identically(tmp_path: Path
                                        "encoding", "reader", "converted"]
     assert list(docs["doc_id"]) == sorted(docs["doc_id"])
     scores = pd.read_csv(run_dir / "scores.csv")
-    assert set(scores["scope"]) == {"all", "domain_sentences", "domain_paragraphs"}
-    assert len(scores) == len(docs) * 3 * 4  # every document x scope x category of mini.yaml
+    assert set(scores["scope"]) == {"all", "domain_sentences", "domain_paragraphs",
+                                   "domain_window"}
+    assert len(scores) == len(docs) * 4 * 4  # every document x scope x category of mini.yaml
     manifest = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     assert manifest["corpus"]["documents"] == len(docs)
     assert manifest["lexicon"]["name"] == "engine-mini"
