@@ -325,3 +325,60 @@ def test_window_lies_between_sentences_and_all_and_framed_is_the_cue_rule() -> N
         assert got == expected, doc.doc_id
         framed_total += got
     assert framed_total > 0
+
+
+def _run_tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    docs = _docs()
+    rows = []
+    for d in docs["doc_id"]:
+        for scope, toks in (("all", 100), ("domain_sentences", 10), ("domain_paragraphs", 40),
+                            ("domain_window", 20)):
+            rows.append((d, scope, "challenge", "C1_demographic", 2, toks, 1))
+            rows.append((d, scope, "domain", "D_social_security", 1, toks, 0))
+    scores = pd.DataFrame(rows, columns=["doc_id", "scope", "dimension", "category", "count",
+                                         "tokens", "framed"])
+    return docs, scores, _terms()
+
+
+def test_report_section_shows_side_by_side_framing_dominance_and_formulas() -> None:
+    from pipeline import report_meaning
+
+    docs, scores, terms = _run_tables()
+    parts = report_meaning.meaning_parts(docs, scores, terms, seed=3, n_boot=20)
+    assert sorted(parts.files) == ["meaning_dominance_by_period", "meaning_formula_shares",
+                                   "meaning_framed_challenges", "meaning_whole_vs_ss"]
+    text = "\n".join(parts.text)
+    assert "circular" in text
+    assert "P1: C1_demographic — 老龄化 75% of n = 4" in text  # dominance beside its period
+    assert "P1: P2_philosophy 100% (n = 2)" in text  # formulas above half
+    side = parts.files["meaning_whole_vs_ss"]
+    assert list(side.loc[side["circular"], "category"]) == ["D_social_security"]
+    fr = parts.files["meaning_framed_challenges"]
+    assert [(r.scope, r.n, r.framed) for r in fr.itertuples()] == [("all", 8, 4),
+                                                                 ("domain_window", 8, 4)]
+
+
+def test_report_section_asks_for_a_rerun_on_an_old_run() -> None:
+    from pipeline import report_meaning
+
+    docs, scores, terms = _run_tables()
+    old = scores[scores["scope"] != "domain_window"].drop(columns="framed")
+    parts = report_meaning.meaning_parts(docs, old, terms.drop(columns="formula"), seed=3,
+                                         n_boot=20)
+    assert "re-run `mobilize run`" in parts.text[0]
+    assert sorted(parts.files) == ["meaning_dominance_by_period"]
+
+
+def test_compare_differences_side_by_side_blank_the_domain() -> None:
+    cols = ["dimension", "category", "rate_a", "rate_b", "difference", "ci_low", "ci_high"]
+    whole = pd.DataFrame([("feature", "F1_population", 3.0, 1.0, 2.0, 0.5, 3.5),
+                          ("domain", "D_social_security", 9.0, 8.0, 1.0, -1.0, 3.0)],
+                         columns=cols)
+    ss = pd.DataFrame([("feature", "F1_population", 30.0, 10.0, 20.0, 5.0, 35.0),
+                       ("domain", "D_social_security", 90.0, 80.0, 10.0, -10.0, 30.0)],
+                      columns=cols)
+    side = compare.differences_side_by_side(whole, ss)
+    assert list(side["category"]) == ["F1_population", "D_social_security"]
+    assert side.loc[0, ["difference", "difference_ss", "circular"]].tolist() == [2.0, 20.0,
+                                                                                False]
+    assert side.loc[1, "circular"] and np.isnan(side.loc[1, "rate_a_ss"])
