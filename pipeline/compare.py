@@ -1322,3 +1322,167 @@ __all__ = ["Comparison", "CountFit", "ParagraphMatrix", "Period", "RunTables",
            "cooccurrence_by", "doc_matrix", "keyness", "load_periods", "log_odds_dirichlet",
            "mann_kendall", "pelt_l2", "period_of", "pooled_rates", "rate_differences", "read_run",
            "resolve_group", "term_counts_by", "theil_sen", "trends", "with_periods"]
+
+
+# --------------------------------------------------------------------------- meaning (issue 13.5)
+# Pure functions behind the report's "What the scores mean" section and `mobilize compare`'s
+# social-security columns: dominance per period, formula shares, framed challenge mentions,
+# and whole-text against social-security (``domain_window``) rates side by side.
+
+#: the social-security scope shown beside the whole text (docs/engine.md, "Scopes")
+SS_SCOPE = "domain_window"
+#: a category is "dominated" in a group when one term gives more than this share of its count
+DOMINANCE_THRESHOLD = 0.5
+
+
+def _grouped_terms(documents: pd.DataFrame, term_counts: pd.DataFrame, by: str | None
+                   ) -> tuple[pd.DataFrame, str]:
+    """term_counts with the documents' group in column ``group`` ("all" when ``by`` is None)."""
+    if by is None:
+        tc = term_counts[term_counts["doc_id"].isin(documents["doc_id"])].copy()
+        tc["group"] = "all"
+        return tc, "group"
+    groups = documents[["doc_id", by]].dropna()
+    groups = groups[groups[by].astype(str) != ""]
+    tc = term_counts.merge(groups.rename(columns={by: "group"}), on="doc_id", how="inner")
+    tc["group"] = tc["group"].astype(str)
+    return tc, "group"
+
+
+def dominance_by_group(documents: pd.DataFrame, term_counts: pd.DataFrame, by: str | None,
+                       *, threshold: float = DOMINANCE_THRESHOLD) -> pd.DataFrame:
+    """Per group of ``by`` (e.g. ``period``; None: the whole corpus) and category: its count
+    ``n``, the terms matched, the top term, its share of ``n`` and ``dominated`` (top share >
+    ``threshold``). Ties for the top term go to the first term in sort order. Rows sorted by
+    group, dimension, category; categories without a hit in a group have no row."""
+    cols = ["group", "dimension", "category", "n", "terms_matched", "top_term", "top_count",
+            "top_share", "dominated"]
+    tc, g = _grouped_terms(documents, term_counts, by)
+    if tc.empty:
+        return pd.DataFrame(columns=cols)
+    agg = (tc.groupby([g, "dimension", "category", "term"], observed=True)["count"].sum()
+           .reset_index())
+    agg = agg[agg["count"] > 0]
+    agg = agg.sort_values([g, "dimension", "category", "count", "term"],
+                          ascending=[True, True, True, False, True], kind="mergesort")
+    keys = [g, "dimension", "category"]
+    total = agg.groupby(keys, sort=False)["count"].transform("sum")
+    size = agg.groupby(keys, sort=False)["count"].transform("size")
+    agg = agg.assign(n=total, terms_matched=size)
+    top = agg.drop_duplicates(keys)
+    out = pd.DataFrame({"group": top[g].astype(str), "dimension": top["dimension"],
+                        "category": top["category"], "n": top["n"].astype(int),
+                        "terms_matched": top["terms_matched"].astype(int),
+                        "top_term": top["term"], "top_count": top["count"].astype(int)})
+    out["top_share"] = (out["top_count"] / out["n"]).round(6)
+    out["dominated"] = out["top_share"] > threshold
+    return out.sort_values(["group", "dimension", "category"]).reset_index(drop=True)[cols]
+
+
+def formula_shares(documents: pd.DataFrame, term_counts: pd.DataFrame, by: str | None
+                   ) -> pd.DataFrame:
+    """Per group and category with a formula term (``term_counts.formula`` = 1): the count
+    ``n``, the hits of formula terms ``formula_count``, their share, and the formula terms
+    matched. Categories without formula terms in the lexicon have no row (a share of 0 would
+    read as measured). Needs a run of scorer version 2 (the ``formula`` column)."""
+    cols = ["group", "dimension", "category", "n", "formula_count", "formula_share",
+            "formula_terms"]
+    if "formula" not in term_counts.columns:
+        raise MobilizeError("term_counts.csv has no formula column (a run of an older "
+                            "mobilize)", fix="Re-run `mobilize run` for this corpus.")
+    tc, g = _grouped_terms(documents, term_counts, by)
+    flagged = tc["formula"].astype(int) == 1
+    cats = set(zip(tc.loc[flagged, "dimension"], tc.loc[flagged, "category"]))
+    rows = []
+    for (grp, dim, cat), part in tc.groupby([g, "dimension", "category"], observed=True,
+                                            sort=True):
+        if (dim, cat) not in cats:
+            continue
+        n = int(part["count"].sum())
+        f = part[part["formula"].astype(int) == 1]
+        fc = int(f["count"].sum())
+        terms = ", ".join(sorted(set(f.loc[f["count"] > 0, "term"])))
+        rows.append((str(grp), dim, cat, n, fc, round(fc / n, 6) if n else np.nan, terms))
+    return pd.DataFrame(rows, columns=cols)
+
+
+def wilson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion k/n (scipy's ``binomtest``); (nan, nan) at
+    n = 0."""
+    if n <= 0:
+        return (np.nan, np.nan)
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="wilson")
+    return (float(ci.low), float(ci.high))
+
+
+def framed_shares(scores: pd.DataFrame, *, scopes: Sequence[str] = ("all", SS_SCOPE)
+                  ) -> pd.DataFrame:
+    """Per challenge category and scope: its hits ``n``, those in a sentence with a
+    challenge cue (``framed``), their share and a 95% Wilson interval. The interval treats
+    hits as independent; hits of one document are not, so read it as a lower bound on the
+    uncertainty. Needs the ``framed`` column (scorer version 2)."""
+    cols = ["scope", "dimension", "category", "n", "framed", "framed_share", "ci_low",
+            "ci_high"]
+    if "framed" not in scores.columns:
+        raise MobilizeError("scores.csv has no framed column (a run of an older mobilize)",
+                            fix="Re-run `mobilize run` for this corpus.")
+    sc = scores[(scores["dimension"] == "challenge") & scores["scope"].isin(list(scopes))]
+    rows = []
+    for (scope, dim, cat), part in sc.groupby(["scope", "dimension", "category"], sort=True):
+        n, k = int(part["count"].sum()), int(part["framed"].sum())
+        lo, hi = wilson_interval(k, n)
+        rows.append((scope, dim, cat, n, k, round(k / n, 6) if n else np.nan, lo, hi))
+    order = {s: i for i, s in enumerate(scopes)}
+    out = pd.DataFrame(rows, columns=cols)
+    return out.sort_values(["scope", "category"], key=lambda s: s.map(order) if s.name == "scope"
+                           else s).reset_index(drop=True)
+
+
+def scope_side_by_side(documents: pd.DataFrame, scores: pd.DataFrame, *, seed: int,
+                       n_boot: int = DEFAULT_BOOT, ss_scope: str = SS_SCOPE) -> pd.DataFrame:
+    """Whole-text and social-security rates of every category, side by side: for each scope
+    the pooled rate per 10k tokens with its bootstrap CI (``pooled_rates``), the count and
+    tokens, and ``ss_share`` = the category's hits inside the social-security scope over its
+    whole-text hits. ``circular`` is True for the domain dimension: D counted inside the
+    passages it defines says nothing (every domain_sentences sentence has a D hit by
+    construction), so its social-security columns are left empty."""
+    whole = pooled_rates(documents, scores, None, scope="all", seed=seed, n_boot=n_boot)
+    ss = pooled_rates(documents, scores, None, scope=ss_scope, seed=seed, n_boot=n_boot)
+    keep = ["dimension", "category", "documents", "count", "tokens", "rate_per_10k", "ci_low",
+            "ci_high"]
+    out = whole[keep].merge(ss[keep].drop(columns="documents"), on=["dimension", "category"],
+                            how="left", suffixes=("", "_ss"))
+    out = out.rename(columns={"count": "count_all", "tokens": "tokens_all",
+                              "rate_per_10k": "rate_all", "ci_low": "ci_low_all",
+                              "ci_high": "ci_high_all", "rate_per_10k_ss": "rate_ss"})
+    out["ss_share"] = np.where(out["count_all"] > 0,
+                               out["count_ss"] / out["count_all"].where(out["count_all"] > 0),
+                               np.nan)
+    out["circular"] = out["dimension"] == "domain"
+    for c in ("count_ss", "tokens_ss", "rate_ss", "ci_low_ss", "ci_high_ss", "ss_share"):
+        out[c] = out[c].astype(float).where(~out["circular"])
+    for c in ("count_ss", "tokens_ss"):  # integers, empty where circular
+        out[c] = out[c].round().astype("Int64")
+    out.insert(2, "ss_scope", ss_scope)
+    return out.reset_index(drop=True)
+
+
+def differences_side_by_side(whole: pd.DataFrame, ss: pd.DataFrame) -> pd.DataFrame:
+    """Two ``rate_differences`` tables, whole text and social-security scope, in one:
+    ``dimension, category`` then the whole-text columns and the same columns suffixed ``_ss``,
+    and ``circular`` (True for the domain dimension, whose ``_ss`` columns are left empty:
+    D inside the passages it defines measures nothing)."""
+    cols = ["rate_a", "rate_b", "difference", "ci_low", "ci_high"]
+    out = whole[["dimension", "category", *cols]].merge(
+        ss[["dimension", "category", *cols]], on=["dimension", "category"], how="left",
+        suffixes=("", "_ss"), sort=False)
+    out["circular"] = out["dimension"] == "domain"
+    for c in cols:
+        out[f"{c}_ss"] = out[f"{c}_ss"].astype(float).where(~out["circular"])
+    return out.reset_index(drop=True)
+
+
+__all__ += ["DOMINANCE_THRESHOLD", "differences_side_by_side", "SS_SCOPE", "dominance_by_group", "formula_shares",
+            "framed_shares", "scope_side_by_side", "wilson_interval"]

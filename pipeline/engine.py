@@ -77,7 +77,7 @@ PHASE_REPORT = "building the report"
 PHASES = (PHASE_PREFECT, PHASE_PLAN, PHASE_DOCUMENTS, PHASE_TABLES, PHASE_REPORT)
 
 #: Bump when score.py changes what it computes: old cached rows are then ignored.
-SCORER_VERSION = "3"  # 3: units.csv (per-block counts)
+SCORER_VERSION = "4"  # 3: units.csv (per-block counts); 4: the domain_window scope, scores.framed, term_counts.formula
 DOCUMENT_CORE = ("doc_id", "path", "title", "date", "year", "issuer", "level", "region",
                  "doc_type", "language")
 DOCUMENT_TAIL = ("chars", "tokens", "sentences", "paragraphs", "sha256", "encoding", "reader",
@@ -495,7 +495,8 @@ def process_batch(plan: RunPlan, batch: Sequence[Source]) -> BatchResult:
                 t2 = time.perf_counter()
                 hits = _matcher(plan.lexicon).find(doc.text)
                 t3 = time.perf_counter()
-                ds = _score.score_units(units, hits, plan.scheme, text_length=len(doc.text))
+                ds = _score.score_units(units, hits, plan.scheme, text_length=len(doc.text),
+                                        text=doc.text)
                 _cache.write_json(_json_path(score_dir, doc.sha256), ds.to_json())
                 stats.scored += 1
                 secs["segment"] += t2 - t1

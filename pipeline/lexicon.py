@@ -20,7 +20,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,7 +51,10 @@ _DIM_KEYS = ("description", "categories")
 _CAT_REQUIRED = ("id", "name_zh", "name_en", "definition", "terms")
 _CAT_OPTIONAL = ("excluded",)
 _TERM_KEYS = ("term", "pattern", "gap", "max_gap", "label", "weight", "note", "also_in",
-              "not_before", "not_after", "not_in")
+              "not_before", "not_after", "not_in", "formula")
+#: The top-level list of words that mark a sentence as framing a challenge as one.
+CUES_KEY = "challenge_cues"
+_CUE_KEYS = ("cue", "note")
 _GUARD_KEYS = ("not_before", "not_after", "not_in")
 #: ``max_gap`` when a ``gap`` entry gives none, and the most it may be.
 DEFAULT_MAX_GAP = 4
@@ -86,6 +89,9 @@ class Term:
     #: ``not_before``/``not_after``/``not_in``), as (key, value) pairs; () for a plain entry.
     #: Not part of the content hash: the compiled ``pattern`` is.
     spec: tuple[tuple[str, Any], ...] = ()
+    #: a fixed political formula (``formula: true``): counted like any term, its share of a
+    #: category shown apart in the report (docs/lexicon-schema.md, "Formulas").
+    formula: bool = False
 
     @property
     def is_pattern(self) -> bool:
@@ -109,6 +115,16 @@ class Category:
 
 
 @dataclass(frozen=True)
+class Cue:
+    """A challenge-framing cue (``challenge_cues``): a literal word; a challenge hit whose
+    sentence holds one is counted as ``framed`` (docs/engine.md)."""
+
+    text: str
+    note: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class Lexicon:
     name: str
     version: str
@@ -117,6 +133,7 @@ class Lexicon:
     categories: tuple[Category, ...]
     meta: Mapping[str, str] = field(default_factory=dict)
     descriptions: Mapping[str, str] = field(default_factory=dict)  # dimension -> description
+    challenge_cues: tuple[Cue, ...] = ()
 
     def __hash__(self) -> int:  # the content hash identifies a lexicon (meta is a dict)
         return hash(self.hash)
@@ -207,13 +224,16 @@ def content_hash(lexicon_content: Mapping[str, Any]) -> str:
 def build_lexicon(*, name: str, version: str, categories: tuple[Category, ...],
                   meta: Mapping[str, str] | None = None,
                   descriptions: Mapping[str, str] | None = None,
-                  path: Path | None = None) -> Lexicon:
+                  path: Path | None = None, challenge_cues: tuple[Cue, ...] = ()) -> Lexicon:
     """A ``Lexicon`` from parts, with its content hash computed (used by loaders and importers)."""
     meta = dict(meta or {})
     descriptions = dict(descriptions or {})
-    digest = content_hash(_canonical(name, version, categories, meta, descriptions))
+    content = _canonical(name, version, categories, meta, descriptions)
+    if challenge_cues:  # (absent from the hash when there are none: older lexicons keep theirs)
+        content["challenge_cues"] = sorted([c.text, c.note] for c in challenge_cues)
+    digest = content_hash(content)
     return Lexicon(name=name, version=version, hash=digest, path=path, categories=categories,
-                   meta=meta, descriptions=descriptions)
+                   meta=meta, descriptions=descriptions, challenge_cues=tuple(challenge_cues))
 
 
 def to_yaml(lexicon: Lexicon) -> str:
@@ -221,6 +241,9 @@ def to_yaml(lexicon: Lexicon) -> str:
     doc: dict[str, Any] = {"schema": SCHEMA_VERSION, "name": lexicon.name,
                            "version": lexicon.version}
     doc.update(lexicon.meta)
+    if lexicon.challenge_cues:
+        doc[CUES_KEY] = [{"cue": c.text, "note": c.note} if c.note else c.text
+                         for c in lexicon.challenge_cues]
     dims: dict[str, Any] = {}
     for dim in lexicon.dimensions:
         cats = [c for c in lexicon.categories if c.dimension == dim]
@@ -237,8 +260,11 @@ def to_yaml(lexicon: Lexicon) -> str:
 
 
 def _term_dict(t: Term) -> dict[str, Any]:
-    return {"text": t.text, "pattern": t.pattern, "weight": float(t.weight), "note": t.note,
-            "also_in": sorted(t.also_in)}
+    out = {"text": t.text, "pattern": t.pattern, "weight": float(t.weight), "note": t.note,
+           "also_in": sorted(t.also_in)}
+    if t.formula:  # (only when set: the hashes of lexicons without formulas are unchanged)
+        out["formula"] = True
+    return out
 
 
 def _canonical(name: str, version: str, categories: tuple[Category, ...],
@@ -262,7 +288,8 @@ def _canonical(name: str, version: str, categories: tuple[Category, ...],
 
 
 def _term_yaml(t: Term) -> Any:
-    if t.pattern is None and t.weight == 1.0 and not t.note and not t.also_in:
+    if t.pattern is None and t.weight == 1.0 and not t.note and not t.also_in \
+            and not t.formula:
         return t.text
     out: dict[str, Any] = {}
     if t.spec:
@@ -280,6 +307,8 @@ def _term_yaml(t: Term) -> Any:
         out["weight"] = t.weight
     if t.also_in:
         out["also_in"] = list(t.also_in)
+    if t.formula:
+        out["formula"] = True
     if t.note:
         out["note"] = t.note
     return out
@@ -463,7 +492,7 @@ class _Parser:
         if root is None:
             self.error(1, "the lexicon file is empty", "Write a lexicon (see docs/lexicon-schema.md)")
             return None
-        top = self.mapping(root, "the lexicon", _TOP_REQUIRED, _TOP_OPTIONAL)
+        top = self.mapping(root, "the lexicon", _TOP_REQUIRED, _TOP_OPTIONAL + (CUES_KEY,))
         if top is None:
             return None
         if "schema" in top:
@@ -503,13 +532,45 @@ class _Parser:
                                "List categories as `- id: ...` items")
                     continue
                 raw_cats.extend((dim, n) for n in cnode.value)
+        cues = self._cues(top[CUES_KEY]) if CUES_KEY in top else ()
         categories = self._categories(raw_cats)
         self._check_overlaps(categories)
         self._check_codebook(categories, dims_node if dims_node is not None else root)
         if any(p.severity == "error" for p in self.problems):
             return None
         return build_lexicon(name=name, version=version, categories=tuple(categories),
-                             meta=meta, descriptions=descriptions, path=self.path)
+                             meta=meta, descriptions=descriptions, path=self.path,
+                             challenge_cues=cues)
+
+    def _cues(self, node: yaml.Node) -> tuple[Cue, ...]:
+        """``challenge_cues``: a list of words, each plain or ``{cue: word, note: why}``."""
+        if not isinstance(node, yaml.SequenceNode) or not node.value:
+            self.error(node, f"{CUES_KEY} must be a non-empty list of words",
+                       f"Write `{CUES_KEY}:` with `- word` or `- {{cue: word, note: why}}` "
+                       "items (see docs/lexicon-schema.md), or remove the key")
+            return ()
+        out: list[Cue] = []
+        seen: dict[str, int] = {}
+        for item in node.value:
+            where = f"{CUES_KEY} item"
+            note = ""
+            if isinstance(item, yaml.MappingNode):
+                m = self.mapping(item, where, ("cue",), ("note",))
+                if m is None or "cue" not in m:
+                    continue
+                text = self._literal(m["cue"], where)
+                note = self.string(m.get("note"), "note of a cue", required=False)
+            else:
+                text = self._literal(item, where)
+            if not text:
+                continue
+            if text in seen:
+                self.error(item, f"{CUES_KEY}: cue {text!r} is listed twice (first at line "
+                           f"{seen[text]})", "Delete one of them")
+                continue
+            seen[text] = _line(item)
+            out.append(Cue(text, note, _line(item)))
+        return tuple(out)
 
     def _meta_value(self, node: yaml.Node, key: str) -> str:
         if isinstance(node, yaml.SequenceNode):
@@ -572,6 +633,21 @@ class _Parser:
         return out
 
     def _term(self, node: yaml.Node, cid: str, dim: str, *, excluded: bool) -> Term | None:
+        term = self._term_body(node, cid, dim, excluded=excluded)
+        if term is None or not isinstance(node, yaml.MappingNode):
+            return term
+        fnode = next((v for k, v in node.value if getattr(k, "value", None) == "formula"), None)
+        if fnode is None:
+            return term
+        flag = self.value(fnode)
+        if not isinstance(flag, bool):
+            self.error(fnode, f"category {cid}: formula {getattr(fnode, 'value', '')!r} is not "
+                       "true or false", "Write `formula: true` (a fixed political formula) or "
+                       "remove the key")
+            return None
+        return replace(term, formula=flag) if flag else term
+
+    def _term_body(self, node: yaml.Node, cid: str, dim: str, *, excluded: bool) -> Term | None:
         line = _line(node)
         where = f"category {cid}" + (" (excluded)" if excluded else "")
         if isinstance(node, yaml.ScalarNode):

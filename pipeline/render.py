@@ -461,6 +461,14 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
         s.text += caveats
         sections.append(s)
 
+    # What the scores mean (pipeline/report_meaning.py) ---------------------------------------
+    from pipeline import report_meaning
+
+    mp = report_meaning.meaning_parts(compare.with_periods(docs, analysis.periods), run.scores,
+                                      run.term_counts, seed=settings.seed)
+    sections.append(Section(report_meaning.KEY, report_meaning.TITLE, mp.text, mp.tables))
+    t.update(mp.files)
+
     # Time --------------------------------------------------------------------
     s = Section("time", "时间 Over time: rates per year")
     comp = t.get("composition_by_year")

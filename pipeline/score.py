@@ -17,7 +17,13 @@ Definitions (also in ``docs/engine.md``):
 - Scopes: ``all`` (the whole text); ``domain_sentences`` (only the sentences with a hit of
   the domain category, ``D_social_security``; its paragraphs are the paragraphs holding
   such a sentence, each counted with only those sentences); ``domain_paragraphs`` (only the
-  paragraphs with a domain hit, all their sentences).
+  paragraphs with a domain hit, all their sentences); ``domain_window`` (the sentences with a
+  domain hit and their immediate neighbours, the sentence before and the sentence after,
+  within the same paragraph; its paragraphs are those holding a domain sentence).
+- ``framed`` (every scope): hits of a ``challenge`` category whose sentence holds one of the
+  lexicon's ``challenge_cues`` (anywhere in the sentence, the hit's own text included);
+  0 for the other dimensions and when the lexicon lists no cues.
+- ``term_counts.formula``: 1 when the term is marked ``formula: true`` in the lexicon.
 - Co-occurrence: per unit (sentence, paragraph), the number of units where a feature
   category and a pathway (or challenge) category both have a hit; rows with count > 0.
 - Units (``units.csv``): the document cut into blocks of consecutive sentences, a block
@@ -32,24 +38,28 @@ Definitions (also in ``docs/engine.md``):
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Protocol
 
 from pipeline.segment import Segmented, Units, units_of
 
 DOMAIN = "D_social_security"
-SCOPES: tuple[str, ...] = ("all", "domain_sentences", "domain_paragraphs")
+SCOPES: tuple[str, ...] = ("all", "domain_sentences", "domain_paragraphs", "domain_window")
+#: the dimension whose hits are counted as ``framed`` when their sentence holds a cue
+CHALLENGE = "challenge"
 #: co-occurrence pairs: dimension of category_a -> dimensions of category_b
 PAIRS: Mapping[str, tuple[str, ...]] = {"feature": ("pathway", "challenge")}
 RATE_DIGITS = 6
 
-TERM_COLUMNS = ("doc_id", "dimension", "category", "term", "count")
+TERM_COLUMNS = ("doc_id", "dimension", "category", "term", "count", "formula")
 SCORE_COLUMNS = ("doc_id", "scope", "dimension", "category", "count", "tokens", "rate_per_10k",
                  "sentences", "sentences_with", "sentence_share", "paragraphs",
-                 "paragraphs_with", "paragraph_share", "weighted")
+                 "paragraphs_with", "paragraph_share", "weighted", "framed")
 COOC_COLUMNS = ("doc_id", "unit", "dimension_a", "category_a", "dimension_b", "category_b",
                 "count")
 UNIT_COLUMNS = ("doc_id", "scope", "block", "category", "count", "tokens")
@@ -81,15 +91,21 @@ class Scheme:
     categories: tuple[tuple[str, str], ...]  # (dimension, category id), in lexicon order
     weights: Mapping[tuple[str, str], float] = field(default_factory=dict)  # (category, term)
     domain: str = DOMAIN
+    cues: tuple[str, ...] = ()  # the lexicon's challenge_cues
+    formulas: frozenset[tuple[str, str]] = frozenset()  # (category, term) marked formula: true
 
     @classmethod
     def from_lexicon(cls, lexicon: Any, *, domain: str = DOMAIN) -> Scheme:
         cats = tuple((c.dimension, c.id) for c in lexicon.categories)
         weights: dict[tuple[str, str], float] = {}
+        formulas: set[tuple[str, str]] = set()
         for c in lexicon.categories:
             for t in c.terms:
                 weights.setdefault((c.id, t.text), float(t.weight))
-        return cls(cats, weights, domain)
+                if getattr(t, "formula", False):
+                    formulas.add((c.id, t.text))
+        cues = tuple(sorted({c.text for c in getattr(lexicon, "challenge_cues", ())}))
+        return cls(cats, weights, domain, cues, frozenset(formulas))
 
     def weight(self, category: str, term: str) -> float:
         return self.weights.get((category, term), 1.0)
@@ -102,7 +118,7 @@ class DocScore:
     tokens: int
     sentences: int
     paragraphs: int
-    term_counts: list[tuple[str, str, str, int]]  # dimension, category, term, count
+    term_counts: list[tuple[str, str, str, int, int]]  # dimension, category, term, count, formula
     scores: list[tuple[Any, ...]]  # SCORE_COLUMNS[1:]
     cooccurrence: list[tuple[str, str, str, str, str, int]]  # COOC_COLUMNS[1:]
     units: list[tuple[str, int, str, int, int]] = field(default_factory=list)  # UNIT_COLUMNS[1:]
@@ -125,6 +141,41 @@ def _ratio(num: float, den: float, scale: float = 1.0) -> float:
     return round(num / den * scale, RATE_DIGITS) if den else 0.0
 
 
+@lru_cache(maxsize=16)
+def _cue_regex(cues: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(c) for c in sorted(cues, key=lambda c: (-len(c), c))))
+
+
+def framed_sentences(text: str, starts: Sequence[int], sentences: Iterable[int],
+                     cues: tuple[str, ...]) -> set[int]:
+    """Which of ``sentences`` (indices into ``starts``, the sentences' offsets in ``text``)
+    hold one of ``cues``. A sentence runs from its start to the next sentence's start."""
+    if not cues:
+        return set()
+    search = _cue_regex(tuple(cues)).search
+    out: set[int] = set()
+    last = len(starts) - 1
+    for si in sentences:
+        end = starts[si + 1] if si < last else len(text)
+        if search(text, starts[si], end) is not None:
+            out.add(si)
+    return out
+
+
+def window_sentences(domain_sents: Iterable[int], para_of: Sequence[int]) -> set[int]:
+    """The ``domain_window`` scope: each domain sentence with the sentence before and the one
+    after it, when they lie in the same paragraph."""
+    out: set[int] = set()
+    n = len(para_of)
+    for i in domain_sents:
+        out.add(i)
+        if i > 0 and para_of[i - 1] == para_of[i]:
+            out.add(i - 1)
+        if i + 1 < n and para_of[i + 1] == para_of[i]:
+            out.add(i + 1)
+    return out
+
+
 def score_document(seg: Segmented, hits: Iterable[HitLike], scheme: Scheme,
                    *, text_length: int | None = None) -> DocScore:
     """All measures of one document from its segmentation and the matcher's hits.
@@ -132,12 +183,16 @@ def score_document(seg: Segmented, hits: Iterable[HitLike], scheme: Scheme,
     ``seg`` must be the segmentation of the same text the hits were found in
     (paragraphs joined by ``\\n``); ``text_length`` checks that.
     """
-    return score_units(units_of(seg), hits, scheme, text_length=text_length)
+    text = "\n".join("".join("".join(sent) for sent in para) for para in seg)
+    return score_units(units_of(seg), hits, scheme, text_length=text_length, text=text)
 
 
 def score_units(units: Units, hits: Iterable[HitLike], scheme: Scheme,
-                *, text_length: int | None = None) -> DocScore:
-    """``score_document`` from the segmentation's ``Units`` (``pipeline.segment.units_of``)."""
+                *, text_length: int | None = None, text: str | None = None) -> DocScore:
+    """``score_document`` from the segmentation's ``Units`` (``pipeline.segment.units_of``).
+
+    ``text`` (the normalised text the hits were found in) is needed for ``framed``: without
+    it, ``framed`` is 0."""
     starts, para_of, words = units.starts, units.para_of, units.words
     n_sent = len(starts)
     n_para = units.paragraphs
@@ -171,40 +226,51 @@ def score_units(units: Units, hits: Iterable[HitLike], scheme: Scheme,
 
     domain_sents = sorted(i for i, c in per_sent.items() if scheme.domain in c)
     domain_paras = {para_of[i] for i in domain_sents}
+    window = window_sentences(domain_sents, para_of)
     in_scope = {
         "all": None,
         "domain_sentences": set(domain_sents),
         "domain_paragraphs": {i for i in per_sent if para_of[i] in domain_paras},
+        "domain_window": window,
     }
+    challenge = {c for d, c in cats if d == CHALLENGE}
+    framed = framed_sentences(
+        text, starts, (i for i, c in per_sent.items() if challenge.intersection(c)),
+        scheme.cues) if text is not None and challenge else set()
     dp_sents = [i for i in range(n_sent) if para_of[i] in domain_paras] if domain_paras else []
     size = {
         "all": (sum(words), n_sent, n_para),
         "domain_sentences": (sum(words[i] for i in domain_sents), len(domain_sents),
                              len(domain_paras)),
         "domain_paragraphs": (sum(words[i] for i in dp_sents), len(dp_sents), len(domain_paras)),
+        "domain_window": (sum(words[i] for i in window), len(window), len(domain_paras)),
     }
 
     scores: list[tuple[Any, ...]] = []
     for scope in SCOPES:
         keep = in_scope[scope]
         tokens, sentences, paragraphs = size[scope]
-        agg: dict[str, list[Any]] = {}  # category -> [count, weighted, sentences_with, paras]
+        # category -> [count, weighted, sentences_with, paras, framed]
+        agg: dict[str, list[Any]] = {}
         for si, cells in per_sent.items():
             if keep is not None and si not in keep:
                 continue
+            is_framed = si in framed
             for cat, (n, w) in cells.items():
                 a = agg.get(cat)
                 if a is None:
-                    a = agg[cat] = [0, 0.0, 0, set()]
+                    a = agg[cat] = [0, 0.0, 0, set(), 0]
                 a[0] += n
                 a[1] += w
                 a[2] += 1
                 a[3].add(para_of[si])
+                if is_framed and cat in challenge:
+                    a[4] += n
         for dim, cat in cats:
-            count, weighted, sw, pw = agg.get(cat, (0, 0.0, 0, ()))
+            count, weighted, sw, pw, fr = agg.get(cat, (0, 0.0, 0, (), 0))
             scores.append((scope, dim, cat, int(count), tokens, _ratio(count, tokens, 10000.0),
                            sentences, sw, _ratio(sw, sentences), paragraphs, len(pw),
-                           _ratio(len(pw), paragraphs), round(weighted, RATE_DIGITS)))
+                           _ratio(len(pw), paragraphs), round(weighted, RATE_DIGITS), int(fr)))
 
     cooc: Counter[tuple[str, str, str, str, str]] = Counter()
     para_cats: dict[int, set[str]] = {}
@@ -215,7 +281,9 @@ def score_units(units: Units, hits: Iterable[HitLike], scheme: Scheme,
     for present in para_cats.values():
         _pairs("paragraph", present, dim_of, cooc)
 
-    term_counts = sorted((d, c, t, n) for (d, c, t), n in term_counter.items())
+    formulas = scheme.formulas
+    term_counts = sorted((d, c, t, n, int((c, t) in formulas))
+                         for (d, c, t), n in term_counter.items())
     cooc_rows = sorted((*k, n) for k, n in cooc.items())
     unit_rows = _unit_rows(per_sent, para_of, words, set(domain_sents))
     return DocScore(sum(words), n_sent, n_para, term_counts, scores, cooc_rows, unit_rows)

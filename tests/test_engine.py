@@ -72,8 +72,9 @@ def test_run_local_writes_every_table_and_reruns_byte_identically(tmp_path: Path
                                        "encoding", "reader", "converted"]
     assert list(docs["doc_id"]) == sorted(docs["doc_id"])
     scores = pd.read_csv(run_dir / "scores.csv")
-    assert set(scores["scope"]) == {"all", "domain_sentences", "domain_paragraphs"}
-    assert len(scores) == len(docs) * 3 * 4  # every document x scope x category of mini.yaml
+    assert set(scores["scope"]) == {"all", "domain_sentences", "domain_paragraphs",
+                                   "domain_window"}
+    assert len(scores) == len(docs) * 4 * 4  # every document x scope x category of mini.yaml
     # units.csv: each document's paragraphs add up to its scores (tokens and counts).
     units = pd.read_csv(run_dir / "units.csv", keep_default_na=False)
     assert set(units["scope"]) == {"all", "domain_sentences"}

@@ -57,11 +57,11 @@ def _row(ds, scope: str, category: str) -> dict[str, object]:  # type: ignore[no
 def test_term_counts_follow_the_longest_match_rule(lexicon: Lexicon) -> None:
     ds = _score(TEXT, lexicon)
     assert ds.term_counts == [
-        ("challenge", "C1_demographic", "人口老龄化", 1),  # 老龄化 inside it is not counted
-        ("domain", "D_social_security", "社会保障", 1),
-        ("feature", "F2_common_prosperity", "兜底", 1),  # sorted by code point: 兜 < 共
-        ("feature", "F2_common_prosperity", "共同富裕", 3),
-        ("pathway", "P3_co_governance", "社会组织", 1),
+        ("challenge", "C1_demographic", "人口老龄化", 1, 0),  # 老龄化 inside it is not counted
+        ("domain", "D_social_security", "社会保障", 1, 0),  # (last: the formula flag)
+        ("feature", "F2_common_prosperity", "兜底", 1, 0),  # sorted by code point: 兜 < 共
+        ("feature", "F2_common_prosperity", "共同富裕", 3, 0),
+        ("pathway", "P3_co_governance", "社会组织", 1, 0),
     ]
     assert (ds.tokens, ds.sentences, ds.paragraphs) == (42, 4, 2)
 
@@ -72,7 +72,7 @@ def test_whole_text_scores_give_rates_shares_and_weights(lexicon: Lexicon) -> No
     assert f2 == {"scope": "all", "dimension": "feature", "category": "F2_common_prosperity",
                   "count": 4, "tokens": 42, "rate_per_10k": 952.380952, "sentences": 4,
                   "sentences_with": 3, "sentence_share": 0.75, "paragraphs": 2,
-                  "paragraphs_with": 2, "paragraph_share": 1.0, "weighted": 7.0}
+                  "paragraphs_with": 2, "paragraph_share": 1.0, "weighted": 7.0, "framed": 0}
     p3 = _row(ds, "all", "P3_co_governance")
     assert (p3["count"], p3["rate_per_10k"], p3["sentence_share"], p3["paragraph_share"],
             p3["weighted"]) == (1, 238.095238, 0.25, 0.5, 1.0)
@@ -99,7 +99,7 @@ def test_domain_scopes_keep_only_social_security_sentences_and_paragraphs(
 
 def test_every_category_gets_a_row_in_every_scope(lexicon: Lexicon) -> None:
     ds = _score(TEXT, lexicon)
-    assert len(ds.scores) == 3 * len(lexicon.categories)
+    assert len(ds.scores) == 4 * len(lexicon.categories)  # all and three domain scopes
 
 
 def test_cooccurrence_counts_sentences_and_paragraphs_with_both_categories(
@@ -190,7 +190,7 @@ def test_literal_term_counts_equal_substring_counts_except_under_longest_match(
         hits = matcher.find(text)
         seg = [[[s] for s in normalize.sentences(p)] for p in text.split("\n")]
         ds = score_document(seg, hits, scheme, text_length=len(text))
-        counted = {(d, c, t): n for d, c, t, n in ds.term_counts}
+        counted = {(d, c, t): n for d, c, t, n, _formula in ds.term_counts}
         spans: dict[str, list[tuple[int, int, str]]] = {}
         for h in hits:
             spans.setdefault(h.category, []).append((h.start, h.end, h.term))

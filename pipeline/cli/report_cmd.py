@@ -142,7 +142,8 @@ def compare_cmd(
                               help="Keep only documents of these years, FIRST-LAST (e.g. "
                                    "2025-2026)."),
     scope: str = typer.Option("all", "--scope",
-                              help="all, domain_sentences or domain_paragraphs."),
+                              help="all, domain_sentences, domain_paragraphs or domain_window "
+                                   "(with all, the domain_window results are shown beside)."),
     out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", show_default=DEFAULT_OUT_SHOWN,
                              help="Writes OUT/compare/<by>-<a>-vs-<b>/."),
     periods: Path = typer.Option(DEFAULT_PERIODS, "--periods", "-p",
@@ -194,15 +195,23 @@ def compare_cmd(
             plist = compare.load_periods(periods) if periods else []
             result = compare.compare_groups(tables, group, a, b, periods=plist, scope=scope,
                                             seed=settings.seed, years=_years(years))
+            side = None  # whole text beside the social-security scope (docs/report.md)
+            if scope == "all" and compare.SS_SCOPE in set(tables.scores["scope"]):
+                ss = compare.compare_groups(tables, group, result.a, result.b, periods=plist,
+                                            scope=compare.SS_SCOPE, seed=settings.seed,
+                                            years=_years(years))
+                side = compare.differences_side_by_side(result.differences, ss.differences)
             phase("writing the comparison (tables, figure)")
-            folder = _write_comparison(result, Path(out) / "compare", roots, top)
+            folder = _write_comparison(result, Path(out) / "compare", roots, top, side)
     if as_json:
         print_json({"by": result.by, "a": result.a, "b": result.b, "scope": result.scope,
                     "years": list(result.years) if result.years else None,
                     "folder": str(folder),
-                    "differences": result.differences.to_dict(orient="records")})
+                    "differences": result.differences.to_dict(orient="records"),
+                    "differences_whole_vs_ss": None if side is None
+                    else side.to_dict(orient="records")})
         return
-    _print_comparison(result, folder, top)
+    _print_comparison(result, folder, top, side)
 
 
 def _load_runs(corpora: list[Path], runs: list[Path], settings: Settings,
@@ -237,7 +246,8 @@ def _load_runs(corpora: list[Path], runs: list[Path], settings: Settings,
 _COMPARISON = "mobilize comparison folder"
 
 
-def _write_comparison(result: object, compare_out: Path, roots: list[Path], top: int) -> Path:
+def _write_comparison(result: object, compare_out: Path, roots: list[Path], top: int,
+                      side: object = None) -> Path:
     """Write the comparison into ``compare_out/<label>/``: atomically, under its lock, and only
     over a comparison folder mobilize wrote (marked by comparison.json)."""
     from pipeline import report, store
@@ -250,12 +260,40 @@ def _write_comparison(result: object, compare_out: Path, roots: list[Path], top:
             store.atomic_dir(compare_out, label, owned=store.is_comparison_folder,
                              what=_COMPARISON) as tmp:
         report.write_comparison(result, tmp, top=top)  # type: ignore[arg-type]
+        if side is not None:
+            store.write_csv(side, tmp / "differences_whole_vs_ss.csv")  # type: ignore[arg-type]
         r = result
         store.write_json(tmp / store.COMPARE_MARKER, {
             "schema": store.COMPARE_SCHEMA, "by": r.by, "a": r.a, "b": r.b,  # type: ignore[attr-defined]
             "scope": r.scope,  # type: ignore[attr-defined]
             "years": list(r.years) if r.years else None})  # type: ignore[attr-defined]
     return compare_out / label
+
+
+def _print_side(side: object, *, descriptive: bool) -> None:
+    """The comparison inside social-security passages, beside the whole-text table (a table of
+    its own, so both fit 80 columns). D there is circular and left out."""
+    from rich.table import Table
+
+    st = Table(title="the same inside social-security passages (scope domain_window: sentences "
+                     "with a D_social_security term and their neighbours)")
+    for col in ("category", "A (SS)", "B (SS)", "A − B (SS)", "95% CI (SS)"):
+        st.add_column(col, justify="left" if col == "category" else "right",
+                      no_wrap=col == "category")
+    for x in side.itertuples():  # type: ignore[attr-defined]
+        if x.circular:
+            st.add_row(x.category, "circular", "", "", "")
+            continue
+        if math.isnan(x.rate_a_ss):
+            st.add_row(x.category, "", "", "", "")
+            continue
+        ci = ("" if descriptive or math.isnan(x.ci_low_ss)
+              else f"[{x.ci_low_ss:+.2f}, {x.ci_high_ss:+.2f}]")
+        st.add_row(x.category, f"{x.rate_a_ss:.2f}", f"{x.rate_b_ss:.2f}",
+                   f"{x.difference_ss:+.2f}", ci)
+    console.print(st)
+    console.print("D inside its own passages is circular (left out). Table: "
+                  "differences_whole_vs_ss.csv", highlight=False)
 
 
 def _years(text: str | None) -> tuple[int, int] | None:
@@ -272,7 +310,7 @@ def _years(text: str | None) -> tuple[int, int] | None:
     return span
 
 
-def _print_comparison(result: object, folder: Path, top: int) -> None:
+def _print_comparison(result: object, folder: Path, top: int, side: object = None) -> None:
     from rich.table import Table
 
     r = result  # compare.Comparison
@@ -304,6 +342,8 @@ def _print_comparison(result: object, folder: Path, top: int) -> None:
                       highlight=False)
     for w in getattr(r, "warnings", ()):
         console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
+    if side is not None:
+        _print_side(side, descriptive=bool(note))
     key = r.keyness[r.keyness["within"] == "all"]  # type: ignore[attr-defined]
     kt = Table(title="terms driving the difference (log-odds z; + = typical of A)")
     kt.add_column("typical of A")
