@@ -12,7 +12,7 @@ from pipeline.config import Settings
 from pipeline.errors import IngestError, LexiconError, MobilizeError
 from pipeline.ingest import Corpus, Document, LedgerEntry, load_corpus, scan_corpus
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Corpus",
