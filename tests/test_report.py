@@ -289,6 +289,24 @@ def test_report_command_rejects_a_bad_periods_file_with_its_line(hostile_run: Pa
 
 
 @pytest.mark.slow
+def test_compare_at_80_columns_keeps_every_category_id_and_number_whole(
+        hostile_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    code, output = _cli(["compare", "--run", str(hostile_run), "--by", "year", "--a", "2025",
+                         "--b", "2024", "--out", str(tmp_path)])
+    assert code == 0, output
+    table = output[:output.index("terms driving the difference")]
+    assert "…" not in table and max(len(line) for line in table.splitlines()) <= 80
+    ids = set(pd.read_csv(hostile_run / "scores.csv")["category"])
+    firsts = [line.split()[0] for line in table.splitlines() if line.split()]
+    assert ids <= set(firsts)
+    diff = pd.read_csv(tmp_path / "compare" / "year-2025-vs-2024" / "differences.csv")
+    for row in diff.itertuples():  # each rate is printed whole on its category's line
+        line = next(ln for ln in table.splitlines() if ln.split() and ln.split()[0] == row.category)
+        assert f"{row.rate_a:.2f}" in line.split() and f"{row.rate_b:.2f}" in line.split()
+
+
+@pytest.mark.slow
 def test_compare_command_splits_one_run_by_year(hostile_run: Path, tmp_path: Path) -> None:
     code, output = _cli(["compare", "--run", str(hostile_run), "--by", "year", "--a", "2025",
                          "--b", "2024", "--out", str(tmp_path)])

@@ -325,16 +325,28 @@ def _print_comparison(result: object, folder: Path, top: int, side: object = Non
                       f"B = {r.b}: {size(int(first['docs_b']), int(first['tokens_b']))}",  # type: ignore[attr-defined]
                       highlight=False)
     note = str(d["inference"].iloc[0]) if len(d) else ""
-    t = Table(title=f"{r.by}: A = {r.a}  vs  B = {r.b}  (per 10k tokens, scope {r.scope}{span})")  # type: ignore[attr-defined]
-    for col in ("category", "A", "B", "A − B", "95% CI", "A / B", "p (BH)", ""):
-        t.add_column(col, justify="left" if col == "category" else "right")
+    from rich import box
+
+    narrow = ({"box": box.SIMPLE_HEAD, "pad_edge": False, "padding": (0, 1, 0, 0)}
+              if console.width < 110 else {})
+    t = Table(title=f"{r.by}: A = {r.a}  vs  B = {r.b}  (per 10k tokens, scope {r.scope}{span})",  # type: ignore[attr-defined]
+              **narrow)
+    # A descriptive-only comparison has no interval, p-value or star: no empty columns for them.
+    cols = ("category", "A", "B", "A − B", "A / B") if note else \
+        ("category", "A", "B", "A − B", "95% CI", "A / B", "p (BH)")
+    for col in cols:
+        # ids are never cut (users type them); numbers stay whole; an interval wraps at its space
+        t.add_column(col, justify="left" if col == "category" else "right",
+                     no_wrap=col != "95% CI", overflow="fold",
+                     min_width=max((len(c) for c in d["category"]), default=8)
+                     if col == "category" else 8 if col == "95% CI" else None)
     for row in d.itertuples():
         ci = "" if math.isnan(row.ci_low) else f"[{row.ci_low:+.2f}, {row.ci_high:+.2f}]"
         ratio = "" if math.isnan(row.ratio) else f"{row.ratio:.2f}"
         p = "" if math.isnan(row.p_adjusted) else f"{row.p_adjusted:.1e}"
-        star = "*" if str(row.significant) == "True" else ""  # (NA: descriptive only)
-        t.add_row(row.category, f"{row.rate_a:.2f}", f"{row.rate_b:.2f}",
-                  f"{row.difference:+.2f}", ci, ratio, p, star)
+        star = " *" if str(row.significant) == "True" else ""  # (NA: descriptive only)
+        cells = [row.category, f"{row.rate_a:.2f}", f"{row.rate_b:.2f}", f"{row.difference:+.2f}"]
+        t.add_row(*(cells + [ratio] if note else cells + [ci, ratio, p + star]))
     console.print(t)
     if note:
         console.print(f"[bold]{note[:1].upper() + note[1:]}[/bold]: no interval, p-value or "
