@@ -335,6 +335,14 @@ def _print_kwic(lines: list[Any], width: int) -> None:
                       soft_wrap=True)
 
 
+def _check_categories(ids: list[str], lex: Any) -> None:
+    """Exit 2 for the first of ``ids`` that is no category of ``lex``."""
+    known = {c.id for c in lex.categories}
+    for cid in ids:
+        if cid not in known:
+            _no_category(cid, lex)
+
+
 def _no_category(category: str, lex: Any) -> None:
     from pipeline.errors import MobilizeError
 
@@ -445,9 +453,7 @@ def sample_cmd(
     setup_logging(verbose)
     with reported_errors():
         lex = load_lexicon(_default_lexicon(lexicon))
-        for cid in category or []:
-            if cid not in {c.id for c in lex.categories}:
-                _no_category(cid, lex)
+        _check_categories(category or [], lex)
         period_file = periods if periods is not None else (
             DEFAULT_PERIODS if DEFAULT_PERIODS.is_file() else None)
         period = decade
@@ -831,9 +837,7 @@ def misses_cmd(
     setup_logging(verbose)
     with reported_errors():
         lex = load_lexicon(_default_lexicon(lexicon))
-        for cid in category or []:
-            if cid not in {c.id for c in lex.categories}:
-                _no_category(cid, lex)
+        _check_categories(category or [], lex)
         suggested = _suggested_terms(suggestions) if suggestions is not None else None
         docs = []
         for c in corpus:
