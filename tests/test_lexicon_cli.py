@@ -50,7 +50,10 @@ def test_validate_prints_one_ok_line_with_version_and_hash() -> None:
     code, out, _ = _run("lexicon", "validate", SEED)
     lex = load_lexicon(SEED)
     assert code == 0
-    expected = (f"OK {SEED}: lexicon seed version 0.1.0, hash {lex.short_hash}, "
+    from pipeline.cli._common import shown_path
+
+    # (the file named relative to the working folder or the project, never by an absolute path)
+    expected = (f"OK {shown_path(SEED)}: lexicon seed version 0.1.0, hash {lex.short_hash}, "
                 "14 categories, 155 terms")
     assert out.splitlines() == [expected]
 

@@ -107,7 +107,7 @@ def validate(
         style = "red" if p in errors else "yellow" if p.severity == "warning" else "dim"
         err_console.print(f"[{style}]{escape(str(p))}[/]", soft_wrap=True)
     if errors:
-        err_console.print(f"[bold red]{len(errors)} problem(s)[/] in {escape(str(target))}",
+        err_console.print(f"[bold red]{len(errors)} problem(s)[/] in {escape(shown_path(target))}",
                           soft_wrap=True)
         raise typer.Exit(2)
     with reported_errors():
@@ -115,7 +115,7 @@ def validate(
     warnings = sum(p.severity == "warning" for p in problems)
     notes = len(problems) - warnings
     warn = (f", {warnings} warning(s)" if warnings else "") + (f", {notes} note(s)" if notes else "")
-    console.print(f"OK {escape(str(target))}: lexicon {escape(lex.name)} version "
+    console.print(f"OK {escape(shown_path(target))}: lexicon {escape(lex.name)} version "
                   f"{escape(lex.version)}, hash {lex.short_hash}, {len(lex.categories)} categories, "
                   f"{len(lex.terms())} terms{warn}", soft_wrap=True)
 
