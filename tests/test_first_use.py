@@ -212,6 +212,23 @@ def test_process_seconds_counts_from_the_process_start() -> None:
     assert 1.5 <= float(out) < 30
 
 
+@pytest.mark.parametrize(("since", "counted"), [(2.0, 2.0), (500.0, 0.0), (None, 0.0)])
+def test_the_wait_counts_from_the_process_start_unless_it_was_forked_long_before(
+        monkeypatch: pytest.MonkeyPatch, since: float | None, counted: float) -> None:
+    """A subshell that runs `mobilize run` as its last command was forked before the commands
+    it ran first (a pip install, say): its fork time is not when the user began to wait."""
+    import time
+
+    from pipeline import cli
+    from pipeline.cli import _common
+
+    monkeypatch.setattr(_common, "process_seconds", lambda: since)
+    monkeypatch.setattr(_common, "started_at", None, raising=False)
+    before = time.time()
+    cli._mark_start()
+    assert before - counted - 0.5 <= _common.started_at <= time.time() - counted
+
+
 def test_run_json_and_the_summary_give_the_waited_time(tmp_path: Path) -> None:
     args = ["run", "--corpus", str(_tiny(tmp_path)), "--out", str(tmp_path / "out"),
             "--lexicon", str(MINI), "--segmenter", "jieba-rs", "--engine", "local", "--no-report"]

@@ -47,6 +47,10 @@ def main() -> None:
         _quiet_exit()
 
 
+#: The longest interpreter start-up and import of this module that ``_mark_start`` believes.
+STARTUP_MAX = 15.0
+
+
 def _mark_start() -> None:
     """Record when this process started (from /proc on Linux: interpreter start-up and
     imports included), else now."""
@@ -55,7 +59,13 @@ def _mark_start() -> None:
     from pipeline.cli import _common
 
     since = _common.process_seconds()
-    _common.started_at = time.time() - (since or 0.0)
+    # /proc gives when the process was forked, not when it exec'd Python: a shell that runs
+    # its last command in its own process (`sh -c '...; mobilize run'`, a subshell) forked
+    # it long before. Past STARTUP_MAX seconds the fork time is not the user's wait: count
+    # from now (interpreter start-up is then left out).
+    if since is None or since > STARTUP_MAX:
+        since = 0.0
+    _common.started_at = time.time() - since
 
 
 def _stdout_closed() -> bool:
