@@ -28,6 +28,18 @@ def shared_corpus(name: str) -> Path:
     return path
 
 
+class CharTokenizer:
+    """A trivial injected tokenizer for unit tests: one token per character."""
+
+    name = "chars"
+    version = "1"
+    hmm = False
+    config_hash = "chars"
+
+    def cut(self, text: str) -> list[str]:
+        return list(text)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_dirs(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Keep the user's real config and caches out of the tests."""

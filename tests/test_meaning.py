@@ -19,7 +19,7 @@ from pipeline.lexicon import load_lexicon, parse_lexicon_text, to_yaml
 from pipeline.match import Matcher
 from pipeline.score import SCORE_COLUMNS, SCOPES, Scheme, score_document, window_sentences
 from pipeline.segment import segment_text
-from tests.conftest import REPO, shared_corpus
+from tests.conftest import CharTokenizer, REPO, shared_corpus
 
 LEX = """\
 schema: 1
@@ -64,18 +64,6 @@ dimensions:
         terms:
           - 养老保险
 """
-
-
-class CharTokenizer:
-    """One token per character."""
-
-    name = "chars"
-    version = "1"
-    hmm = False
-    config_hash = "chars"
-
-    def cut(self, text: str) -> list[str]:
-        return list(text)
 
 
 def _lexicon(text: str = LEX):  # type: ignore[no-untyped-def]

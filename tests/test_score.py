@@ -15,25 +15,13 @@ from pipeline.lexicon import Lexicon, load_lexicon
 from pipeline.match import Matcher
 from pipeline.score import SCORE_COLUMNS, Scheme, score_document
 from pipeline.segment import segment_text
-from tests.conftest import CHINESE_CORPORA, REPO, shared_corpus
+from tests.conftest import CharTokenizer, CHINESE_CORPORA, REPO, shared_corpus
 
 MINI = REPO / "tests" / "fixtures" / "engine" / "mini.yaml"
 
 # Two paragraphs, four sentences; every character is one token in these unit tests.
 TEXT = ("完善社会保障，促进共同富裕。鼓励社会组织促进共同富裕。\n"
         "应对人口老龄化。推进共同富裕和兜底保障！")
-
-
-class CharTokenizer:
-    """A trivial injected tokenizer: one token per character."""
-
-    name = "chars"
-    version = "1"
-    hmm = False
-    config_hash = "chars"
-
-    def cut(self, text: str) -> list[str]:
-        return list(text)
 
 
 @pytest.fixture(scope="module")
