@@ -225,6 +225,96 @@ def test_era_variants_and_numerals_count(project: Matcher, text: str, category: 
     assert _cats(project, text).get(category, []) == counted
 
 
+@pytest.mark.parametrize("text,category,counted", [
+    # lexicon 2.2.0, sense guards: each pair has the counted and the guarded sense
+    # slowdown of the economy, not of incomes or of a change of growth model
+    ("全球经济和贸易增长仍然缓慢。", "C3_economic_normal", ["增长仍然缓慢"]),
+    ("农民收入增长缓慢。", "C3_economic_normal", []),
+    ("经济增长方式转变缓慢。", "C3_economic_normal", []),
+    # structural adjustment of the economy, not of a firm's organisation
+    ("认真调整经济结构。", "C3_economic_normal", ["调整经济结构"]),
+    ("促进企业组织结构的调整。", "C3_economic_normal", []),
+    # contribution rates, not a financing-guarantee fee
+    ("降低失业保险、工伤保险等缴费率。", "C3_economic_normal", ["降低失业保险、工伤保险等缴费率"]),
+    ("明显降低融资担保费率。", "C3_economic_normal", []),
+    # the floor of social assistance, not coal power as the energy backstop
+    ("完善兜底式保障。", "D_social_security", ["兜底式保障"]),
+    ("发挥煤电兜底保障作用。", "D_social_security", []),
+    # the 1953 labour-insurance benefit, not the dismissal clause of labour-contract law
+    ("工人与职员疾病或非因工负伤停止工作医疗期间。", "D_social_security", ["非因工负伤"]),
+    ("劳动者患病或者非因工负伤,医疗期满后。", "D_social_security", []),
+    ("患职业病或者因工负伤并被确认丧失劳动能力。", "D_social_security", []),
+    # non-interference as China's principle, not others' statements about China
+    ("我们决不干涉它们的内部事务。", "F5_peaceful_development", ["不干涉"]),
+    ("声明不干涉中国内政。", "F5_peaceful_development", []),
+    # partnership between countries, not the name of a trade agreement
+    ("同东盟建立睦邻互信伙伴关系。", "F5_peaceful_development", ["互信伙伴关系"]),
+    ("推动签署区域全面经济伙伴关系协定。", "F5_peaceful_development", []),
+    # poverty relief, not support for firms (bare 帮扶 is not a term)
+    ("加强开发式帮扶和兜底式保障,坚决守住不发生规模性返贫致贫底线。", "F2_common_prosperity",
+     ["开发式帮扶", "兜底", "返贫"]),
+    ("分型分类帮扶企业纾困。", "F2_common_prosperity", []),
+    # officials held to account, not the penalty clause of statutes
+    ("查处有关领导和直接责任者。", "P1_leadership", ["直接责任者"]),
+    ("对直接负责的主管人员和其他直接责任人员依法给予处分。", "P1_leadership", []),
+    # non-state providers, not a payer of contributions; charity, not public-service jobs
+    ("继续促进民办教育健康发展。", "P3_co_governance", ["民办教育"]),
+    ("企业和民办非企业单位缴纳的失业保险费。", "P3_co_governance", []),
+    ("开展志愿者助残等公益活动。", "P3_co_governance", ["志愿者", "公益活动"]),
+    ("各级人民政府组织的社会公益活动所需岗位。", "P3_co_governance", []),
+    # people's organisations named only in thanks are left out
+    ("向各民主党派、各人民团体表示感谢。", "P3_co_governance", []),
+])
+def test_lexicon_2_2_0_keeps_senses_apart(project: Matcher, text: str, category: str,
+                                          counted: list[str]) -> None:
+    assert _cats(project, text).get(category, []) == counted
+
+
+@pytest.mark.parametrize("text,category,counted", [
+    # lexicon 2.2.0, era variants: older (and newer) wordings of the same concepts
+    ("在六亿五千万人民中,社会主义的积极性空前提高。", "F1_population", ["六亿五千万人民"]),
+    ("努力建成覆盖全国城乡的基本医疗卫生制度。", "F1_population", ["覆盖全国城乡的基本医疗"]),
+    ("发挥我国劳动力众多的优势。", "F1_population", ["劳动力众多"]),
+    ("实现国家兴旺发达和人民富裕幸福。", "F2_common_prosperity", ["人民富裕"]),
+    ("基本消除贫困现象。", "F2_common_prosperity", ["消除贫困"]),
+    ("继续提高城乡低保水平。", "F2_common_prosperity", ["低保"]),
+    ("坚持社会统筹与个人账户相结合,逐步提高统筹层次。", "F2_common_prosperity",
+     ["社会统筹", "统筹层次"]),
+    ("坚持社会统筹与个人账户相结合。", "D_social_security", ["社会统筹"]),
+    ("加强德育工作,促进学生德、智、体全面发展。", "F3_material_spiritual", ["德育", "德、智、体"]),
+    ("应对气候变化,开展农村人居环境整治,推进垃圾分类。", "F4_human_nature",
+     ["气候变化", "人居环境", "垃圾分类"]),
+    ("停止天然林商业性采伐。", "F4_human_nature", ["天然林"]),
+    ("建立公正合理的国际政治经济新秩序。", "F5_peaceful_development", ["国际政治经济新秩序"]),
+    ("由于国际交往急剧增多。", "F5_peaceful_development", ["国际交往"]),
+    ("大大加强了干部和群众的联系。", "P2_philosophy", ["和群众的联系"]),
+    ("操之过急,也会失去群众。", "P2_philosophy", ["失去群众"]),
+    ("增强“四个意识”,坚决反对“四风”,落实中央八项规定精神。", "P1_leadership",
+     ["四个意识", "四风", "八项规定"]),
+    ("坚持中国共产党领导。", "P1_leadership", ["共产党领导"]),
+    ("全面推行河长制。", "P1_leadership", ["河长制"]),
+    ("各企业、事业单位,要普遍成立职工代表大会。", "P3_co_governance", ["职工代表大会"]),
+    ("交工会组织办理。", "P3_co_governance", ["工会组织"]),
+    ("积极推进国民经济和社会信息化。", "P4_technology", ["社会信息化"]),
+    ("为全省60岁以上老年人免费接种流感疫苗。", "C1_demographic", ["60岁以上老年人"]),
+    ("劳务派遣是补充形式。", "C2_social_change", ["劳务派遣"]),
+    ("工业企业上云率近六成,建成智能工厂。", "C4_digital_disruption", ["上云", "智能工厂"]),
+    ("为残疾人就业创造条件,关爱困境儿童和孤儿。", "D_social_security",
+     ["残疾人就业", "困境儿童", "孤儿"]),
+    ("退役士兵和残废军人的安置。", "D_social_security", ["退役士兵", "残废军人"]),
+    # fixed phrases with words inside
+    ("中国坚决反对任何形式的霸权主义。", "F5_peaceful_development", ["反对任何形式的霸权主义"]),
+    ("中国的发展绝不会对任何国家构成威胁。", "F5_peaceful_development", ["不会对任何国家构成威胁"]),
+    ("有利于我国同第三世界各国的合作。", "F5_peaceful_development", ["第三世界各国的合作"]),
+    ("贯彻中央决策和部署。", "P1_leadership", ["中央决策和部署"]),
+    ("国民经济增长明显减速。", "C3_economic_normal", ["增长明显减速"]),
+])
+def test_lexicon_2_2_0_era_variants_and_gap_phrases_count(project: Matcher, text: str,
+                                                          category: str,
+                                                          counted: list[str]) -> None:
+    assert _cats(project, text).get(category, []) == counted
+
+
 def test_counting_13_billion_as_population_but_not_sums_or_small_counts(project: Matcher) -> None:
     assert "F1_population" not in _cats(project, "投资十三亿元。受益2亿人。")
     assert "F1_population" not in _cats(project, "投资12亿人民币。")
