@@ -391,3 +391,28 @@ def test_every_occurrence_of_a_guarded_term_is_counted_covered_or_in_its_guarded
                 i = text.find(term, i + 1)
             assert counted <= {s for s in range(len(text)) if text.startswith(term, s)}
     assert checked > 0 and left_out < checked
+
+
+@pytest.mark.parametrize("text,category,counted", [
+    # lexicon 2.3.0, narrowed from the fresh blind precision sheet of 2.2.0 (both coders)
+    # the population as 十四亿人, not inside a larger number or a unit
+    ("为十四亿人提供基本保障。", "F1_population", ["十四亿人"]),
+    ("旅客周转量将达到三十四亿人公里。", "F1_population", []),
+    # government responsibility in the governance formula, not the bare verb
+    ("坚持党委领导、政府负责、社会协同。", "P1_leadership", ["党委领导", "政府负责"]),
+    ("由政府负责筹集的公共基金。", "P1_leadership", []),
+    # professional social work, not officials' economic and social work
+    ("发展专业社会工作。", "P3_co_governance", ["社会工作"]),
+    ("提高做好经济社会工作的能力。", "P3_co_governance", []),
+    # contribution deferral as downturn relief, not one employer's procedure
+    ("阶段性缓缴社会保险费。", "C3_economic_normal", ["阶段性缓缴"]),
+    ("缴费单位可以申请缓缴。", "C3_economic_normal", []),
+    # personal-information protection counts; confidentiality of an applicant's data does not
+    ("加强个人信息保护。", "C4_digital_disruption", ["个人信息保护"]),
+    ("不得泄露在工作中知悉的公民个人信息和隐私。", "C4_digital_disruption", []),
+    # peaceful reunification is sovereignty, not peace between countries
+    ("坚持和平统一、一国两制的方针。", "F5_peaceful_development", []),
+])
+def test_lexicon_2_3_0_narrowed_senses(project: Matcher, text: str, category: str,
+                                       counted: list[str]) -> None:
+    assert _cats(project, text).get(category, []) == counted
