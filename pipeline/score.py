@@ -31,8 +31,8 @@ Definitions (also in ``docs/engine.md``):
   category and a pathway (or challenge) category both have a hit; rows with count > 0.
 - Units (``units.csv``): the document cut into blocks of consecutive sentences, a block
   being a paragraph, or a run of at most ``BLOCK_SENTENCES`` sentences of a longer one
-  (some sources flatten a whole report into one paragraph). Per block, for scopes ``all``
-  and ``domain_sentences``, its tokens in the scope and each category's hits there; one
+  (some sources flatten a whole report into one paragraph). Per block, for scopes ``all``,
+  ``domain_sentences`` and ``domain_window``, its tokens in the scope and each category's hits there; one
   row per (block, category) with a hit, and one row with an empty category and count 0
   for a block of the scope without any hit (so every block's tokens are there). The
   report resamples these blocks to give a document's rate its uncertainty
@@ -69,7 +69,7 @@ UNIT_COLUMNS = ("doc_id", "scope", "block", "category", "count", "tokens")
 #: The most sentences in one block of ``units.csv`` (a longer paragraph is cut).
 BLOCK_SENTENCES = 10
 #: The scopes ``units.csv`` covers (``domain_paragraphs`` is whole paragraphs of ``all``).
-UNIT_SCOPES: tuple[str, ...] = ("all", "domain_sentences")
+UNIT_SCOPES: tuple[str, ...] = ("all", "domain_sentences", "domain_window")
 
 
 class HitLike(Protocol):
@@ -300,14 +300,17 @@ def score_units(units: Units, hits: Iterable[HitLike], scheme: Scheme,
     term_counts = sorted((d, c, t, n, int((c, t) in formulas))
                          for (d, c, t), n in term_counter.items())
     cooc_rows = sorted((*k, n) for k, n in cooc.items())
-    unit_rows = _unit_rows(per_sent, para_of, words, set(domain_sents))
+    unit_rows = _unit_rows(per_sent, para_of, words,
+                           {"domain_sentences": set(domain_sents), "domain_window": window})
     return DocScore(sum(words), n_sent, n_para, term_counts, scores, cooc_rows, unit_rows)
 
 
 def _unit_rows(per_sent: Mapping[int, Mapping[str, list[float]]], para_of: Sequence[int],
-               words: Sequence[int], domain: set[int]) -> list[tuple[str, int, str, int, int]]:
+               words: Sequence[int], keep: Mapping[str, set[int]]
+               ) -> list[tuple[str, int, str, int, int]]:
     """The rows of ``units.csv`` (without doc_id): per scope and block, its tokens and each
-    category's hits; a block without a hit has one row with category "" and 0."""
+    category's hits; a block without a hit has one row with category "" and 0. ``keep``:
+    the sentences of each scope other than ``all``."""
     block_of: list[int] = []
     block, size, prev = -1, 0, None
     for p in para_of:
@@ -319,8 +322,9 @@ def _unit_rows(per_sent: Mapping[int, Mapping[str, list[float]]], para_of: Seque
     for scope in UNIT_SCOPES:
         tokens: dict[int, int] = {}
         counts: dict[int, Counter[str]] = {}
+        inside = keep.get(scope)
         for si, b in enumerate(block_of):
-            if scope == "domain_sentences" and si not in domain:
+            if inside is not None and si not in inside:
                 continue
             tokens[b] = tokens.get(b, 0) + words[si]
             cells = per_sent.get(si)
