@@ -181,6 +181,9 @@ def test_candidates_pool_at_an_equal_budget_per_category() -> None:
     assert pooled[("C1", "高龄")] == {"misses", "word2vec"}
     assert candidates.source_of(pooled[("C1", "高龄")]) == "both"
     assert ("C1", "生育") in pooled and ("C1", "婴幼") not in pooled
+    # a category left out is left out of both sources
+    pooled = candidates.budgeted(suggest, misses, per_category=2, exclude=["C2"])
+    assert {c for c, _t in pooled} == {"C1"}
 
 
 def test_candidate_kwic_lines_are_substrings_drawn_with_the_seed() -> None:

@@ -75,13 +75,15 @@ def _read(path: Path, needed: Sequence[str]) -> list[dict[str, str]]:
 
 
 def budgeted(suggest: Sequence[Mapping[str, str]], misses: Sequence[Mapping[str, str]],
-             per_category: int) -> dict[tuple[str, str], set[str]]:
+             per_category: int, exclude: Sequence[str] = ()
+             ) -> dict[tuple[str, str], set[str]]:
     """(category, candidate) -> the sources that surfaced it, at an equal budget per
-    category: k = min(per_category, the category's Word2Vec suggestions) from each."""
+    category: k = min(per_category, the category's Word2Vec suggestions) from each.
+    Categories in ``exclude`` are left out."""
     w2v: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for r in suggest:
         cat, term = r["category"].strip(), r["term"].strip()
-        if cat and term:
+        if cat and term and cat not in exclude:
             w2v[cat].append((int(r.get("rank") or 0), term))
     pooled: dict[tuple[str, str], set[str]] = defaultdict(set)
     budget: dict[str, int] = {}
@@ -300,6 +302,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     s.add_argument("--misses", type=Path, required=True,
                    help="<name>-candidates.csv of `mobilize lexicon misses`")
     s.add_argument("--per-category", type=int, default=10)
+    s.add_argument("--exclude-category", action="append", default=[],
+                   help="leave this category out (repeatable): one the codebook does not "
+                        "define, so coders cannot judge its candidates")
     s.add_argument("--seed", type=int, default=SEED)
     s.add_argument("--corpora", type=Path, default=CORPORA)
     s.add_argument("--out", type=Path, required=True, help="the blind sheet (*-blind.csv)")
@@ -317,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.out.stem.replace("-blind", "-key") + args.out.suffix)
             pooled = budgeted(_read(args.suggest, ("category", "term", "rank")),
                               _read(args.misses, ("category", "ngram", "part_of_term")),
-                              args.per_category)
+                              args.per_category, args.exclude_category)
             blind, key = sheet(pooled, corpus_texts(args.corpora), args.seed)
             _write(args.out, BLIND_COLUMNS, blind)
             _write(key_path, KEY_COLUMNS, key)
