@@ -249,3 +249,28 @@ def test_candidate_results_stop_on_bad_input(tmp_path: Path) -> None:
     with pytest.raises(MobilizeError, match=re.escape("bad.csv:2: source 'lda'")):
         candidates.results(bad_key, [a])
     assert candidates.main(["results", "--key", str(bad_key), str(a)]) == 2
+
+
+def test_the_committed_candidate_sheet_is_blind_and_matches_its_key() -> None:
+    folder = REPO / "lexicons" / "validation"
+    with (folder / "candidates-2.2.0-blind.csv").open(encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames or ()) == candidates.BLIND_COLUMNS
+        blind = list(reader)
+    with (folder / "candidates-2.2.0-key.csv").open(encoding="utf-8") as f:
+        key = list(csv.DictReader(f))
+    assert [b["candidate_id"] for b in blind] == [k["candidate_id"] for k in key]
+    assert {k["source"] for k in key} <= set(candidates.SOURCES)
+    assert all(b["judgement"] == "" == b["note"] for b in blind)
+    assert len({(b["category"], b["candidate"]) for b in blind}) == len(blind)  # deduped
+    # every KWIC line shows the candidate in 【】
+    assert all(f"【{b['candidate']}】" in b[c] for b in blind for c in ("kwic1", "kwic2", "kwic3")
+               if b[c])
+    # the sheet is the one its two source files give
+    pooled = candidates.budgeted(
+        candidates._read(folder / "candidates-2.2.0-suggest.csv", ("category", "term", "rank")),
+        candidates._read(folder / "candidates-2.2.0-misses-candidates.csv",
+                         ("category", "ngram", "part_of_term")),
+        10, ["frame_chinese_modernization"])
+    assert {(b["category"], b["candidate"]): k["source"] for b, k in zip(blind, key, strict=True)} \
+        == {c: candidates.source_of(s) for c, s in pooled.items()}
