@@ -77,7 +77,7 @@ PHASE_REPORT = "building the report"
 PHASES = (PHASE_PREFECT, PHASE_PLAN, PHASE_DOCUMENTS, PHASE_TABLES, PHASE_REPORT)
 
 #: Bump when score.py changes what it computes: old cached rows are then ignored.
-SCORER_VERSION = "4"  # 3: units.csv (per-block counts); 4: the domain_window scope, scores.framed, term_counts.formula
+SCORER_VERSION = "5"  # 3: units.csv (per-block counts); 4: the domain_window scope, scores.framed, term_counts.formula; 5: framed by the hit's clause, units.csv for domain_window
 DOCUMENT_CORE = ("doc_id", "path", "title", "date", "year", "issuer", "level", "region",
                  "doc_type", "language")
 DOCUMENT_TAIL = ("chars", "tokens", "sentences", "paragraphs", "sha256", "encoding", "reader",

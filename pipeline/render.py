@@ -28,6 +28,7 @@ from pipeline.report_analysis import (
     _display_path,
     _part,
     corpus_caveats,
+    ss_scope,
 )
 from pipeline.figures import (
     FONT_FILE,
@@ -75,7 +76,10 @@ METHODS = [
      "A group's rate is the sum of its documents' counts divided by the sum of their tokens, "
      "times 10,000 (tokens are the exposure; this is not the mean of document rates). "
      "Tokens are the segmenter's tokens containing a letter or digit. Scope `all` is the "
-     "whole text; `domain_sentences` only the sentences mentioning a D_social_security term."),
+     "whole text; `domain_window` the social-security passages: each sentence mentioning a "
+     "D_social_security term with the sentence before and after it in the same paragraph "
+     "(a run of an older mobilize without it shows `domain_sentences`, the D sentences "
+     "only)."),
     ("Confidence intervals",
      "Two-stage percentile bootstrap: each replicate draws the group's documents with "
      "replacement, then the blocks of each drawn document with replacement (a block is a "
@@ -447,10 +451,16 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
 
     # Overview ----------------------------------------------------------------
     s = Section("overview", "总览 Overview: rates over the whole corpus")
+    ss = ss_scope(run.scores)
     s.text.append("Pooled rate per 10,000 tokens for each category, over the whole text and "
-                  "inside social-security sentences only (sentences mentioning a "
-                  "D_social_security term), with 95% bootstrap intervals (documents, then "
-                  "paragraphs within them).")
+                  + ("inside social-security passages (scope domain_window: each sentence "
+                     "mentioning a D_social_security term and its neighbours in the "
+                     "paragraph)" if ss == compare.SS_SCOPE else
+                     "inside social-security sentences only (scope domain_sentences: this run "
+                     "predates the domain_window scope)")
+                  + ", with 95% bootstrap intervals (documents, then paragraphs within them). "
+                  "D_social_security inside its own passages is circular: read its row of "
+                  "that scope as a count of the passages, not as a finding.")
     ov = t["rates_overall"].copy()
     ov.insert(2, "label", [_label(labels, c) for c in ov["category"]])
     s.tables.append(("rates_overall", ov.drop(columns=["category"])))
@@ -482,7 +492,8 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
         dom = t["rates_by_year_domain"]
         if dom.loc[dom["tokens"] > 0, "year"].nunique() >= 2:
             f = figure("rates_by_year_domain", lambda: _line_figure(
-                dom, "year", labels, "社会保障语句内的出现率", breaks), dom, labels, breaks)
+                dom, "year", labels, "社会保障语句及其前后句内的出现率" if ss == compare.SS_SCOPE
+                else "社会保障语句内的出现率", breaks), dom, labels, breaks)
             s.figures += [f] if f else []
     elif not len(docs):
         s.text.append("The corpus has no documents: no time series.")

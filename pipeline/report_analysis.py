@@ -58,25 +58,27 @@ def analyse(run: compare.RunTables, periods: Sequence[compare.Period], *, seed: 
     scores, tc = run.scores, run.term_counts
     tables: dict[str, pd.DataFrame] = {}
     notes: dict[str, str] = {}
+    # The social-security view beside the whole text: domain_window (docs/engine.md), or
+    # domain_sentences for a run of an older mobilize that has no domain_window scope.
+    ss = ss_scope(scores)
     # Every rates table groups the same documents: their count matrix is built once per scope.
-    matrices = {scope: compare.doc_matrix(docs, scores, scope)
-                for scope in ("all", "domain_sentences")}
+    matrices = {scope: compare.doc_matrix(docs, scores, scope) for scope in ("all", ss)}
     paragraphs = {scope: compare.paragraph_matrix(docs, run.units, scores, scope)
-                  for scope in ("all", "domain_sentences")}
+                  for scope in ("all", ss)}
 
     def rates(by: str | None, scope: str = "all") -> pd.DataFrame:
         return compare.pooled_rates(docs, scores, by, scope=scope, seed=seed, n_boot=n_boot,
                                     matrix=matrices[scope], paragraphs=paragraphs[scope])
 
     overall = []
-    for scope in ("all", "domain_sentences"):
+    for scope in ("all", ss):
         r = rates(None, scope)
         r.insert(0, "scope", scope)
         overall.append(r)
     tables["rates_overall"] = pd.concat(overall, ignore_index=True)
     yearly = rates("year")
     tables["rates_by_year"] = yearly
-    tables["rates_by_year_domain"] = rates("year", "domain_sentences")
+    tables["rates_by_year_domain"] = rates("year", ss)
     trends = trend_table(docs, scores, yearly, matrix=matrices["all"])
     trends.insert(2, "panel", "all documents")
     comp = compare.composition_by_year(docs)
@@ -125,6 +127,14 @@ def analyse(run: compare.RunTables, periods: Sequence[compare.Period], *, seed: 
         notes["keyness_change"] = f"{by}: A = {a}, B = {b}"
     tables["category_dominance"] = compare.category_dominance(tc)
     return Analysis(tables, notes, labels or {}, list(periods))
+
+
+def ss_scope(scores: pd.DataFrame) -> str:
+    """The scope of the report's social-security views: ``compare.SS_SCOPE``
+    (``domain_window``: a D sentence and its neighbours), or ``domain_sentences`` when the
+    run predates that scope (scorer version 1)."""
+    return (compare.SS_SCOPE if compare.SS_SCOPE in set(scores["scope"])
+            else "domain_sentences")
 
 
 #: Mann-Kendall / Theil-Sen columns kept beside the count model, as secondary evidence.

@@ -77,8 +77,8 @@ def test_run_local_writes_every_table_and_reruns_byte_identically(tmp_path: Path
     assert len(scores) == len(docs) * 4 * 4  # every document x scope x category of mini.yaml
     # units.csv: each document's paragraphs add up to its scores (tokens and counts).
     units = pd.read_csv(run_dir / "units.csv", keep_default_na=False)
-    assert set(units["scope"]) == {"all", "domain_sentences"}
-    for scope in ("all", "domain_sentences"):
+    assert set(units["scope"]) == {"all", "domain_sentences", "domain_window"}
+    for scope in ("all", "domain_sentences", "domain_window"):
         u = units[units["scope"] == scope]
         sc = scores[scores["scope"] == scope]
         tok = u.drop_duplicates(["doc_id", "block"]).groupby("doc_id")["tokens"].sum()
