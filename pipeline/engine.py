@@ -57,6 +57,7 @@ from pipeline.ingest import LedgerEntry, Source
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from pipeline.lexicon import Lexicon
     from pipeline.match import Matcher
@@ -150,13 +151,42 @@ class RunPlan:
 
 @dataclass
 class BatchResult:
+    """One batch's rows. ``process_batch`` returns the four row tables (term_counts, scores,
+    cooccurrence, units) as Arrow tables (``columnar``): a run holds every batch's rows until
+    the tables are written, and as Python tuples they took ~10x the room (a 1 GB corpus's
+    rows alone would not fit in 2.5 GB). Lists of tuples are accepted too (``assemble``)."""
+
     documents: list[dict[str, Any]]
-    term_counts: list[tuple[Any, ...]]
-    scores: list[tuple[Any, ...]]
-    cooccurrence: list[tuple[Any, ...]]
+    term_counts: list[tuple[Any, ...]] | pa.Table
+    scores: list[tuple[Any, ...]] | pa.Table
+    cooccurrence: list[tuple[Any, ...]] | pa.Table
     ledger: list[LedgerEntry]
     stats: RunStats
-    units: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
+    units: list[tuple[Any, ...]] | pa.Table = dataclasses.field(default_factory=list)
+
+    def columnar(self) -> BatchResult:
+        """The same result with its row lists as Arrow tables (in place; returns self)."""
+        for attr, columns in _ROW_TABLES.items():
+            setattr(self, attr, _arrow_rows(getattr(self, attr), columns))
+        return self
+
+
+#: The row tables of a batch, with their columns.
+_ROW_TABLES: Mapping[str, tuple[str, ...]] = {
+    "term_counts": _score.TERM_COLUMNS, "scores": _score.SCORE_COLUMNS,
+    "cooccurrence": _score.COOC_COLUMNS, "units": _score.UNIT_COLUMNS}
+
+
+def _arrow_rows(rows: Any, columns: Sequence[str]) -> Any:
+    """Rows (tuples) as an Arrow table, each column typed from its values as pandas types a
+    column of them (ints int64, floats and ints mixed double, str string, bool bool); an Arrow
+    table or an empty list as it is."""
+    if not isinstance(rows, list) or not rows:
+        return rows
+    import pyarrow as pa
+
+    return pa.table({c: pa.array(v) for c, v in zip(columns, zip(*rows, strict=True),
+                                                    strict=True)})
 
 
 @dataclass
@@ -510,7 +540,7 @@ def process_batch(plan: RunPlan, batch: Sequence[Source]) -> BatchResult:
         out.units += _score.rows_with_id(doc_id, ds.units)
         out.ledger.append(LedgerEntry(src.path, doc_id, "ingested", info.get("note", "")))
     stats.seconds = {k: round(v, 6) for k, v in secs.items()}
-    return out
+    return out.columnar()
 
 
 # --------------------------------------------------------------------------- assembling
@@ -531,6 +561,30 @@ def _frame(rows: Sequence[Any], columns: Sequence[str], keys: Sequence[str]) -> 
     if len(df):
         df = df.sort_values(list(keys), kind="mergesort").reset_index(drop=True)
     return df
+
+
+def _row_frame(parts: Sequence[Any], columns: Sequence[str], keys: Sequence[str],
+               keep: set[str]) -> pd.DataFrame:
+    """The rows of every batch (Arrow tables or lists of tuples) whose doc_id is in ``keep``,
+    sorted by ``keys``: the DataFrame ``_frame`` makes of the same rows (same values, dtypes
+    and order: Arrow's sort is stable and orders strings by code point, as Python does), built
+    in Arrow so that the rows never exist as Python objects all at once."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    tables = [_arrow_rows(list(p), columns) if isinstance(p, (list, tuple)) else p
+              for p in parts]
+    tables = [t for t in tables if isinstance(t, pa.Table) and t.num_rows]
+    if not tables:
+        return pd.DataFrame([], columns=list(columns))
+    table = pa.concat_tables(tables, promote_options="permissive")
+    del tables
+    table = table.filter(pc.is_in(table.column(0), value_set=pa.array(sorted(keep), pa.string())))
+    if not table.num_rows:
+        return pd.DataFrame([], columns=list(columns))
+    table = table.take(pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys]))
+    return table.to_pandas(split_blocks=True, self_destruct=True)
 
 
 def assemble(plan: RunPlan, results: Sequence[BatchResult]) -> Tables:
@@ -568,8 +622,9 @@ def assemble(plan: RunPlan, results: Sequence[BatchResult]) -> Tables:
                                       notes.get((d["path"], d["doc_id"]), "")))
     kept_docs = [d for d in docs if d["doc_id"] in keep and by_sha.get(d["sha256"]) == d["doc_id"]]
 
-    def rows(attr: str) -> list[tuple[Any, ...]]:
-        return [row for r in results for row in getattr(r, attr) if row[0] in keep]
+    def rows(attr: str) -> pd.DataFrame:
+        return _row_frame([getattr(r, attr) for r in results], _ROW_TABLES[attr],
+                          _TABLE_KEYS[attr], keep)
 
     extra = sorted({k for d in kept_docs for k in d} - set(DOCUMENT_CORE) - set(DOCUMENT_TAIL))
     doc_cols = list(DOCUMENT_CORE) + extra + list(DOCUMENT_TAIL)
@@ -591,13 +646,12 @@ def assemble(plan: RunPlan, results: Sequence[BatchResult]) -> Tables:
     tables = Tables(
         documents=documents,
         ledger=ledger_df,
-        term_counts=_frame(rows("term_counts"), _score.TERM_COLUMNS, _TABLE_KEYS["term_counts"]),
-        scores=_frame(rows("scores"), _score.SCORE_COLUMNS, _TABLE_KEYS["scores"]),
-        cooccurrence=_frame(rows("cooccurrence"), _score.COOC_COLUMNS,
-                            _TABLE_KEYS["cooccurrence"]),
+        term_counts=rows("term_counts"),
+        scores=rows("scores"),
+        cooccurrence=rows("cooccurrence"),
         stats=stats,
         content_hash=corpus_hash((d["doc_id"], d["sha256"]) for d in kept_docs),
-        units=_frame(rows("units"), _score.UNIT_COLUMNS, _TABLE_KEYS["units"]),
+        units=rows("units"),
     )
     stats.seconds["assemble"] = round(time.perf_counter() - t0, 6)
     return tables

@@ -71,6 +71,12 @@ _FLOW: Any = None
 _HOOKS: dict[str, Any] = {}
 #: Seconds from ``run_flow``'s start until Prefect was ready, and in all (for bench/ and --verbose).
 _TIMINGS: dict[str, float] = {}
+#: What ``run_flow`` tells its ``hint`` callback when it has to start Prefect's temporary server
+#: (once per process: a script or notebook running many flows hears it once).
+SERVER_HINT = ("no Prefect server is running, so this run starts a temporary one (seconds of "
+               "start-up each run): `mobilize server start` keeps one running for later runs "
+               "(or use --engine local)")
+_HINTED: dict[str, bool] = {"given": False}
 
 
 # --------------------------------------------------------------------------- environment
@@ -478,7 +484,8 @@ def run_flow(settings: Settings, *, task_runner: TaskRunnerName = "default",
              dask_address: str | None = None, wait_seconds: float | None = None,
              progress: Callable[[int, int], None] | None = None,
              phase: Callable[[str], None] | None = None,
-             started: float | None = None) -> RunResult:
+             started: float | None = None,
+             hint: Callable[[str], None] | None = None) -> RunResult:
     """Run the ``mobilize-run`` flow in this process and return what ``engine.run_local`` would.
 
     ``task_runner="dask"`` (or a ``dask_address``) runs the batch tasks on a Dask cluster: the
@@ -486,6 +493,8 @@ def run_flow(settings: Settings, *, task_runner: TaskRunnerName = "default",
     (``PREFECT_API_URL``): each worker would otherwise start a temporary server of its own.
     ``progress``, ``phase`` and ``started`` as for ``engine.run_local`` (the phases start with
     ``engine.PHASE_PREFECT``; the stats then also hold ``seconds["prefect_start"]``).
+    ``hint(message)`` is called with ``SERVER_HINT`` when no server answers and the run starts
+    Prefect's temporary one: the first time in this process only.
     """
     t0 = time.perf_counter()
     _TIMINGS.clear()
@@ -508,6 +517,9 @@ def run_flow(settings: Settings, *, task_runner: TaskRunnerName = "default",
     if wait_s <= 0:  # fail at once, before paying Prefect's start-up (the flow locks for real)
         with store.run_lock(settings.out, settings.corpus_name, 0.0):
             pass
+    if not api_url and hint is not None and not _HINTED["given"]:
+        _HINTED["given"] = True
+        hint(SERVER_HINT)
     server = None if api_url else _TemporaryServer()
     try:
         return _run_flow(settings, server, use_dask, dask_address, wait_seconds, progress, t0,
@@ -783,7 +795,7 @@ def server_status() -> dict[str, Any] | None:
     return _recorded_server()
 
 
-__all__ = ["DEFAULT_DEPLOYMENT", "ENTRYPOINT", "FLOW_NAME", "artifact_key", "category_totals",
+__all__ = ["DEFAULT_DEPLOYMENT", "ENTRYPOINT", "FLOW_NAME", "SERVER_HINT", "artifact_key", "category_totals",
            "deploy", "prefect_environment", "prefect_home", "process_identity", "run_flow",
            "serve", "server_start", "server_status", "server_stop", "settings_from_parameters", "settings_to_parameters",
            "summary_markdown"]

@@ -248,6 +248,10 @@ def atomic_dir(out: Path, name: str, *, owned: Callable[[Path], bool] = is_run_f
         os.rename(tmp, final)
 
 
+#: Rows formatted at a time by ``write_csv``.
+CSV_CHUNK_ROWS = 65_536
+
+
 def write_csv(df: pd.DataFrame, path: Path, arrow: pa.Table | None = None) -> None:
     """``df`` as CSV: pandas ``to_csv`` bytes (``\\n`` line ends, ``FLOAT_FORMAT``), written faster.
 
@@ -259,7 +263,14 @@ def write_csv(df: pd.DataFrame, path: Path, arrow: pa.Table | None = None) -> No
     another kind (objects, dates, ...) or a single column goes through ``to_csv`` itself.
     ``arrow`` is ``df`` already converted (``pa.Table.from_pandas``), when the caller has it.
     """
-    cells = _csv_cells(df, arrow)
+    n = len(df)
+
+    def chunk(start: int) -> list[pa.ChunkedArray] | None:
+        stop = min(n, start + CSV_CHUNK_ROWS)
+        return _csv_cells(df.iloc[start:stop],
+                          None if arrow is None else arrow.slice(start, stop - start))
+
+    cells = chunk(0)
     if cells is None:
         _to_csv(df, path)
         return
@@ -268,10 +279,16 @@ def write_csv(df: pd.DataFrame, path: Path, arrow: pa.Table | None = None) -> No
 
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow(df.columns)
+    comma = pa.scalar(",", pa.large_string())
     with open(path, "w", encoding="utf-8", newline="") as fh:
         fh.write(header.getvalue())
-        if len(df):
-            lines = pc.binary_join_element_wise(*cells, pa.scalar(",", pa.large_string()))
+        # a chunk of rows at a time: the lines of a whole large table (units.csv of a 1 GB
+        # corpus) as Python strings took more memory than the run's tables themselves
+        for start in range(0, n, CSV_CHUNK_ROWS):
+            if start:
+                cells = chunk(start)
+            assert cells is not None  # (every chunk has the columns' kinds of the first)
+            lines = pc.binary_join_element_wise(*cells, comma)
             fh.write("\n".join(lines.to_pylist()))
             fh.write("\n")
 
