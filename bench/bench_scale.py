@@ -90,7 +90,7 @@ class TreeSampler:
 
         self.root = psutil.Process(pid)
         self.interval = interval
-        self.peak_rss = self.peak_pss = self.peak_one = 0
+        self.peak_rss = self.peak_pss = self.peak_one = self.peak_root = self.peak_child = 0
         self.peak_procs = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -111,6 +111,10 @@ class TreeSampler:
                     r = p.memory_info().rss
                     rss += r
                     one = max(one, r)
+                    if p.pid == self.root.pid:
+                        self.peak_root = max(self.peak_root, r)
+                    else:
+                        self.peak_child = max(self.peak_child, r)
                     if tick % 5 == 0:  # PSS reads smaps: once a second
                         pss += p.memory_full_info().pss
                 except psutil.Error:
@@ -159,6 +163,7 @@ def run_once(work: Path, megabytes: float, pool: list[str], args: argparse.Names
            "generate_s": gen, "wall_s": wall, "mb_s": nbytes / 1e6 / wall,
            "peak_rss_tree": sampler.peak_rss, "peak_pss_tree": sampler.peak_pss,
            "peak_rss_one": sampler.peak_one, "processes": sampler.peak_procs,
+           "peak_rss_run": sampler.peak_root, "peak_rss_worker": sampler.peak_child,
            "seconds": manifest["stats"]["seconds"], "load_before": load_before,
            "load_after": _load(), "outputs": sizes}
     for p in (corpus, run_dir, Path(env["MOBILIZE_CACHE_DIR"])):
@@ -195,8 +200,9 @@ def main() -> None:
             s = r["seconds"]
             print(f"{r['mb']:8.1f} MB {r['documents']:6d} docs  {r['wall_s']:7.1f} s "
                   f"{r['mb_s']:5.2f} MB/s  peak RSS tree {r['peak_rss_tree'] / 2**20:6.0f} MiB "
-                  f"(PSS {r['peak_pss_tree'] / 2**20:.0f} MiB, largest process "
-                  f"{r['peak_rss_one'] / 2**20:.0f} MiB, {r['processes']} processes)  "
+                  f"(PSS {r['peak_pss_tree'] / 2**20:.0f} MiB; the run's process "
+                  f"{r['peak_rss_run'] / 2**20:.0f} MiB, largest worker "
+                  f"{r['peak_rss_worker'] / 2**20:.0f} MiB; {r['processes']} processes)  "
                   f"load {r['load_before']} -> {r['load_after']}", flush=True)
             print("           stages (s): " + ", ".join(
                 f"{k} {s[k]:.1f}" for k in ("plan", "batches", "assemble", "write", "total",

@@ -934,6 +934,7 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
         results += run_batches(plan, batches, workers, tick)
         t_batches = time.perf_counter() - t1
         tables = assemble(plan, results)
+        results.clear()  # (the batches' rows are in the tables now: memory for the writing)
         require_ingested(tables)
         tables.stats.seconds.update({"plan": round(t_plan, 6), "batches": round(t_batches, 6)})
         result = write_outputs(settings, plan, tables, phase)

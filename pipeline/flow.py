@@ -438,6 +438,7 @@ def _build_flow() -> Any:
                 results += process_batches(plan, fresh)
             t_batches = time.perf_counter() - t1
             tables: Any = assemble_tables(plan, results)
+            results.clear()  # (the batches' rows are in the tables now: memory for the writing)
             engine.require_ingested(tables)
             tables.stats.seconds.update({"plan": round(t_plan, 6),
                                          "batches": round(t_batches, 6)})

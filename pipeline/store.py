@@ -250,6 +250,8 @@ def atomic_dir(out: Path, name: str, *, owned: Callable[[Path], bool] = is_run_f
 
 #: Rows formatted at a time by ``write_csv``.
 CSV_CHUNK_ROWS = 65_536
+#: Rows copied into ``mobilize.duckdb`` at a time (``_write_duckdb``).
+DUCKDB_CHUNK_ROWS = 1_000_000
 
 
 def write_csv(df: pd.DataFrame, path: Path, arrow: pa.Table | None = None) -> None:
@@ -408,9 +410,14 @@ def _write_duckdb(db_path: Path, arrow: Mapping[str, pa.Table]) -> None:
         con = duckdb.connect(str(db_path))
         try:
             for name, table in arrow.items():
-                con.register("_t", table)
-                con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _t')
-                con.unregister("_t")
+                # a slice of rows at a time, each written to the file (CHECKPOINT) before the
+                # next: DuckDB otherwise holds a whole large table in memory until it closes
+                for start in range(0, max(1, table.num_rows), DUCKDB_CHUNK_ROWS):
+                    con.register("_t", table.slice(start, DUCKDB_CHUNK_ROWS))
+                    con.execute(f'INSERT INTO "{name}" SELECT * FROM _t' if start else
+                                f'CREATE TABLE "{name}" AS SELECT * FROM _t')
+                    con.unregister("_t")
+                    con.execute("CHECKPOINT")
         finally:
             con.close()
     except duckdb.IOException as exc:  # (not an OSError): a full disk, a read-only folder
