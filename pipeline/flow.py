@@ -351,8 +351,9 @@ def _retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
 
 def _build_flow() -> Any:
     """Define the tasks and the flow (imports Prefect: call only after ``prefect_environment``)."""
-    from prefect import flow, task, unmapped
+    from prefect import Flow, task, unmapped
     from prefect.cache_policies import NO_CACHE
+    from prefect.utilities.annotations import quote
 
     from pipeline import engine, store
 
@@ -410,8 +411,16 @@ def _build_flow() -> Any:
             create_link_artifact(report.resolve().as_uri(), link_text=f"{name}: report.html",
                                  key=f"{key}-report", description="the comparative report")
 
-    @flow(name=FLOW_NAME, persist_result=False, log_prints=False,
-          description="Ingest, segment, score and report a corpus of policy documents.")
+    class _Flow(Flow):  # type: ignore[misc]
+        def serialize_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
+            """The parameters as the flow run records them. They are JSON already
+            (``settings_to_parameters``): stored as they are, without Prefect's encoder, whose
+            import (FastAPI's) cost every run 1.5-6 s."""
+            try:
+                return dict(json.loads(json.dumps(parameters)))
+            except (TypeError, ValueError):
+                return dict(super().serialize_parameters(parameters))
+
     def mobilize_run(corpus: str, out: str, options: dict[str, Any] | None = None) -> Any:
         """Run mobilize over ``corpus`` into ``out``; ``options`` are the other Settings fields."""
         t0 = time.perf_counter()
@@ -422,36 +431,40 @@ def _build_flow() -> Any:
         with store.run_lock(settings.out, settings.corpus_name, wait_s):
             phase(engine.PHASE_PLAN)
             plan, cached, fresh = plan_run(settings)
+            # Large arguments are quoted: Prefect would otherwise walk every object inside them
+            # (every source, lexicon term and table row) twice per task, looking for futures.
+            qplan = quote(plan)
             t_plan = time.perf_counter() - t0
             phase(engine.PHASE_DOCUMENTS)
             results = []
             if cached:
-                results.append(process_cached(plan, cached))
+                results.append(process_cached(qplan, quote(cached)))
                 if _HOOKS.get("tick"):
                     _HOOKS["tick"](len(cached))
             t1 = time.perf_counter()
             if fresh and _HOOKS.get("runner") == "dask":
                 batches = [list(b) for b in engine.make_batches(fresh, settings)]
-                futures = process_batch.map(plan=unmapped(plan), batch=batches)
+                futures = process_batch.map(plan=unmapped(qplan), batch=batches)
                 results += [f.result() for f in futures]
             elif fresh:
-                results += process_batches(plan, fresh)
+                results += process_batches(qplan, quote(fresh))
             t_batches = time.perf_counter() - t1
-            tables: Any = assemble_tables(plan, results)
+            tables: Any = assemble_tables(qplan, quote(results))
             results.clear()  # (the batches' rows are in the tables now: memory for the writing)
             engine.require_ingested(tables)
             tables.stats.seconds.update({"plan": round(t_plan, 6),
                                          "batches": round(t_batches, 6)})
             before = read_previous(Path(settings.out) / plan.corpus_name)
-            result: Any = write_outputs(settings, plan, tables)
+            result: Any = write_outputs(settings, qplan, quote(tables))
             if "prefect_ready" in _TIMINGS:  # (this process's run_flow started Prefect)
                 result.stats.seconds["prefect_start"] = _TIMINGS["prefect_ready"]
             engine.finish_stats(result, t0, _HOOKS.get("started"))
             store.write_json(result.run_dir / "run.json", result.manifest)
-        publish_artifacts(result, before)
+        publish_artifacts(quote(result), before)
         return result
 
-    return mobilize_run
+    return _Flow(mobilize_run, name=FLOW_NAME, persist_result=False, log_prints=False,
+                 description="Ingest, segment, score and report a corpus of policy documents.")
 
 
 def _get_flow() -> Any:
