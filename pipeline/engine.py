@@ -847,6 +847,17 @@ def _file_size(src: Source) -> int:
         return 0
 
 
+def pool_batches(plan: RunPlan, fresh: Sequence[Source]) -> tuple[int, tuple[tuple[Source, ...], ...]]:
+    """How many workers and which batches for the uncached sources ``fresh``, as ``run_local``
+    decides it: a pool only from ``POOL_MIN_BYTES`` of input on (below, worker start-up and a
+    dictionary load each cost more than they save), then ``balanced_batches``; else one
+    worker and ``make_batches``. (The Prefect flow's ``process-batches`` task uses it.)"""
+    sizes = [_file_size(s) for s in fresh]
+    if plan.settings.workers > 1 and sum(sizes) >= POOL_MIN_BYTES[plan.tokenizer.segmenter]:
+        return plan.settings.workers, balanced_batches(fresh, plan.settings, sizes)
+    return 1, make_batches(fresh, plan.settings)
+
+
 def run_batches(plan: RunPlan, batches: Sequence[Sequence[Source]], workers: int,
                 progress: Callable[[int], None] | None = None) -> list[BatchResult]:
     """``process_batch`` over ``batches``: in-process for one worker or one batch, else a pool.
@@ -947,5 +958,6 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
 __all__ = ["PHASES", "BatchResult", "RunPlan", "RunResult", "RunStats", "Tables", "assemble",
            "balanced_batches", "check_output_folder", "finish_stats",
            "require_ingested",
-           "is_cached", "make_batches", "plan_run", "process_batch", "run_batches", "run_local",
+           "is_cached", "make_batches", "plan_run", "pool_batches", "process_batch", "run_batches",
+           "run_local",
            "write_outputs"]

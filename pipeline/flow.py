@@ -375,8 +375,10 @@ def _build_flow() -> Any:
 
     @task(name="process-batches", **common)
     def process_batches(plan: Any, fresh: list[Any]) -> list[Any]:
-        batches = engine.make_batches(fresh, plan.settings)
-        return engine.run_batches(plan, batches, plan.settings.workers, _HOOKS.get("tick"))
+        # (a pool only where it pays, as in the local engine: a small corpus runs in-process
+        # instead of starting fork-server workers that each load the dictionary again)
+        workers, batches = engine.pool_batches(plan, fresh)
+        return engine.run_batches(plan, batches, workers, _HOOKS.get("tick"))
 
     @task(name="process-batch", **common)
     def process_batch(plan: Any, batch: list[Any]) -> Any:

@@ -321,3 +321,22 @@ def test_batch_rows_held_as_arrow_give_the_frame_the_tuples_gave() -> None:
     assert str(got["weighted"].dtype) == "float64" and str(got["count"].dtype) == "int64"
     empty = engine._row_frame([[], []], SCORE_COLUMNS, keys, keep)
     pd.testing.assert_frame_equal(empty, engine._frame([], SCORE_COLUMNS, keys))
+
+
+def test_the_pool_is_used_only_from_the_size_where_it_pays(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``pool_batches`` (the Prefect flow's choice, the same rule as run_local's): the 20 NPC
+    resolutions (~100 KB) run in one process; with the threshold below their size, on the
+    configured workers in balanced batches (largest first)."""
+    from pipeline import engine
+
+    corpus = _copy_corpus(shared_corpus("npc-resolutions-gwr-zh"), tmp_path / "corpus")
+    plan = plan_run(_settings(tmp_path, corpus, workers=2))
+    workers, batches = engine.pool_batches(plan, plan.sources)
+    assert workers == 1 and batches == make_batches(plan.sources, plan.settings)
+    monkeypatch.setitem(engine.POOL_MIN_BYTES, "jieba-rs", 1_000)
+    workers, batches = engine.pool_batches(plan, plan.sources)
+    assert workers == 2 and batches == engine.balanced_batches(plan.sources, plan.settings)
+    assert sorted(s.doc_id for b in batches for s in b) == sorted(s.doc_id for s in plan.sources)
+    one = plan_run(_settings(tmp_path, corpus, workers=1))
+    assert engine.pool_batches(one, one.sources)[0] == 1
