@@ -164,13 +164,31 @@ class BatchResult:
     stats: RunStats
     units: list[tuple[Any, ...]] | pa.Table = dataclasses.field(default_factory=list)
 
+    def flush(self) -> None:
+        """Move the rows gathered so far into Arrow tables (``columnar`` joins them): a batch
+        answered from the caches can hold thousands of documents."""
+        parts = self.__dict__.setdefault("_parts", {})
+        for attr, columns in _ROW_TABLES.items():
+            rows = getattr(self, attr)
+            if isinstance(rows, list) and rows:
+                parts.setdefault(attr, []).append(_arrow_rows(rows, columns))
+                setattr(self, attr, [])
+
     def columnar(self) -> BatchResult:
         """The same result with its row lists as Arrow tables (in place; returns self)."""
-        for attr, columns in _ROW_TABLES.items():
-            setattr(self, attr, _arrow_rows(getattr(self, attr), columns))
+        import pyarrow as pa
+
+        self.flush()
+        parts = self.__dict__.pop("_parts", {})
+        for attr in _ROW_TABLES:
+            got = parts.get(attr, [])
+            if got:  # (the parts of one table, typed alike as assemble does)
+                setattr(self, attr, pa.concat_tables(got, promote_options="permissive"))
         return self
 
 
+#: A batch's rows go into Arrow tables every this many documents (``BatchResult.flush``).
+_FLUSH_DOCUMENTS = 64
 #: The row tables of a batch, with their columns.
 _ROW_TABLES: Mapping[str, tuple[str, ...]] = {
     "term_counts": _score.TERM_COLUMNS, "scores": _score.SCORE_COLUMNS,
@@ -539,6 +557,8 @@ def process_batch(plan: RunPlan, batch: Sequence[Source]) -> BatchResult:
         out.cooccurrence += _score.rows_with_id(doc_id, ds.cooccurrence)
         out.units += _score.rows_with_id(doc_id, ds.units)
         out.ledger.append(LedgerEntry(src.path, doc_id, "ingested", info.get("note", "")))
+        if len(out.documents) % _FLUSH_DOCUMENTS == 0:
+            out.flush()
     stats.seconds = {k: round(v, 6) for k, v in secs.items()}
     return out.columnar()
 

@@ -340,3 +340,22 @@ def test_the_pool_is_used_only_from_the_size_where_it_pays(
     assert sorted(s.doc_id for b in batches for s in b) == sorted(s.doc_id for s in plan.sources)
     one = plan_run(_settings(tmp_path, corpus, workers=1))
     assert engine.pool_batches(one, one.sources)[0] == 1
+
+
+def test_a_batch_flushes_its_rows_to_arrow_as_it_goes_with_the_same_tables(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large batch (all the cached documents of a re-run) moves its rows into Arrow tables
+    every few documents, so they never pile up as tuples; the tables are the same."""
+    import pyarrow as pa
+
+    from pipeline import engine
+
+    corpus = _copy_corpus(shared_corpus("npc-resolutions-gwr-zh"), tmp_path / "corpus", 5)
+    plan = plan_run(_settings(tmp_path, corpus))
+    whole = assemble(plan, [process_batch(plan, plan.sources)])
+    monkeypatch.setattr(engine, "_FLUSH_DOCUMENTS", 2)
+    result = process_batch(plan, plan.sources)  # (now answered from the caches)
+    assert isinstance(result.scores, pa.Table) and len(result.scores.column(0).chunks) == 3
+    flushed = assemble(plan, [result])
+    for name, df in whole.as_dict().items():
+        pd.testing.assert_frame_equal(df, flushed.as_dict()[name], obj=name)
