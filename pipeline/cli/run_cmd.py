@@ -157,7 +157,7 @@ def run(
                                 fix="Drop --engine local.")
         if dask or task_runner == "dask":
             require_dask()
-        result = _run(settings, task_runner, dask)
+        result = _run(settings, task_runner, dask, hint=not as_json)
     if as_json:
         print_json(result.to_json())
     else:
@@ -184,10 +184,14 @@ def require_dask() -> None:
                                 "--task-runner dask.")
 
 
-def _run(settings: Settings, task_runner: str = "default", dask: str | None = None) -> Any:
+def _run(settings: Settings, task_runner: str = "default", dask: str | None = None,
+         hint: bool = True) -> Any:
     from pipeline import engine
 
     started = _started()
+
+    def say(message: str) -> None:  # once per process (flow.run_flow keeps count), on stderr
+        err_console.print(f"[dim]{escape(message)}[/]", soft_wrap=True)
 
     def run_with(progress: Any = None, phase: Any = None) -> Any:
         if settings.engine == "prefect":
@@ -195,7 +199,7 @@ def _run(settings: Settings, task_runner: str = "default", dask: str | None = No
 
             return flow.run_flow(settings, task_runner=task_runner,  # type: ignore[arg-type]
                                  dask_address=dask, progress=progress, phase=phase,
-                                 started=started)
+                                 started=started, hint=say if hint else None)
         return engine.run_local(settings, progress=progress, phase=phase, started=started)
 
     if not settings.progress:
