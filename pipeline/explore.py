@@ -333,7 +333,7 @@ def explorer_data(run: compare.RunTables, lexicon: Lexicon | None, texts: Mappin
             continue
         paragraphs = (compare.paragraph_matrix(docs, run.units, scores, scope)
                       if scope == "all" else None)
-        tmat = (pd.DataFrame(term_all if scope == "all" else term_ss,
+        tmat = (pd.DataFrame((term_all if scope == "all" else term_ss).astype(float),
                              index=pd.Index(docs["doc_id"]), columns=term_cols), tokens)
         rates["category"][scope] = {}
         rates["term"][scope] = {}
@@ -505,8 +505,8 @@ def render_page(data: Mapping[str, Any]) -> str:
            "img-src data:; font-src data:; connect-src 'none'; form-action 'none'; "
            "base-uri 'none'")
     page = env.get_template("explore.html.j2").render(
-        csp=csp, title=f"mobilize explorer: {data.get('corpus', '')}",
-        style=jinja2.Markup(style) if hasattr(jinja2, "Markup") else _markup(style),
+        csp=_markup(csp), title=f"mobilize explorer: {data.get('corpus', '')}",
+        style=_markup(style),
         echarts=_markup(echarts), app=_markup(app), data=_markup(json_for_html(data)))
     return page
 
