@@ -166,20 +166,31 @@ def document_matches(text: str, matcher: Any, raw: Raw, domain: str) -> DocMatch
     """Every hit of ``matcher`` in ``text`` and every occurrence of a lexicon word that was
     not counted (kind ``ABSORBED``: a longer or earlier match of its category took it;
     ``GUARDED``: a sense guard stopped it; ``EXCLUDED``: a word its category excludes)."""
+    from bisect import bisect_left
+
     hits = [(h.start, h.end, h.category, h.term) for h in matcher.find(text)]
     counted = {(c, s, t) for s, _e, c, t in hits}
-    by_cat: dict[str, list[tuple[int, int]]] = {}
+    # a category's hits never overlap: sorted by start, their ends are sorted too
+    starts: dict[str, list[int]] = {}
+    ends: dict[str, list[int]] = {}
     for s, e, c, _t in hits:
-        by_cat.setdefault(c, []).append((s, e))
+        starts.setdefault(c, []).append(s)
+        ends.setdefault(c, []).append(e)
+
+    def overlapped(cat: str, start: int, end: int) -> bool:
+        """Whether a counted hit of ``cat`` overlaps [start, end)."""
+        k = bisect_left(ends.get(cat, []), start + 1)  # the first hit ending after start
+        return k < len(ends.get(cat, [])) and starts[cat][k] < end
+
     marks = []
     for h in raw.matcher.find(text):
         cat, label, kind = raw.owners[int(h.category[1:])]
         if kind != EXCLUDED and (cat, h.start, label) in counted:
             continue
-        if kind == GUARDED and any(s < h.end and h.start < e for s, e in by_cat.get(cat, ())):
+        over = overlapped(cat, h.start, h.end)
+        if kind == GUARDED and over:
             kind = ABSORBED  # (a longer term of its category took it before its guard mattered)
-        if kind == ABSORBED and not any(s < h.end and h.start < e
-                                        for s, e in by_cat.get(cat, ())):
+        if kind == ABSORBED and not over:
             continue  # (cannot happen for a literal; kept safe)
         marks.append((h.start, h.end, cat, label, kind))
     marks.sort()
@@ -237,23 +248,27 @@ def _rate_rows(table: pd.DataFrame, by: str | None, groups: list[str], index: Ma
                ) -> list[list[Any]]:
     """``pooled_rates`` rows as [subject, group, documents, count, tokens, rate, low, high]."""
     gi = {g: k for k, g in enumerate(groups)}
-    out = []
-    for row in table.itertuples(index=False):
-        r = row._asdict()
-        g = gi[_group_value(r[by])] if by is not None else 0
-        out.append([index[str(r["category"])], g, int(r["documents"]), int(r["count"]),
-                    int(r["tokens"]), _num(r["rate_per_10k"]), _num(r["ci_low"]),
-                    _num(r["ci_high"])])
-    return out
+    gs = ([gi[_group_value(v)] for v in table[by]] if by is not None else [0] * len(table))
+    cols = [table[c].tolist() for c in ("category", "documents", "count", "tokens",
+                                        "rate_per_10k", "ci_low", "ci_high")]
+    return [[index[str(c)], g, int(n), int(k), int(t), _num(r), _num(lo), _num(hi)]
+            for g, c, n, k, t, r, lo, hi in zip(gs, *cols)]
 
 
 def explorer_data(run: compare.RunTables, lexicon: Lexicon | None, texts: Mapping[str, str],
                   periods: Sequence[compare.Period] = (), *, seed: int,
                   n_boot: int = compare.DEFAULT_BOOT, text_budget: int = TEXT_BUDGET,
-                  labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+                  labels: Mapping[str, str] | None = None,
+                  computed: Mapping[tuple[str, str], pd.DataFrame] | None = None
+                  ) -> dict[str, Any]:
     """Everything the page shows, from a run's tables, the documents' normalised ``texts``
     (doc_id -> text; a document without text has no passages) and the lexicon (None: no
-    highlighting). Pure; deterministic for a seed."""
+    highlighting). Pure; deterministic for a seed.
+
+    ``computed`` maps (scope, grouping) to a category rates table the caller already has
+    from ``compare.pooled_rates`` with the same documents, seed and replicates (the report's
+    ``rates_by_year``, ...): used as it is instead of being computed again."""
+    computed = dict(computed or {})
     # (in documents.csv's order, as the report: the bootstrap draws depend on it)
     docs = compare.with_periods(run.documents, periods)
     scores, tc = run.scores, run.term_counts
@@ -340,8 +355,11 @@ def explorer_data(run: compare.RunTables, lexicon: Lexicon | None, texts: Mappin
         for by in [None, *groupings]:
             name = by or "overall"
             groups = group_values.get(by, ["all documents"]) if by else ["all documents"]
-            cr = compare.pooled_rates(docs, scores, by, scope=scope, seed=seed, n_boot=n_boot,
-                                      matrix=(counts, tokens), paragraphs=paragraphs)
+            cr = computed.get((scope, name))
+            if cr is None:
+                cr = compare.pooled_rates(docs, scores, by, scope=scope, seed=seed,
+                                          n_boot=n_boot, matrix=(counts, tokens),
+                                          paragraphs=paragraphs)
             rates["category"][scope][name] = _rate_rows(cr, by, groups, cat_index)
             if terms:
                 tr = compare.pooled_rates(docs, scores, by, scope=scope, seed=seed,
@@ -439,6 +457,19 @@ def explorer_data(run: compare.RunTables, lexicon: Lexicon | None, texts: Mappin
     }
 
 
+def report_rates(tables: Mapping[str, pd.DataFrame]) -> dict[tuple[str, str], pd.DataFrame]:
+    """The report's whole-text rates tables (``report_analysis.analyse``) by (scope, grouping),
+    for ``explorer_data(computed=...)``: the explorer then shows the report's own numbers."""
+    out: dict[tuple[str, str], pd.DataFrame] = {}
+    for by in GROUPINGS:
+        if f"rates_by_{by}" in tables:
+            out[("all", by)] = tables[f"rates_by_{by}"]
+    overall = tables.get("rates_overall")
+    if overall is not None and "scope" in overall.columns:
+        out[("all", "overall")] = overall[overall["scope"] == "all"].drop(columns="scope")
+    return out
+
+
 def _passages_near(text: str, m: DocMatches | None) -> list[list[Any]]:
     """The paragraphs of ``text`` holding a hit or mark, with the paragraph before and after
     each, as [offset, text] pieces (offsets into the whole text, so hits stay exact)."""
@@ -485,9 +516,12 @@ def _sha256(source: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(source.encode("utf-8")).digest()).decode()
 
 
-def render_page(data: Mapping[str, Any]) -> str:
+def render_page(data: Mapping[str, Any], *, cache: Path | None = None,
+                font: bool = True) -> str:
     """The page: the template with ECharts, the app script and the data inlined, and a
-    Content-Security-Policy allowing exactly those scripts (by hash), no network."""
+    Content-Security-Policy allowing exactly those scripts and styles (by hash), no network.
+    With ``font``, Noto Sans CJK SC cut down to the page's characters is embedded (as in
+    report.html: the page reads the same on a machine without a CJK font)."""
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -499,15 +533,24 @@ def render_page(data: Mapping[str, Any]) -> str:
     for name, src in (("echarts", echarts), ("explore.js", app)):
         if "</script" in src.lower():
             raise ValueError(f"{name} holds </script")
+    payload = json_for_html(data)
+    face = ""
+    if font:
+        from pipeline.render import _font_face
+
+        # (the characters of the data, as JSON keeps them: only \u escapes of <, >, &)
+        face = _font_face(payload + "·×–—“”", cache)
+    font_css = (f'@font-face {{ font-family: "mobilize-cjk"; src: url(data:font/otf;base64,'
+                f'{face}) format("opentype"); }}') if face else ""
     csp = ("default-src 'none'; "
            f"script-src '{_sha256(echarts)}' '{_sha256(app)}'; "
-           f"style-src '{_sha256(style)}' 'unsafe-inline'; "
+           f"style-src '{_sha256(style)}' '{_sha256(font_css)}'; "
            "img-src data:; font-src data:; connect-src 'none'; form-action 'none'; "
            "base-uri 'none'")
     page = env.get_template("explore.html.j2").render(
         csp=_markup(csp), title=f"mobilize explorer: {data.get('corpus', '')}",
-        style=_markup(style),
-        echarts=_markup(echarts), app=_markup(app), data=_markup(json_for_html(data)))
+        style=_markup(style), font_css=_markup(font_css),
+        echarts=_markup(echarts), app=_markup(app), data=_markup(payload))
     return page
 
 
@@ -547,9 +590,10 @@ def load_texts(run: compare.RunTables, settings: Settings) -> dict[str, str]:
 
 
 def write_explorer(folder: Path, settings: Settings, *, run: compare.RunTables | None = None,
-                   lexicon: Lexicon | None = None) -> Path:
+                   lexicon: Lexicon | None = None,
+                   computed: Mapping[tuple[str, str], pd.DataFrame] | None = None) -> Path:
     """Write ``explore.html`` into ``folder`` (a run folder, or a comparison folder with the
-    combined ``run`` tables given); return its path."""
+    combined ``run`` tables given); return its path. ``computed``: see ``explorer_data``."""
     from pipeline.report_analysis import _labels, _load_lexicon, _periods
 
     folder = Path(folder)
@@ -558,9 +602,9 @@ def write_explorer(folder: Path, settings: Settings, *, run: compare.RunTables |
     lexicon = _load_lexicon(run, settings, lexicon)
     texts = load_texts(run, settings)
     data = explorer_data(run, lexicon, texts, _periods(settings), seed=settings.seed,
-                         labels=_labels(lexicon))
+                         labels=_labels(lexicon), computed=computed)
     path = folder / FILE
-    path.write_text(render_page(data), encoding="utf-8")
+    path.write_text(render_page(data, cache=settings.cache), encoding="utf-8")
     return path
 
 

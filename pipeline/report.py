@@ -155,9 +155,10 @@ def write_report(run_dir: Path, settings: Settings, *,
     finally:
         clock.lap("figures, tables, html, md")
     say("explorer (explore.html)")
-    from pipeline.explore import write_explorer
+    from pipeline.explore import report_rates, write_explorer
 
-    written = sorted([*written, write_explorer(run_dir, settings, run=run, lexicon=lexicon)])
+    written = sorted([*written, write_explorer(run_dir, settings, run=run, lexicon=lexicon,
+                                               computed=report_rates(analysis.tables))])
     clock.lap("explorer")
     return written
 

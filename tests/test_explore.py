@@ -134,6 +134,10 @@ def test_rates_equal_the_report_tables(tmp_path) -> None:
             assert r[2:5] == [rec.documents, rec.count, rec.tokens]
             assert r[5] == round(rec.rate_per_10k, 6)
             assert r[6] == _num(rec.ci_low) and r[7] == _num(rec.ci_high)
+    # given the report's own tables, the explorer shows them unchanged
+    again = explore.explorer_data(run, lex, texts, periods, seed=settings.seed, n_boot=200,
+                                  computed=explore.report_rates(analysis.tables))
+    assert again["rates"] == data["rates"]
     # social-security scope: as the report's whole-text vs social-security table
     side = compare.scope_side_by_side(run.documents, run.scores, seed=settings.seed, n_boot=200)
     over = {cats[r[0]]: r for r in data["rates"]["category"]["domain_window"]["overall"]}

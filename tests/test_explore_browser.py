@@ -107,7 +107,7 @@ def _category_label(page, cid: str) -> str:
 
 
 @pytest.mark.parametrize("scope", ["all", "domain_window"])
-@pytest.mark.parametrize("cid", ["F1_common_prosperity", "P1_party_leadership", "C1_aging"])
+@pytest.mark.parametrize("cid", ["F2_common_prosperity", "P1_leadership", "C1_demographic"])
 def test_rates_table_after_picking_equals_scores_csv(browser_page, explorer, cid, scope) -> None:
     page, _log = browser_page
     run = explorer["run"]

@@ -9,6 +9,7 @@
     "#f9c74f", "#a2d2ff", "#ffc8dd", "#bde0fe", "#d4a373", "#c8b6ff", "#99d98c", "#ffd6a5"];
   var SCOPE_NAMES = {"all": "whole text", "domain_window": "social-security passages (domain_window)"};
   var KWIC_WIDTH = 20, KWIC_MAX = 200;
+  var FONT = 'system-ui, "mobilize-cjk", sans-serif';
   var state = {kind: "category", subject: 0, scope: "all", grouping: D.groupings[0] || null,
     group: null, doc: null};
   var charts = {};
@@ -31,6 +32,7 @@
   function chart(id) {
     if (!charts[id]) {
       charts[id] = echarts.init($(id), null, {renderer: "canvas"});
+      charts[id].setOption({textStyle: {fontFamily: FONT}});
       window.addEventListener("resize", function () { charts[id].resize(); });
     }
     return charts[id];
@@ -113,7 +115,7 @@
     var c = chart("rates-chart");
     c.clear();
     c.setOption({
-      animation: false,
+      animation: false, textStyle: {fontFamily: FONT},
       tooltip: {trigger: "axis", renderMode: "richText",
         formatter: function (ps) {
           var r = rows[ps[0].dataIndex];
@@ -330,7 +332,7 @@
       (total > KWIC_MAX ? "; the first " + KWIC_MAX + " in context below." : ".");
     $("search-note").dataset.total = String(total);
     var c = chart("search-chart"); c.clear();
-    c.setOption({animation: false, grid: {left: 50, right: 10, top: 10, bottom: 30},
+    c.setOption({animation: false, textStyle: {fontFamily: FONT}, grid: {left: 50, right: 10, top: 10, bottom: 30},
       tooltip: {trigger: "axis", renderMode: "richText"},
       xAxis: {type: "category", data: years}, yAxis: {type: "value", minInterval: 1},
       series: [{type: "bar", data: years.map(function (y) { return byYear[y][0]; }), itemStyle: {color: "#2b6cb0"}}]});
@@ -378,7 +380,7 @@
     }
     sorted.filter(function (p) { return p.z > 0; }).slice(0, 15).forEach(function (p) { item(ca, p); });
     sorted.filter(function (p) { return p.z < 0; }).reverse().slice(0, 15).forEach(function (p) { item(cb, p); });
-    c.setOption({animation: false, grid: {left: 60, right: 20, top: 20, bottom: 50},
+    c.setOption({animation: false, textStyle: {fontFamily: FONT}, grid: {left: 60, right: 20, top: 20, bottom: 50},
       tooltip: {renderMode: "richText", formatter: function (p) { var q = p.data[2]; return D.term_texts[q.t] + "\nz " + fmt(q.z) + "\nA " + q.na + " · B " + q.nb; }},
       xAxis: {type: "log", name: "count in A + B", nameLocation: "middle", nameGap: 28},
       yAxis: {type: "value", name: "z (A vs B)"},
@@ -410,12 +412,26 @@
   $("k-a").addEventListener("change", showPair);
   $("k-b").addEventListener("change", showPair);
 
-  showRates();
-  if (kGroupings.length) {
-    $("k-grouping").value = kGroupings.indexOf("period") >= 0 ? "period" : kGroupings[0];
-    fillPair();
-  } else {
-    $("k-note").textContent = "No grouping has two values: nothing to compare.";
+  function start() {
+    // the category with the most hits over the whole text, to begin with
+    var overall = (D.rates.category.all || {}).overall || [];
+    var best = overall.filter(function (r) { return D.categories[r[0]].dimension !== "domain"; })
+      .sort(function (a, b) { return b[3] - a[3] || a[0] - b[0]; })[0];
+    if (best) { state.subject = best[0]; $("category").value = String(best[0]); }
+    $("grouping").value = state.grouping;
+    showRates();
+    if (kGroupings.length) {
+      $("k-grouping").value = kGroupings.indexOf("period") >= 0 ? "period" : kGroupings[0];
+      fillPair();
+    } else {
+      $("k-note").textContent = "No grouping has two values: nothing to compare.";
+    }
+    window.__explorerReady = true;
   }
-  window.__explorerReady = true;
+  // (charts draw on a canvas: the embedded CJK font must be loaded before they draw)
+  if (document.fonts && document.fonts.load) {
+    document.fonts.load('12px "mobilize-cjk"', "中").then(start, start);
+  } else {
+    start();
+  }
 })();
