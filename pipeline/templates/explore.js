@@ -426,6 +426,7 @@
     } else {
       $("k-note").textContent = "No grouping has two values: nothing to compare.";
     }
+    window.__explorerReadyAt = performance.now();
     window.__explorerReady = true;
   }
   // (charts draw on a canvas: the embedded CJK font must be loaded before they draw)
