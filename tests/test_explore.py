@@ -168,3 +168,52 @@ def test_rates_equal_the_report_tables(tmp_path) -> None:
                          and any(a <= d["hits"][k] < b for a, b in spans))
             assert inside == n, (d["id"], cats[ci])
     assert not math.isnan(data["documents"][0]["tokens"])
+
+
+@pytest.mark.slow
+def test_compare_writes_an_explorer_and_explore_prints_its_path(tmp_path, monkeypatch) -> None:
+    """`mobilize compare` writes explore.html into its folder (the combined documents of two
+    corpora); `mobilize explore --run` prints it relative to the working folder, and writes
+    one into a run folder that has none."""
+    import shutil
+
+    from conftest import shared_corpus
+    from typer.testing import CliRunner
+
+    from pipeline.cli import _register
+    from pipeline.cli._apps import app
+
+    _register()
+    runner = CliRunner()
+    a, b = tmp_path / "npc", tmp_path / "npc-early"
+    src = shared_corpus("npc-resolutions-gwr-zh")
+    shutil.copytree(src, a)
+    b.mkdir()
+    for p in sorted(src.glob("*.txt"))[:5]:
+        shutil.copy2(p, b / p.name)
+        (a / p.name).unlink()
+    (a / "metadata.csv").unlink()
+    monkeypatch.chdir(tmp_path)
+    done = runner.invoke(app, ["compare", "--corpus", str(a), "--corpus", str(b),
+                               "--out", "out"])
+    assert done.exit_code == 0, done.output
+    [folder] = [p for p in (tmp_path / "out" / "compare").iterdir()
+                if (p / "comparison.json").is_file()]
+    page = folder / "explore.html"
+    data = json.loads(page.read_text(encoding="utf-8").split(
+        '<script type="application/json" id="explore-data">')[1].split("</script>")[0])
+    assert {d["meta"]["corpus"] for d in data["documents"]} == {"npc", "npc-early"}
+    assert all(d["text"] for d in data["documents"])  # every document's text, from both roots
+    assert "corpus" in data["keyness"]
+    shown = runner.invoke(app, ["explore", "--run", str(folder)])
+    assert shown.exit_code == 0
+    assert shown.output.strip() == page.relative_to(tmp_path).as_posix()
+    # a run folder without explore.html gets one
+    run_dir = tmp_path / "out" / "compare" / "runs" / "npc"
+    assert not (run_dir / "explore.html").exists()
+    shown = runner.invoke(app, ["explore", "--run", str(run_dir)])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.strip() == "out/compare/runs/npc/explore.html"
+    assert (run_dir / "explore.html").is_file()
+    missing = runner.invoke(app, ["explore", "--run", "nowhere"])
+    assert missing.exit_code == 2 and "no such folder" in missing.output

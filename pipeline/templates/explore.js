@@ -222,16 +222,24 @@
     var onlySS = $("only-ss").checked, onlyHits = $("only-hits").checked;
     var box = $("passage-text"); clear(box);
     var shownSel = 0;
+    // spans and windows sorted by start, walked once with the paragraphs (in text order)
+    spans.sort(function (x, y) { return x.start - y.start; });
+    var si = 0, wi = 0;
+    var frag = document.createDocumentFragment();
     paragraphs(d).forEach(function (para) {
       var a = para[0], text = para[1], b = a + text.length;
-      var mine = spans.filter(function (s) { return s.start < b && s.end > a; });
-      var myWins = wins.filter(function (w) { return w[0] < b && w[1] > a; });
+      while (si < spans.length && spans[si].end <= a) si++;
+      while (wi < wins.length && wins[wi][1] <= a) wi++;
+      var mine = [], myWins = [], k;
+      for (k = si; k < spans.length && spans[k].start < b; k++) if (spans[k].end > a) mine.push(spans[k]);
+      for (k = wi; k < wins.length && wins[k][0] < b; k++) if (wins[k][1] > a) myWins.push(wins[k]);
       if (onlySS && !myWins.length) return;
       if (onlyHits && !mine.some(function (s) { return s.kind < 0 && isSelected(s.cat, s.term); })) return;
       var cuts = [a, b];
       mine.forEach(function (s) { cuts.push(Math.max(a, s.start), Math.min(b, s.end)); });
       myWins.forEach(function (w) { cuts.push(Math.max(a, w[0]), Math.min(b, w[1])); });
-      cuts = cuts.filter(function (x, k, arr) { return arr.indexOf(x) === k; }).sort(function (x, y) { return x - y; });
+      cuts.sort(function (x, y) { return x - y; });
+      cuts = cuts.filter(function (x, k, arr) { return k === 0 || arr[k - 1] !== x; });
       var p = el("p"); p.dataset.offset = String(a);
       for (var k = 0; k + 1 < cuts.length; k++) {
         var s0 = cuts[k], s1 = cuts[k + 1], piece = text.slice(s0 - a, s1 - a);
@@ -252,8 +260,9 @@
         if (cover.length) span.title = cover.map(describe).join("\n");
         p.appendChild(span);
       }
-      box.appendChild(p);
+      frag.appendChild(p);
     });
+    box.appendChild(frag);
     spans.forEach(function (s) { if (s.kind < 0 && isSelected(s.cat, s.term)) shownSel++; });
     var n = docCount(d);
     var sum = $("passage-summary"); clear(sum);
@@ -341,13 +350,13 @@
   // ------------------------------------------------------------------ 5. two groups
   var kGroupings = Object.keys(D.keyness);
   kGroupings.forEach(function (g) { option($("k-grouping"), g, g); });
-  function fillPair() {
+  function fillPair(draw) {
     var g = $("k-grouping").value; if (!g) return;
     var vals = D.groups[g].values;
     clear($("k-a")); clear($("k-b"));
     vals.forEach(function (v, i) { option($("k-a"), i, v); option($("k-b"), i, v); });
     $("k-a").value = String(vals.length - 1); $("k-b").value = String(Math.max(0, vals.length - 2));
-    showPair();
+    if (draw !== false) showPair();
   }
   function showPair() {
     var g = $("k-grouping").value, K = D.keyness[g];
@@ -408,7 +417,7 @@
       box.appendChild(div);
     });
   }
-  $("k-grouping").addEventListener("change", fillPair);
+  $("k-grouping").addEventListener("change", function () { fillPair(); });
   $("k-a").addEventListener("change", showPair);
   $("k-b").addEventListener("change", showPair);
 
@@ -422,7 +431,18 @@
     showRates();
     if (kGroupings.length) {
       $("k-grouping").value = kGroupings.indexOf("period") >= 0 ? "period" : kGroupings[0];
-      fillPair();
+      // (drawn when the section first comes into view or gets the focus: a faster first render)
+      fillPair(false);
+      var drawn = false;
+      var drawOnce = function () { if (!drawn) { drawn = true; showPair(); } };
+      $("twogroups").addEventListener("focusin", drawOnce);
+      if (window.IntersectionObserver) {
+        new IntersectionObserver(function (es, obs) {
+          if (es.some(function (e) { return e.isIntersecting; })) { obs.disconnect(); drawOnce(); }
+        }).observe($("twogroups"));
+      } else {
+        drawOnce();
+      }
     } else {
       $("k-note").textContent = "No grouping has two values: nothing to compare.";
     }
