@@ -249,10 +249,12 @@ def _rate_rows(table: pd.DataFrame, by: str | None, groups: list[str], index: Ma
     """``pooled_rates`` rows as [subject, group, documents, count, tokens, rate, low, high]."""
     gi = {g: k for k, g in enumerate(groups)}
     gs = ([gi[_group_value(v)] for v in table[by]] if by is not None else [0] * len(table))
-    cols = [table[c].tolist() for c in ("category", "documents", "count", "tokens",
-                                        "rate_per_10k", "ci_low", "ci_high")]
-    return [[index[str(c)], g, int(n), int(k), int(t), _num(r), _num(lo), _num(hi)]
-            for g, c, n, k, t, r, lo, hi in zip(gs, *cols)]
+    cols = [table[c].tolist() for c in ("category", "documents", "count", "tokens")]
+    # rounded as _num does, all at once: NaN (no interval) becomes None
+    nums = [[None if v != v else round(v, DIGITS) for v in table[c].to_numpy(
+        dtype=float).tolist()] for c in ("rate_per_10k", "ci_low", "ci_high")]
+    return [[index[str(c)], g, int(n), int(k), int(t), r, lo, hi]
+            for g, c, n, k, t, r, lo, hi in zip(gs, *cols, *nums)]
 
 
 def explorer_data(run: compare.RunTables, lexicon: Lexicon | None, texts: Mapping[str, str],
@@ -355,6 +357,14 @@ def explorer_data(run: compare.RunTables, lexicon: Lexicon | None, texts: Mappin
         for by in [None, *groupings]:
             name = by or "overall"
             groups = group_values.get(by, ["all documents"]) if by else ["all documents"]
+            if by is not None and len(group_docs[by]) == 1 and len(group_docs[by][0]) == len(
+                    docs) and (scope, name) not in computed:
+                # one value held by every document: the whole corpus, whose rows (the same
+                # documents in the same order, the same generator) are already there
+                rates["category"][scope][name] = rates["category"][scope]["overall"]
+                if terms:
+                    rates["term"][scope][name] = rates["term"][scope]["overall"]
+                continue
             cr = computed.get((scope, name))
             if cr is None:
                 cr = compare.pooled_rates(docs, scores, by, scope=scope, seed=seed,
