@@ -56,6 +56,22 @@ def test_sentence_spans_cover_each_line_and_skip_the_newlines() -> None:
     assert explore.sentence_spans(text) == [(0, 2, 0), (2, 4, 0), (5, 6, 1)]
 
 
+def test_above_the_text_budget_only_paragraphs_near_a_match_are_kept() -> None:
+    lex = _lexicon()
+    text = "甲。\n乙健全社会保障。\n丙。\n丁。\n戊经济新常态。"
+    m = explore.document_matches(text, Matcher(lex), explore.raw_matcher(lex), "D_social_security")
+    pieces = explore._passages_near(text, m)
+    # matches in paragraphs 1 and 4: those and their neighbours 0, 2 and 3, i.e. all
+    assert pieces == [[0, "甲。"], [3, "乙健全社会保障。"], [12, "丙。"], [15, "丁。"],
+                      [18, "戊经济新常态。"]]
+    for offset, piece in pieces:  # offsets are those of the whole text
+        assert text[offset:offset + len(piece)] == piece
+    lone = explore.document_matches("甲。\n乙。\n丙。\n丁。\n戊社会保障。", Matcher(lex),
+                                    explore.raw_matcher(lex), "D_social_security")
+    assert explore._passages_near("甲。\n乙。\n丙。\n丁。\n戊社会保障。", lone) == [
+        [9, "丁。"], [12, "戊社会保障。"]]
+
+
 def test_log_odds_z_equals_the_hand_computed_value() -> None:
     # A: 3 of 100 tokens, B: 1 of 50. alpha0 = 0.1 x 50 = 5; alpha = 5 x 4 / 150 = 0.13333
     # delta = ln(3.13333 / 101.86667) - ln(1.13333 / 53.86667) = 0.37978
