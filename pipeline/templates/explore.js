@@ -182,7 +182,7 @@
     D.categories.forEach(function (c, i) {
       var s = el("span", c.label, "sw"); s.style.backgroundColor = catColor(i); box.appendChild(s);
     });
-    box.appendChild(el("span", "dotted underline: absorbed by a longer match of its category · struck through: a sense guard or an excluded sense (not counted) · blue background: social-security passage", "note"));
+    box.appendChild(el("span", "not counted: dotted underline = absorbed by a longer match of its category · struck through = a sense guard excludes this use · grey wavy underline = a word its category lists as excluded (e.g. too general) · blue background: social-security passage", "note"));
   }
   function isSelected(ci, ti) {
     return state.kind === "category" ? ci === state.subject : ti === state.subject;
