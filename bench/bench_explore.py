@@ -1,7 +1,7 @@
 """The explorer (explore.html) on gwr-national-zh in headless Chromium: its size, first render
 and the time of each interaction (prints figures; asserts nothing).
 
-    python bench/bench_explore.py [--corpus PATH] [--repeat N] [--libraries DIR]
+    python bench/bench_explore.py [--corpus PATH] [--repeat N] [--libraries DIR] [--page FILE]
 
 Runs the local engine on the corpus (cached after the first time) with the report, which
 writes explore.html, then opens the page from file:// in the system's Chromium (Playwright
@@ -202,6 +202,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder for the run (default: a temporary folder)")
     parser.add_argument("--repeat", type=int, default=3, help="page loads to time")
+    parser.add_argument("--page", type=Path, default=None,
+                        help="time this explore.html instead of running the corpus")
     parser.add_argument("--libraries", type=Path, default=None,
                         help="folder of unpacked npm packs (echarts, vega, vega-lite, "
                              "vega-embed) to compare the two libraries")
@@ -209,6 +211,11 @@ def main() -> None:
     print(f"load average before: {_load()} ({os.cpu_count()} cores)")
     if args.libraries is not None:
         bench_libraries(args.libraries, args.repeat)
+    if args.page is not None:
+        print(f"{args.page}: {args.page.stat().st_size / 1e6:.1f} MB (target <= 15 MB)")
+        bench_page(args.page.resolve(), args.repeat)
+        print(f"load average after: {_load()}")
+        return
     from pipeline import engine
     from pipeline.config import Settings
 
