@@ -150,10 +150,17 @@ def write_report(run_dir: Path, settings: Settings, *,
     clock.lap("discovery")
     say("figures, tables, report.html")
     try:
-        return render(run_dir, run, analysis, settings, kwic=kwic, term_coverage=term_coverage,
-                      kwic_note=kwic_note, discovery=discovery)
+        written = render(run_dir, run, analysis, settings, kwic=kwic,
+                         term_coverage=term_coverage, kwic_note=kwic_note, discovery=discovery)
     finally:
         clock.lap("figures, tables, html, md")
+    say("explorer (explore.html)")
+    from pipeline.explore import report_rates, write_explorer
+
+    written = sorted([*written, write_explorer(run_dir, settings, run=run, lexicon=lexicon,
+                                               computed=report_rates(analysis.tables))])
+    clock.lap("explorer")
+    return written
 
 
 class _Clock:

@@ -202,7 +202,8 @@ def compare_cmd(
                                             years=_years(years))
                 side = compare.differences_side_by_side(result.differences, ss.differences)
             phase("writing the comparison (tables, figure)")
-            folder = _write_comparison(result, Path(out) / "compare", roots, top, side)
+            folder = _write_comparison(result, Path(out) / "compare", roots, top, side,
+                                       tables=tables, settings=settings)
     if as_json:
         print_json({"by": result.by, "a": result.a, "b": result.b, "scope": result.scope,
                     "years": list(result.years) if result.years else None,
@@ -247,7 +248,8 @@ _COMPARISON = "mobilize comparison folder"
 
 
 def _write_comparison(result: object, compare_out: Path, roots: list[Path], top: int,
-                      side: object = None) -> Path:
+                      side: object = None, *, tables: object = None,
+                      settings: Settings | None = None) -> Path:
     """Write the comparison into ``compare_out/<label>/``: atomically, under its lock, and only
     over a comparison folder mobilize wrote (marked by comparison.json)."""
     from pipeline import report, store
@@ -262,6 +264,10 @@ def _write_comparison(result: object, compare_out: Path, roots: list[Path], top:
         report.write_comparison(result, tmp, top=top)  # type: ignore[arg-type]
         if side is not None:
             store.write_csv(side, tmp / "differences_whole_vs_ss.csv")  # type: ignore[arg-type]
+        if tables is not None and settings is not None:
+            from pipeline.explore import write_explorer
+
+            write_explorer(tmp, settings, run=tables)  # type: ignore[arg-type]
         r = result
         store.write_json(tmp / store.COMPARE_MARKER, {
             "schema": store.COMPARE_SCHEMA, "by": r.by, "a": r.a, "b": r.b,  # type: ignore[attr-defined]
