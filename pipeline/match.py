@@ -186,6 +186,8 @@ def literal_core(pattern: str, flags: int = 0) -> str | None:
         tree = _parser.parse(pattern, flags)
     except Exception:  # noqa: BLE001 - not a pattern we can read: no core
         return None
+    if tree.state.flags & re.IGNORECASE:  # (an inline (?i))
+        return None
     found = _required_literals(list(tree), tree.state)
     if found is None or len(found[0]) != 1:
         return None
