@@ -223,7 +223,7 @@ def term_timelines(documents: pd.DataFrame, term_counts: pd.DataFrame,
         rows[c] = pd.array(pd.to_numeric(rows[c], errors="coerce"), dtype="Int64")
     rows["first_period"] = [_period(y, periods) for y in rows["first_year"]]
     rows["raw_first_period"] = [_period(y, periods) for y in rows["raw_first_year"]]
-    rows["note"] = [_note(r, texts is not None) for r in rows.itertuples()]
+    rows["note"] = [_note(r, texts is not None, lexicon is not None) for r in rows.itertuples()]
     rows["searched_as"] = rows["searched_as"].fillna("")
     out = rows.sort_values(["dimension", "category", "term", "kind"], kind="mergesort")
     return out[COLUMNS].reset_index(drop=True)
@@ -233,14 +233,14 @@ def _period(year: object, periods: Sequence[compare.Period]) -> str:
     return compare.period_of(year, periods) or ""  # type: ignore[arg-type]
 
 
-def _note(r: object, have_texts: bool) -> str:
+def _note(r: object, have_texts: bool, have_lexicon: bool) -> str:
     """Why the counted and raw columns differ (or why there are no raw columns)."""
     def get(name: str) -> object:
         return getattr(r, name)
 
     k, shape, needle = str(get("kind")), str(get("shape")), str(get("searched_as") or "")
-    if k == "counted":
-        return "no longer in the lexicon" if have_texts else ""
+    if k == "counted":  # (a term of the run that the lexicon read by the report lacks)
+        return "not in the report's lexicon: no raw search" if have_lexicon else ""
     if not have_texts:
         return "excluded: not counted" if k == "excluded" else ""
     if not needle:

@@ -249,3 +249,15 @@ def test_without_the_corpus_the_raw_columns_say_why(tmp_path: Path) -> None:
     assert [p.anchor for p in parts.categories] == [
         "timelines-C3_economic_normal", "timelines-D_social_security", "timelines-P4_technology"]
     assert re.fullmatch(r"timelines-2", rt.anchor("<bad id>", 1))
+
+
+def test_a_counted_term_the_lexicon_no_longer_holds_keeps_its_counted_years() -> None:
+    docs, tc, texts = _tables()
+    gone = pd.DataFrame([{"doc_id": "c2018", "dimension": "challenge",
+                          "category": "C3_economic_normal", "term": "旧提法", "count": 2}])
+    tl = rt.term_timelines(docs, pd.concat([tc, gone], ignore_index=True), _lexicon(), texts,
+                           PERIODS)
+    r = _row(tl, "旧提法")
+    assert (r["kind"], r["searched_as"], r["note"]) == (
+        "counted", "", "not in the report's lexicon: no raw search")
+    assert _years(r) == (2018, 2018, None, None, 2, None)
