@@ -16,6 +16,7 @@ from pipeline import compare
 from pipeline.config import Settings
 
 if TYPE_CHECKING:
+    from pipeline.ingest import Document
     from pipeline.lexicon import Lexicon
 
 log = logging.getLogger(__name__)
@@ -165,31 +166,43 @@ def _latest_change(docs: pd.DataFrame) -> tuple[str, str, str] | None:
     return None
 
 
-def _kwic_and_coverage(run: compare.RunTables, lexicon: Lexicon | None, settings: Settings,
-                       ) -> tuple[pd.DataFrame | None, pd.DataFrame | None, str]:
-    """KWIC examples per category (``pipeline.validation.kwic``) and coverage diagnostics
-    (``pipeline.validation.coverage``) over the corpus re-read from run.json's root.
-
-    Returns (kwic, coverage per term, note); a table is None, and the note says why,
-    when the corpus or the lexicon cannot be read.
-    """
-    if lexicon is None:
-        return None, None, "the lexicon could not be loaded"
+def corpus_documents(run: compare.RunTables, settings: Settings
+                     ) -> tuple[dict[str, Document] | None, str]:
+    """The run's documents re-read from its corpus folder (run.json's root), normalised as
+    the run read them: doc id -> Document, or None and the reason when the folder is gone."""
     corpus = _part(run.manifest, "corpus")
     root = Path(str(corpus["root"])) if corpus.get("root") else None
     if root is None or not root.is_dir():
-        return None, None, (f"the corpus folder {_display_path(root)} is not available"
-                            if root is not None else "the corpus folder None is not available")
-    from pipeline import validation
+        return None, (f"the corpus folder {_display_path(root)} is not available"
+                      if root is not None else "the corpus folder None is not available")
     from pipeline.ingest import load_corpus
-    from pipeline.match import Matcher
 
     params = _part(run.manifest, "parameters")
     simplified = bool(params.get("to_simplified", settings.to_simplified))
     # (warn=False: the run's own scan has warned; the report says when years are missing)
     loaded = load_corpus(root, name=str(corpus.get("name") or root.name),
                          to_simplified=simplified, warn=False).documents
-    docs = {d.doc_id: d for d in loaded}
+    return {d.doc_id: d for d in loaded}, ""
+
+
+def _kwic_and_coverage(run: compare.RunTables, lexicon: Lexicon | None, settings: Settings,
+                       documents: tuple[dict[str, Document] | None, str] | None = None,
+                       ) -> tuple[pd.DataFrame | None, pd.DataFrame | None, str]:
+    """KWIC examples per category (``pipeline.validation.kwic``) and coverage diagnostics
+    (``pipeline.validation.coverage``) over the corpus re-read from run.json's root
+    (``documents``: ``corpus_documents``'s answer, when the caller has read it already).
+
+    Returns (kwic, coverage per term, note); a table is None, and the note says why,
+    when the corpus or the lexicon cannot be read.
+    """
+    if lexicon is None:
+        return None, None, "the lexicon could not be loaded"
+    docs, note = documents if documents is not None else corpus_documents(run, settings)
+    if docs is None:
+        return None, None, note
+    from pipeline import validation
+    from pipeline.match import Matcher
+
     ids = [i for i in run.documents["doc_id"] if i in docs]
     matcher = Matcher(lexicon)
     cov = validation.coverage([docs[i] for i in ids], lexicon, matcher)
