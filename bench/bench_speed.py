@@ -25,7 +25,11 @@ Pairs are run ``--repeat`` times, alternating, and the median ratio is the figur
 average (``os.getloadavg``) is printed before and after each target. The cores are shared
 with other work: read each figure with its load.
 
+With ``--agreement`` it also prints how often jieba and jieba-rs tokenise the shared corpora
+alike (the figures docs/engine.md states for the default segmenter).
+
 Usage: python bench/bench_speed.py [--quick] [--repeat 3] [--rs-mb 10] [--jieba-mb 20]
+       [--only 1|2|3 ...] [--agreement]
 ``--quick`` measures smaller sizes (3 MB and 6 MB, one repetition): a smoke test of the
 bench, not the issue's figures.
 """
@@ -285,6 +289,42 @@ def target_jieba(base: Path, mb: float, workers: int) -> list[tuple[str, bool]]:
     return [(f"jieba {workers} workers {mb:.0f} MB", ratio >= 1.6)]
 
 
+def agreement(base: Path) -> None:
+    """jieba vs jieba-rs on each shared Chinese corpus, as a run cuts it (whole normalised
+    documents, the default lexicon's literal terms added): token boundaries that agree,
+    documents tokenised identically, and the word tokens (the rates' denominator) of each."""
+    import numpy as np
+
+    sys.path.insert(0, str(REPO))
+    from pipeline.config import DEFAULT_LEXICON
+    from pipeline.ingest import load_corpus
+    from pipeline.lexicon import load_lexicon
+    from pipeline.segment import build_tokenizer, segment_units
+
+    lex = load_lexicon(DEFAULT_LEXICON)
+    terms = lex.user_words()
+    jb = build_tokenizer("jieba", user_terms=terms, cache_dir=base / "jieba")
+    rs = build_tokenizer("jieba-rs", user_terms=terms)
+    print(f"\n[agreement] jieba {jb.version} vs jieba-rs {rs.version}, lexicon {lex.version} "
+          f"({len(terms)} literal terms as words), whole documents as a run cuts them")
+    for name in CORPORA:
+        docs = load_corpus(SHARED / name).documents
+        agree = union = same = 0
+        words = [0, 0]
+        for doc in docs:
+            la, ua = segment_units(jb, doc.text)
+            lb, ub = segment_units(rs, doc.text)
+            a, b = set(np.cumsum(la).tolist()), set(np.cumsum(lb).tolist())
+            agree += len(a & b)
+            union += len(a | b)
+            same += a == b
+            words[0] += sum(ua.words)
+            words[1] += sum(ub.words)
+        print(f"    {name}: boundaries agree {agree / union:.5f} of {union:,}; documents "
+              f"identical {same} / {len(docs)}; word tokens jieba {words[0]:,}, jieba-rs "
+              f"{words[1]:,} ({(words[1] - words[0]) / words[0]:+.3%})", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true",
@@ -295,11 +335,14 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--only", choices=("1", "2", "3"), action="append",
                     help="measure only these targets (repeatable)")
+    ap.add_argument("--agreement", action="store_true",
+                    help="measure how often jieba and jieba-rs tokenise alike (not timed; "
+                         "alone, or with the targets given by --only)")
     args = ap.parse_args()
     repeat = args.repeat or (1 if args.quick else 3)
     rs_mb = args.rs_mb or (3.0 if args.quick else 10.0)
     jieba_mb = args.jieba_mb or (6.0 if args.quick else 20.0)
-    only = set(args.only or ("1", "2", "3"))
+    only = set(args.only or (() if args.agreement else ("1", "2", "3")))
     print(f"bench_speed: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
           f"{os.cpu_count()} cores, load average {load()} (1, 5, 15 min)", flush=True)
     base = Path(tempfile.mkdtemp(prefix="mobilize-speed-"))
@@ -312,10 +355,13 @@ def main() -> None:
             results += target_rs_floor(base, userdict, rs_mb, repeat, args.workers)
         if "3" in only:
             results += target_jieba(base, jieba_mb, args.workers)
+        if args.agreement:
+            agreement(base)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     passed = sum(ok for _, ok in results)
-    print(f"\n{passed}/{len(results)} targets met; load average after {load()}")
+    print(f"\n{passed}/{len(results)} targets met; " if results else "\n", end="")
+    print(f"load average after {load()}")
     for name, ok in results:
         print(f"    {'PASS' if ok else 'FAIL'}  {name}")
 
