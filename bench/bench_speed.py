@@ -220,7 +220,7 @@ def target_first_run(base: Path, userdict: Path, repeat: int) -> list[tuple[str,
         target = 1.5 if name == "gwr-national-zh" else 1.2
         ok = ratio >= target
         results.append((f"first run {name}", ok))
-        print(f"    {name} ({mb:.1f} MB): naive {statistics.median(ts_naive):.2f} s, "
+        print(f"    {name} ({mb:.2f} MB): naive {statistics.median(ts_naive):.2f} s, "
               f"run {statistics.median(ts_run):.2f} s ({seg}); ratio {ratio:.2f}x "
               f"(runs: {', '.join(f'{r:.2f}' for r in ratios)}; target >= {target}x) "
               f"{verdict(ratio, target)}; load {load()}", flush=True)
