@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import _register
@@ -61,6 +62,33 @@ def test_the_summary_names_the_output_folder(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "1 ingested" in result.output
     assert str(tmp_path / "out" / "corpus") in result.output.replace("\n", "").replace(" ", "")
+
+
+def test_jieba_rs_is_the_default_segmenter_and_jieba_the_reference_on_request(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOBILIZE_CONFIG_DIR", str(tmp_path / "config"))  # no config file
+    corpus = _corpus(tmp_path, 2)
+    used = {}
+    for name, extra in (("default", ()), ("jieba", ("--segmenter", "jieba"))):
+        out = tmp_path / f"out-{name}"
+        result = _run("--corpus", str(corpus), "--out", str(out), "--lexicon", str(MINI),
+                      "--engine", "local", "--no-report", *extra)
+        assert result.exit_code == 0, result.output
+        run = json.loads((out / "corpus" / "run.json").read_text(encoding="utf-8"))
+        used[name] = (run["segmenter"]["name"], run["parameters"]["segmenter"])
+        assert f"segmenter  {run['segmenter']['name']} " in result.output
+        used[name + "-counts"] = (out / "corpus" / "term_counts.csv").read_bytes()
+    assert used["default"] == ("jieba-rs", "jieba-rs")
+    assert used["jieba"] == ("jieba", "jieba")
+    assert used["default-counts"] == used["jieba-counts"]  # counts never depend on the segmenter
+    # a config file's segmenter is the researcher's default
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.toml").write_text('segmenter = "jieba"\n', encoding="utf-8")
+    result = _run("--corpus", str(corpus), "--out", str(tmp_path / "out-cfg"), "--lexicon",
+                  str(MINI), "--engine", "local", "--no-report")
+    assert result.exit_code == 0, result.output
+    run = json.loads((tmp_path / "out-cfg" / "corpus" / "run.json").read_text(encoding="utf-8"))
+    assert run["segmenter"]["name"] == "jieba"
 
 
 def test_a_missing_corpus_exits_2_with_the_fix(tmp_path: Path) -> None:

@@ -24,7 +24,13 @@ from pipeline.cli._common import (
     setup_logging,
     shown_path,
 )
-from pipeline.config import DEFAULT_LEXICON, DEFAULT_OUT, DEFAULT_PERIODS, Settings
+from pipeline.config import (
+    DEFAULT_LEXICON,
+    DEFAULT_OUT,
+    DEFAULT_PERIODS,
+    DEFAULT_SEGMENTER,
+    Settings,
+)
 from pipeline.errors import MobilizeError
 
 
@@ -150,7 +156,8 @@ def compare_cmd(
                                  show_default=DEFAULT_PERIODS_SHOWN, help="Periods file."),
     lexicon: Path = typer.Option(DEFAULT_LEXICON, "--lexicon", "-l",
                                  show_default=DEFAULT_LEXICON_SHOWN, help="Lexicon YAML file."),
-    segmenter: str = typer.Option("jieba", "--segmenter", help="jieba or jieba-rs."),
+    segmenter: str = typer.Option(DEFAULT_SEGMENTER, "--segmenter",
+                                   help="jieba-rs or jieba."),
     top: int = typer.Option(10, "--top", min=1, help="Keyness terms to print each way."),
     as_json: bool = typer.Option(False, "--json", help="Print the differences as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
