@@ -446,7 +446,8 @@ def _build_flow() -> Any:
             t1 = time.perf_counter()
             if fresh and _HOOKS.get("runner") == "dask":
                 batches = [list(b) for b in engine.make_batches(fresh, settings)]
-                futures = process_batch.map(plan=unmapped(qplan), batch=batches)
+                # (not quoted: map hands an annotation inside unmapped to the task as it is)
+                futures = process_batch.map(plan=unmapped(plan), batch=batches)
                 results += [f.result() for f in futures]
             elif fresh:
                 results += process_batches(qplan, quote(fresh))
