@@ -57,6 +57,7 @@ from pipeline.ingest import LedgerEntry, Source
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from pipeline.lexicon import Lexicon
     from pipeline.match import Matcher
@@ -77,7 +78,7 @@ PHASE_REPORT = "building the report"
 PHASES = (PHASE_PREFECT, PHASE_PLAN, PHASE_DOCUMENTS, PHASE_TABLES, PHASE_REPORT)
 
 #: Bump when score.py changes what it computes: old cached rows are then ignored.
-SCORER_VERSION = "4"  # 3: units.csv (per-block counts); 4: the domain_window scope, scores.framed, term_counts.formula
+SCORER_VERSION = "5"  # 3: units.csv (per-block counts); 4: the domain_window scope, scores.framed, term_counts.formula; 5: framed by the hit's clause, units.csv for domain_window
 DOCUMENT_CORE = ("doc_id", "path", "title", "date", "year", "issuer", "level", "region",
                  "doc_type", "language")
 DOCUMENT_TAIL = ("chars", "tokens", "sentences", "paragraphs", "sha256", "encoding", "reader",
@@ -150,13 +151,60 @@ class RunPlan:
 
 @dataclass
 class BatchResult:
+    """One batch's rows. ``process_batch`` returns the four row tables (term_counts, scores,
+    cooccurrence, units) as Arrow tables (``columnar``): a run holds every batch's rows until
+    the tables are written, and as Python tuples they took ~10x the room (a 1 GB corpus's
+    rows alone would not fit in 2.5 GB). Lists of tuples are accepted too (``assemble``)."""
+
     documents: list[dict[str, Any]]
-    term_counts: list[tuple[Any, ...]]
-    scores: list[tuple[Any, ...]]
-    cooccurrence: list[tuple[Any, ...]]
+    term_counts: list[tuple[Any, ...]] | pa.Table
+    scores: list[tuple[Any, ...]] | pa.Table
+    cooccurrence: list[tuple[Any, ...]] | pa.Table
     ledger: list[LedgerEntry]
     stats: RunStats
-    units: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
+    units: list[tuple[Any, ...]] | pa.Table = dataclasses.field(default_factory=list)
+
+    def flush(self) -> None:
+        """Move the rows gathered so far into Arrow tables (``columnar`` joins them): a batch
+        answered from the caches can hold thousands of documents."""
+        parts = self.__dict__.setdefault("_parts", {})
+        for attr, columns in _ROW_TABLES.items():
+            rows = getattr(self, attr)
+            if isinstance(rows, list) and rows:
+                parts.setdefault(attr, []).append(_arrow_rows(rows, columns))
+                setattr(self, attr, [])
+
+    def columnar(self) -> BatchResult:
+        """The same result with its row lists as Arrow tables (in place; returns self)."""
+        import pyarrow as pa
+
+        self.flush()
+        parts = self.__dict__.pop("_parts", {})
+        for attr in _ROW_TABLES:
+            got = parts.get(attr, [])
+            if got:  # (the parts of one table, typed alike as assemble does)
+                setattr(self, attr, pa.concat_tables(got, promote_options="permissive"))
+        return self
+
+
+#: A batch's rows go into Arrow tables every this many documents (``BatchResult.flush``).
+_FLUSH_DOCUMENTS = 64
+#: The row tables of a batch, with their columns.
+_ROW_TABLES: Mapping[str, tuple[str, ...]] = {
+    "term_counts": _score.TERM_COLUMNS, "scores": _score.SCORE_COLUMNS,
+    "cooccurrence": _score.COOC_COLUMNS, "units": _score.UNIT_COLUMNS}
+
+
+def _arrow_rows(rows: Any, columns: Sequence[str]) -> Any:
+    """Rows (tuples) as an Arrow table, each column typed from its values as pandas types a
+    column of them (ints int64, floats and ints mixed double, str string, bool bool); an Arrow
+    table or an empty list as it is."""
+    if not isinstance(rows, list) or not rows:
+        return rows
+    import pyarrow as pa
+
+    return pa.table({c: pa.array(v) for c, v in zip(columns, zip(*rows, strict=True),
+                                                    strict=True)})
 
 
 @dataclass
@@ -509,8 +557,10 @@ def process_batch(plan: RunPlan, batch: Sequence[Source]) -> BatchResult:
         out.cooccurrence += _score.rows_with_id(doc_id, ds.cooccurrence)
         out.units += _score.rows_with_id(doc_id, ds.units)
         out.ledger.append(LedgerEntry(src.path, doc_id, "ingested", info.get("note", "")))
+        if len(out.documents) % _FLUSH_DOCUMENTS == 0:
+            out.flush()
     stats.seconds = {k: round(v, 6) for k, v in secs.items()}
-    return out
+    return out.columnar()
 
 
 # --------------------------------------------------------------------------- assembling
@@ -531,6 +581,30 @@ def _frame(rows: Sequence[Any], columns: Sequence[str], keys: Sequence[str]) -> 
     if len(df):
         df = df.sort_values(list(keys), kind="mergesort").reset_index(drop=True)
     return df
+
+
+def _row_frame(parts: Sequence[Any], columns: Sequence[str], keys: Sequence[str],
+               keep: set[str]) -> pd.DataFrame:
+    """The rows of every batch (Arrow tables or lists of tuples) whose doc_id is in ``keep``,
+    sorted by ``keys``: the DataFrame ``_frame`` makes of the same rows (same values, dtypes
+    and order: Arrow's sort is stable and orders strings by code point, as Python does), built
+    in Arrow so that the rows never exist as Python objects all at once."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    tables = [_arrow_rows(list(p), columns) if isinstance(p, (list, tuple)) else p
+              for p in parts]
+    tables = [t for t in tables if isinstance(t, pa.Table) and t.num_rows]
+    if not tables:
+        return pd.DataFrame([], columns=list(columns))
+    table = pa.concat_tables(tables, promote_options="permissive")
+    del tables
+    table = table.filter(pc.is_in(table.column(0), value_set=pa.array(sorted(keep), pa.string())))
+    if not table.num_rows:
+        return pd.DataFrame([], columns=list(columns))
+    table = table.take(pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys]))
+    return table.to_pandas(split_blocks=True, self_destruct=True)
 
 
 def assemble(plan: RunPlan, results: Sequence[BatchResult]) -> Tables:
@@ -568,8 +642,9 @@ def assemble(plan: RunPlan, results: Sequence[BatchResult]) -> Tables:
                                       notes.get((d["path"], d["doc_id"]), "")))
     kept_docs = [d for d in docs if d["doc_id"] in keep and by_sha.get(d["sha256"]) == d["doc_id"]]
 
-    def rows(attr: str) -> list[tuple[Any, ...]]:
-        return [row for r in results for row in getattr(r, attr) if row[0] in keep]
+    def rows(attr: str) -> pd.DataFrame:
+        return _row_frame([getattr(r, attr) for r in results], _ROW_TABLES[attr],
+                          _TABLE_KEYS[attr], keep)
 
     extra = sorted({k for d in kept_docs for k in d} - set(DOCUMENT_CORE) - set(DOCUMENT_TAIL))
     doc_cols = list(DOCUMENT_CORE) + extra + list(DOCUMENT_TAIL)
@@ -591,13 +666,12 @@ def assemble(plan: RunPlan, results: Sequence[BatchResult]) -> Tables:
     tables = Tables(
         documents=documents,
         ledger=ledger_df,
-        term_counts=_frame(rows("term_counts"), _score.TERM_COLUMNS, _TABLE_KEYS["term_counts"]),
-        scores=_frame(rows("scores"), _score.SCORE_COLUMNS, _TABLE_KEYS["scores"]),
-        cooccurrence=_frame(rows("cooccurrence"), _score.COOC_COLUMNS,
-                            _TABLE_KEYS["cooccurrence"]),
+        term_counts=rows("term_counts"),
+        scores=rows("scores"),
+        cooccurrence=rows("cooccurrence"),
         stats=stats,
         content_hash=corpus_hash((d["doc_id"], d["sha256"]) for d in kept_docs),
-        units=_frame(rows("units"), _score.UNIT_COLUMNS, _TABLE_KEYS["units"]),
+        units=rows("units"),
     )
     stats.seconds["assemble"] = round(time.perf_counter() - t0, 6)
     return tables
@@ -782,8 +856,21 @@ def _pool_context(plan: RunPlan) -> Any:
 
 
 #: Below this many bytes of uncached input, a pool costs more (worker start-up and a
-#: dictionary load each) than it saves; the batches then run in this process.
+#: dictionary load each) than it saves; the batches then run in this process. (Measured again
+#: with a ``fork`` pool, whose workers start in milliseconds and inherit the dictionary, while
+#: this process imports the table writers: on the 1.4 MB and 3.5 MB shared corpora with
+#: jieba-rs it was no faster on 2 busy cores, so the thresholds stay.)
 POOL_MIN_BYTES: Mapping[str, int] = {"jieba": 1_000_000, "jieba-rs": 8_000_000}
+
+
+def import_table_writers() -> None:
+    """Import the libraries that assemble and write the tables (pandas, pyarrow's Parquet,
+    DuckDB), e.g. while a pool works: their import is CPU time this process would otherwise
+    spend after the documents are done."""
+    import duckdb  # noqa: F401
+    import pandas  # noqa: F401
+    import pyarrow.compute  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
 
 
 def _file_size(src: Source) -> int:
@@ -791,6 +878,17 @@ def _file_size(src: Source) -> int:
         return src.abspath.stat().st_size
     except OSError:
         return 0
+
+
+def pool_batches(plan: RunPlan, fresh: Sequence[Source]) -> tuple[int, tuple[tuple[Source, ...], ...]]:
+    """How many workers and which batches for the uncached sources ``fresh``, as ``run_local``
+    decides it: a pool only from ``POOL_MIN_BYTES`` of input on (below, worker start-up and a
+    dictionary load each cost more than they save), then ``balanced_batches``; else one
+    worker and ``make_batches``. (The Prefect flow's ``process-batches`` task uses it.)"""
+    sizes = [_file_size(s) for s in fresh]
+    if plan.settings.workers > 1 and sum(sizes) >= POOL_MIN_BYTES[plan.tokenizer.segmenter]:
+        return plan.settings.workers, balanced_batches(fresh, plan.settings, sizes)
+    return 1, make_batches(fresh, plan.settings)
 
 
 def run_batches(plan: RunPlan, batches: Sequence[Sequence[Source]], workers: int,
@@ -813,12 +911,16 @@ def run_batches(plan: RunPlan, batches: Sequence[Sequence[Source]], workers: int
     with ProcessPoolExecutor(max_workers=min(workers, len(batches)),
                              mp_context=_pool_context(plan), initializer=_worker_init,
                              initargs=(os.getpid(),)) as pool:
+        warm = True
         while todo or pending:
             while todo and len(pending) < 2 * workers:
                 b = todo.pop(0)
                 fut = pool.submit(process_batch, plan, b)
                 fut.size = len(b)  # type: ignore[attr-defined]
                 pending.add(fut)
+            if warm:  # the workers have their first batches: use the wait
+                import_table_writers()
+                warm = False
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
                 results.append(fut.result())
@@ -880,6 +982,7 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
         results += run_batches(plan, batches, workers, tick)
         t_batches = time.perf_counter() - t1
         tables = assemble(plan, results)
+        results.clear()  # (the batches' rows are in the tables now: memory for the writing)
         require_ingested(tables)
         tables.stats.seconds.update({"plan": round(t_plan, 6), "batches": round(t_batches, 6)})
         result = write_outputs(settings, plan, tables, phase)
@@ -892,5 +995,6 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
 __all__ = ["PHASES", "BatchResult", "RunPlan", "RunResult", "RunStats", "Tables", "assemble",
            "balanced_batches", "check_output_folder", "finish_stats",
            "require_ingested",
-           "is_cached", "make_batches", "plan_run", "process_batch", "run_batches", "run_local",
+           "is_cached", "make_batches", "plan_run", "pool_batches", "process_batch", "run_batches",
+           "run_local",
            "write_outputs"]

@@ -75,12 +75,13 @@ def _style() -> Iterator[None]:
         yield
 
 
-def new_figure(width: float, height: float) -> Figure:
-    """A matplotlib Figure on the Agg canvas (no pyplot, no global state)."""
+def new_figure(width: float, height: float, layout: str | None = "constrained") -> Figure:
+    """A matplotlib Figure on the Agg canvas (no pyplot, no global state); ``layout=None``
+    for a figure that places its axes itself."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(width, height), layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
@@ -374,6 +375,48 @@ def _topic_figure(prev: pd.DataFrame, names: dict[str, str] | None = None) -> Fi
     ax.set_title("主题比重 topic prevalence")
     ax.legend(fontsize=6, ncols=3, frameon=False)
     ax.grid(alpha=0.3)
+    return fig
+
+
+def _timeline_figure(matrix: pd.DataFrame, title: str) -> Figure | None:
+    """A category's top terms by year (``report_timelines.top_terms_by_year``): one row per
+    term, one column per year on a true time axis, colour = rate per 10k tokens (white: no
+    hit; grey: no document that year). No numbers in the cells: a heatmap of 12 x 70 cells
+    reads by colour, and the table beside it gives the years. Fixed margins instead of the
+    layout engine (the left one from the longest term label): the report draws one such
+    figure per category, and the layout engine's passes were most of each draw."""
+    if matrix is None or matrix.empty:
+        return None
+    import matplotlib as mpl
+    from matplotlib.colors import Normalize
+
+    data = matrix.to_numpy(dtype=float)
+    years = [int(y) for y in matrix.columns]
+    labels = [str(i) for i in matrix.index]
+    width, height = 8.0, 0.2 * len(matrix) + 1.25
+    fig = new_figure(width, height, layout=None)
+    # a CJK character at 7 pt is about 7/72 inch wide, a Latin one about half of that
+    longest = max(sum(1.0 if ord(ch) > 0x2E80 else 0.55 for ch in label) for label in labels)
+    left = min(0.5, (longest * 7 / 72 + 0.15) / width)
+    fig.subplots_adjust(left=left, right=0.9, top=1 - 0.35 / height, bottom=0.5 / height)
+    ax = fig.add_subplot()
+    cax = fig.add_axes((0.915, 0.5 / height, 0.015, 1 - 0.85 / height))
+    cmap = mpl.colormaps["YlOrRd"].with_extremes(bad="#d0d0d0", under="white")
+    positive = data[np.isfinite(data) & (data > 0)]
+    top = float(positive.max()) if positive.size else 1.0
+    low = float(positive.min()) / 2 if positive.size else 0.5
+    im = ax.imshow(np.ma.masked_invalid(data), aspect="auto", cmap=cmap,
+                   norm=Normalize(vmin=low, vmax=top), interpolation="nearest")
+    step = 5 if len(years) <= 40 else 10
+    ticks = [k for k, y in enumerate(years) if y % step == 0]
+    ax.set_xticks(ticks, [str(years[k]) for k in ticks], fontsize=7)
+    ax.set_yticks(range(len(matrix)), labels, fontsize=7)
+    ax.set_title(title, fontsize=8.5)
+    ax.set_xlabel("年份 year（灰 = 该年无文件 grey = no document that year；白 = 未出现 white = "
+                  "no hit）", fontsize=7)
+    bar = fig.colorbar(im, cax=cax)
+    bar.ax.tick_params(labelsize=6)
+    bar.set_label("每万词 per 10k", fontsize=7)
     return fig
 
 

@@ -71,6 +71,12 @@ _FLOW: Any = None
 _HOOKS: dict[str, Any] = {}
 #: Seconds from ``run_flow``'s start until Prefect was ready, and in all (for bench/ and --verbose).
 _TIMINGS: dict[str, float] = {}
+#: What ``run_flow`` tells its ``hint`` callback when it has to start Prefect's temporary server
+#: (once per process: a script or notebook running many flows hears it once).
+SERVER_HINT = ("no Prefect server is running, so this run starts a temporary one (seconds of "
+               "start-up each run): `mobilize server start` keeps one running for later runs "
+               "(or use --engine local)")
+_HINTED: dict[str, bool] = {"given": False}
 
 
 # --------------------------------------------------------------------------- environment
@@ -345,8 +351,9 @@ def _retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
 
 def _build_flow() -> Any:
     """Define the tasks and the flow (imports Prefect: call only after ``prefect_environment``)."""
-    from prefect import flow, task, unmapped
+    from prefect import Flow, task, unmapped
     from prefect.cache_policies import NO_CACHE
+    from prefect.utilities.annotations import quote
 
     from pipeline import engine, store
 
@@ -368,8 +375,10 @@ def _build_flow() -> Any:
 
     @task(name="process-batches", **common)
     def process_batches(plan: Any, fresh: list[Any]) -> list[Any]:
-        batches = engine.make_batches(fresh, plan.settings)
-        return engine.run_batches(plan, batches, plan.settings.workers, _HOOKS.get("tick"))
+        # (a pool only where it pays, as in the local engine: a small corpus runs in-process
+        # instead of starting fork-server workers that each load the dictionary again)
+        workers, batches = engine.pool_batches(plan, fresh)
+        return engine.run_batches(plan, batches, workers, _HOOKS.get("tick"))
 
     @task(name="process-batch", **common)
     def process_batch(plan: Any, batch: list[Any]) -> Any:
@@ -404,8 +413,16 @@ def _build_flow() -> Any:
             create_link_artifact(report.resolve().as_uri(), link_text=f"{name}: report.html",
                                  key=f"{key}-report", description="the comparative report")
 
-    @flow(name=FLOW_NAME, persist_result=False, log_prints=False,
-          description="Ingest, segment, score and report a corpus of policy documents.")
+    class _Flow(Flow):  # type: ignore[misc]
+        def serialize_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
+            """The parameters as the flow run records them. They are JSON already
+            (``settings_to_parameters``): stored as they are, without Prefect's encoder, whose
+            import (FastAPI's) cost every run 1.5-6 s."""
+            try:
+                return dict(json.loads(json.dumps(parameters)))
+            except (TypeError, ValueError):
+                return dict(super().serialize_parameters(parameters))
+
     def mobilize_run(corpus: str, out: str, options: dict[str, Any] | None = None) -> Any:
         """Run mobilize over ``corpus`` into ``out``; ``options`` are the other Settings fields."""
         t0 = time.perf_counter()
@@ -416,35 +433,41 @@ def _build_flow() -> Any:
         with store.run_lock(settings.out, settings.corpus_name, wait_s):
             phase(engine.PHASE_PLAN)
             plan, cached, fresh = plan_run(settings)
+            # Large arguments are quoted: Prefect would otherwise walk every object inside them
+            # (every source, lexicon term and table row) twice per task, looking for futures.
+            qplan = quote(plan)
             t_plan = time.perf_counter() - t0
             phase(engine.PHASE_DOCUMENTS)
             results = []
             if cached:
-                results.append(process_cached(plan, cached))
+                results.append(process_cached(qplan, quote(cached)))
                 if _HOOKS.get("tick"):
                     _HOOKS["tick"](len(cached))
             t1 = time.perf_counter()
             if fresh and _HOOKS.get("runner") == "dask":
                 batches = [list(b) for b in engine.make_batches(fresh, settings)]
+                # (not quoted: map hands an annotation inside unmapped to the task as it is)
                 futures = process_batch.map(plan=unmapped(plan), batch=batches)
                 results += [f.result() for f in futures]
             elif fresh:
-                results += process_batches(plan, fresh)
+                results += process_batches(qplan, quote(fresh))
             t_batches = time.perf_counter() - t1
-            tables: Any = assemble_tables(plan, results)
+            tables: Any = assemble_tables(qplan, quote(results))
+            results.clear()  # (the batches' rows are in the tables now: memory for the writing)
             engine.require_ingested(tables)
             tables.stats.seconds.update({"plan": round(t_plan, 6),
                                          "batches": round(t_batches, 6)})
             before = read_previous(Path(settings.out) / plan.corpus_name)
-            result: Any = write_outputs(settings, plan, tables)
+            result: Any = write_outputs(settings, qplan, quote(tables))
             if "prefect_ready" in _TIMINGS:  # (this process's run_flow started Prefect)
                 result.stats.seconds["prefect_start"] = _TIMINGS["prefect_ready"]
             engine.finish_stats(result, t0, _HOOKS.get("started"))
             store.write_json(result.run_dir / "run.json", result.manifest)
-        publish_artifacts(result, before)
+        publish_artifacts(quote(result), before)
         return result
 
-    return mobilize_run
+    return _Flow(mobilize_run, name=FLOW_NAME, persist_result=False, log_prints=False,
+                 description="Ingest, segment, score and report a corpus of policy documents.")
 
 
 def _get_flow() -> Any:
@@ -478,7 +501,8 @@ def run_flow(settings: Settings, *, task_runner: TaskRunnerName = "default",
              dask_address: str | None = None, wait_seconds: float | None = None,
              progress: Callable[[int, int], None] | None = None,
              phase: Callable[[str], None] | None = None,
-             started: float | None = None) -> RunResult:
+             started: float | None = None,
+             hint: Callable[[str], None] | None = None) -> RunResult:
     """Run the ``mobilize-run`` flow in this process and return what ``engine.run_local`` would.
 
     ``task_runner="dask"`` (or a ``dask_address``) runs the batch tasks on a Dask cluster: the
@@ -486,6 +510,8 @@ def run_flow(settings: Settings, *, task_runner: TaskRunnerName = "default",
     (``PREFECT_API_URL``): each worker would otherwise start a temporary server of its own.
     ``progress``, ``phase`` and ``started`` as for ``engine.run_local`` (the phases start with
     ``engine.PHASE_PREFECT``; the stats then also hold ``seconds["prefect_start"]``).
+    ``hint(message)`` is called with ``SERVER_HINT`` when no server answers and the run starts
+    Prefect's temporary one: the first time in this process only.
     """
     t0 = time.perf_counter()
     _TIMINGS.clear()
@@ -508,6 +534,9 @@ def run_flow(settings: Settings, *, task_runner: TaskRunnerName = "default",
     if wait_s <= 0:  # fail at once, before paying Prefect's start-up (the flow locks for real)
         with store.run_lock(settings.out, settings.corpus_name, 0.0):
             pass
+    if not api_url and hint is not None and not _HINTED["given"]:
+        _HINTED["given"] = True
+        hint(SERVER_HINT)
     server = None if api_url else _TemporaryServer()
     try:
         return _run_flow(settings, server, use_dask, dask_address, wait_seconds, progress, t0,
@@ -783,7 +812,7 @@ def server_status() -> dict[str, Any] | None:
     return _recorded_server()
 
 
-__all__ = ["DEFAULT_DEPLOYMENT", "ENTRYPOINT", "FLOW_NAME", "artifact_key", "category_totals",
+__all__ = ["DEFAULT_DEPLOYMENT", "ENTRYPOINT", "FLOW_NAME", "SERVER_HINT", "artifact_key", "category_totals",
            "deploy", "prefect_environment", "prefect_home", "process_identity", "run_flow",
            "serve", "server_start", "server_status", "server_stop", "settings_from_parameters", "settings_to_parameters",
            "summary_markdown"]

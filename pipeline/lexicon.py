@@ -117,7 +117,8 @@ class Category:
 @dataclass(frozen=True)
 class Cue:
     """A challenge-framing cue (``challenge_cues``): a literal word; a challenge hit whose
-    sentence holds one is counted as ``framed`` (docs/engine.md)."""
+    clause (the stretch of its sentence between , ; :) holds one is counted as ``framed``
+    (docs/engine.md)."""
 
     text: str
     note: str = ""

@@ -174,6 +174,27 @@ class Matcher:
         return out
 
 
+def literal_core(pattern: str, flags: int = 0) -> str | None:
+    """The one literal every match of ``pattern`` contains (the longest the parser finds), or
+    None: when matches need one of several literals (``覆盖|参保``), none at all, the pattern
+    ignores case, or it cannot be parsed. ``互联网\\+(?:政务|医疗)`` -> ``互联网+``;
+    ``(?:运用|利用)[^。]{0,6}大数据|大数据(?:监管|治理)`` -> ``大数据``. The report dates a
+    pattern by its core's raw occurrences (``pipeline.report_timelines``)."""
+    if flags & re.IGNORECASE:
+        return None
+    try:
+        tree = _parser.parse(pattern, flags)
+    except Exception:  # noqa: BLE001 - not a pattern we can read: no core
+        return None
+    if tree.state.flags & re.IGNORECASE:  # (an inline (?i))
+        return None
+    found = _required_literals(list(tree), tree.state)
+    if found is None or len(found[0]) != 1:
+        return None
+    (core,) = found[0]
+    return core or None
+
+
 # Maps every UTF-8 byte to 1 when it starts a character, 0 when it continues one.
 _CHAR_STARTS = bytes(0 if 0x80 <= b < 0xC0 else 1 for b in range(256))
 

@@ -28,6 +28,7 @@ from pipeline.report_analysis import (
     _display_path,
     _part,
     corpus_caveats,
+    ss_scope,
 )
 from pipeline.figures import (
     FONT_FILE,
@@ -47,6 +48,7 @@ from pipeline.figures import (
     _put_figure,
     _short,
     _style,
+    _timeline_figure,
     _topic_figure,
     _version,
     save_figure,
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from pipeline.lexicon import Lexicon
     from pipeline.recall import CardNote
+    from pipeline.report_timelines import TimelineParts
 
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -76,7 +79,10 @@ METHODS = [
      "A group's rate is the sum of its documents' counts divided by the sum of their tokens, "
      "times 10,000 (tokens are the exposure; this is not the mean of document rates). "
      "Tokens are the segmenter's tokens containing a letter or digit. Scope `all` is the "
-     "whole text; `domain_sentences` only the sentences mentioning a D_social_security term."),
+     "whole text; `domain_window` the social-security passages: each sentence mentioning a "
+     "D_social_security term with the sentence before and after it in the same paragraph "
+     "(a run of an older mobilize without it shows `domain_sentences`, the D sentences "
+     "only)."),
     ("Confidence intervals",
      "Two-stage percentile bootstrap: each replicate draws the group's documents with "
      "replacement, then the blocks of each drawn document with replacement (a block is a "
@@ -135,6 +141,10 @@ class Section:
     text: list[str] = field(default_factory=list)
     tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)  # (caption, table)
     figures: list[str] = field(default_factory=list)  # figure names (figures/<name>.png)
+    #: sub-sections (h3 in the page, with their own anchors in the table of contents)
+    parts: list[Section] = field(default_factory=list)
+    #: rows of each table shown (None: all; the term timelines list every term)
+    limit: int | None = TABLE_ROWS
 
 
 def _wide(table: pd.DataFrame, by: str) -> pd.DataFrame:
@@ -403,10 +413,12 @@ def _manifest_rows(manifest: dict[str, Any], prefix: str = "") -> list[tuple[str
 
 def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: Settings, *,
            kwic: pd.DataFrame | None, term_coverage: pd.DataFrame | None, kwic_note: str,
-           discovery: dict[str, Any], card: CardNote | None = None) -> list[Path]:
+           discovery: dict[str, Any], card: CardNote | None = None,
+           timelines: TimelineParts | None = None) -> list[Path]:
     """Write figures, tables, report.html and report.md into ``run_dir``; ``card``: the
     measurement card of the run's lexicon (or the note why there is none) for the methods
-    appendix."""
+    appendix. ``timelines``: the term timelines section (``pipeline.report_timelines``),
+    when it was computed."""
     figures_dir, tables_dir = run_dir / "figures", run_dir / "tables"
     written: list[Path] = []
     images: dict[str, str] = {}
@@ -450,10 +462,16 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
 
     # Overview ----------------------------------------------------------------
     s = Section("overview", "总览 Overview: rates over the whole corpus")
+    ss = ss_scope(run.scores)
     s.text.append("Pooled rate per 10,000 tokens for each category, over the whole text and "
-                  "inside social-security sentences only (sentences mentioning a "
-                  "D_social_security term), with 95% bootstrap intervals (documents, then "
-                  "paragraphs within them).")
+                  + ("inside social-security passages (scope domain_window: each sentence "
+                     "mentioning a D_social_security term and its neighbours in the "
+                     "paragraph)" if ss == compare.SS_SCOPE else
+                     "inside social-security sentences only (scope domain_sentences: this run "
+                     "predates the domain_window scope)")
+                  + ", with 95% bootstrap intervals (documents, then paragraphs within them). "
+                  "D_social_security inside its own passages is circular: read its row of "
+                  "that scope as a count of the passages, not as a finding.")
     ov = t["rates_overall"].copy()
     ov.insert(2, "label", [_label(labels, c) for c in ov["category"]])
     s.tables.append(("rates_overall", ov.drop(columns=["category"])))
@@ -485,7 +503,8 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
         dom = t["rates_by_year_domain"]
         if dom.loc[dom["tokens"] > 0, "year"].nunique() >= 2:
             f = figure("rates_by_year_domain", lambda: _line_figure(
-                dom, "year", labels, "社会保障语句内的出现率", breaks), dom, labels, breaks)
+                dom, "year", labels, "社会保障语句及其前后句内的出现率" if ss == compare.SS_SCOPE
+                else "社会保障语句内的出现率", breaks), dom, labels, breaks)
             s.figures += [f] if f else []
     elif not len(docs):
         s.text.append("The corpus has no documents: no time series.")
@@ -589,6 +608,11 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
         s.tables.append(("keyness within each category (top and bottom term)",
                          firsts.sort_values(["within", "z"], ascending=[True, False])))
         sections.append(s)
+
+    # Term timelines (pipeline/report_timelines.py) ----------------------------------------
+    if timelines is not None:
+        sections.append(_timelines_section(timelines, labels, figure))
+        t.update(timelines.files)
 
     for col in ("corpus", "level", "doc_type", "region"):
         key = f"rates_by_{col}"
@@ -723,6 +747,32 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
     return sorted(written)
 
 
+def _timelines_section(parts: TimelineParts, labels: dict[str, str],
+                       figure: Callable[..., str | None]) -> Section:
+    """The term timelines: one part per category (its anchor in the table of contents), with
+    its top-terms heatmap, its first/last-year table (every term: no row limit) and its new
+    terms by period."""
+    from pipeline import report_timelines as rtl
+
+    s = Section(rtl.KEY, rtl.TITLE, list(parts.text), limit=None)
+    for part in parts.categories:
+        label = _label(labels, part.category)
+        sub = Section(part.anchor, f"{label} ({part.dimension})", list(part.text), limit=None)
+        title = f"{label}：最常见的词（每年每万词）top {len(part.top)} terms by year"
+
+        def make(top: pd.DataFrame = part.top, title: str = title) -> Figure | None:
+            return _timeline_figure(top, title)
+
+        f = figure("timeline_" + part.anchor[len(rtl.KEY) + 1:], make, part.top, title)
+        sub.figures += [f] if f else []
+        sub.tables.append((f"{label}: first and last year of every term, counted and as a raw "
+                           "substring", part.table))
+        if part.new_terms is not None:
+            sub.tables.append((f"{label}: new terms by period", part.new_terms))
+        s.parts.append(sub)
+    return s
+
+
 #: Stands for the font's base64 in the page's first (and only) render.
 _FONT_MARKER = "mobilize-cjk-font-subset"
 
@@ -796,14 +846,28 @@ def _markdown(summary: dict[str, Any], sections: list[Section],
               card: dict[str, Any] | None = None) -> str:
     out = [f"# mobilize report: {_md_cell(summary['corpus'])}", ""]
     out += [f"- **{k}**: {_md_cell(str(v))}" for k, v in summary.items()]
+    # Contents: each section (and part) has an explicit anchor, so the links work in any
+    # Markdown viewer. (Keys are the code's own identifiers or plain category ids.)
+    out += ["", "**Contents**", ""]
     for s in sections:
-        out += ["", f"## {s.title}", ""]
-        out += [_md_cell(p) + "\n" for p in s.text]
+        out.append(f"- [{_md_cell(s.title)}](#{s.key})")
+        out += [f"  - [{_md_cell(p.title)}](#{p.key})" for p in s.parts]
+    out.append("- [方法 Methods appendix](#methods)")
+
+    def block(s: Section, level: str) -> list[str]:
+        lines = ["", f'<a id="{s.key}"></a>', "", f"{level} {_md_cell(s.title)}", ""]
+        lines += [_md_cell(p) + "\n" for p in s.text]
         for name in s.figures:
-            out += [f"![{name}](figures/{name}.png)", ""]
+            lines += [f"![{name}](figures/{name}.png)", ""]
         for caption, df in s.tables:
-            out += [f"**{_md_cell(caption)}**", "", _md_table(df, TABLE_ROWS, rows), ""]
-    out += ["", "## 方法 Methods appendix", ""]
+            lines += [f"**{_md_cell(caption)}**", "", _md_table(df, s.limit, rows), ""]
+        return lines
+
+    for s in sections:
+        out += block(s, "##")
+        for p in s.parts:
+            out += block(p, "###")
+    out += ["", '<a id="methods"></a>', "", "## 方法 Methods appendix", ""]
     for title, body in methods:
         out += [f"**{title}.** {_md_cell(body)}", ""]
     if card is not None:

@@ -37,6 +37,7 @@ from pipeline.report_analysis import (  # noqa: F401 - re-exported
     trend_table,
     _latest_change,
     _kwic_and_coverage,
+    corpus_documents,
     CAVEATS_MAX,
     corpus_caveats,
     _display_path,
@@ -74,6 +75,7 @@ from pipeline.figures import (  # noqa: F401 - re-exported
     _short,
     _cooccurrence_figure,
     _wrap,
+    _timeline_figure,
     _topic_figure,
     _group_sizes,
     _forest_figure,
@@ -143,8 +145,19 @@ def write_report(run_dir: Path, settings: Settings, *,
     analysis = analyse(run, periods, seed=settings.seed, labels=_labels(lexicon))
     clock.lap("analysis")
     say("keywords in context, coverage")
-    kwic, term_coverage, kwic_note = _kwic_and_coverage(run, lexicon, settings)
+    # The corpus is read once, for the KWIC and coverage and for the terms' raw years.
+    documents = corpus_documents(run, settings) if lexicon is not None else \
+        (None, "the lexicon could not be loaded")
+    kwic, term_coverage, kwic_note = _kwic_and_coverage(run, lexicon, settings, documents)
     clock.lap("kwic and coverage")
+    say("term timelines")
+    from pipeline import report_timelines
+
+    texts = {i: d.text for i, d in documents[0].items()} if documents[0] is not None else None
+    timelines = report_timelines.timeline_parts(
+        run.documents, run.term_counts, lexicon=lexicon, texts=texts, periods=analysis.periods,
+        texts_note=documents[1], dimension_order=DIMENSIONS)
+    clock.lap("term timelines")
     if settings.discover:
         say("discovery (topics, drift)")
     discovery = _discovery(run_dir, settings) if settings.discover else {"off": DISCOVERY_OFF}
@@ -152,10 +165,18 @@ def write_report(run_dir: Path, settings: Settings, *,
     card = _measurement_card(run, lexicon)
     say("figures, tables, report.html")
     try:
-        return render(run_dir, run, analysis, settings, kwic=kwic, term_coverage=term_coverage,
-                      kwic_note=kwic_note, discovery=discovery, card=card)
+        written = render(run_dir, run, analysis, settings, kwic=kwic,
+                         term_coverage=term_coverage, kwic_note=kwic_note, discovery=discovery,
+                         timelines=timelines, card=card)
     finally:
         clock.lap("figures, tables, html, md")
+    say("explorer (explore.html)")
+    from pipeline.explore import report_rates, write_explorer
+
+    written = sorted([*written, write_explorer(run_dir, settings, run=run, lexicon=lexicon,
+                                               computed=report_rates(analysis.tables))])
+    clock.lap("explorer")
+    return written
 
 
 def _measurement_card(run: compare.RunTables, lexicon: Lexicon | None) -> CardNote:

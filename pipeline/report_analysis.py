@@ -16,6 +16,7 @@ from pipeline import compare
 from pipeline.config import Settings
 
 if TYPE_CHECKING:
+    from pipeline.ingest import Document
     from pipeline.lexicon import Lexicon
 
 log = logging.getLogger(__name__)
@@ -58,25 +59,27 @@ def analyse(run: compare.RunTables, periods: Sequence[compare.Period], *, seed: 
     scores, tc = run.scores, run.term_counts
     tables: dict[str, pd.DataFrame] = {}
     notes: dict[str, str] = {}
+    # The social-security view beside the whole text: domain_window (docs/engine.md), or
+    # domain_sentences for a run of an older mobilize that has no domain_window scope.
+    ss = ss_scope(scores)
     # Every rates table groups the same documents: their count matrix is built once per scope.
-    matrices = {scope: compare.doc_matrix(docs, scores, scope)
-                for scope in ("all", "domain_sentences")}
+    matrices = {scope: compare.doc_matrix(docs, scores, scope) for scope in ("all", ss)}
     paragraphs = {scope: compare.paragraph_matrix(docs, run.units, scores, scope)
-                  for scope in ("all", "domain_sentences")}
+                  for scope in ("all", ss)}
 
     def rates(by: str | None, scope: str = "all") -> pd.DataFrame:
         return compare.pooled_rates(docs, scores, by, scope=scope, seed=seed, n_boot=n_boot,
                                     matrix=matrices[scope], paragraphs=paragraphs[scope])
 
     overall = []
-    for scope in ("all", "domain_sentences"):
+    for scope in ("all", ss):
         r = rates(None, scope)
         r.insert(0, "scope", scope)
         overall.append(r)
     tables["rates_overall"] = pd.concat(overall, ignore_index=True)
     yearly = rates("year")
     tables["rates_by_year"] = yearly
-    tables["rates_by_year_domain"] = rates("year", "domain_sentences")
+    tables["rates_by_year_domain"] = rates("year", ss)
     trends = trend_table(docs, scores, yearly, matrix=matrices["all"])
     trends.insert(2, "panel", "all documents")
     comp = compare.composition_by_year(docs)
@@ -127,6 +130,14 @@ def analyse(run: compare.RunTables, periods: Sequence[compare.Period], *, seed: 
     return Analysis(tables, notes, labels or {}, list(periods))
 
 
+def ss_scope(scores: pd.DataFrame) -> str:
+    """The scope of the report's social-security views: ``compare.SS_SCOPE``
+    (``domain_window``: a D sentence and its neighbours), or ``domain_sentences`` when the
+    run predates that scope (scorer version 1)."""
+    return (compare.SS_SCOPE if compare.SS_SCOPE in set(scores["scope"])
+            else "domain_sentences")
+
+
 #: Mann-Kendall / Theil-Sen columns kept beside the count model, as secondary evidence.
 _MK_COLUMNS = {"tau": "mk_tau", "p_value": "mk_p_value", "p_adjusted": "mk_p_adjusted",
                "slope_per_year": "theil_sen_per_year", "trend": "mk_trend"}
@@ -155,31 +166,43 @@ def _latest_change(docs: pd.DataFrame) -> tuple[str, str, str] | None:
     return None
 
 
-def _kwic_and_coverage(run: compare.RunTables, lexicon: Lexicon | None, settings: Settings,
-                       ) -> tuple[pd.DataFrame | None, pd.DataFrame | None, str]:
-    """KWIC examples per category (``pipeline.validation.kwic``) and coverage diagnostics
-    (``pipeline.validation.coverage``) over the corpus re-read from run.json's root.
-
-    Returns (kwic, coverage per term, note); a table is None, and the note says why,
-    when the corpus or the lexicon cannot be read.
-    """
-    if lexicon is None:
-        return None, None, "the lexicon could not be loaded"
+def corpus_documents(run: compare.RunTables, settings: Settings
+                     ) -> tuple[dict[str, Document] | None, str]:
+    """The run's documents re-read from its corpus folder (run.json's root), normalised as
+    the run read them: doc id -> Document, or None and the reason when the folder is gone."""
     corpus = _part(run.manifest, "corpus")
     root = Path(str(corpus["root"])) if corpus.get("root") else None
     if root is None or not root.is_dir():
-        return None, None, (f"the corpus folder {_display_path(root)} is not available"
-                            if root is not None else "the corpus folder None is not available")
-    from pipeline import validation
+        return None, (f"the corpus folder {_display_path(root)} is not available"
+                      if root is not None else "the corpus folder None is not available")
     from pipeline.ingest import load_corpus
-    from pipeline.match import Matcher
 
     params = _part(run.manifest, "parameters")
     simplified = bool(params.get("to_simplified", settings.to_simplified))
     # (warn=False: the run's own scan has warned; the report says when years are missing)
     loaded = load_corpus(root, name=str(corpus.get("name") or root.name),
                          to_simplified=simplified, warn=False).documents
-    docs = {d.doc_id: d for d in loaded}
+    return {d.doc_id: d for d in loaded}, ""
+
+
+def _kwic_and_coverage(run: compare.RunTables, lexicon: Lexicon | None, settings: Settings,
+                       documents: tuple[dict[str, Document] | None, str] | None = None,
+                       ) -> tuple[pd.DataFrame | None, pd.DataFrame | None, str]:
+    """KWIC examples per category (``pipeline.validation.kwic``) and coverage diagnostics
+    (``pipeline.validation.coverage``) over the corpus re-read from run.json's root
+    (``documents``: ``corpus_documents``'s answer, when the caller has read it already).
+
+    Returns (kwic, coverage per term, note); a table is None, and the note says why,
+    when the corpus or the lexicon cannot be read.
+    """
+    if lexicon is None:
+        return None, None, "the lexicon could not be loaded"
+    docs, note = documents if documents is not None else corpus_documents(run, settings)
+    if docs is None:
+        return None, None, note
+    from pipeline import validation
+    from pipeline.match import Matcher
+
     ids = [i for i in run.documents["doc_id"] if i in docs]
     matcher = Matcher(lexicon)
     cov = validation.coverage([docs[i] for i in ids], lexicon, matcher)

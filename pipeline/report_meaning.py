@@ -70,8 +70,9 @@ def meaning_parts(documents: pd.DataFrame, scores: pd.DataFrame, term_counts: pd
         out.files["meaning_framed_challenges"] = fr
         out.text.append(
             "Challenge categories count a theme's presence. framed: the mentions whose "
-            "sentence frames the theme as a challenge (it holds one of the lexicon's "
-            "challenge_cues: 挑战, 压力, 风险, 冲击, 难题, 短板, 应对 …); the cue list's "
+            "clause frames the theme as a challenge (the stretch of the sentence between , ; : "
+            "holds one of the lexicon's challenge_cues: 挑战, 压力, 风险, 冲击, 难题, 短板, 应对 "
+            "…); the cue list's "
             "precision is in lexicons/validation/NOTES.md. Wilson intervals treat mentions as "
             "independent (they are not within a document).")
         out.tables.append(("challenge mentions: framed as a challenge vs all", fr))

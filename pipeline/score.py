@@ -20,16 +20,19 @@ Definitions (also in ``docs/engine.md``):
   paragraphs with a domain hit, all their sentences); ``domain_window`` (the sentences with a
   domain hit and their immediate neighbours, the sentence before and the sentence after,
   within the same paragraph; its paragraphs are those holding a domain sentence).
-- ``framed`` (every scope): hits of a ``challenge`` category whose sentence holds one of the
-  lexicon's ``challenge_cues`` (anywhere in the sentence, the hit's own text included);
-  0 for the other dimensions and when the lexicon lists no cues.
+- ``framed`` (every scope): hits of a ``challenge`` category whose *clause* holds one of the
+  lexicon's ``challenge_cues``. A hit's clause is the stretch of its sentence between the
+  clause separators around it (``,`` ``;`` ``:`` after NFKC, and their full-width forms; a
+  comma between two digits, 1,000, separates nothing), the hit's own text included (so a
+  cue inside the term frames it); ``clause_span``. 0 for the other dimensions and when the
+  lexicon lists no cues.
 - ``term_counts.formula``: 1 when the term is marked ``formula: true`` in the lexicon.
 - Co-occurrence: per unit (sentence, paragraph), the number of units where a feature
   category and a pathway (or challenge) category both have a hit; rows with count > 0.
 - Units (``units.csv``): the document cut into blocks of consecutive sentences, a block
   being a paragraph, or a run of at most ``BLOCK_SENTENCES`` sentences of a longer one
-  (some sources flatten a whole report into one paragraph). Per block, for scopes ``all``
-  and ``domain_sentences``, its tokens in the scope and each category's hits there; one
+  (some sources flatten a whole report into one paragraph). Per block, for scopes ``all``,
+  ``domain_sentences`` and ``domain_window``, its tokens in the scope and each category's hits there; one
   row per (block, category) with a hit, and one row with an empty category and count 0
   for a block of the scope without any hit (so every block's tokens are there). The
   report resamples these blocks to give a document's rate its uncertainty
@@ -66,7 +69,7 @@ UNIT_COLUMNS = ("doc_id", "scope", "block", "category", "count", "tokens")
 #: The most sentences in one block of ``units.csv`` (a longer paragraph is cut).
 BLOCK_SENTENCES = 10
 #: The scopes ``units.csv`` covers (``domain_paragraphs`` is whole paragraphs of ``all``).
-UNIT_SCOPES: tuple[str, ...] = ("all", "domain_sentences")
+UNIT_SCOPES: tuple[str, ...] = ("all", "domain_sentences", "domain_window")
 
 
 class HitLike(Protocol):
@@ -146,20 +149,31 @@ def _cue_regex(cues: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(re.escape(c) for c in sorted(cues, key=lambda c: (-len(c), c))))
 
 
-def framed_sentences(text: str, starts: Sequence[int], sentences: Iterable[int],
-                     cues: tuple[str, ...]) -> set[int]:
-    """Which of ``sentences`` (indices into ``starts``, the sentences' offsets in ``text``)
-    hold one of ``cues``. A sentence runs from its start to the next sentence's start."""
+#: what ends a clause inside a sentence: , ; : (half-width after NFKC) and the full-width
+#: forms; a comma between two digits (1,000) is a thousands separator, not a clause end
+_CLAUSE_SEP = re.compile(r"[;:\uff0c\uff1b\uff1a]|,(?!\d)|(?<!\d),")
+
+
+def clause_span(text: str, start: int, end: int, lo: int, hi: int) -> tuple[int, int]:
+    """The clause of the hit ``text[start:end]`` inside its sentence ``text[lo:hi]``: from just
+    after the last clause separator before ``start`` to just before the first one at or
+    after ``end`` (the sentence's bounds when there is none). A hit whose own text holds a
+    separator keeps it: its clause runs across it."""
+    cs = lo
+    for m in _CLAUSE_SEP.finditer(text, lo, start):
+        cs = m.end()
+    m = _CLAUSE_SEP.search(text, max(end, cs), hi)
+    return cs, (m.start() if m is not None else hi)
+
+
+def hit_is_framed(text: str, start: int, end: int, lo: int, hi: int,
+                  cues: tuple[str, ...]) -> bool:
+    """Whether the clause of the hit ``text[start:end]`` (sentence ``text[lo:hi]``) holds one
+    of ``cues`` (the hit's own text included)."""
     if not cues:
-        return set()
-    search = _cue_regex(tuple(cues)).search
-    out: set[int] = set()
-    last = len(starts) - 1
-    for si in sentences:
-        end = starts[si + 1] if si < last else len(text)
-        if search(text, starts[si], end) is not None:
-            out.add(si)
-    return out
+        return False
+    cs, ce = clause_span(text, start, end, lo, hi)
+    return _cue_regex(tuple(cues)).search(text, cs, ce) is not None
 
 
 def window_sentences(domain_sents: Iterable[int], para_of: Sequence[int]) -> set[int]:
@@ -203,7 +217,10 @@ def score_units(units: Units, hits: Iterable[HitLike], scheme: Scheme,
     cats = scheme.categories
     dim_of = {c: d for d, c in cats}
 
-    # sentences with hits only: sentence -> category -> [count, weighted]
+    challenge = {c for d, c in cats if d == CHALLENGE}
+    cues = scheme.cues if text is not None and challenge else ()
+    n_text = len(text) if text is not None else 0
+    # sentences with hits only: sentence -> category -> [count, weighted, framed]
     per_sent: dict[int, dict[str, list[float]]] = {}
     term_counter: Counter[tuple[str, str, str]] = Counter()
     weight = scheme.weights.get
@@ -218,11 +235,15 @@ def score_units(units: Units, hits: Iterable[HitLike], scheme: Scheme,
             cells = per_sent[si] = {}
         cell = cells.get(cat)
         if cell is None:
-            cell = cells[cat] = [0, 0.0]
+            cell = cells[cat] = [0, 0.0, 0]
             if cat not in dim_of:
                 dim_of[cat] = h.dimension
         cell[0] += 1
         cell[1] += weight((cat, h.term), 1.0)
+        if cues and cat in challenge:
+            hi = starts[si + 1] if si + 1 < n_sent else n_text
+            if hit_is_framed(text, h.start, h.end, starts[si], hi, cues):  # type: ignore[arg-type]
+                cell[2] += 1
 
     domain_sents = sorted(i for i, c in per_sent.items() if scheme.domain in c)
     domain_paras = {para_of[i] for i in domain_sents}
@@ -233,10 +254,6 @@ def score_units(units: Units, hits: Iterable[HitLike], scheme: Scheme,
         "domain_paragraphs": {i for i in per_sent if para_of[i] in domain_paras},
         "domain_window": window,
     }
-    challenge = {c for d, c in cats if d == CHALLENGE}
-    framed = framed_sentences(
-        text, starts, (i for i, c in per_sent.items() if challenge.intersection(c)),
-        scheme.cues) if text is not None and challenge else set()
     dp_sents = [i for i in range(n_sent) if para_of[i] in domain_paras] if domain_paras else []
     size = {
         "all": (sum(words), n_sent, n_para),
@@ -255,8 +272,7 @@ def score_units(units: Units, hits: Iterable[HitLike], scheme: Scheme,
         for si, cells in per_sent.items():
             if keep is not None and si not in keep:
                 continue
-            is_framed = si in framed
-            for cat, (n, w) in cells.items():
+            for cat, (n, w, f) in cells.items():
                 a = agg.get(cat)
                 if a is None:
                     a = agg[cat] = [0, 0.0, 0, set(), 0]
@@ -264,8 +280,7 @@ def score_units(units: Units, hits: Iterable[HitLike], scheme: Scheme,
                 a[1] += w
                 a[2] += 1
                 a[3].add(para_of[si])
-                if is_framed and cat in challenge:
-                    a[4] += n
+                a[4] += f
         for dim, cat in cats:
             count, weighted, sw, pw, fr = agg.get(cat, (0, 0.0, 0, (), 0))
             scores.append((scope, dim, cat, int(count), tokens, _ratio(count, tokens, 10000.0),
@@ -285,14 +300,17 @@ def score_units(units: Units, hits: Iterable[HitLike], scheme: Scheme,
     term_counts = sorted((d, c, t, n, int((c, t) in formulas))
                          for (d, c, t), n in term_counter.items())
     cooc_rows = sorted((*k, n) for k, n in cooc.items())
-    unit_rows = _unit_rows(per_sent, para_of, words, set(domain_sents))
+    unit_rows = _unit_rows(per_sent, para_of, words,
+                           {"domain_sentences": set(domain_sents), "domain_window": window})
     return DocScore(sum(words), n_sent, n_para, term_counts, scores, cooc_rows, unit_rows)
 
 
 def _unit_rows(per_sent: Mapping[int, Mapping[str, list[float]]], para_of: Sequence[int],
-               words: Sequence[int], domain: set[int]) -> list[tuple[str, int, str, int, int]]:
+               words: Sequence[int], keep: Mapping[str, set[int]]
+               ) -> list[tuple[str, int, str, int, int]]:
     """The rows of ``units.csv`` (without doc_id): per scope and block, its tokens and each
-    category's hits; a block without a hit has one row with category "" and 0."""
+    category's hits; a block without a hit has one row with category "" and 0. ``keep``:
+    the sentences of each scope other than ``all``."""
     block_of: list[int] = []
     block, size, prev = -1, 0, None
     for p in para_of:
@@ -304,14 +322,15 @@ def _unit_rows(per_sent: Mapping[int, Mapping[str, list[float]]], para_of: Seque
     for scope in UNIT_SCOPES:
         tokens: dict[int, int] = {}
         counts: dict[int, Counter[str]] = {}
+        inside = keep.get(scope)
         for si, b in enumerate(block_of):
-            if scope == "domain_sentences" and si not in domain:
+            if inside is not None and si not in inside:
                 continue
             tokens[b] = tokens.get(b, 0) + words[si]
             cells = per_sent.get(si)
             if cells:
                 c = counts.setdefault(b, Counter())
-                for cat, (n, _w) in cells.items():
+                for cat, (n, _w, _f) in cells.items():
                     c[cat] += int(n)
         for b in sorted(tokens):
             c = counts.get(b)

@@ -60,9 +60,24 @@ class Tokenizer(Protocol):
     def cut(self, text: str) -> list[str]: ...
 
 
+#: The longest run of characters without whitespace or a sentence end (。！？；!?) that a
+#: segmenter is given in one call. Ordinary text stays far below it (the longest such run in
+#: the shared corpora is 500 characters); a hostile document (a megabyte of digits) would
+#: otherwise be one call whose cost grows faster than its length (jieba-rs is quadratic on a
+#: run of digits: 8 s for 1 MB) or is large (pure-Python jieba: about 40 microseconds per
+#: digit, 40-100 s for 1 MB). A longer run is cut every ``MAX_RUN`` characters
+#: (``bounded_pieces``); each piece holding a Chinese character is segmented on its own, and a
+#: piece without one (digits, Latin letters, symbols) is one token, as both segmenters give
+#: back a run of ASCII letters or digits whole. The tokens still cover the text; only a token
+#: that straddles such a cut is split there.
+MAX_RUN = 10_000
+#: a CJK ideograph (the basic block, extension A, compatibility ideographs)
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
 def _config_hash(name: str, ver: str, hmm: bool, terms: Sequence[str]) -> str:
-    blob = json.dumps({"segmenter": name, "version": ver, "hmm": hmm, "terms": list(terms)},
-                      ensure_ascii=False, sort_keys=True)
+    blob = json.dumps({"segmenter": name, "version": ver, "hmm": hmm, "terms": list(terms),
+                       "max_run": MAX_RUN}, ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
@@ -113,7 +128,11 @@ class JiebaTokenizer:
 
     def cut(self, text: str) -> list[str]:
         self._load()
-        return list(self._tk.cut(text, HMM=self.hmm))
+        pieces = bounded_pieces(text)
+        if pieces is None:
+            return list(self._tk.cut(text, HMM=self.hmm))
+        return [t for piece in pieces for t in
+                (self._tk.cut(piece, HMM=self.hmm) if _HAN.search(piece) else [piece])]
 
 
 class RJiebaTokenizer:
@@ -134,7 +153,34 @@ class RJiebaTokenizer:
             self._jb.suggest_freq(term)
 
     def cut(self, text: str) -> list[str]:
-        return list(self._jb.cut(text, self.hmm))
+        pieces = bounded_pieces(text)
+        if pieces is None:
+            return self._jb.cut(text, self.hmm)
+        return [t for piece in pieces for t in
+                (self._jb.cut(piece, self.hmm) if _HAN.search(piece) else [piece])]
+
+
+def bounded_pieces(text: str, max_run: int | None = None) -> list[str] | None:
+    """``text`` cut into pieces so that no piece holds a run of more than ``max_run`` (default
+    ``MAX_RUN``) characters without whitespace or a sentence end; None when ``text`` has no
+    such run (always for text of up to ``max_run`` characters), which is the usual case.
+
+    Each over-long run is cut every ``max_run`` characters from its start; nothing else is
+    cut. The check is a few NumPy passes over the code points (no Python loop per character).
+    """
+    limit = MAX_RUN if max_run is None else max_run
+    n = len(text)
+    if n <= limit:
+        return None
+    stops = np.flatnonzero(_classes(normalize.codepoints(text)) & (_SPACE | _ENDCH))
+    edges = np.concatenate(([-1], stops, [n]))
+    long = np.flatnonzero(np.diff(edges) - 1 > limit)
+    if not len(long):
+        return None
+    cuts: list[int] = []
+    for i in long.tolist():
+        cuts += range(int(edges[i]) + 1 + limit, int(edges[i + 1]), limit)
+    return [text[a:b] for a, b in pairwise([0, *cuts, n])]
 
 
 def build_tokenizer(segmenter: str = "jieba", *, user_terms: Iterable[str] = (), hmm: bool = True,

@@ -248,6 +248,12 @@ def atomic_dir(out: Path, name: str, *, owned: Callable[[Path], bool] = is_run_f
         os.rename(tmp, final)
 
 
+#: Rows formatted at a time by ``write_csv``.
+CSV_CHUNK_ROWS = 65_536
+#: Rows copied into ``mobilize.duckdb`` at a time (``_write_duckdb``).
+DUCKDB_CHUNK_ROWS = 1_000_000
+
+
 def write_csv(df: pd.DataFrame, path: Path, arrow: pa.Table | None = None) -> None:
     """``df`` as CSV: pandas ``to_csv`` bytes (``\\n`` line ends, ``FLOAT_FORMAT``), written faster.
 
@@ -259,7 +265,14 @@ def write_csv(df: pd.DataFrame, path: Path, arrow: pa.Table | None = None) -> No
     another kind (objects, dates, ...) or a single column goes through ``to_csv`` itself.
     ``arrow`` is ``df`` already converted (``pa.Table.from_pandas``), when the caller has it.
     """
-    cells = _csv_cells(df, arrow)
+    n = len(df)
+
+    def chunk(start: int) -> list[pa.ChunkedArray] | None:
+        stop = min(n, start + CSV_CHUNK_ROWS)
+        return _csv_cells(df.iloc[start:stop],
+                          None if arrow is None else arrow.slice(start, stop - start))
+
+    cells = chunk(0)
     if cells is None:
         _to_csv(df, path)
         return
@@ -268,10 +281,16 @@ def write_csv(df: pd.DataFrame, path: Path, arrow: pa.Table | None = None) -> No
 
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow(df.columns)
+    comma = pa.scalar(",", pa.large_string())
     with open(path, "w", encoding="utf-8", newline="") as fh:
         fh.write(header.getvalue())
-        if len(df):
-            lines = pc.binary_join_element_wise(*cells, pa.scalar(",", pa.large_string()))
+        # a chunk of rows at a time: the lines of a whole large table (units.csv of a 1 GB
+        # corpus) as Python strings took more memory than the run's tables themselves
+        for start in range(0, n, CSV_CHUNK_ROWS):
+            if start:
+                cells = chunk(start)
+            assert cells is not None  # (every chunk has the columns' kinds of the first)
+            lines = pc.binary_join_element_wise(*cells, comma)
             fh.write("\n".join(lines.to_pylist()))
             fh.write("\n")
 
@@ -391,9 +410,14 @@ def _write_duckdb(db_path: Path, arrow: Mapping[str, pa.Table]) -> None:
         con = duckdb.connect(str(db_path))
         try:
             for name, table in arrow.items():
-                con.register("_t", table)
-                con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _t')
-                con.unregister("_t")
+                # a slice of rows at a time, each written to the file (CHECKPOINT) before the
+                # next: DuckDB otherwise holds a whole large table in memory until it closes
+                for start in range(0, max(1, table.num_rows), DUCKDB_CHUNK_ROWS):
+                    con.register("_t", table.slice(start, DUCKDB_CHUNK_ROWS))
+                    con.execute(f'INSERT INTO "{name}" SELECT * FROM _t' if start else
+                                f'CREATE TABLE "{name}" AS SELECT * FROM _t')
+                    con.unregister("_t")
+                    con.execute("CHECKPOINT")
         finally:
             con.close()
     except duckdb.IOException as exc:  # (not an OSError): a full disk, a read-only folder

@@ -77,8 +77,8 @@ def test_run_local_writes_every_table_and_reruns_byte_identically(tmp_path: Path
     assert len(scores) == len(docs) * 4 * 4  # every document x scope x category of mini.yaml
     # units.csv: each document's paragraphs add up to its scores (tokens and counts).
     units = pd.read_csv(run_dir / "units.csv", keep_default_na=False)
-    assert set(units["scope"]) == {"all", "domain_sentences"}
-    for scope in ("all", "domain_sentences"):
+    assert set(units["scope"]) == {"all", "domain_sentences", "domain_window"}
+    for scope in ("all", "domain_sentences", "domain_window"):
         u = units[units["scope"] == scope]
         sc = scores[scores["scope"] == scope]
         tok = u.drop_duplicates(["doc_id", "block"]).groupby("doc_id")["tokens"].sum()
@@ -293,3 +293,69 @@ def test_workers_are_bounded_at_four_per_core() -> None:
             Settings().with_(workers=bad)
         assert f"not between 1 and {limit}" in info.value.problem
         assert f"--workers from 1 to {limit}" in info.value.fix
+
+
+def test_batch_rows_held_as_arrow_give_the_frame_the_tuples_gave() -> None:
+    """Batches return their rows as Arrow tables (memory); assembled, they give exactly the
+    DataFrame the rows as tuples gave: values, dtypes (an int column in one batch and a float
+    one in another is float64), the order of a stable sort with strings in code-point order,
+    and the duplicates' rows left out."""
+    import pandas as pd
+
+    from pipeline import engine
+    from pipeline.score import SCORE_COLUMNS
+
+    def row(doc: str, scope: str, cat: str, weighted: float | int) -> tuple:
+        return (doc, scope, "feature", cat, 2, 100, 200.0, 5, 1, 0.2, 2, 1, 0.5, weighted, 0)
+
+    a = [row("政策2", "all", "F2", 3), row("政策10", "all", "F1", 1), row("Z", "all", "F1", 0)]
+    b = [row("政策1", "domain_window", "F1", 1.5), row("政策1", "all", "F1", 2.25),
+         row("dup", "all", "F1", 1.0)]
+    keep = {"政策1", "政策10", "政策2", "Z"}
+    keys = ("doc_id", "scope", "dimension", "category")
+    want = engine._frame([r for r in a + b if r[0] in keep], SCORE_COLUMNS, keys)
+    parts = [engine._arrow_rows(a, SCORE_COLUMNS), engine._arrow_rows(b, SCORE_COLUMNS), []]
+    got = engine._row_frame(parts, SCORE_COLUMNS, keys, keep)
+    pd.testing.assert_frame_equal(got, want)
+    assert got["doc_id"].tolist() == ["Z", "政策1", "政策1", "政策10", "政策2"]
+    assert str(got["weighted"].dtype) == "float64" and str(got["count"].dtype) == "int64"
+    empty = engine._row_frame([[], []], SCORE_COLUMNS, keys, keep)
+    pd.testing.assert_frame_equal(empty, engine._frame([], SCORE_COLUMNS, keys))
+
+
+def test_the_pool_is_used_only_from_the_size_where_it_pays(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``pool_batches`` (the Prefect flow's choice, the same rule as run_local's): the 20 NPC
+    resolutions (~100 KB) run in one process; with the threshold below their size, on the
+    configured workers in balanced batches (largest first)."""
+    from pipeline import engine
+
+    corpus = _copy_corpus(shared_corpus("npc-resolutions-gwr-zh"), tmp_path / "corpus")
+    plan = plan_run(_settings(tmp_path, corpus, workers=2))
+    workers, batches = engine.pool_batches(plan, plan.sources)
+    assert workers == 1 and batches == make_batches(plan.sources, plan.settings)
+    monkeypatch.setitem(engine.POOL_MIN_BYTES, "jieba-rs", 1_000)
+    workers, batches = engine.pool_batches(plan, plan.sources)
+    assert workers == 2 and batches == engine.balanced_batches(plan.sources, plan.settings)
+    assert sorted(s.doc_id for b in batches for s in b) == sorted(s.doc_id for s in plan.sources)
+    one = plan_run(_settings(tmp_path, corpus, workers=1))
+    assert engine.pool_batches(one, one.sources)[0] == 1
+
+
+def test_a_batch_flushes_its_rows_to_arrow_as_it_goes_with_the_same_tables(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large batch (all the cached documents of a re-run) moves its rows into Arrow tables
+    every few documents, so they never pile up as tuples; the tables are the same."""
+    import pyarrow as pa
+
+    from pipeline import engine
+
+    corpus = _copy_corpus(shared_corpus("npc-resolutions-gwr-zh"), tmp_path / "corpus", 5)
+    plan = plan_run(_settings(tmp_path, corpus))
+    whole = assemble(plan, [process_batch(plan, plan.sources)])
+    monkeypatch.setattr(engine, "_FLUSH_DOCUMENTS", 2)
+    result = process_batch(plan, plan.sources)  # (now answered from the caches)
+    assert isinstance(result.scores, pa.Table) and len(result.scores.column(0).chunks) == 3
+    flushed = assemble(plan, [result])
+    for name, df in whole.as_dict().items():
+        pd.testing.assert_frame_equal(df, flushed.as_dict()[name], obj=name)

@@ -255,7 +255,7 @@ def test_run_local_names_each_phase_in_order(tmp_path: Path) -> None:
                           engine.PHASE_REPORT]
     steps = [p.removeprefix(engine.PHASE_REPORT + ": ") for p in phases[4:]]
     assert steps == ["reading the tables", "statistics", "keywords in context, coverage",
-                     "figures, tables, report.html"]
+                     "term timelines", "figures, tables, report.html", "explorer (explore.html)"]
 
 
 def test_the_progress_bar_names_the_phases_and_never_shows_0_of_unknown(

@@ -169,6 +169,30 @@ def test_importing_the_flow_module_does_not_import_prefect() -> None:
     assert out.stdout.strip() == "False"
 
 
+def test_the_flow_records_its_parameters_as_json_without_importing_fastapi(tmp_path: Path) -> None:
+    """Prefect's own ``serialize_parameters`` imports FastAPI's encoder (seconds of every
+    run); the flow's parameters are JSON already, and are recorded as they are."""
+    import subprocess
+    import sys
+
+    code = ("import json, sys\n"
+            "from pathlib import Path\n"
+            "from pipeline import flow\n"
+            "from pipeline.config import Settings\n"
+            f"s = Settings(corpus=Path({str(tmp_path)!r}), out=Path({str(tmp_path / 'out')!r}))\n"
+            "params = flow.settings_to_parameters(s)\n"
+            "got = flow._get_flow().serialize_parameters(params)\n"
+            "assert got == json.loads(json.dumps(params)), got\n"
+            "print('fastapi' in sys.modules, got['corpus'], got['options']['workers'])\n")
+    env = {**os.environ, "MOBILIZE_HOME": str(tmp_path / "home")}
+    env.pop("PREFECT_API_URL", None)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=REPO, env=env)
+    imported, corpus, workers = out.stdout.split()
+    assert imported == "False" and corpus == str(tmp_path)
+    assert int(workers) == Settings().workers
+
+
 # --------------------------------------------------------------------------- the real flow
 
 

@@ -394,6 +394,53 @@ def test_every_occurrence_of_a_guarded_term_is_counted_covered_or_in_its_guarded
 
 
 @pytest.mark.parametrize("text,category,counted", [
+    # lexicon 2.3.0, sense guards and narrowings, each in both senses
+    ("坚决遏制新增隐性债务,落实一揽子化债方案。", "C3_economic_normal", ["隐性债务", "化债"]),
+    ("支持市场化法治化债转股。", "C3_economic_normal", []),
+    ("优化债务期限结构。", "C3_economic_normal", []),
+    ("推进节能降耗,降低能源消耗。", "F4_human_nature", ["节能", "降耗", "降低能源消耗"]),
+    ("提高质量,降低消耗,降低成本。", "F4_human_nature", []),
+    ("坚决维护习近平总书记核心地位。", "P1_leadership", ["总书记核心地位"]),
+    ("坚持创新在现代化建设全局中的核心地位。", "P1_leadership", []),
+    ("丰富群众文化生活和精神文化生活。", "F3_material_spiritual", ["文化生活", "精神文化生活"]),
+])
+def test_lexicon_2_3_0_keeps_senses_apart(project: Matcher, text: str, category: str,
+                                          counted: list[str]) -> None:
+    assert _cats(project, text).get(category, []) == counted
+
+
+@pytest.mark.parametrize("text,category,counted", [
+    # lexicon 2.3.0, general vocabulary of each concept in every era's wording
+    ("预防出生缺陷。", "C1_demographic", ["出生缺陷"]),
+    ("放宽中小城市和小城镇落户条件。", "C2_social_change", ["城镇落户"]),
+    ("部分行业产能严重过剩,继续化解过剩产能。", "C3_economic_normal", ["产能严重过剩", "过剩产能"]),
+    ("大多数工业行业生产能力过剩。", "C3_economic_normal", ["产能力过剩"]),
+    ("积极兴办社会集体福利事业,按月支付伤残津贴。", "D_social_security", ["集体福利", "伤残津贴"]),
+    ("继续抓好保障性安居工程建设,扩大农村危房改造。", "D_social_security", ["安居工程", "危房改造"]),
+    ("重大基础设施建设继续向中西部地区倾斜,促进教育公平。", "F2_common_prosperity",
+     ["向中西部地区倾斜", "教育公平"]),
+    ("提高人民群众的社会主义觉悟,形成良好的社会风尚。", "F3_material_spiritual",
+     ["社会主义觉悟", "良好的社会风尚"]),
+    ("倡导全民阅读,加强文化遗产保护。", "F3_material_spiritual", ["全民阅读", "文化遗产"]),
+    ("治理荒漠化、石漠化,实施退牧还草,发展节水灌溉。", "F4_human_nature",
+     ["荒漠化", "石漠化", "退牧还草", "节水"]),
+    ("加强城市绿化,推进生活污水治理,空气质量优良。", "F4_human_nature",
+     ["绿化", "生活污水", "空气质量"]),
+    ("加强水土保持,推进国土绿化。", "F4_human_nature", ["水土保持", "国土绿化"]),
+    ("维护亚洲的和平与稳定。", "F5_peaceful_development", ["和平与稳定"]),
+    ("加强党风廉政建设和反腐败斗争。", "P1_leadership", ["廉政建设", "反腐败"]),
+    ("在省委坚强领导下,坚决拥护党的一元化领导。", "P1_leadership", ["省委坚强领导", "一元化领导"]),
+    ("关心群众生活,倾听群众意见,接受群众监督。", "P2_philosophy",
+     ["关心群众生活", "倾听群众意见", "接受群众监督"]),
+    ("要依靠广大人民群众,密切联系广大人民群众。", "P2_philosophy",
+     ["依靠广大人民群众", "密切联系广大人民群众"]),
+])
+def test_lexicon_2_3_0_general_vocabulary_counts(project: Matcher, text: str, category: str,
+                                                 counted: list[str]) -> None:
+    assert _cats(project, text).get(category, []) == counted
+
+
+@pytest.mark.parametrize("text,category,counted", [
     # lexicon 2.3.0, narrowed from the fresh blind precision sheet of 2.2.0 (both coders)
     # the population as 十四亿人, not inside a larger number or a unit
     ("为十四亿人提供基本保障。", "F1_population", ["十四亿人"]),

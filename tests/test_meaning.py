@@ -148,16 +148,52 @@ def test_project_lexicon_has_documented_cues_and_formulas() -> None:
 # --------------------------------------------------------------------------- scoring
 
 
-def test_framed_counts_challenge_hits_in_sentences_with_a_cue() -> None:
+def test_framed_counts_challenge_hits_whose_clause_holds_a_cue() -> None:
     text = ("人口老龄化带来严峻挑战。老龄化程度加深。坚持以人民为中心,迎接挑战。\n"
             "适应新常态。新常态下压力加大,老龄化也是。")
     ds = _score(text)
     c1, c3, p1 = (_row(ds, "all", c) for c in ("C1_demographic", "C3_economic_normal",
                                                "P1_leadership"))
-    assert (c1["count"], c1["framed"]) == (3, 2)  # sentences 1 and 5 hold a cue, 2 does not
-    assert (c3["count"], c3["framed"]) == (2, 1)
+    # C1: sentence 1 holds the cue in the hit's clause; sentence 5's cue 压力 is in the
+    # clause before 老龄化也是 (the sentence rule counted it: 2)
+    assert (c1["count"], c1["framed"]) == (3, 1)
+    assert (c3["count"], c3["framed"]) == (2, 1)  # 新常态下压力加大: same clause
     assert (p1["count"], p1["framed"]) == (1, 0)  # a pathway is never framed
     assert _row(ds, "all", "D_social_security")["framed"] == 0
+
+
+@pytest.mark.parametrize(("text", "framed"), [
+    ("老龄化带来挑战,养老保险扩面。", 1),      # cue in the hit's clause
+    ("面对挑战,老龄化加深。", 0),              # cue in the clause before
+    ("老龄化加深,要迎接挑战。", 0),            # cue in the clause after
+    ("老龄化加深;迎接挑战。", 0),              # ; ends the sentence
+    ("形势:老龄化压力加大。", 1),              # : separates, the cue is after it
+    ("老龄化压力:加大投入。", 1),
+    ("老龄化人口达1,000万,压力加大。", 0),   # the comma between digits does not separate,
+    ("老龄化人口达1,000万人压力加大。", 1),   # so the clause runs across 1,000
+    ("老龄化加深，压力加大。", 0),             # full-width comma (unnormalised text)
+    ("老龄化、新常态带来挑战。", 1),           # 、 lists within a clause
+])
+def test_framed_looks_for_the_cue_in_the_hits_clause(text: str, framed: int) -> None:
+    ds = _score(text)
+    row = _row(ds, "all", "C1_demographic")
+    assert (row["count"], row["framed"]) == (1, framed)
+
+
+def test_kunnan_is_no_longer_a_cue_in_the_project_lexicon() -> None:
+    lex = load_lexicon(REPO / "lexicons" / "mobilize.yaml")
+    assert "困难" not in {c.text for c in lex.challenge_cues}
+    assert {"挑战", "压力", "应对"} <= {c.text for c in lex.challenge_cues}
+    # groups in need (the 2.1.0 sheet's false framings of C2) are not framed any more
+    ds = _score("帮扶灵活就业困难人员。", lex)
+    assert (_row(ds, "all", "C2_social_change")["count"],
+            _row(ds, "all", "C2_social_change")["framed"]) == (1, 0)
+    ds = _score("灵活就业人员增多,就业压力加大。", lex)  # the cue in the other clause
+    assert (_row(ds, "all", "C2_social_change")["count"],
+            _row(ds, "all", "C2_social_change")["framed"]) == (1, 0)
+    ds = _score("灵活就业人员增多带来就业压力。", lex)
+    assert (_row(ds, "all", "C2_social_change")["count"],
+            _row(ds, "all", "C2_social_change")["framed"]) == (1, 1)
 
 
 def test_a_cue_inside_the_term_frames_it_and_no_cues_means_zero() -> None:
@@ -299,7 +335,8 @@ def test_window_lies_between_sentences_and_all_and_framed_is_the_cue_rule() -> N
             assert 0 <= a["framed"] <= a["count"]
             if a["dimension"] != "challenge":
                 assert a["framed"] == 0
-        # framed, recomputed from normalize.sentences and a plain substring search
+        # framed, recomputed from normalize.sentences, the clause cut by string search and
+        # a plain substring search for the cues
         starts, sents, pos = [], [], 0
         for pi, para in enumerate(doc.text.split("\n")):
             pos += 1 if pi else 0
@@ -308,11 +345,27 @@ def test_window_lies_between_sentences_and_all_and_framed_is_the_cue_rule() -> N
                 sents.append(sent)
                 pos += len(sent)
         expected = sum(1 for h in hits if h.dimension == "challenge"
-                       and cue.search(sents[bisect.bisect_right(starts, h.start) - 1]))
+                       and cue.search(_clause(sents, starts, h.start, h.end)))
         got = sum(r["framed"] for (sc, _c), r in rows.items() if sc == "all")
         assert got == expected, doc.doc_id
         framed_total += got
     assert framed_total > 0
+
+
+def _clause(sents: list[str], starts: list[int], start: int, end: int) -> str:
+    si = bisect.bisect_right(starts, start) - 1
+    sent, a, b = sents[si], start - starts[si], end - starts[si]
+
+    def sep(i: int) -> bool:
+        ch = sent[i]
+        if ch in ";:":
+            return True
+        return ch == "," and not (0 < i < len(sent) - 1 and sent[i - 1].isdigit()
+                                  and sent[i + 1].isdigit())
+
+    lo = max((i + 1 for i in range(a) if sep(i)), default=0)
+    hi = min((i for i in range(max(b, lo), len(sent)) if sep(i)), default=len(sent))
+    return sent[lo:hi]
 
 
 def _run_tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

@@ -21,8 +21,9 @@ import pytest
 from conftest import shared_corpus
 from test_report import engine_run
 
-from pipeline import report
+from pipeline import report, sanitize
 from pipeline.config import Settings
+from pipeline.ingest import load_corpus
 from pipeline.lexicon import load_lexicon
 
 pytestmark = pytest.mark.slow
@@ -135,3 +136,69 @@ def test_the_frame_term_is_counted_in_its_own_dimension_and_paired_with_nothing(
     cooc = pd.read_csv(national_report / "cooccurrence.csv", dtype={"doc_id": str})
     assert not (cooc["dimension_a"] == "frame").any() and not (cooc["dimension_b"] == "frame").any()
     assert not cooc["category_a"].isin(frame).any() and not cooc["category_b"].isin(frame).any()
+
+
+#: Issue 15's history of the national reports: (term, its category, first year, last year or
+#: None when the issue gives only "from"). The years the report must show are derived from
+#: the normalised texts below with ``str.count``; these are only checked against them.
+ISSUE_15 = [("新常态", "C3_economic_normal", 2015, 2018),
+            ("人工智能", "C4_digital_disruption", 2017, None),
+            ("共建共治共享", "P3_co_governance", 2018, 2022),
+            ("生态文明", "F4_human_nature", 2008, None),
+            ("中国式现代化", "frame_chinese_modernization", 2023, None),
+            ("互联网+", "P4_technology", 2015, None)]
+
+
+def _md_rows(md: str, category: str, term: str) -> list[list[str]]:
+    """The cells of the rows naming ``term`` in ``category``'s part of the term timelines."""
+    start = md.index(f'<a id="timelines-{category}"></a>')
+    end = md.find('<a id="', start + 1)
+    cell = sanitize.markdown(term)
+    return [[c.strip() for c in line.strip().strip("|").split(" | ")]
+            for line in md[start:end].splitlines() if line.startswith(f"| {cell} |")]
+
+
+@pytest.mark.parametrize("term,category,first,last", ISSUE_15)
+def test_the_report_shows_each_terms_first_and_last_year(national_report: Path, term: str,
+                                                         category: str, first: int,
+                                                         last: int | None) -> None:
+    corpus = load_corpus(shared_corpus("gwr-national-zh"), warn=False).documents
+    docs = pd.read_csv(national_report / "documents.csv", dtype={"doc_id": str})
+    run_ids = set(docs["doc_id"])
+    raw = sorted({d.year for d in corpus if d.doc_id in run_ids and d.year is not None
+                  and d.text.count(term)})
+    assert raw, f"{term} is not in the national corpus"
+    # what the corpus says, against the issue's history
+    assert raw[0] == first and (last is None or raw[-1] == last), (term, raw)
+    tc = pd.read_csv(national_report / "term_counts.csv", dtype={"doc_id": str, "term": str})
+    hits = tc[(tc["category"] == category) & (tc["term"] == term) & (tc["count"] > 0)]
+    counted = sorted(set(docs.set_index("doc_id").loc[hits["doc_id"], "year"].dropna()
+                         .astype(int)))
+    md = (national_report / "report.md").read_text(encoding="utf-8")
+    rows = _md_rows(md, category, term)
+    # | term | first | last | raw first | raw last | ...: counted years, then raw ones
+    want = [sanitize.markdown(term), str(counted[0]) if counted else "",
+            str(counted[-1]) if counted else "", str(raw[0]), str(raw[-1])]
+    assert want in [r[:5] for r in rows], (term, rows)
+    if counted:  # a term the lexicon counts: the row reads | 新常态 | 2015 | 2018 |
+        assert counted[0] == first and (last is None or counted[-1] == last)
+        assert f"| {sanitize.markdown(term)} | {first} | {counted[-1]} |" in md
+    tl = pd.read_csv(national_report / "tables" / "term_timelines.csv",
+                     dtype={"term": str, "category": str})
+    rows_csv = tl[(tl["category"] == category) & (tl["term"] == term)]
+    assert raw[0] in set(rows_csv["raw_first_year"]) and raw[-1] in set(rows_csv["raw_last_year"])
+
+
+def test_narrowed_seeds_show_their_raw_first_year_in_the_report(national_report: Path) -> None:
+    """互联网+ and 大数据 are narrowed to patterns: the pattern's row dates them by its literal
+    core, and the excluded seed's row by its own text, both with the year str.count gives."""
+    corpus = load_corpus(shared_corpus("gwr-national-zh"), warn=False).documents
+    tl = pd.read_csv(national_report / "tables" / "term_timelines.csv",
+                     dtype={"term": str, "searched_as": str}, keep_default_na=False)
+    for seed in ("互联网+", "大数据"):
+        first = min(d.year for d in corpus if d.year is not None and d.text.count(seed))
+        rows = tl[(tl["searched_as"] == seed) & (tl["category"] == "P4_technology")]
+        assert set(rows["kind"]) == {"pattern", "excluded"}, rows
+        assert set(rows["raw_first_year"].astype(int)) == {first}
+        pattern = rows[rows["kind"] == "pattern"].iloc[0]
+        assert pattern["first_year"] == "" or int(pattern["first_year"]) >= first

@@ -15,7 +15,7 @@ from conftest import shared_corpus
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
-from pipeline import normalize, report
+from pipeline import compare, normalize, report
 from pipeline.cli import _register
 from pipeline.cli._apps import app
 from pipeline.config import DEFAULT_PERIODS, Settings
@@ -806,3 +806,43 @@ def test_trends_of_a_changing_population_come_from_the_balanced_panel(
     assert f2["trend"] == "no trend"
     md = (run_dir / "report.md").read_text(encoding="utf-8")
     assert "the trends are those of the balanced panel (provincial/上海市)" in md
+
+
+def _ss_run(scopes: tuple[str, ...]) -> compare.RunTables:
+    """Two documents of two years; per scope its own counts and tokens (the window larger
+    than the D sentences), so the rates say which scope a table used."""
+    docs = pd.DataFrame({"doc_id": ["a", "b"], "title": ["甲", "乙"], "date": ["2024", "2025"],
+                         "year": [2024, 2025], "level": ["national"] * 2, "tokens": [1000, 1000],
+                         "sentences": [10, 10], "paragraphs": [2, 2], "sha256": ["x", "y"],
+                         "corpus": ["c", "c"]})
+    size = {"all": (8, 1000), "domain_sentences": (1, 100), "domain_window": (3, 200),
+            "domain_paragraphs": (5, 400)}
+    scores = pd.DataFrame([(d, sc, "feature", "F1_population", size[sc][0], size[sc][1],
+                            size[sc][0] / size[sc][1] * 10_000)
+                           for d in ("a", "b") for sc in scopes],
+                          columns=["doc_id", "scope", "dimension", "category", "count",
+                                   "tokens", "rate_per_10k"])
+    tc = pd.DataFrame(columns=["doc_id", "dimension", "category", "term", "count"])
+    cooc = pd.DataFrame(columns=["doc_id", "unit", "dimension_a", "category_a", "dimension_b",
+                                 "category_b", "count"])
+    return compare.RunTables(docs, tc, scores, cooc, {})
+
+
+@pytest.mark.parametrize(("scopes", "ss", "rate"), [
+    (("all", "domain_sentences", "domain_paragraphs", "domain_window"), "domain_window", 150.0),
+    (("all", "domain_sentences", "domain_paragraphs"), "domain_sentences", 100.0),  # older run
+])
+def test_headline_social_security_views_use_the_window_scope(
+        scopes: tuple[str, ...], ss: str, rate: float) -> None:
+    from pipeline import report_analysis
+
+    run = _ss_run(scopes)
+    assert report_analysis.ss_scope(run.scores) == ss
+    a = report_analysis.analyse(run, [], seed=1, n_boot=50)
+    overall = a.tables["rates_overall"]
+    assert list(overall["scope"]) == ["all", ss]
+    assert overall.set_index("scope").loc[ss, "rate_per_10k"] == pytest.approx(rate)
+    assert overall.set_index("scope").loc["all", "rate_per_10k"] == pytest.approx(80.0)
+    by_year = a.tables["rates_by_year_domain"]
+    assert list(by_year["tokens"]) == ([200, 200] if ss == "domain_window" else [100, 100])
+    assert list(by_year["rate_per_10k"]) == pytest.approx([rate, rate])

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import _register
@@ -61,6 +62,33 @@ def test_the_summary_names_the_output_folder(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "1 ingested" in result.output
     assert str(tmp_path / "out" / "corpus") in result.output.replace("\n", "").replace(" ", "")
+
+
+def test_jieba_rs_is_the_default_segmenter_and_jieba_the_reference_on_request(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOBILIZE_CONFIG_DIR", str(tmp_path / "config"))  # no config file
+    corpus = _corpus(tmp_path, 2)
+    used = {}
+    for name, extra in (("default", ()), ("jieba", ("--segmenter", "jieba"))):
+        out = tmp_path / f"out-{name}"
+        result = _run("--corpus", str(corpus), "--out", str(out), "--lexicon", str(MINI),
+                      "--engine", "local", "--no-report", *extra)
+        assert result.exit_code == 0, result.output
+        run = json.loads((out / "corpus" / "run.json").read_text(encoding="utf-8"))
+        used[name] = (run["segmenter"]["name"], run["parameters"]["segmenter"])
+        assert f"segmenter  {run['segmenter']['name']} " in result.output
+        used[name + "-counts"] = (out / "corpus" / "term_counts.csv").read_bytes()
+    assert used["default"] == ("jieba-rs", "jieba-rs")
+    assert used["jieba"] == ("jieba", "jieba")
+    assert used["default-counts"] == used["jieba-counts"]  # counts never depend on the segmenter
+    # a config file's segmenter is the researcher's default
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.toml").write_text('segmenter = "jieba"\n', encoding="utf-8")
+    result = _run("--corpus", str(corpus), "--out", str(tmp_path / "out-cfg"), "--lexicon",
+                  str(MINI), "--engine", "local", "--no-report")
+    assert result.exit_code == 0, result.output
+    run = json.loads((tmp_path / "out-cfg" / "corpus" / "run.json").read_text(encoding="utf-8"))
+    assert run["segmenter"]["name"] == "jieba"
 
 
 def test_a_missing_corpus_exits_2_with_the_fix(tmp_path: Path) -> None:
@@ -158,3 +186,38 @@ def test_hostile_metadata_gives_a_full_run_with_every_value_kept_and_shown_safel
     assert re.findall(r"<img src=\"([^\"]*)\"", page) == [  # (the report's own figures)
         f"figures/{name}.png" for name in re.findall(r"!\[(\w+)\]\(figures/", md)]
     assert "<b>" not in page and "<em>斜</em>" not in page
+
+
+def test_without_a_server_the_prefect_engine_says_once_how_to_start_one(
+        tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The hint is one line on stderr, the first time a run in this process has to start
+    Prefect's temporary server; not again for the next run; never with --json. (The temporary
+    server is given 1 s to answer, so each run stops right after starting it: exit 2.)"""
+    from pipeline import flow
+
+    for key in ("PREFECT_API_URL", "PREFECT_HOME"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("MOBILIZE_HOME", str(tmp_path / "home"))  # no server recorded there
+    monkeypatch.setenv("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "1")
+    monkeypatch.setitem(flow._HINTED, "given", False)
+    corpus = _corpus(tmp_path, 1)
+    args = ("--corpus", str(corpus), "--out", str(tmp_path / "out"), "--lexicon", str(MINI),
+            "--no-report")
+
+    first = _run(*args)
+    assert first.exit_code == 2 and "temporary server did not start" in first.stderr
+    hints = [line for line in first.stderr.splitlines() if "mobilize server start" in line
+             and "no Prefect server is running" in line]
+    assert len(hints) == 1, first.stderr
+    assert "--engine local" in hints[0]
+    assert "mobilize server start" not in first.stdout
+    second = _run(*args)
+    assert second.exit_code == 2 and "no Prefect server is running" not in second.stderr
+
+    monkeypatch.setitem(flow._HINTED, "given", False)
+    quiet = _run(*args, "--json")
+    assert quiet.exit_code == 2 and "no Prefect server is running" not in quiet.stderr
+    assert not flow._HINTED["given"]  # (--json did not use up the hint)
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # a server is configured
+    configured = _run(*args)
+    assert configured.exit_code == 2 and "no Prefect server is running" not in configured.stderr

@@ -319,9 +319,10 @@ def test_a_file_swapped_for_a_link_after_the_check_is_not_read(
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_pool_workers_end_when_the_run_is_killed(tmp_path: Path, sig: signal.Signals) -> None:
     psutil = pytest.importorskip("psutil")
-    corpus = shared_corpus("gwr-national-zh")  # 3.6 MB: above engine.POOL_MIN_BYTES, a pool
+    # 3.6 MB: above engine.POOL_MIN_BYTES for jieba (1 MB; jieba-rs, the default, needs 8 MB)
+    corpus = shared_corpus("gwr-national-zh")
     env = run_env(MOBILIZE_CACHE_DIR=str(tmp_path / "cache"))  # cold: the workers have work
-    proc = subprocess.Popen(_mobilize(corpus, tmp_path / "out"), env=env,
+    proc = subprocess.Popen(_mobilize(corpus, tmp_path / "out", "--segmenter", "jieba"), env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     main = psutil.Process(proc.pid)
     workers: list[Any] = []

@@ -205,16 +205,20 @@ def test_units_give_each_blocks_tokens_and_hits_per_scope(lexicon: Lexicon) -> N
     ds = _score(TEXT + "\n今天天气很好。", lexicon)
     # Paragraph 0: 24 tokens, 社会保障 + 2 x 共同富裕 + 社会组织; paragraph 1: 18 tokens,
     # 人口老龄化 + 共同富裕 + 兜底; paragraph 2: no hit (a row with an empty category).
-    # domain_sentences: only the first sentence (12 tokens) mentions 社会保障.
+    # domain_sentences: only the first sentence (12 tokens) mentions 社会保障; domain_window:
+    # that sentence and the next one, the whole of paragraph 0.
     assert ds.units == [
         ("all", 0, "D_social_security", 1, 24), ("all", 0, "F2_common_prosperity", 2, 24),
         ("all", 0, "P3_co_governance", 1, 24), ("all", 1, "C1_demographic", 1, 18),
         ("all", 1, "F2_common_prosperity", 2, 18), ("all", 2, "", 0, 6),
         ("domain_sentences", 0, "D_social_security", 1, 12),
         ("domain_sentences", 0, "F2_common_prosperity", 1, 12),
+        ("domain_window", 0, "D_social_security", 1, 24),
+        ("domain_window", 0, "F2_common_prosperity", 2, 24),
+        ("domain_window", 0, "P3_co_governance", 1, 24),
     ]
-    # The paragraphs add up to the document's scores in both scopes.
-    for scope in ("all", "domain_sentences"):
+    # The paragraphs add up to the document's scores in every scope.
+    for scope in ("all", "domain_sentences", "domain_window"):
         rows = [u for u in ds.units if u[0] == scope]
         tokens = {p: t for _, p, _, _, t in rows}
         assert sum(tokens.values()) == _row(ds, scope, "F2_common_prosperity")["tokens"]

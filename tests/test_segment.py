@@ -9,8 +9,10 @@ import pytest
 from pipeline.ingest import load_corpus
 from pipeline.lexicon import load_lexicon
 from pipeline.segment import (
+    MAX_RUN,
     SegmentCache,
     TokenizerSpec,
+    bounded_pieces,
     build_tokenizer,
     load_stopwords,
     segment_cached,
@@ -139,6 +141,48 @@ class _Whole:
 
 def test_a_token_that_straddles_a_sentence_end_is_cut_there() -> None:
     assert segment_text(_Whole(), "一句。两句！三\n四") == [[["一句。"], ["两句！"], ["三"]], [["四"]]]
+
+
+def test_a_hostile_run_is_cut_into_bounded_pieces_and_ordinary_text_is_not() -> None:
+    run = "参保" + "7" * 25 + "人参保"  # a run of 30 characters without a space or a sentence end
+    assert bounded_pieces("全民参保。" + run + "。", max_run=10) == [
+        "全民参保。参保" + "7" * 8, "7" * 10, "7" * 7 + "人参保。"]
+    assert bounded_pieces("全民参保，推进改革。" * 3, max_run=10) is None  # runs of 9 at most
+    assert bounded_pieces("短", max_run=10) is None
+    # a run just at the limit stays whole; every piece ends where the text resumes
+    assert bounded_pieces("。" + "7" * 10 + "。" + "8" * 11, max_run=10) == [
+        "。" + "7" * 10 + "。" + "8" * 10, "8"]
+    assert MAX_RUN >= 10_000  # ordinary text (runs under 2,000 characters) is never cut
+
+
+@pytest.mark.parametrize("segmenter", ["jieba", "jieba-rs"])
+def test_a_megabyte_of_digits_reaches_the_segmenter_in_pieces(
+        segmenter: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tok = build_tokenizer(segmenter, user_terms=["全民参保"], cache_dir=tmp_path)
+    tok.cut("预热")
+    inner = tok._tk if segmenter == "jieba" else tok._jb  # type: ignore[attr-defined]
+    seen: list[int] = []
+
+    class Spy:
+        def __init__(self, real):  # type: ignore[no-untyped-def]
+            self.real = real
+
+        def cut(self, text, *args, **kwargs):  # type: ignore[no-untyped-def]
+            seen.append(len(text))
+            return self.real.cut(text, *args, **kwargs)
+
+    monkeypatch.setattr(tok, "_tk" if segmenter == "jieba" else "_jb", Spy(inner))
+    text = "全民参保。" + "7" * (3 * MAX_RUN + 5) + "人参保。"
+    tokens = tok.cut(text)
+    assert "".join(tokens) == text
+    # the pieces with a Chinese character reach the segmenter; the digits between are one token each
+    assert seen and max(seen) <= MAX_RUN + 5 and len(seen) == 2
+    assert "7" * MAX_RUN in tokens
+    assert tokens[:2] == ["全民参保", "。"] and tokens[-2:] in (["人参保", "。"], ["参保", "。"])
+    seen.clear()
+    ordinary = "全民参保，推进改革。" * 2000  # 20,000 characters, runs of 4
+    assert tok.cut(ordinary) == list(inner.cut(ordinary, *(() if segmenter == "jieba" else (True,))))
+    assert seen == [len(ordinary)]  # ordinary text: one call, the segmenter's own tokens
 
 
 def test_segment_document_and_tokens_for_use_the_run_settings(tmp_path: Path) -> None:

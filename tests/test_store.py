@@ -242,6 +242,31 @@ def test_fast_csv_writer_writes_exactly_what_to_csv_writes(tmp_path: Path) -> No
             assert back["s"][4] == "cr\rret"
 
 
+def test_a_table_written_in_chunks_of_rows_is_the_same_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """write_csv formats a chunk of rows at a time (memory stays flat on large tables): chunks
+    of 3 rows give the same bytes as one chunk, quoted and empty cells in every chunk, and a
+    last chunk shorter than the others."""
+    import numpy as np
+
+    from pipeline import store
+
+    texts = ["社会保障", "a,b", 'q"uote', "", "line\nbreak", "养老 保险", None]
+    df = pd.DataFrame({"doc_id": pd.array([texts[i % 7] for i in range(23)], dtype="str"),
+                       "count": np.arange(23, dtype="int64"),
+                       "rate": [i / 7 if i % 5 else np.nan for i in range(23)],
+                       "flag": [i % 2 == 0 for i in range(23)]})
+    store.write_csv(df, tmp_path / "whole.csv")
+    monkeypatch.setattr(store, "CSV_CHUNK_ROWS", 3)
+    store.write_csv(df, tmp_path / "chunked.csv")
+    store.write_csv(df.iloc[:6], tmp_path / "exact.csv")  # (a whole number of chunks)
+    assert (tmp_path / "chunked.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
+    df.iloc[:6].to_csv(tmp_path / "exact.ref.csv", index=False, lineterminator="\n",
+                       float_format=store.FLOAT_FORMAT, encoding="utf-8")
+    assert (tmp_path / "exact.csv").read_bytes() == (tmp_path / "exact.ref.csv").read_bytes()
+    assert len(pd.read_csv(tmp_path / "chunked.csv")) == 23
+
+
 def test_a_carriage_return_in_a_cell_reads_back_as_one_row(tmp_path: Path) -> None:
     """Both writers (the fast one and ``to_csv`` for object columns) quote a lone ``\\r``:
     unquoted, pandas and R read the row as two, and every later column shifts."""

@@ -15,6 +15,7 @@ def _register() -> None:
     from pipeline.cli import (  # noqa: F401
         corpus_cmd,
         discover_cmd,
+        explore_cmd,
         flow_cmd,
         lexicon_cmd,
         report_cmd,

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from pipeline.cli._apps import lexicon_app
 from pipeline.cli._common import VERBOSE_HELP, console, err_console, reported_errors, setup_logging
+from pipeline.config import DEFAULT_SEGMENTER
 
 
 @lexicon_app.command("suggest")
@@ -26,7 +27,7 @@ def suggest(
     seed: Annotated[int | None, typer.Option("--seed", help="Word2Vec seed (default: the "
                                              "settings' seed). Same seed, same suggestions.")] = None,
     segmenter: Annotated[str, typer.Option("--segmenter", help="jieba or jieba-rs (the run's "
-                                           "segmenter shares its cache).")] = "jieba",
+                                           "segmenter shares its cache).")] = DEFAULT_SEGMENTER,
     out: Annotated[Path, typer.Option("--out", "-o", help="Review file to write: .csv or "
                                       ".yaml.")] = Path("lexicon-suggestions.csv"),
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,

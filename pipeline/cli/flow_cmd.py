@@ -23,7 +23,7 @@ from pipeline.cli._common import (
     reported_errors,
     setup_logging,
 )
-from pipeline.config import DEFAULT_CORPUS, DEFAULT_LEXICON, DEFAULT_OUT, Settings
+from pipeline.config import DEFAULT_CORPUS, DEFAULT_LEXICON, DEFAULT_OUT, DEFAULT_SEGMENTER, Settings
 from pipeline.errors import MobilizeError
 
 server_app = typer.Typer(
@@ -41,7 +41,7 @@ def _settings(corpus: str, out: Path, lexicon: Path, segmenter: str | None,
 
     cfg = _config_defaults()
     root, name = _resolve_corpus(corpus)
-    seg = segmenter or cfg.get("segmenter", "jieba")
+    seg = segmenter or cfg.get("segmenter", DEFAULT_SEGMENTER)
     if seg not in ("jieba", "jieba-rs"):
         raise MobilizeError(f"unknown segmenter {seg!r}", fix="Use --segmenter jieba or jieba-rs.")
     changes: dict[str, Any] = {k: cfg[k] for k in ("hmm", "batch_size", "on_split_term")

@@ -24,7 +24,13 @@ from pipeline.cli._common import (
     setup_logging,
     shown_path,
 )
-from pipeline.config import DEFAULT_LEXICON, DEFAULT_OUT, DEFAULT_PERIODS, Settings
+from pipeline.config import (
+    DEFAULT_LEXICON,
+    DEFAULT_OUT,
+    DEFAULT_PERIODS,
+    DEFAULT_SEGMENTER,
+    Settings,
+)
 from pipeline.errors import MobilizeError
 
 
@@ -150,7 +156,8 @@ def compare_cmd(
                                  show_default=DEFAULT_PERIODS_SHOWN, help="Periods file."),
     lexicon: Path = typer.Option(DEFAULT_LEXICON, "--lexicon", "-l",
                                  show_default=DEFAULT_LEXICON_SHOWN, help="Lexicon YAML file."),
-    segmenter: str = typer.Option("jieba", "--segmenter", help="jieba or jieba-rs."),
+    segmenter: str = typer.Option(DEFAULT_SEGMENTER, "--segmenter",
+                                   help="jieba-rs or jieba."),
     top: int = typer.Option(10, "--top", min=1, help="Keyness terms to print each way."),
     as_json: bool = typer.Option(False, "--json", help="Print the differences as JSON."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
@@ -202,7 +209,8 @@ def compare_cmd(
                                             years=_years(years))
                 side = compare.differences_side_by_side(result.differences, ss.differences)
             phase("writing the comparison (tables, figure)")
-            folder = _write_comparison(result, Path(out) / "compare", roots, top, side)
+            folder = _write_comparison(result, Path(out) / "compare", roots, top, side,
+                                       tables=tables, settings=settings)
     if as_json:
         print_json({"by": result.by, "a": result.a, "b": result.b, "scope": result.scope,
                     "years": list(result.years) if result.years else None,
@@ -247,7 +255,8 @@ _COMPARISON = "mobilize comparison folder"
 
 
 def _write_comparison(result: object, compare_out: Path, roots: list[Path], top: int,
-                      side: object = None) -> Path:
+                      side: object = None, *, tables: object = None,
+                      settings: Settings | None = None) -> Path:
     """Write the comparison into ``compare_out/<label>/``: atomically, under its lock, and only
     over a comparison folder mobilize wrote (marked by comparison.json)."""
     from pipeline import report, store
@@ -262,6 +271,10 @@ def _write_comparison(result: object, compare_out: Path, roots: list[Path], top:
         report.write_comparison(result, tmp, top=top)  # type: ignore[arg-type]
         if side is not None:
             store.write_csv(side, tmp / "differences_whole_vs_ss.csv")  # type: ignore[arg-type]
+        if tables is not None and settings is not None:
+            from pipeline.explore import write_explorer
+
+            write_explorer(tmp, settings, run=tables)  # type: ignore[arg-type]
         r = result
         store.write_json(tmp / store.COMPARE_MARKER, {
             "schema": store.COMPARE_SCHEMA, "by": r.by, "a": r.a, "b": r.b,  # type: ignore[attr-defined]
