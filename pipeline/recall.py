@@ -902,7 +902,174 @@ def card_markdown(m: Measurement, *, date: str, sources: Mapping[str, str]) -> s
     return "\n".join(lines) + "\n"
 
 
+#: The schema of the machine-readable card (``mobilize lexicon card --json``).
+CARD_SCHEMA = "mobilize.card/1"
+
+#: The card the report looks for beside the lexicon YAML: ``<stem>.card.json``
+#: (``lexicons/mobilize.yaml`` -> ``lexicons/mobilize.card.json``).
+CARD_SUFFIX = ".card.json"
+
+
+def card_path(lexicon_path: Path) -> Path:
+    """Where the report looks for the card of the lexicon at ``lexicon_path``."""
+    lexicon_path = Path(lexicon_path)
+    return lexicon_path.with_name(lexicon_path.stem + CARD_SUFFIX)
+
+
+def card_json(m: Measurement, *, name: str, version: str, date: str,
+              sources: Mapping[str, Sequence[str]]) -> str:
+    """The measurement card as JSON (schema ``mobilize.card/1``, keys sorted, so the same
+    sheets and date give the same bytes): the lexicon's name, version and full hash, the
+    date, the corpora coded, the counts, the source files (``sources``: what -> file names
+    relative to the project), ``columns`` and ``rows`` (``card_rows``: the same display
+    strings as the Markdown card) and ``estimates`` (the numbers behind them: value, n,
+    count, low, high per category, overall and per era)."""
+    import json
+
+    rows = card_rows(m)
+    est = m.as_dict()
+    for key in ("lexicon", "lexicon_hash", "passages", "coded", "shared", "coders", "corpora",
+                "eras", "kwic_lines"):
+        est.pop(key)
+    doc = {
+        "schema": CARD_SCHEMA,
+        "lexicon": {"name": name, "version": version, "hash": m.lexicon_hash},
+        "date": date,
+        "corpora": list(m.corpora),
+        "coders": list(m.coders),
+        "eras": list(m.eras),
+        "passages": m.passages,
+        "passages_coded": m.coded,
+        "passages_coded_by_both": m.shared if len(m.coders) == 2 else 0,
+        "kwic_lines": m.kwic_lines,
+        "sources": {k: list(v) for k, v in sources.items()},
+        "columns": list(rows[0]) if rows else [],
+        "rows": rows,
+        "estimates": est,
+    }
+    return json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+
+
+@dataclass(frozen=True)
+class Card:
+    """A machine-readable card as read back (the parts the report shows)."""
+
+    name: str
+    version: str
+    hash: str
+    date: str
+    corpora: tuple[str, ...]
+    coders: tuple[str, ...]
+    passages: int
+    passages_coded: int
+    passages_coded_by_both: int
+    kwic_lines: int
+    sources: dict[str, tuple[str, ...]]
+    columns: tuple[str, ...]
+    rows: tuple[dict[str, str], ...]
+
+
+def read_card(path: Path) -> Card:
+    """Read a card written by ``mobilize lexicon card --json``; a MobilizeError naming the
+    file and what is wrong when it is not one (bad JSON, another schema, missing keys)."""
+    import json
+
+    path = Path(path)
+    fix = "Write it again with mobilize lexicon card ... --json (see docs/validation.md)"
+    try:
+        raw = path.read_bytes()
+        if len(raw) > 10_000_000:
+            raise MobilizeError("is too large for a measurement card", path=path, fix=fix)
+        doc = json.loads(raw.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise MobilizeError(f"is not a readable JSON card ({exc})", path=path, fix=fix) from exc
+    if not isinstance(doc, dict) or doc.get("schema") != CARD_SCHEMA:
+        got = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
+        raise MobilizeError(f"is not a {CARD_SCHEMA} card (schema: {got!r})", path=path,
+                            fix=fix)
+
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise MobilizeError(f"card is malformed: {what}", path=path, fix=fix)
+
+    def strs(x: Any) -> bool:
+        return isinstance(x, list) and all(isinstance(i, str) for i in x)
+
+    def count(key: str) -> int:
+        v = doc.get(key)
+        need(isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+             f"{key} is not a count")
+        return int(v)
+
+    lex = doc.get("lexicon")
+    need(isinstance(lex, dict) and all(isinstance(lex.get(k), str)
+                                       for k in ("name", "version", "hash")),
+         "lexicon needs name, version and hash")
+    need(isinstance(doc.get("date"), str), "date is not text")
+    for key in ("corpora", "coders", "columns"):
+        need(strs(doc.get(key)), f"{key} is not a list of text")
+    sources = doc.get("sources")
+    need(isinstance(sources, dict) and all(isinstance(k, str) and strs(v)
+                                           for k, v in sources.items()),
+         "sources is not a mapping of file lists")
+    cols = tuple(doc["columns"])
+    rows = doc.get("rows")
+    need(isinstance(rows, list) and all(
+        isinstance(r, dict) and set(r) == set(cols) and all(isinstance(v, str)
+                                                            for v in r.values())
+        for r in rows), "rows do not all hold the columns as text")
+    return Card(lex["name"], lex["version"], lex["hash"], doc["date"], tuple(doc["corpora"]),
+                tuple(doc["coders"]), count("passages"), count("passages_coded"),
+                count("passages_coded_by_both"), count("kwic_lines"),
+                {k: tuple(v) for k, v in sorted(sources.items())}, cols,
+                tuple({c: r[c] for c in cols} for r in rows))
+
+
+@dataclass(frozen=True)
+class CardNote:
+    """What the report's methods appendix says about the measurement card: ``card`` when
+    one exists for the run's lexicon hash, else None and ``note`` says why."""
+
+    card: Card | None
+    note: str
+    warning: str = ""  # a malformed card file, for the log (--verbose)
+
+
+def card_for_run(lexicon_path: Path | None, lexicon_hash: str, *, name: str = "",
+                 version: str = "", shown_path: str = "") -> CardNote:
+    """The card beside the run's lexicon file (``card_path``) if its hash is the run's
+    ``lexicon_hash``; otherwise a plain note: no card, a card of another version, or a card
+    that cannot be read (never an exception). ``shown_path``: the card's name as printed."""
+    what = f"{name} {version}".strip() or "this lexicon"
+    short = lexicon_hash[:16] if lexicon_hash else "unknown"
+    none = (f"No measurement card exists for the lexicon of this run ({what}, hash {short}): "
+            "its precision and recall have not been measured (a researcher's own or edited "
+            "lexicon has none until it is measured, see docs/validation.md).")
+    if lexicon_path is None:
+        return CardNote(None, none)
+    path = card_path(lexicon_path)
+    shown = shown_path or path.name
+    if not path.is_file():
+        return CardNote(None, none)
+    try:
+        card = read_card(path)
+    except MobilizeError as exc:
+        problem = exc.problem.rstrip(".")
+        return CardNote(None, f"The measurement card {shown} cannot be read, so none is "
+                              f"shown ({problem}). " + none, warning=f"{shown}: {problem}")
+    if lexicon_hash and card.hash == lexicon_hash:
+        return CardNote(card, "")
+    return CardNote(None, f"No measurement card exists for the lexicon of this run ({what}, "
+                          f"hash {short}): {shown} measures {card.name} {card.version} "
+                          f"(hash {card.hash[:16]}), another version or an edited copy, so "
+                          "its figures do not apply to this run.")
+
+
 __all__ = [
+    "CARD_SCHEMA",
+    "CARD_SUFFIX",
+    "Card",
+    "CardNote",
     "CODE_COLUMNS",
     "DEFAULT_BREAKS",
     "PASSAGE_COLUMNS",
@@ -916,7 +1083,10 @@ __all__ = [
     "Missed",
     "Paragraph",
     "Passage",
+    "card_for_run",
+    "card_json",
     "card_markdown",
+    "card_path",
     "card_rows",
     "draw_passages",
     "era_of",
@@ -936,6 +1106,7 @@ __all__ = [
     "proportion",
     "read_kwic",
     "still_counted",
+    "read_card",
     "read_codes",
     "read_passages",
     "recall_csv",

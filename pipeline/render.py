@@ -57,6 +57,7 @@ from pipeline.figures import (
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from pipeline.lexicon import Lexicon
+    from pipeline.recall import CardNote
     from pipeline.report_timelines import TimelineParts
 
 
@@ -412,9 +413,12 @@ def _manifest_rows(manifest: dict[str, Any], prefix: str = "") -> list[tuple[str
 
 def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: Settings, *,
            kwic: pd.DataFrame | None, term_coverage: pd.DataFrame | None, kwic_note: str,
-           discovery: dict[str, Any], timelines: TimelineParts | None = None) -> list[Path]:
-    """Write figures, tables, report.html and report.md into ``run_dir``. ``timelines``:
-    the term timelines section (``pipeline.report_timelines``), when it was computed."""
+           discovery: dict[str, Any], card: CardNote | None = None,
+           timelines: TimelineParts | None = None) -> list[Path]:
+    """Write figures, tables, report.html and report.md into ``run_dir``; ``card``: the
+    measurement card of the run's lexicon (or the note why there is none) for the methods
+    appendix. ``timelines``: the term timelines section (``pipeline.report_timelines``),
+    when it was computed."""
     figures_dir, tables_dir = run_dir / "figures", run_dir / "tables"
     written: list[Path] = []
     images: dict[str, str] = {}
@@ -717,7 +721,7 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
         "summary": summary, "sections": sections, "images": images, "methods": methods,
         "manifest_rows": manifest_rows, "doc_table": doc_table, "rows": rows,
         "periods_file": _display_path(settings.periods) if settings.periods else "",
-        "limit": TABLE_ROWS,
+        "limit": TABLE_ROWS, "card": _card_context(card), "card_legend": CARD_LEGEND,
     }
     html_path = run_dir / "report.html"
     template = env.get_template("report.html.j2")
@@ -736,7 +740,8 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
     html_path.write_text(page, encoding="utf-8")
     written.append(html_path)
     md_path = run_dir / "report.md"
-    md_path.write_text(_markdown(summary, sections, methods, manifest_rows, doc_table, rows),
+    md_path.write_text(_markdown(summary, sections, methods, manifest_rows, doc_table, rows,
+                                 card=context["card"]),
                        encoding="utf-8")
     written.append(md_path)
     return sorted(written)
@@ -804,10 +809,41 @@ def _font_face(page: str, cache: Path | None = None) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def _card_context(note: CardNote | None) -> dict[str, Any]:
+    """The methods appendix's measurement card: ``facts`` (label, text) and ``table`` (a
+    DataFrame of the card's rows) when there is a card for the run's lexicon, else ``note``."""
+    if note is None:
+        return {"note": "No measurement card was looked for (no lexicon file for this run).",
+                "facts": [], "table": None}
+    c = note.card
+    if c is None:
+        return {"note": note.note, "facts": [], "table": None}
+    both = f"; coded by both coders: {c.passages_coded_by_both}" if len(c.coders) == 2 else ""
+    facts = [("Lexicon", f"{c.name} {c.version}, hash {c.hash[:16]}"),
+             ("Date", c.date),
+             ("Corpora coded", ", ".join(c.corpora) or "none"),
+             ("Passages coded", f"{c.passages_coded} of {c.passages}{both}"),
+             ("Coders", ", ".join(c.coders)),
+             ("KWIC lines judged for precision", str(c.kwic_lines))]
+    facts += [(f"Source: {k}", ", ".join(v) or "none") for k, v in c.sources.items()]
+    table = pd.DataFrame([list(r.values()) for r in c.rows], columns=list(c.columns))
+    return {"note": "", "facts": facts, "table": table}
+
+
+#: Says how to read the card's cells (HTML and Markdown).
+CARD_LEGEND = ("Each cell: estimate [95% interval] (n). Precision: the relevant share of "
+               "judged KWIC lines (Wilson interval). Recall: the share of hand-coded "
+               "expressions that a lexicon match of the same category overlaps, from the "
+               "first coder's codes (Wilson), overall and per era. F1: 2PR/(P+R). Kappa: "
+               "Cohen's kappa of the two coders on whether a passage holds an expression of "
+               "the category. See docs/validation.md.")
+
+
 def _markdown(summary: dict[str, Any], sections: list[Section],
               methods: list[tuple[str, str]], manifest_rows: list[tuple[str, str]],
               doc_table: pd.DataFrame,
-              rows: Callable[[pd.DataFrame, int | None], list[list[str]]] = _rows) -> str:
+              rows: Callable[[pd.DataFrame, int | None], list[list[str]]] = _rows, *,
+              card: dict[str, Any] | None = None) -> str:
     out = [f"# mobilize report: {_md_cell(summary['corpus'])}", ""]
     out += [f"- **{k}**: {_md_cell(str(v))}" for k, v in summary.items()]
     # Contents: each section (and part) has an explicit anchor, so the links work in any
@@ -834,6 +870,13 @@ def _markdown(summary: dict[str, Any], sections: list[Section],
     out += ["", '<a id="methods"></a>', "", "## 方法 Methods appendix", ""]
     for title, body in methods:
         out += [f"**{title}.** {_md_cell(body)}", ""]
+    if card is not None:
+        out += ["### Measurement card of the lexicon", ""]
+        if card["table"] is None:
+            out += [_md_cell(card["note"]), ""]
+        else:
+            out += [f"- **{_md_cell(k)}**: {_md_cell(v)}" for k, v in card["facts"]]
+            out += ["", _md_cell(CARD_LEGEND), "", _md_table(card["table"], None, rows), ""]
     out += ["### Run manifest (run.json)", "", "| key | value |", "|---|---|"]
     out += [f"| {_md_cell(k)} | {_md_cell(v)} |" for k, v in manifest_rows]
     out += ["", "### Documents and content hashes", "", _md_table(doc_table, None, rows), ""]

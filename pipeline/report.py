@@ -118,6 +118,7 @@ from pipeline.render import (  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
     from pipeline.lexicon import Lexicon
+    from pipeline.recall import CardNote
 
 
 log = logging.getLogger(__name__)
@@ -161,11 +162,12 @@ def write_report(run_dir: Path, settings: Settings, *,
         say("discovery (topics, drift)")
     discovery = _discovery(run_dir, settings) if settings.discover else {"off": DISCOVERY_OFF}
     clock.lap("discovery")
+    card = _measurement_card(run, lexicon)
     say("figures, tables, report.html")
     try:
         written = render(run_dir, run, analysis, settings, kwic=kwic,
                          term_coverage=term_coverage, kwic_note=kwic_note, discovery=discovery,
-                         timelines=timelines)
+                         timelines=timelines, card=card)
     finally:
         clock.lap("figures, tables, html, md")
     say("explorer (explore.html)")
@@ -175,6 +177,25 @@ def write_report(run_dir: Path, settings: Settings, *,
                                                computed=report_rates(analysis.tables))])
     clock.lap("explorer")
     return written
+
+
+def _measurement_card(run: compare.RunTables, lexicon: Lexicon | None) -> CardNote:
+    """The measurement card of the run's lexicon for the methods appendix: the
+    ``<stem>.card.json`` beside the lexicon file when its hash is the run's (see
+    ``pipeline.recall.card_for_run``); a malformed card is a note, logged at --verbose."""
+    from pipeline.recall import card_for_run, card_path
+
+    lex = _part(run.manifest, "lexicon")
+    run_hash = str(lex.get("hash") or (lexicon.hash if lexicon is not None else ""))
+    path = lexicon.path if lexicon is not None and lexicon.path else None
+    if path is None and lex.get("path"):
+        path = Path(str(lex["path"]))
+    note = card_for_run(path, run_hash, name=str(lex.get("name") or ""),
+                        version=str(lex.get("version") or ""),
+                        shown_path=_display_path(card_path(path)) if path else "")
+    if note.warning:
+        log.info("report: measurement card not shown: %s", note.warning)
+    return note
 
 
 class _Clock:

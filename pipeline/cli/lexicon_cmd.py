@@ -761,20 +761,25 @@ def card_cmd(
     date: Annotated[str | None, typer.Option("--date", help="The card's date, YYYY-MM-DD "
                                              "(default: today, UTC).",
                                              show_default=False)] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the card as JSON "
+                                                  "(schema mobilize.card/1); the report shows "
+                                                  "lexicons/NAME.card.json beside NAME.yaml.",
+                                                  show_default=False)] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
 ) -> None:
     """Write the measurement card (Markdown): for the lexicon version used, precision,
     recall and F1 per category with n and 95% intervals, recall per era, kappa with two
-    coders, the corpora coded and the date. The report's methods appendix can include it
-    (pipeline.recall.card_rows gives its rows).
+    coders, the corpora coded and the date. With --json, also the same card as JSON: saved
+    beside the lexicon as lexicons/mobilize.card.json, the report's methods appendix shows it
+    for runs with that lexicon's hash.
 
-    Example: mobilize lexicon card --passages passages-A.csv --codes codes-A-lin.csv --kwic lexicons/validation/coding-sheet-gwr-national-zh.csv --out card.md
+    Example: mobilize lexicon card --passages passages-A.csv --codes codes-A-lin.csv --kwic lexicons/validation/coding-sheet-gwr-national-zh.csv --out card.md --json lexicons/mobilize.card.json
     """
     import datetime as dt
     import re
 
     from pipeline.errors import MobilizeError
-    from pipeline.recall import card_markdown, write_outputs
+    from pipeline.recall import card_json, card_markdown, write_outputs
 
     setup_logging(verbose)
     with reported_errors():
@@ -786,12 +791,30 @@ def card_cmd(
                    "codes": ", ".join(c.name for c in codes),
                    "KWIC sheets": ", ".join(k.name for k in kwic_sheets or []) or "none"}
         text = card_markdown(m, date=when, sources=sources)
+        if json_out is not None:
+            name, _, version = m.lexicon.rpartition(" ")  # Measurement.lexicon: "name version"
+            data = card_json(m, name=name, version=version, date=when, sources={
+                "passages": [_project_name(passages)],
+                "codes": [_project_name(c) for c in codes],
+                "kwic": [_project_name(k) for k in kwic_sheets or []]})
+            write_outputs(json_out.parent, {json_out.name: data})
         if out is not None:
             write_outputs(out.parent, {out.name: text})
     if out is None:
         sys.stdout.write(text)
     else:
         err_console.print(f"wrote {escape(str(out))}")
+    if json_out is not None:
+        err_console.print(f"wrote {escape(str(json_out))}")
+
+
+def _project_name(path: Path) -> str:
+    """``path`` relative to the current folder (the project) when it lies inside it, else
+    its bare name: a card never records an absolute local path."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.name
 
 
 @lexicon_app.command("misses")
