@@ -215,6 +215,28 @@ def test_two_group_plot_term_lines_count_as_keyness(browser_page, explorer) -> N
     assert heads == [row["count_a"], row["count_b"]]
 
 
+def test_a_term_s_lines_stay_when_the_two_group_section_first_comes_into_view(
+        browser_page, explorer) -> None:
+    # The plot is drawn when its section first comes into view. A pair and a term picked
+    # before that (keyboard, or a click that scrolls) must not be redrawn and cleared then.
+    page, log = browser_page
+    seen = len(log["requests"])
+    page.reload()
+    page.wait_for_function("window.__explorerReady === true")
+    # (the reload asks for the page itself and nothing else; kept out of the no-request test)
+    assert log["requests"][seen:] == [explorer["page"].as_uri()]
+    del log["requests"][seen:]
+    page.evaluate("window.scrollTo(0, 0)")
+    page.select_option("#k-grouping", "year")
+    page.evaluate("document.querySelector('#k-top-a button.term-button, "
+                  "#k-top-b button.term-button').click()")
+    before = page.eval_on_selector_all("#k-kwic h3", "hs => hs.length")
+    page.eval_on_selector("#twogroups", "s => s.scrollIntoView()")
+    page.wait_for_timeout(300)
+    after = page.eval_on_selector_all("#k-kwic h3", "hs => hs.length")
+    assert (before, after) == (2, 2)
+
+
 def test_document_markup_and_javascript_urls_execute_nothing(browser_page, explorer) -> None:
     page, log = browser_page
     page.select_option("#grouping", "overall")

@@ -358,7 +358,9 @@
     $("k-a").value = String(vals.length - 1); $("k-b").value = String(Math.max(0, vals.length - 2));
     if (draw !== false) showPair();
   }
+  var kDrawn = false;  // (set by any drawing of the pair, so the deferred first draw never redraws)
   function showPair() {
+    kDrawn = true;
     var g = $("k-grouping").value, K = D.keyness[g];
     var a = Number($("k-a").value), b = Number($("k-b").value);
     var ca = $("k-top-a"), cb = $("k-top-b"); clear(ca); clear(cb); clear($("k-kwic"));
@@ -433,8 +435,9 @@
       $("k-grouping").value = kGroupings.indexOf("period") >= 0 ? "period" : kGroupings[0];
       // (drawn when the section first comes into view or gets the focus: a faster first render)
       fillPair(false);
-      var drawn = false;
-      var drawOnce = function () { if (!drawn) { drawn = true; showPair(); } };
+      // (a researcher who already picked a pair, or a term's lines, keeps them: a later first
+      // sight of the section must not redraw and clear them)
+      var drawOnce = function () { if (!kDrawn) { showPair(); } };
       $("twogroups").addEventListener("focusin", drawOnce);
       if (window.IntersectionObserver) {
         new IntersectionObserver(function (es, obs) {
