@@ -463,3 +463,105 @@ def test_lexicon_2_3_0_general_vocabulary_counts(project: Matcher, text: str, ca
 def test_lexicon_2_3_0_narrowed_senses(project: Matcher, text: str, category: str,
                                        counted: list[str]) -> None:
     assert _cats(project, text).get(category, []) == counted
+
+
+@pytest.mark.parametrize("text,category,counted", [
+    # lexicon 2.4.0: the 1950s-80s wording of each concept (era variants)
+    ("我们不能不向全国五万万农民表示感谢。", "F1_population", ["五万万农民"]),
+    ("我们是六万万人口的大国。", "F1_population", ["六万万人口"]),
+    ("在我们这样一个人口占世界五分之一的国家。", "F1_population", ["人口占世界"]),
+    ("树立文明礼貌的社会公德,提高人民的政治觉悟。", "F3_material_spiritual",
+     ["文明礼貌", "社会公德", "政治觉悟"]),
+    ("满足人民日益增长的物质文化需要。", "F3_material_spiritual", ["物质文化需要"]),
+    ("贯彻百花齐放、百家争鸣的方针,弘扬主旋律。", "F3_material_spiritual", ["百家争鸣", "弘扬主旋律"]),
+    ("完成造林面积二千万亩,坚持开发与节约并重,节约能源。", "F4_human_nature",
+     ["造林", "开发与节约并重", "节约能源"]),
+    ("抓紧“三废”综合利用和秸秆综合利用。", "F4_human_nature", ["三废”综合利用", "秸秆综合利用"]),
+    ("我们要求一个和平的环境,坚持和平政策。", "F5_peaceful_development", ["和平的环境", "和平政策"]),
+    ("在中日和平友好条约的基础上,通过友好协商解决边界问题。", "F5_peaceful_development",
+     ["和平友好", "友好协商"]),
+    ("争取长期稳定的和平。", "F5_peaceful_development", ["长期稳定的和平"]),
+    ("在党和政府的领导下,整风运动取得胜利。", "P1_leadership", ["党和政府的领导", "整风"]),
+    ("充分依靠和发挥群众的积极性和创造性。", "P2_philosophy", ["群众的积极性和创造性"]),
+    ("尊重群众,信任群众,加强同人民群众的血肉联系。", "P2_philosophy",
+     ["尊重群众", "信任群众", "血肉联系"]),
+    ("团结一切可以团结的力量,调动一切积极因素。", "P2_philosophy", ["调动一切积极因素"]),
+    ("开展群众性的护林造林运动。", "P2_philosophy", ["群众性的护林造林运动"]),
+    ("坚持社会治安综合治理。", "P3_co_governance", ["社会治安综合治理"]),
+    ("切实控制人口的增长。", "C1_demographic", ["控制人口"]),
+    ("实施少生快富工程。", "C1_demographic", ["少生快富"]),
+    ("新建职工住宅八千万平方米。", "D_social_security", ["职工住宅"]),
+    ("按第十三条关于疾病待遇的规定发给病伤假期工资。", "D_social_security",
+     ["疾病待遇", "病伤假期工资"]),
+])
+def test_lexicon_2_4_0_era_variants_count(project: Matcher, text: str, category: str,
+                                          counted: list[str]) -> None:
+    assert _cats(project, text).get(category, []) == counted
+
+
+@pytest.mark.parametrize("text,category,counted", [
+    # lexicon 2.4.0: sense guards and narrowings, each sentence pair in both senses
+    # the 1950s population in 万万, not the people as a political actor
+    ("六万万人的生活。", "F1_population", ["六万万人"]),
+    ("同中国六万万人民为敌。", "F1_population", []),
+    # population scale, not the number of a household's dependants (2.3.0 fresh sheet)
+    ("我国人口多、底子薄。", "F1_population", ["人口多"]),
+    ("由于赡养人口多少的不同。", "F1_population", []),
+    # a charitable virtue, not a type of activity named in tax rules (2.3.0 fresh sheet)
+    ("弘扬扶贫济困的传统美德。", "F3_material_spiritual", ["扶贫济困", "传统美德"]),
+    ("国家对开展扶贫济困的慈善活动给予税收优惠。", "F3_material_spiritual", []),
+    # structural adjustment of the economy, not of a product or crop mix (2.3.0 fresh sheet)
+    ("加快经济结构调整。", "C3_economic_normal", ["经济结构调整"]),
+    ("加快产品结构调整,促进粮食品种结构调整,推进农业结构调整。", "C3_economic_normal", []),
+    # the socialist common ideal, not the basis of an alliance of states
+    ("树立中国特色社会主义共同理想。", "F3_material_spiritual", ["共同理想"]),
+    ("是以共同利益和共同理想为基础建立起来的。", "F3_material_spiritual", []),
+    # weak demand and expectations, not a county's or firms' weak capacity
+    ("市场预期偏弱,消费偏弱。", "C3_economic_normal", ["预期偏弱", "消费偏弱"]),
+    ("县域经济整体实力偏弱,企业创新能力偏弱。", "C3_economic_normal", []),
+    # a slowdown, not one harvest
+    ("扭转经济增速下滑趋势,外需下滑。", "C3_economic_normal", ["下滑", "下滑"]),
+    ("防止粮食生产下滑。", "C3_economic_normal", []),
+    # digital service codes, not a licence number or a tourism app
+    ("实现一码通全省,医保码一码付。", "P4_technology", ["一码通", "一码付"]),
+    ("全面实施三证合一、一照一码,升级一码游平台。", "P4_technology", []),
+    # government networks, not a cultural network
+    ("推动部门专网整合。", "P4_technology", ["专网"]),
+    ("建设公共文化云、文化专网。", "P4_technology", []),
+    # solidarity with other countries, not discord among staff
+    ("巩固和发展这种团结合作的关系。", "F5_peaceful_development", ["团结合作"]),
+    ("医务人员中间还存在着不团结合作的现象。", "F5_peaceful_development", []),
+    # the masses' initiative, not professional staff's or localities'
+    ("充分发挥广大职工的积极性和创造性。", "P2_philosophy", ["职工的积极性和创造性"]),
+    ("充分调动文化工作者的积极性和创造性。", "P2_philosophy", []),
+    ("尊重人民群众首创精神。", "P2_philosophy", ["首创精神"]),
+    ("充分发挥基层首创精神。", "P2_philosophy", []),
+    # mass campaigns, not mass sports
+    ("发展成为广大群众性的运动。", "P2_philosophy", ["群众性的运动"]),
+    ("促进群众性冰雪运动和群众性的体育运动。", "P2_philosophy", []),
+    # a stacked formula or pair counts once
+    ("坚决兜住民生底线,兜住兜准兜牢民生底线。", "F2_common_prosperity", ["民生底线", "民生底线"]),
+    ("坚决兜住了困难群众基本生活保障网。", "F2_common_prosperity", ["兜住"]),
+    ("兜住基层“三保”底线。", "F2_common_prosperity", []),
+    ("守住不发生规模性返贫致贫的底线。", "F2_common_prosperity", ["返贫"]),
+    ("防止因灾致贫。", "F2_common_prosperity", ["致贫"]),
+    ("加强失能失智老年人照护。", "C1_demographic", ["失能"]),
+    ("为失智老年人提供照护。", "C1_demographic", ["失智"]),
+    # 控制人口增长 stays a hit of 人口增长
+    ("严格控制人口增长。", "C1_demographic", ["人口增长"]),
+])
+def test_lexicon_2_4_0_guards_keep_senses_apart(project: Matcher, text: str, category: str,
+                                                counted: list[str]) -> None:
+    assert _cats(project, text).get(category, []) == counted
+
+
+def test_lexicon_2_4_0_left_out_what_failed_its_precision_check() -> None:
+    """上线运行 (7 of 12 lines) and the 文化、…事业 list (10 of 12) are recorded under
+    `excluded`, not counted."""
+    m = Matcher(load_lexicon(PROJECT))
+    cats = _cats(m, "综合服务平台上线运行。发展文化、卫生、体育等事业。")
+    assert "P4_technology" not in cats and "F3_material_spiritual" not in cats
+    data = yaml.safe_load(PROJECT.read_text(encoding="utf-8"))
+    excluded = [e.get("term") or e.get("label") for dim in data["dimensions"].values()
+                for c in dim["categories"] for e in c.get("excluded", [])]
+    assert "上线运行" in excluded and "文化、教育…事业" in excluded
