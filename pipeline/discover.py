@@ -547,7 +547,8 @@ def _provenance(row: Mapping[str, str], review: Path, today: str) -> str:
     member = row.get("nearest_member", "")
     bits = [f"similarity {sim}" if sim else "", f"nearest {member} {near}".strip() if member else ""]
     detail = ", ".join(b for b in bits if b)
-    return f"suggested by mobilize lexicon suggest from {src} ({detail}; accepted {today})"
+    when = f"{detail}; accepted {today}" if detail else f"accepted {today}"
+    return f"suggested by mobilize lexicon suggest from {src} ({when})"
 
 
 def _category_blocks(lines: list[str]) -> dict[str, tuple[int, int]]:

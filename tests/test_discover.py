@@ -354,6 +354,20 @@ def test_accept_writes_to_out_and_leaves_the_lexicon_alone(tmp_path: Path, lexic
     assert "物联网" not in out.read_text(encoding="utf-8")
 
 
+def test_accept_notes_a_row_without_similarity_columns_without_an_empty_detail(
+        tmp_path: Path, lexicon_file: Path) -> None:
+    """A review written by hand (a coded candidate sheet) has no similarity columns: the
+    note says where the term came from and when, with no empty "(; ...)"."""
+    review = tmp_path / "review.csv"
+    review.write_text("category,term,accept,note,source\n"
+                      "P4_technology,一网通管,yes,,candidates sheet\n", encoding="utf-8")
+    out = tmp_path / "v2.yaml"
+    discover.accept_review(review, lexicon_file, out, today="2026-12-03")
+    tech = yaml.safe_load(out.read_text(encoding="utf-8"))["dimensions"]["pathway"]["categories"][1]
+    assert tech["terms"][-1] == {"term": "一网通管", "note": "suggested by mobilize lexicon suggest "
+                                 "from candidates sheet (accepted 2026-12-03)"}
+
+
 def test_accept_names_the_review_line_of_an_unknown_category(tmp_path: Path, lexicon_file: Path) -> None:
     review = tmp_path / "review.csv"
     review.write_text("category,rank,term,accept\nP4_technology,1,云计算,\nX9_unknown,2,物联网,yes\n",
