@@ -167,7 +167,7 @@ class BatchResult:
     def flush(self) -> None:
         """Move the rows gathered so far into Arrow tables (``columnar`` joins them): a batch
         answered from the caches can hold thousands of documents. (Not in the helper of a small
-        run, ``_in_helper``, which keeps its rows as tuples.)"""
+        run, ``_start_helper``, which keeps its rows as tuples.)"""
         if not _ROWS_AS_ARROW["on"]:
             return
         parts = self.__dict__.setdefault("_parts", {})
@@ -193,9 +193,9 @@ class BatchResult:
 
 
 #: Whether batches hold their rows as Arrow tables (``BatchResult.flush``). Off in the helper
-#: of a small run (``_in_helper``): any pyarrow call imports pandas (pyarrow looks for pandas
-#: objects), which is what the run's own process imports meanwhile; the helper's rows of a
-#: small corpus travel as tuples, and ``assemble`` turns them into the same tables.
+#: of a small run (``_start_helper``): any pyarrow call imports pandas (pyarrow looks for
+#: pandas objects), which is what the run's own process imports meanwhile; the helper's rows
+#: of a small corpus travel as tuples, and ``assemble`` turns them into the same tables.
 _ROWS_AS_ARROW = {"on": True}
 #: A batch's rows go into Arrow tables every this many documents (``BatchResult.flush``).
 _FLUSH_DOCUMENTS = 64
@@ -969,7 +969,7 @@ def _process(plan: RunPlan, tick: Callable[[int], None] | None = None,
 
 def _plan_and_process(settings: Settings) -> tuple[RunPlan, list[BatchResult] | None, float,
                                                      float]:
-    """The helper's work (``_in_helper``): the plan, and every document when no pool is needed
+    """The helper's work (``_start_helper``): the plan, and every document when no pool is needed
     (else None: the caller starts the pool), with the seconds of each."""
     t0 = time.perf_counter()
     _ROWS_AS_ARROW["on"] = False  # (this process is the helper: it ends with this run)
@@ -979,30 +979,40 @@ def _plan_and_process(settings: Settings) -> tuple[RunPlan, list[BatchResult] | 
     return plan, results, t1 - t0, time.perf_counter() - t1
 
 
-def _in_helper(settings: Settings) -> tuple[RunPlan, list[BatchResult] | None, float,
-                                            float] | None:
+def _start_helper(settings: Settings) -> tuple[ProcessPoolExecutor, Future[Any]] | None:
     """Plan the run (scan, lexicon, tokenizer check) and, below ``POOL_MIN_BYTES`` of uncached
     input, process every document, in a forked helper process, while this process imports
-    what assembles and writes the tables (pandas, pyarrow, DuckDB: about 0.7 s of CPU).
+    what assembles and writes the tables (pandas, pyarrow, DuckDB: about 0.7 s of CPU;
+    ``_helper_result``).
 
     On a small corpus a first run is all such fixed costs, one after the other on one core;
-    this puts them on two. The helper is forked from this process (milliseconds; only when it
-    runs a single thread) and ends with it even on SIGKILL (``_worker_init``); what it sends
-    back (the plan, the batches' rows, a ``MobilizeError``) travels as the pool's results do.
-    None, and the run does it all here as before, where there is no ``fork`` or where this
-    process runs threads (forking them is unsafe: the Prefect flow, a notebook's kernel, the
-    CLI's progress spinner).
+    this puts them on two. The helper is forked from this process (milliseconds; only while it
+    runs a single thread: ``run_local`` starts it before its first ``phase`` callback, which may
+    start the progress spinner's thread) and ends with it even on SIGKILL (``_worker_init``);
+    what it sends back (the plan, the batches' rows, a ``MobilizeError``) travels as the pool's
+    results do. None, and the run does it all here as before, where there is no ``fork`` or
+    where this process runs threads (forking them is unsafe: the Prefect flow, a notebook's
+    kernel).
     """
     import multiprocessing as mp
     import threading
 
     if "fork" not in mp.get_all_start_methods() or threading.active_count() != 1:
         return None
-    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork"),
-                             initializer=_worker_init, initargs=(os.getpid(),)) as pool:
-        fut = pool.submit(_plan_and_process, settings)
-        import_table_writers()
-        return fut.result()
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork"),
+                               initializer=_worker_init, initargs=(os.getpid(),))
+    try:
+        return pool, pool.submit(_plan_and_process, settings)
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+
+
+def _helper_result(helper: tuple[ProcessPoolExecutor, Future[Any]]
+                   ) -> tuple[RunPlan, list[BatchResult] | None, float, float]:
+    """Import the table writers while the helper works, then its result (or its error)."""
+    import_table_writers()
+    return helper[1].result()  # type: ignore[no-any-return]
 
 
 def run_local(settings: Settings, *, wait_seconds: float | None = None,
@@ -1020,9 +1030,14 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
     wait_s = settings.wait if wait_seconds is None else wait_seconds
     check_output_folder(settings)
     with store.run_lock(settings.out, settings.corpus_name, wait_s):
-        if phase:
-            phase(PHASE_PLAN)
-        early = _in_helper(settings)  # (None: the helper could not be used; plan here)
+        helper = _start_helper(settings)  # (before a callback may start a thread)
+        try:
+            if phase:
+                phase(PHASE_PLAN)
+            early = _helper_result(helper) if helper else None  # (None: plan here)
+        finally:
+            if helper:
+                helper[0].shutdown(wait=True, cancel_futures=True)
         plan, results, t_plan, t_batches = early if early else (plan_run(settings), None, 0.0, 0.0)
         if not early:
             t_plan = time.perf_counter() - t0
