@@ -385,18 +385,24 @@ class _ResearcherErrors(logging.Filter):
         self.handlers.clear()
 
 
+def _note_error(exc: MobilizeError) -> None:
+    """Tell this run's ``_ResearcherErrors`` filter (if any: not on a Dask worker) about ``exc``."""
+    errors = _HOOKS.get("errors")
+    if errors is not None:
+        errors.mark(exc)
+
+
 def _noting_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn`` (a task's or the flow's function), telling the run's ``_ResearcherErrors`` filter
-    about a ``MobilizeError`` it raises before Prefect logs the failure."""
+    about a ``MobilizeError`` it raises before Prefect logs the failure. (The wrapper refers to
+    module-level names only, so a task sent to Dask pickles as it did: not the run's hooks.)"""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except MobilizeError as exc:
-            errors = _HOOKS.get("errors")
-            if errors is not None:
-                errors.mark(exc)
+            _note_error(exc)
             raise
 
     return wrapper
