@@ -166,7 +166,10 @@ class BatchResult:
 
     def flush(self) -> None:
         """Move the rows gathered so far into Arrow tables (``columnar`` joins them): a batch
-        answered from the caches can hold thousands of documents."""
+        answered from the caches can hold thousands of documents. (Not in the helper of a small
+        run, ``_start_helper``, which keeps its rows as tuples.)"""
+        if not _ROWS_AS_ARROW["on"]:
+            return
         parts = self.__dict__.setdefault("_parts", {})
         for attr, columns in _ROW_TABLES.items():
             rows = getattr(self, attr)
@@ -176,6 +179,8 @@ class BatchResult:
 
     def columnar(self) -> BatchResult:
         """The same result with its row lists as Arrow tables (in place; returns self)."""
+        if not _ROWS_AS_ARROW["on"]:
+            return self
         import pyarrow as pa
 
         self.flush()
@@ -187,6 +192,11 @@ class BatchResult:
         return self
 
 
+#: Whether batches hold their rows as Arrow tables (``BatchResult.flush``). Off in the helper
+#: of a small run (``_start_helper``): any pyarrow call imports pandas (pyarrow looks for
+#: pandas objects), which is what the run's own process imports meanwhile; the helper's rows
+#: of a small corpus travel as tuples, and ``assemble`` turns them into the same tables.
+_ROWS_AS_ARROW = {"on": True}
 #: A batch's rows go into Arrow tables every this many documents (``BatchResult.flush``).
 _FLUSH_DOCUMENTS = 64
 #: The row tables of a batch, with their columns.
@@ -929,6 +939,82 @@ def run_batches(plan: RunPlan, batches: Sequence[Sequence[Source]], workers: int
     return results
 
 
+def _process(plan: RunPlan, tick: Callable[[int], None] | None = None,
+             *, small_only: bool = False) -> list[BatchResult] | None:
+    """Every document of ``plan``: unchanged ones answered from the caches in this process, the
+    rest in this process too below ``POOL_MIN_BYTES`` of input, else on a pool of
+    ``settings.workers``. With ``small_only``, None instead of starting a pool."""
+    settings = plan.settings
+    hit = [is_cached(plan, s) for s in plan.sources]
+    cached = [s for s, h in zip(plan.sources, hit, strict=True) if h]
+    fresh = [s for s, h in zip(plan.sources, hit, strict=True) if not h]
+    sizes = [_file_size(s) for s in fresh]
+    fresh_bytes = sum(sizes)
+    workers = settings.workers if fresh_bytes >= POOL_MIN_BYTES[plan.tokenizer.segmenter] else 1
+    if small_only and workers > 1:
+        return None
+    results = []
+    if cached:
+        results.append(process_batch(plan, cached))
+        if tick:
+            tick(len(cached))
+    log.info("%s: %d sources, %d unchanged (from the caches), %d to process (%.1f MB) "
+             "on %d worker(s); lexicon %s %s; %s", plan.corpus_name, len(plan.sources),
+             len(cached), len(fresh), fresh_bytes / 1e6, workers, plan.lexicon.name,
+             plan.lexicon.version, plan.tokenizer.segmenter)
+    batches = (balanced_batches(fresh, settings, sizes) if workers > 1
+               else make_batches(fresh, settings))
+    return results + run_batches(plan, batches, workers, tick)
+
+
+def _plan_and_process(settings: Settings) -> tuple[RunPlan, list[BatchResult] | None, float,
+                                                     float]:
+    """The helper's work (``_start_helper``): the plan, and every document when no pool is needed
+    (else None: the caller starts the pool), with the seconds of each."""
+    t0 = time.perf_counter()
+    _ROWS_AS_ARROW["on"] = False  # (this process is the helper: it ends with this run)
+    plan = plan_run(settings)
+    t1 = time.perf_counter()
+    results = _process(plan, small_only=True)
+    return plan, results, t1 - t0, time.perf_counter() - t1
+
+
+def _start_helper(settings: Settings) -> tuple[ProcessPoolExecutor, Future[Any]] | None:
+    """Plan the run (scan, lexicon, tokenizer check) and, below ``POOL_MIN_BYTES`` of uncached
+    input, process every document, in a forked helper process, while this process imports
+    what assembles and writes the tables (pandas, pyarrow, DuckDB: about 0.7 s of CPU;
+    ``_helper_result``).
+
+    On a small corpus a first run is all such fixed costs, one after the other on one core;
+    this puts them on two. The helper is forked from this process (milliseconds; only while it
+    runs a single thread: ``run_local`` starts it before its first ``phase`` callback, which may
+    start the progress spinner's thread) and ends with it even on SIGKILL (``_worker_init``);
+    what it sends back (the plan, the batches' rows, a ``MobilizeError``) travels as the pool's
+    results do. None, and the run does it all here as before, where there is no ``fork`` or
+    where this process runs threads (forking them is unsafe: the Prefect flow, a notebook's
+    kernel).
+    """
+    import multiprocessing as mp
+    import threading
+
+    if "fork" not in mp.get_all_start_methods() or threading.active_count() != 1:
+        return None
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork"),
+                               initializer=_worker_init, initargs=(os.getpid(),))
+    try:
+        return pool, pool.submit(_plan_and_process, settings)
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+
+
+def _helper_result(helper: tuple[ProcessPoolExecutor, Future[Any]]
+                   ) -> tuple[RunPlan, list[BatchResult] | None, float, float]:
+    """Import the table writers while the helper works, then its result (or its error)."""
+    import_table_writers()
+    return helper[1].result()  # type: ignore[no-any-return]
+
+
 def run_local(settings: Settings, *, wait_seconds: float | None = None,
               progress: Callable[[int, int], None] | None = None,
               phase: Callable[[str], None] | None = None,
@@ -944,10 +1030,17 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
     wait_s = settings.wait if wait_seconds is None else wait_seconds
     check_output_folder(settings)
     with store.run_lock(settings.out, settings.corpus_name, wait_s):
-        if phase:
-            phase(PHASE_PLAN)
-        plan = plan_run(settings)
-        t_plan = time.perf_counter() - t0
+        helper = _start_helper(settings)  # (before a callback may start a thread)
+        try:
+            if phase:
+                phase(PHASE_PLAN)
+            early = _helper_result(helper) if helper else None  # (None: plan here)
+        finally:
+            if helper:
+                helper[0].shutdown(wait=True, cancel_futures=True)
+        plan, results, t_plan, t_batches = early if early else (plan_run(settings), None, 0.0, 0.0)
+        if not early:
+            t_plan = time.perf_counter() - t0
         total = len(plan.sources)
         done = 0
 
@@ -961,26 +1054,12 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
             phase(PHASE_DOCUMENTS)
         if progress:
             progress(0, total)
-        # Unchanged documents are answered from the caches here; only the rest go to the pool.
-        hit = [is_cached(plan, s) for s in plan.sources]
-        cached = [s for s, h in zip(plan.sources, hit, strict=True) if h]
-        fresh = [s for s, h in zip(plan.sources, hit, strict=True) if not h]
-        results = []
-        if cached:
-            results.append(process_batch(plan, cached))
-            tick(len(cached))
-        t1 = time.perf_counter()
-        sizes = [_file_size(s) for s in fresh]
-        fresh_bytes = sum(sizes)
-        workers = settings.workers if fresh_bytes >= POOL_MIN_BYTES[plan.tokenizer.segmenter] else 1
-        log.info("%s: %d sources, %d unchanged (from the caches), %d to process (%.1f MB) "
-                 "on %d worker(s); lexicon %s %s; %s", plan.corpus_name, total, len(cached),
-                 len(fresh), fresh_bytes / 1e6, workers, plan.lexicon.name,
-                 plan.lexicon.version, plan.tokenizer.segmenter)
-        batches = (balanced_batches(fresh, settings, sizes) if workers > 1
-                   else make_batches(fresh, settings))
-        results += run_batches(plan, batches, workers, tick)
-        t_batches = time.perf_counter() - t1
+        if results is not None:  # (the helper processed every document)
+            tick(total)
+        else:
+            t1 = time.perf_counter()
+            results = _process(plan, tick)
+            t_batches = time.perf_counter() - t1
         tables = assemble(plan, results)
         results.clear()  # (the batches' rows are in the tables now: memory for the writing)
         require_ingested(tables)

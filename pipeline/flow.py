@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -343,6 +344,70 @@ def artifact_key(corpus_name: str) -> str:
 # --------------------------------------------------------------------------- the flow
 
 
+#: Prefect's loggers that are not under ``prefect``: its log and event services.
+_PREFECT_SERVICE_LOGGERS = frozenset({"APILogWorker", "EventsWorker"})
+
+
+class _ResearcherErrors(logging.Filter):
+    """Once a run meets a researcher's error (a ``MobilizeError``: bad input, a locked folder,
+    named with its file, line and fix), Prefect's own console records about it are dropped:
+    the task's and the flow's "Finished in state Failed(...)", the flow's traceback, and the
+    services' "Still processing items" while the queued logs are sent. The command line then
+    prints the error once, cleanly (exit 2; 3 for a locked folder). The filter sits on the
+    console handlers only (the root logger's and ``prefect``'s), so the same records still
+    reach the Prefect server (the run's logs in the UI) and ``--verbose`` keeps them all."""
+
+    def __init__(self) -> None:
+        super().__init__("mobilize-researcher-errors")
+        self.error: MobilizeError | None = None
+        self.handlers: list[logging.Handler] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.error is None:
+            return True
+        name = record.name
+        return not (name == "prefect" or name.startswith("prefect.")
+                    or name in _PREFECT_SERVICE_LOGGERS)
+
+    def mark(self, exc: MobilizeError) -> None:
+        """The run met ``exc``: from now on, Prefect's console records are dropped (on the
+        handlers there are now: Prefect configures its logging when a flow first runs)."""
+        self.error = self.error or exc
+        for logger in (logging.getLogger(), logging.getLogger("prefect")):
+            for handler in logger.handlers:
+                if handler not in self.handlers and "API" not in type(handler).__name__:
+                    handler.addFilter(self)
+                    self.handlers.append(handler)
+
+    def detach(self) -> None:
+        for handler in self.handlers:
+            handler.removeFilter(self)
+        self.handlers.clear()
+
+
+def _note_error(exc: MobilizeError) -> None:
+    """Tell this run's ``_ResearcherErrors`` filter (if any: not on a Dask worker) about ``exc``."""
+    errors = _HOOKS.get("errors")
+    if errors is not None:
+        errors.mark(exc)
+
+
+def _noting_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` (a task's or the flow's function), telling the run's ``_ResearcherErrors`` filter
+    about a ``MobilizeError`` it raises before Prefect logs the failure. (The wrapper refers to
+    module-level names only, so a task sent to Dask pickles as it did: not the run's hooks.)"""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except MobilizeError as exc:
+            _note_error(exc)
+            raise
+
+    return wrapper
+
+
 def _retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
     """Retry only I/O failures, never a researcher's error (a MobilizeError) or a bug."""
     exc = state.result(raise_on_failure=False)
@@ -362,6 +427,7 @@ def _build_flow() -> Any:
                           "retry_condition_fn": _retry_on_io}
 
     @task(name="plan-run", **io)
+    @_noting_errors
     def plan_run(settings: Settings) -> tuple[Any, list[Any], list[Any]]:
         plan = engine.plan_run(settings)
         hit = [engine.is_cached(plan, s) for s in plan.sources]
@@ -370,10 +436,12 @@ def _build_flow() -> Any:
         return plan, cached, fresh
 
     @task(name="process-cached", **common)
+    @_noting_errors
     def process_cached(plan: Any, cached: list[Any]) -> Any:
         return engine.process_batch(plan, cached)
 
     @task(name="process-batches", **common)
+    @_noting_errors
     def process_batches(plan: Any, fresh: list[Any]) -> list[Any]:
         # (a pool only where it pays, as in the local engine: a small corpus runs in-process
         # instead of starting fork-server workers that each load the dictionary again)
@@ -381,22 +449,27 @@ def _build_flow() -> Any:
         return engine.run_batches(plan, batches, workers, _HOOKS.get("tick"))
 
     @task(name="process-batch", **common)
+    @_noting_errors
     def process_batch(plan: Any, batch: list[Any]) -> Any:
         return engine.process_batch(plan, batch)
 
     @task(name="assemble-tables", **common)
+    @_noting_errors
     def assemble_tables(plan: Any, results: list[Any]) -> Any:
         return engine.assemble(plan, results)
 
     @task(name="read-previous", **io)
+    @_noting_errors
     def read_previous(run_dir: Path) -> dict[tuple[str, str], float]:
         return category_totals(run_dir / "scores.csv")
 
     @task(name="write-outputs", **io)
+    @_noting_errors
     def write_outputs(settings: Settings, plan: Any, tables: Any) -> Any:
         return engine.write_outputs(settings, plan, tables, _HOOKS.get("phase"))
 
     @task(name="publish-artifacts", **io)
+    @_noting_errors
     def publish_artifacts(result: Any, before: dict[tuple[str, str], float]) -> None:
         from prefect.artifacts import create_link_artifact, create_markdown_artifact
 
@@ -423,6 +496,7 @@ def _build_flow() -> Any:
             except (TypeError, ValueError):
                 return dict(super().serialize_parameters(parameters))
 
+    @_noting_errors
     def mobilize_run(corpus: str, out: str, options: dict[str, Any] | None = None) -> Any:
         """Run mobilize over ``corpus`` into ``out``; ``options`` are the other Settings fields."""
         t0 = time.perf_counter()
@@ -538,12 +612,14 @@ def run_flow(settings: Settings, *, task_runner: TaskRunnerName = "default",
         _HINTED["given"] = True
         hint(SERVER_HINT)
     server = None if api_url else _TemporaryServer()
+    errors = _ResearcherErrors()
     try:
         return _run_flow(settings, server, use_dask, dask_address, wait_seconds, progress, t0,
-                         phase, started)
+                         phase, started, errors)
     finally:
         if "prefect" in sys.modules:
             _drain_prefect()
+        errors.detach()
         if server is not None:
             server.stop()
 
@@ -568,7 +644,8 @@ def _run_flow(settings: Settings, server: _TemporaryServer | None, use_dask: boo
               dask_address: str | None, wait_seconds: float | None,
               progress: Callable[[int, int], None] | None, t0: float,
               phase: Callable[[str], None] | None = None,
-              started: float | None = None) -> RunResult:
+              started: float | None = None,
+              errors: _ResearcherErrors | None = None) -> RunResult:
     flow_obj = _get_flow()  # imports Prefect while the temporary server starts
     if server is not None:
         server.wait_healthy(float(os.environ.get(
@@ -597,6 +674,8 @@ def _run_flow(settings: Settings, server: _TemporaryServer | None, use_dask: boo
     level = prefect_logger.level
     if not settings.verbose:  # quiet even when Prefect was imported (and configured) earlier
         prefect_logger.setLevel(os.environ.get("PREFECT_LOGGING_LEVEL", "WARNING"))
+        if errors is not None:  # (a researcher's error: no Prefect records about it, below)
+            _HOOKS["errors"] = errors
     try:
         with _settings():
             if progress:

@@ -359,3 +359,51 @@ def test_a_batch_flushes_its_rows_to_arrow_as_it_goes_with_the_same_tables(
     flushed = assemble(plan, [result])
     for name, df in whole.as_dict().items():
         pd.testing.assert_frame_equal(df, flushed.as_dict()[name], obj=name)
+
+
+def test_a_small_run_plans_and_processes_in_a_forked_helper_with_the_same_tables(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run in a single-threaded process plans and processes its documents in a forked helper
+    (while this process imports the table writers), and writes byte-identical tables to the
+    same run done all in this process (as when threads run here); a researcher's error raised
+    in the helper reaches the caller intact (its file, line and fix)."""
+    import os
+    import threading
+
+    from pipeline import engine
+    from pipeline.errors import LexiconError
+
+    corpus = _copy_corpus(shared_corpus("npc-resolutions-gwr-zh"), tmp_path / "corpus", 6)
+    pids = tmp_path / "pids.txt"
+    real = engine.plan_run
+
+    def plan_run_noting_pid(settings: Settings) -> engine.RunPlan:
+        with pids.open("a", encoding="utf-8") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return real(settings)
+
+    monkeypatch.setattr(engine, "plan_run", plan_run_noting_pid)
+    helped = engine.run_local(_settings(tmp_path / "a", corpus))
+    helper_pid = int(pids.read_text(encoding="utf-8").split()[-1])
+    assert helper_pid != os.getpid()
+    assert (helped.stats.segmented, helped.stats.scored, helped.stats.documents) == (6, 6, 6)
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)  # a thread here: no fork, all in this process
+    other.start()
+    try:
+        alone = engine.run_local(_settings(tmp_path / "b", corpus))
+    finally:
+        stop.set()
+        other.join()
+    assert int(pids.read_text(encoding="utf-8").split()[-1]) == os.getpid()
+    assert alone.stats.segmented == 6
+    for name in CSVS:
+        assert (helped.run_dir / name).read_bytes() == (alone.run_dir / name).read_bytes(), name
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("not: [a lexicon\n", encoding="utf-8")
+    with pytest.raises(LexiconError) as info:
+        engine.run_local(_settings(tmp_path / "c", corpus, lexicon=bad))
+    assert info.value.path == str(bad) and info.value.fix
+    assert int(pids.read_text(encoding="utf-8").split()[-1]) != os.getpid()

@@ -269,3 +269,33 @@ def test_server_start_records_what_server_stop_checks(
     finally:
         if flow.process_identity(info["pid"]):
             os.killpg(info["pid"], signal.SIGKILL)
+
+
+def test_bad_input_with_the_prefect_engine_gives_only_the_clean_error(
+        prefect_server: PrefectServer, tmp_path: Path) -> None:  # noqa: F811
+    """A malformed metadata.csv met inside a task: exit 2 and the one-line error naming the
+    file, the line and the fix, without Prefect's "Finished in state Failed" records or the
+    flow's traceback; the server still records the flow run as failed."""
+    corpus = tmp_path / "bad"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("社会保障制度。", encoding="utf-8")
+    (corpus / "metadata.csv").write_text('doc_id,date\n"a,2020-01-01\n', encoding="utf-8")
+    out = tmp_path / "out"
+    env = prefect_server.env(MOBILIZE_CACHE_DIR=str(tmp_path / "cache"))
+    done = subprocess.run([MOBILIZE, "run", "--corpus", str(corpus), "--out", str(out),
+                           "--lexicon", str(SEED_LEXICON), "--no-report"], env=env,
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: no documents found in ") and "bad (" in lines[0]
+    assert "metadata.csv:2: 1 fields but the header has 2" in lines[0]
+    assert "add the missing fields" in lines[0]
+    assert "Traceback" not in done.stderr and "prefect" not in done.stderr.lower()
+
+    with _client(prefect_server) as client:
+        from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[flow.FLOW_NAME])))
+        mine = [r for r in runs if r.parameters.get("out") == str(out)]
+        assert len(mine) == 1 and mine[0].state is not None and mine[0].state.is_failed()
