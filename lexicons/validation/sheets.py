@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-import warnings
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -101,10 +100,7 @@ def kappa_cell(x: Sequence[str], y: Sequence[str], positive: str) -> str:
     ``KAPPA_UNDEFINED``."""
     from pipeline.recall import kappa_estimate
 
-    with warnings.catch_warnings():
-        # only the value is shown: statsmodels' interval may warn on a small table
-        warnings.simplefilter("ignore", RuntimeWarning)
-        est = kappa_estimate([v == positive for v in x], [v == positive for v in y])
+    est = kappa_estimate([v == positive for v in x], [v == positive for v in y])
     return KAPPA_UNDEFINED if est.value is None else f"{est.value:.2f}"
 
 
