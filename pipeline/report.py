@@ -173,8 +173,10 @@ def write_report(run_dir: Path, settings: Settings, *,
     say("explorer (explore.html)")
     from pipeline.explore import report_rates, write_explorer
 
+    # the texts read above (None when the corpus was not read: the explorer tries itself)
     written = sorted([*written, write_explorer(run_dir, settings, run=run, lexicon=lexicon,
-                                               computed=report_rates(analysis.tables))])
+                                               computed=report_rates(analysis.tables),
+                                               texts=texts)])
     clock.lap("explorer")
     return written
 
