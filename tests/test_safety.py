@@ -249,6 +249,43 @@ def test_report_rebuilds_only_a_run_folder_and_never_while_a_run_writes_it(tmp_p
     assert (run / "report.html").is_file()
 
 
+def test_a_report_that_fails_midway_leaves_the_earlier_report_intact(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    corpus = _small_corpus(tmp_path / "mydocs")
+    out = tmp_path / "out"
+    assert _cli(*_run_args(corpus, out)).exit_code == 0
+    run = out / "mydocs"
+    done = _cli("report", "--run", str(run))
+    assert done.exit_code == 0, done.output
+    before = _files(run)
+    assert "report.html" in before and "tables/rates_by_period.csv" in before
+
+    def full(*args: object, **kw: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    # the explorer is written last: report.html, report.md, figures and tables are done
+    monkeypatch.setattr("pipeline.explore.write_explorer", full)
+    five = Path(__file__).resolve().parent.parent / "lexicons" / "periods-five-year-plans.yaml"
+    done = _cli("report", "--run", str(run), "--periods", str(five))
+    assert done.exit_code == 2, done.output
+    assert _files(run) == before  # the earlier report, byte for byte
+    assert "cannot write the report (No space left on device)" in done.output
+    assert "the run folder is unchanged" in done.output
+    assert sorted(os.listdir(out)) == [".mydocs.lock", "mydocs"]  # no temporary folder left
+    # a report killed midway leaves its temporary folder: the next one removes it
+    (out / ".mydocs.tmp-999999" / "figures").mkdir(parents=True)
+    monkeypatch.undo()
+    done = _cli("report", "--run", str(run), "--periods", str(five))
+    assert done.exit_code == 0, done.output
+    assert sorted(os.listdir(out)) == [".mydocs.lock", "mydocs"]
+    after = _files(run)
+    assert after["tables/rates_by_period.csv"] != before["tables/rates_by_period.csv"]
+    assert {k: v for k, v in after.items() if k.endswith(".csv") and "/" not in k} == \
+        {k: v for k, v in before.items() if k.endswith(".csv") and "/" not in k}  # the tables
+
+
 def test_compare_replaces_only_a_comparison_folder_it_wrote(tmp_path: Path) -> None:
     run = engine.run_local(_settings(shared_corpus("npc-resolutions-gwr-zh"), tmp_path / "runs",
                                      tmp_path / "cache")).run_dir
