@@ -47,6 +47,8 @@ RUN_SCHEMA = "mobilize.run/1"
 #: ``comparison.json``'s ``schema`` (``mobilize compare``'s output folders).
 COMPARE_SCHEMA = "mobilize.compare/1"
 RUN_MARKER = "run.json"
+#: ``OUT/compare/``: where ``mobilize compare`` writes; no run folder may have this name.
+COMPARE_DIR = "compare"
 COMPARE_MARKER = "comparison.json"
 DUCKDB_FILE = "mobilize.duckdb"
 _RENAME_EXCHANGE = 2
@@ -172,6 +174,20 @@ def check_name(name: str, *, source: str = "") -> None:
                             fix="Use letters, digits, Chinese characters, '-' and '_'.")
 
 
+def check_run_name(name: str, out: Path) -> None:
+    """Refuse ``compare`` as a run's name: its output folder would be ``OUT/compare/``, where
+    ``mobilize compare`` writes its comparisons (a run there would replace them, and a
+    comparison would write into the run)."""
+    if name == COMPARE_DIR:
+        raise MobilizeError(
+            f"a corpus named {name!r} cannot be run: its output folder would be "
+            f"{Path(out) / name}, where `mobilize compare` writes its comparisons; nothing was "
+            "written", path=Path(out) / name,
+            fix="Register the folder under another name and run it by that name: mobilize "
+                "corpus add PATH --name NAME, then mobilize run --corpus NAME (or rename the "
+                "folder).")
+
+
 def check_output_name(out: Path, name: str, *, corpus: Path | None = None,
                       owned: Callable[[Path], bool] = is_run_folder,
                       what: str = "mobilize run folder") -> Path:
@@ -179,9 +195,12 @@ def check_output_name(out: Path, name: str, *, corpus: Path | None = None,
 
     Refused: a folder that is, or contains, the ``corpus`` folder; a symbolic link or a file of
     that name; an existing folder that ``owned`` does not recognise as one mobilize wrote
-    (a researcher's folder that happens to have the corpus's name). Nothing is created.
+    (a researcher's folder that happens to have the corpus's name); a run folder named
+    ``compare`` (``check_run_name``). Nothing is created.
     """
     check_name(name)
+    if owned is is_run_folder:
+        check_run_name(name, out)
     target = Path(out) / name
     shown = target
     if corpus is not None:

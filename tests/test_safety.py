@@ -227,6 +227,23 @@ def test_a_registered_corpus_whose_output_folder_would_hold_it_is_refused(
     assert sorted(os.listdir(corpus)) == ["2020-通知.txt", "2021-意见.txt"]
 
 
+def test_a_corpus_named_compare_is_refused_since_compare_writes_there(tmp_path: Path) -> None:
+    corpus = _small_corpus(tmp_path / "compare")  # OUT/compare is mobilize compare's folder
+    out = tmp_path / "out"
+    done = _cli(*_run_args(corpus, out))
+    assert done.exit_code == 2, done.output
+    assert "a corpus named 'compare' cannot be run" in done.output
+    assert "mobilize compare" in done.output and "corpus add PATH --name NAME" in done.output
+    assert not (out / "compare").exists()
+    done = _cli("corpus", "add", str(corpus), "--name", "compare")
+    assert done.exit_code == 2 and "invalid corpus name 'compare'" in done.output, done.output
+    # registered under another name, it runs; and a comparison then has OUT/compare/ to itself
+    assert _cli("corpus", "add", str(corpus), "--name", "compare-notes").exit_code == 0
+    done = _cli(*_run_args(Path("compare-notes"), out))
+    assert done.exit_code == 0, done.output
+    assert store.is_run_folder(out / "compare-notes")
+
+
 def test_report_rebuilds_only_a_run_folder_and_never_while_a_run_writes_it(tmp_path: Path) -> None:
     corpus = _small_corpus(tmp_path / "mydocs")
     out = tmp_path / "out"

@@ -217,7 +217,7 @@ def compare_cmd(
                                             years=_years(years))
                 side = compare.differences_side_by_side(result.differences, ss.differences)
             phase("writing the comparison (tables, figure)")
-            folder = _write_comparison(result, Path(out) / "compare", roots, top, side,
+            folder = _write_comparison(result, Path(out) / store.COMPARE_DIR, roots, top, side,
                                        tables=tables, settings=settings)
     if as_json:
         print_json({"by": result.by, "a": result.a, "b": result.b, "scope": result.scope,
@@ -238,7 +238,7 @@ def _load_runs(corpora: list[Path], runs: list[Path], settings: Settings,
     (``names``: the corpus names, as ``registry.resolve_corpus`` gives them; default the
     folder names). Several runs are combined (doc ids prefixed with the corpus name). The
     engine runs here, before the comparison and its report: the report never runs the engine."""
-    from pipeline import compare, engine
+    from pipeline import compare, engine, store
 
     tables = [compare.read_run(Path(r)) for r in runs]
     for i, root in enumerate(corpora):
@@ -247,7 +247,7 @@ def _load_runs(corpora: list[Path], runs: list[Path], settings: Settings,
         if progress:
             progress(name)
         s = settings.with_(corpus=root, corpus_name=name,
-                           out=Path(settings.out) / "compare" / "runs", engine="local",
+                           out=Path(settings.out) / store.COMPARE_DIR / "runs", engine="local",
                            report=False)
         result = engine.run_local(s)
         tables.append(compare.read_run(result.run_dir))
