@@ -601,16 +601,20 @@ def load_texts(run: compare.RunTables, settings: Settings) -> dict[str, str]:
 
 def write_explorer(folder: Path, settings: Settings, *, run: compare.RunTables | None = None,
                    lexicon: Lexicon | None = None,
-                   computed: Mapping[tuple[str, str], pd.DataFrame] | None = None) -> Path:
+                   computed: Mapping[tuple[str, str], pd.DataFrame] | None = None,
+                   texts: Mapping[str, str] | None = None) -> Path:
     """Write ``explore.html`` into ``folder`` (a run folder, or a comparison folder with the
-    combined ``run`` tables given); return its path. ``computed``: see ``explorer_data``."""
+    combined ``run`` tables given); return its path. ``computed``: see ``explorer_data``.
+    ``texts``: the documents' normalised texts (doc_id -> text, as ``load_texts`` gives them)
+    when the caller has read the corpus already (the report does); else they are read."""
     from pipeline.report_analysis import _labels, _load_lexicon, _periods
 
     folder = Path(folder)
     if run is None:
         run = compare.read_run(folder)
     lexicon = _load_lexicon(run, settings, lexicon)
-    texts = load_texts(run, settings)
+    if texts is None:
+        texts = load_texts(run, settings)
     data = explorer_data(run, lexicon, texts, _periods(settings), seed=settings.seed,
                          labels=_labels(lexicon), computed=computed)
     path = folder / FILE

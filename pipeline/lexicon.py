@@ -1008,6 +1008,8 @@ def _backtracking_risk(compiled: re.Pattern[str]) -> tuple[Severity, str, str] |
       from each character and each try reads the rest of the run (time grows with the square
       of the run's length: 40 KB of digits took 49 s).
     """
+    # (re's own parser: the standard library has no public parse tree of a pattern; the
+    # public-looking sre_parse is a deprecated alias of this module since Python 3.11)
     from re import _constants as c  # type: ignore[attr-defined]
     from re import _parser  # type: ignore[attr-defined]
 

@@ -434,6 +434,15 @@ class KwicLine:
     left: str
     match: str
     right: str
+    doc_id: str = ""
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """What makes two rows the same line: the line_id with the document, category, term
+        and context (two coders' copies of one sheet agree on all of them; line_ids alone
+        repeat across sheets drawn from different corpora)."""
+        j = self.judgement
+        return (j.line_id, self.doc_id, j.category, j.term, self.left, self.match, self.right)
 
 
 def read_kwic(path: Path) -> list[KwicLine]:
@@ -452,8 +461,34 @@ def read_kwic(path: Path) -> list[KwicLine]:
             j = judgements.get((row.get("line_id") or "").strip())
             if j is not None:
                 out.append(KwicLine(j, row.get("left") or "", row.get("match") or "",
-                                    row.get("right") or ""))
+                                    row.get("right") or "", (row.get("doc_id") or "").strip()))
     return out
+
+
+@dataclass(frozen=True)
+class KwicPool:
+    """The KWIC lines of several sheets, each line once (``KwicLine.key``)."""
+
+    lines: tuple[KwicLine, ...]  # per line, the coding of the first sheet that codes it
+    pairs: tuple[tuple[KwicLine, KwicLine], ...]  # lines coded on two sheets: first, second
+
+
+def pool_kwic(sheets: Iterable[Sequence[KwicLine]]) -> KwicPool:
+    """Pool the lines of coded KWIC sheets given in order (``--kwic`` sheets), counting each
+    line once: two coders' copies of the same sheet are the same lines, not twice as many.
+    A line takes the judgement of the first sheet that codes it (give the first coder's
+    sheets first: precision is then the first coder's); when a later sheet codes it too,
+    the two codings form a pair for Cohen's kappa (a third coding is left out)."""
+    first: dict[tuple[str, ...], KwicLine] = {}
+    second: dict[tuple[str, ...], KwicLine] = {}
+    for lines in sheets:
+        for ln in lines:
+            k = ln.key
+            if k not in first or first[k].judgement.relevant is None:
+                first[k] = ln
+            elif ln.judgement.relevant is not None:
+                second.setdefault(k, ln)
+    return KwicPool(tuple(first.values()), tuple((first[k], b) for k, b in second.items()))
 
 
 def still_counted(lines: Iterable[KwicLine], matcher: Matcher) -> list[Judgement]:
@@ -462,14 +497,16 @@ def still_counted(lines: Iterable[KwicLine], matcher: Matcher) -> list[Judgement
     sheets drawn from an older lexicon version measure the version given: lines of removed
     or narrowed terms drop out (terms added since have no lines: the estimate does not
     cover them)."""
-    out: list[Judgement] = []
-    for ln in lines:
-        text = ln.left + ln.match + ln.right
-        s, e = len(ln.left), len(ln.left) + len(ln.match)
-        if any(h.category == ln.judgement.category and h.start < e and h.end > s
-               for h in matcher.find(text)):
-            out.append(ln.judgement)
-    return out
+    return [ln.judgement for ln in lines if is_still_counted(ln, matcher)]
+
+
+def is_still_counted(line: KwicLine, matcher: Matcher) -> bool:
+    """Whether ``matcher``, run over the line's context, finds a hit of the line's category
+    overlapping its matched text (``still_counted``)."""
+    text = line.left + line.match + line.right
+    s, e = len(line.left), len(line.left) + len(line.match)
+    return any(h.category == line.judgement.category and h.start < e and h.end > s
+               for h in matcher.find(text))
 
 
 # --------------------------------------------------------------------------- statistics
@@ -533,13 +570,15 @@ def kappa_estimate(a: Sequence[bool], b: Sequence[bool]) -> Estimate:
     n = len(a)
     if not n or len(set(a) | set(b)) < 2:
         return Estimate(None, n, None, None)
+    import numpy as np
     from sklearn.metrics import cohen_kappa_score
     from statsmodels.stats.inter_rater import cohens_kappa
 
     value = float(cohen_kappa_score(list(a), list(b)))
     table = [[sum(1 for x, y in zip(a, b, strict=True) if x == i and y == j) for j in (True, False)]
              for i in (True, False)]
-    res = cohens_kappa(table)
+    with np.errstate(invalid="ignore"):  # the variance under kappa = 0 (unused) can be < 0
+        res = cohens_kappa(table)
     return Estimate(round(value, 4), n, round(max(-1.0, float(res.kappa_low)), 4),
                     round(min(1.0, float(res.kappa_upp)), 4))
 
@@ -565,6 +604,7 @@ class CategoryMeasure:
     kappa: Estimate | None = None  # passage level, two coders
     expression_agreement: Estimate | None = None  # two coders
     recall_by_coder: dict[str, Estimate] = field(default_factory=dict)
+    precision_kappa: Estimate | None = None  # KWIC lines coded by two coders
 
 
 @dataclass(frozen=True)
@@ -584,6 +624,8 @@ class Measurement:
     overall_precision: Estimate
     missed: tuple[Missed, ...]
     overall_f1: Estimate = Estimate(None, 0, None, None)
+    kwic_shared: int = 0  # KWIC lines coded by two coders
+    precision_kappa: Estimate | None = None  # over those lines (None when there are none)
 
     def as_dict(self) -> dict[str, Any]:
         def est(e: Estimate | None) -> dict[str, Any] | None:
@@ -593,17 +635,19 @@ class Measurement:
             "lexicon": self.lexicon, "lexicon_hash": self.lexicon_hash,
             "passages": self.passages, "coded": self.coded, "shared": self.shared,
             "coders": list(self.coders), "corpora": list(self.corpora), "eras": list(self.eras),
-            "kwic_lines": self.kwic_lines,
+            "kwic_lines": self.kwic_lines, "kwic_shared": self.kwic_shared,
             "overall_recall": est(self.overall_recall),
             "overall_recall_by_era": {k: est(v) for k, v in self.overall_recall_by_era.items()},
             "overall_precision": est(self.overall_precision),
             "overall_f1": est(self.overall_f1),
+            "precision_kappa": est(self.precision_kappa),
             "categories": [{
                 "category": c.category, "dimension": c.dimension, "recall": est(c.recall),
                 "recall_by_era": {k: est(v) for k, v in c.recall_by_era.items()},
                 "recall_by_coder": {k: est(v) for k, v in c.recall_by_coder.items()},
                 "precision": est(c.precision), "f1": est(c.f1), "kappa": est(c.kappa),
-                "expression_agreement": est(c.expression_agreement)} for c in self.categories],
+                "expression_agreement": est(c.expression_agreement),
+                "precision_kappa": est(c.precision_kappa)} for c in self.categories],
             "missed": len(self.missed),
         }
 
@@ -651,10 +695,13 @@ def expression_agreement(first: Codes, second: Codes, category: str,
 
 def measure(passages: Sequence[Passage], codes: Sequence[Codes], lexicon: Lexicon, *,
             kwic: Sequence[Judgement] = (), eras: Sequence[str] | None = None,
-            matcher: Matcher | None = None, seed: int = 0) -> Measurement:
+            matcher: Matcher | None = None, seed: int = 0,
+            kwic_pairs: Sequence[tuple[Judgement, Judgement]] = ()) -> Measurement:
     """Recall (from the first coder's codes; per coder too when there are two), precision
-    (from the KWIC judgements), F1, and with two coders kappa and expression agreement, per
-    category of the lexicon; and every missed expression of every coder."""
+    (from the KWIC judgements, one per line), F1, and with two coders kappa and expression
+    agreement, per category of the lexicon; and every missed expression of every coder.
+    ``kwic_pairs``: two coders' judgements of the same KWIC lines (``pool_kwic``), for
+    Cohen's kappa of the precision codes."""
     if not codes:
         raise MobilizeError("no codes file given", fix="Give --codes CODES (one or two)")
     if len(codes) > 2:
@@ -688,6 +735,14 @@ def measure(passages: Sequence[Passage], codes: Sequence[Codes], lexicon: Lexico
     for j in kw:
         p_n[j.category] += 1
         p_count[j.category] += bool(j.relevant)
+    pairs = [(a, b) for a, b in kwic_pairs if a.relevant is not None and b.relevant is not None]
+
+    def pairs_kappa(cat: str | None) -> Estimate | None:
+        chosen = [(a, b) for a, b in pairs if cat is None or a.category == cat]
+        if not chosen:
+            return None
+        return kappa_estimate([bool(a.relevant) for a, _b in chosen],
+                              [bool(b.relevant) for _a, b in chosen])
     shared = sorted(codes[0].coded & codes[1].coded) if len(codes) == 2 else []
     rows: list[CategoryMeasure] = []
     for i, cat in enumerate(lexicon.categories):
@@ -709,7 +764,7 @@ def measure(passages: Sequence[Passage], codes: Sequence[Codes], lexicon: Lexico
                                       else proportion(0, 0))
         rows.append(CategoryMeasure(cat.id, cat.dimension, rec, by_era, prec,
                                     f1_estimate(prec, rec, seed=seed + i), kappa, agree,
-                                    by_coder))
+                                    by_coder, pairs_kappa(cat.id)))
     overall = proportion(*main[("*", "all")]) if ("*", "all") in main else proportion(0, 0)
     overall_era = {e: proportion(*main[("*", e)]) if ("*", e) in main else proportion(0, 0)
                    for e in era_names}
@@ -721,7 +776,7 @@ def measure(passages: Sequence[Passage], codes: Sequence[Codes], lexicon: Lexico
         len(shared), tuple(c.coder for c in codes),
         tuple(sorted({p.corpus for p in coded_passages if p.corpus})), tuple(era_names),
         len(kw), tuple(rows), overall, overall_era, overall_p, tuple(missed),
-        f1_estimate(overall_p, overall, seed=seed + len(rows)))
+        f1_estimate(overall_p, overall, seed=seed + len(rows)), len(pairs), pairs_kappa(None))
 
 
 # --------------------------------------------------------------------------- tables
@@ -882,7 +937,9 @@ def card_markdown(m: Measurement, *, date: str, sources: Mapping[str, str]) -> s
         f"- Passages coded: {m.coded} of {m.passages}"
         + (f"; coded by both coders: {m.shared}" if len(m.coders) == 2 else ""),
         f"- Coders: {_md(', '.join(m.coders))}",
-        f"- KWIC lines judged for precision: {m.kwic_lines}",
+        f"- KWIC lines judged for precision: {m.kwic_lines}"
+        + (f"; coded by two coders: {m.kwic_shared}, Cohen's kappa "
+           f"{_cell(m.precision_kappa)}" if m.kwic_shared else ""),
     ]
     lines += [f"- {_md(k)}: {_md(v)}" for k, v in sources.items()]
     lines += [
@@ -929,7 +986,7 @@ def card_json(m: Measurement, *, name: str, version: str, date: str,
     rows = card_rows(m)
     est = m.as_dict()
     for key in ("lexicon", "lexicon_hash", "passages", "coded", "shared", "coders", "corpora",
-                "eras", "kwic_lines"):
+                "eras", "kwic_lines", "kwic_shared"):
         est.pop(key)
     doc = {
         "schema": CARD_SCHEMA,
@@ -942,6 +999,7 @@ def card_json(m: Measurement, *, name: str, version: str, date: str,
         "passages_coded": m.coded,
         "passages_coded_by_both": m.shared if len(m.coders) == 2 else 0,
         "kwic_lines": m.kwic_lines,
+        "kwic_lines_coded_by_both": m.kwic_shared,
         "sources": {k: list(v) for k, v in sources.items()},
         "columns": list(rows[0]) if rows else [],
         "rows": rows,
@@ -1079,6 +1137,7 @@ __all__ = [
     "Era",
     "Estimate",
     "KwicLine",
+    "KwicPool",
     "Measurement",
     "Missed",
     "Paragraph",
@@ -1095,11 +1154,13 @@ __all__ = [
     "f1_estimate",
     "file_lines",
     "found",
+    "is_still_counted",
     "kappa_estimate",
     "measure",
     "measures_csv",
     "missed_csv",
     "paragraph_pool",
+    "pool_kwic",
     "parse_breaks",
     "passage_rows",
     "passages_csv",

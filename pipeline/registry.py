@@ -106,6 +106,11 @@ def add_corpus(path: Path, name: str, *, force: bool = False) -> Path:
     why = check_name(name)
     if why is None and not _NAME.match(name):
         why = "use only letters, digits, Chinese characters, '-' and '_'"
+    from pipeline.store import COMPARE_DIR
+
+    if why is None and name == COMPARE_DIR:
+        why = (f"OUT/{COMPARE_DIR}/ is where `mobilize compare` writes, so no run may use it; "
+               "pick another name")
     if why is not None:
         raise MobilizeError(f"invalid corpus name {name!r}: {why}",
                             fix="Use letters, digits, Chinese characters, '-' and '_'.")

@@ -123,6 +123,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: What ``write_report`` writes into a run folder (and nothing else): ``mobilize report``
+#: rewrites these in a copy of the folder and swaps it in (``store.rewrite_dir``).
+REPORT_OUTPUTS = ("report.html", "report.md", "figures", "tables", "explore.html")
+
 
 def write_report(run_dir: Path, settings: Settings, *,
                  lexicon: Lexicon | None = None,
@@ -173,8 +177,10 @@ def write_report(run_dir: Path, settings: Settings, *,
     say("explorer (explore.html)")
     from pipeline.explore import report_rates, write_explorer
 
+    # the texts read above (None when the corpus was not read: the explorer tries itself)
     written = sorted([*written, write_explorer(run_dir, settings, run=run, lexicon=lexicon,
-                                               computed=report_rates(analysis.tables))])
+                                               computed=report_rates(analysis.tables),
+                                               texts=texts)])
     clock.lap("explorer")
     return written
 
@@ -213,5 +219,5 @@ class _Clock:
         self._t = t
 
 
-__all__ = ["Analysis", "Section", "analyse", "trend_table", "cjk_font", "new_figure", "render",
+__all__ = ["REPORT_OUTPUTS", "Analysis", "Section", "analyse", "trend_table", "cjk_font", "new_figure", "render",
            "save_figure", "write_comparison", "write_report"]

@@ -11,6 +11,8 @@
   ``run.json`` with ``"schema": "mobilize.run/1"``, or a v0.1 ``run.json``; a comparison's
   ``comparison.json``); ``check_output_name`` refuses anything else, and a folder that is or
   holds the corpus, before the run starts, and ``atomic_dir`` checks again before the swap.
+- ``rewrite_dir(out, name, drop=...)``: ``atomic_dir`` over a hard-linked copy of the existing
+  folder without the ``drop`` entries (``mobilize report`` rewrites a run's report this way).
 - ``write_tables(folder, tables)``: each table as CSV (sorted, ``\\n`` line ends, fixed float
   format: byte-identical for the same inputs) and Parquet, and all of them in ``mobilize.duckdb``.
 """
@@ -26,7 +28,7 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import lru_cache
@@ -45,6 +47,8 @@ RUN_SCHEMA = "mobilize.run/1"
 #: ``comparison.json``'s ``schema`` (``mobilize compare``'s output folders).
 COMPARE_SCHEMA = "mobilize.compare/1"
 RUN_MARKER = "run.json"
+#: ``OUT/compare/``: where ``mobilize compare`` writes; no run folder may have this name.
+COMPARE_DIR = "compare"
 COMPARE_MARKER = "comparison.json"
 DUCKDB_FILE = "mobilize.duckdb"
 _RENAME_EXCHANGE = 2
@@ -170,6 +174,20 @@ def check_name(name: str, *, source: str = "") -> None:
                             fix="Use letters, digits, Chinese characters, '-' and '_'.")
 
 
+def check_run_name(name: str, out: Path) -> None:
+    """Refuse ``compare`` as a run's name: its output folder would be ``OUT/compare/``, where
+    ``mobilize compare`` writes its comparisons (a run there would replace them, and a
+    comparison would write into the run)."""
+    if name == COMPARE_DIR:
+        raise MobilizeError(
+            f"a corpus named {name!r} cannot be run: its output folder would be "
+            f"{Path(out) / name}, where `mobilize compare` writes its comparisons; nothing was "
+            "written", path=Path(out) / name,
+            fix="Register the folder under another name and run it by that name: mobilize "
+                "corpus add PATH --name NAME, then mobilize run --corpus NAME (or rename the "
+                "folder).")
+
+
 def check_output_name(out: Path, name: str, *, corpus: Path | None = None,
                       owned: Callable[[Path], bool] = is_run_folder,
                       what: str = "mobilize run folder") -> Path:
@@ -177,9 +195,12 @@ def check_output_name(out: Path, name: str, *, corpus: Path | None = None,
 
     Refused: a folder that is, or contains, the ``corpus`` folder; a symbolic link or a file of
     that name; an existing folder that ``owned`` does not recognise as one mobilize wrote
-    (a researcher's folder that happens to have the corpus's name). Nothing is created.
+    (a researcher's folder that happens to have the corpus's name); a run folder named
+    ``compare`` (``check_run_name``). Nothing is created.
     """
     check_name(name)
+    if owned is is_run_folder:
+        check_run_name(name, out)
     target = Path(out) / name
     shown = target
     if corpus is not None:
@@ -246,6 +267,33 @@ def atomic_dir(out: Path, name: str, *, owned: Callable[[Path], bool] = is_run_f
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.rename(tmp, final)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # a file system without hard links
+        shutil.copy2(src, dst)
+
+
+@contextmanager
+def rewrite_dir(out: Path, name: str, *, drop: Collection[str],
+                owned: Callable[[Path], bool] = is_run_folder,
+                what: str = "mobilize run folder") -> Iterator[Path]:
+    """A temporary copy of the existing ``<out>/<name>`` that replaces it when the block
+    succeeds (``atomic_dir``), so a failed or killed rewrite leaves the folder as it was.
+
+    The copy holds every file of the folder as a hard link (a copy where the file system has
+    none) except the top-level entries named in ``drop``, which the block writes anew. The
+    block must write only new files: a linked file is the same file as the original's."""
+    src = Path(out) / name
+    with atomic_dir(out, name, owned=owned, what=what) as tmp:
+        skip = set(drop)
+        shutil.copytree(src, tmp, symlinks=True, dirs_exist_ok=True,
+                        copy_function=_link_or_copy,
+                        ignore=lambda d, names: [n for n in names if n in skip]
+                        if Path(d) == src else [])
+        yield tmp
 
 
 #: Rows formatted at a time by ``write_csv``.

@@ -450,11 +450,14 @@ def _kappa(a: Sequence[bool], b: Sequence[bool]) -> float | None:
 
 
 def agreement(first: Sequence[Judgement], second: Sequence[Judgement] | None = None) -> Agreement:
-    """Precision per term and per category (relevant share of the coded lines, pooled over the
-    sheets given), and with two sheets Cohen's kappa over the lines both coded."""
+    """Precision per term and per category (relevant share of the coded lines), and with two
+    sheets Cohen's kappa over the lines both coded. Each line_id counts once: a line coded
+    on the first sheet takes that judgement; the second sheet adds only the lines the first
+    leaves uncoded or does not hold (two coders' copies of one sheet are the same lines)."""
     pooled = [j for j in first if j.relevant is not None]
     if second is not None:
-        pooled += [j for j in second if j.relevant is not None]
+        done = {j.line_id for j in pooled}
+        pooled += [j for j in second if j.relevant is not None and j.line_id not in done]
     coded: Counter[tuple[str, str]] = Counter()
     rel: Counter[tuple[str, str]] = Counter()
     for j in pooled:

@@ -233,3 +233,37 @@ def test_compare_writes_an_explorer_and_explore_prints_its_path(tmp_path, monkey
     assert (run_dir / "explore.html").is_file()
     missing = runner.invoke(app, ["explore", "--run", "nowhere"])
     assert missing.exit_code == 2 and "no such folder" in missing.output
+
+
+@pytest.mark.slow
+def test_a_report_reads_each_document_once_and_the_explorer_page_is_the_same(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """write_report reads the corpus once (KWIC, coverage, timelines and the explorer share
+    it); `mobilize explore --rebuild` (write_explorer alone) reads it itself and writes the
+    same bytes."""
+    from collections import Counter
+    from pathlib import Path
+
+    from pipeline import ingest, report
+    from pipeline.config import Settings
+    from tests.test_report import engine_run
+
+    demo = Path(__file__).resolve().parent.parent / "corpora" / "demo"
+    run_dir = engine_run(demo, tmp_path / "out")
+    reads: Counter[str] = Counter()
+    real = ingest.read_source
+
+    def counting(src, **kw):  # type: ignore[no-untyped-def]
+        reads[src.path] += 1
+        return real(src, **kw)
+
+    monkeypatch.setattr(ingest, "read_source", counting)
+    report.write_report(run_dir, Settings())
+    documents = pd.read_csv(run_dir / "documents.csv")
+    assert sorted(reads) == sorted(documents["path"]) and len(reads) == 17
+    assert set(reads.values()) == {1}  # each document read once
+    page = (run_dir / explore.FILE).read_bytes()
+    reads.clear()
+    explore.write_explorer(run_dir, Settings())  # what `mobilize explore --rebuild` does
+    assert set(reads.values()) == {1} and len(reads) == 17
+    assert (run_dir / explore.FILE).read_bytes() == page

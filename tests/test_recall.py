@@ -510,6 +510,64 @@ def test_agreement_with_a_bad_code_exits_2_naming_the_file_and_line(tmp_path: Pa
     assert code == 2 and "--passages" in err
 
 
+def test_two_coders_copies_of_a_kwic_sheet_count_each_line_once_and_give_kappa(
+        tmp_path: Path) -> None:
+    """--kwic A1 --kwic B1 --kwic A2: A1 and A2 are two coders' copies of sheet A (the same
+    lines); B1 is another corpus's sheet whose line_id L1 is another line. Precision counts
+    each line once, with the first coder's judgement; the pairs give Cohen's kappa."""
+    import json
+
+    from pipeline.validation import SHEET_COLUMNS
+
+    lines = [  # line_id, category, term, doc_id, date, period, left, match, right
+        ("L1", "C3_economic_normal", "新常态", "a", "2016", "p", "适应经济", "新常态", ",发展"),
+        ("L2", "C3_economic_normal", "新常态", "b", "2017", "p", "进入", "新常态", "。"),
+        ("L3", "F1_population", "全覆盖", "c", "2018", "p", "实现", "全覆盖", "。"),
+        ("L4", "F1_population", "全覆盖", "d", "2019", "p", "基本", "全覆盖", "目标"),
+    ]
+
+    def sheet(name: str, rows: list[tuple[str, ...]], codes: list[str]) -> Path:
+        return _write(tmp_path / name, SHEET_COLUMNS,
+                      [(*r, j, "c", "") for r, j in zip(rows, codes, strict=True)])
+
+    a1 = sheet("kwic-A-coder1.csv", lines, ["1", "1", "0", "1"])
+    a2 = sheet("kwic-A-coder2.csv", lines, ["1", "0", "0", "1"])
+    b1 = sheet("kwic-B-coder1.csv", [("L1", "C3_economic_normal", "新常态", "2020-x", "2020",
+                                      "p", "把握", "新常态", "特征")], ["0"])
+    passages = _sheet(tmp_path)
+    one = _write(tmp_path / "codes-P-one.csv", CODE_HEADER, CODES_1)
+    code, out, err = _cli("lexicon", "agreement", "--passages", passages, "--codes", one,
+                          "--kwic", a1, "--kwic", b1, "--kwic", a2, "--lexicon", SMALL, "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    # 5 lines (A's 4 and B's 1), coder 1's judgements: 1, 1, 0, 1 and 0 -> 3 of 5
+    assert (data["overall_precision"]["count"], data["overall_precision"]["n"]) == (3, 5)
+    assert (data["kwic_lines"], data["kwic_shared"]) == (5, 4)
+    cats = {c["category"]: c for c in data["categories"]}
+    assert (cats["C3_economic_normal"]["precision"]["count"],
+            cats["C3_economic_normal"]["precision"]["n"]) == (2, 3)
+    assert (cats["F1_population"]["precision"]["count"],
+            cats["F1_population"]["precision"]["n"]) == (1, 2)
+    # kappa of A's 4 lines: 1 1 0 1 / 1 0 0 1: po = 3/4, pe = 3/4*2/4 + 1/4*2/4 = 1/2 -> 0.5
+    assert (data["precision_kappa"]["value"], data["precision_kappa"]["n"]) == (0.5, 4)
+    # C3: 1 1 / 1 0 -> po = pe = 1/2 -> 0; F1: 0 1 / 0 1 -> 1
+    assert cats["C3_economic_normal"]["precision_kappa"]["value"] == 0.0
+    assert cats["F1_population"]["precision_kappa"]["value"] == 1.0
+    assert cats["P4_technology"]["precision_kappa"] is None
+    # the card says so
+    code, card, err = _cli("lexicon", "card", "--passages", passages, "--codes", one,
+                           "--kwic", a1, "--kwic", b1, "--kwic", a2, "--lexicon", SMALL,
+                           "--date", "2026-12-03")
+    assert code == 0, err
+    assert "- KWIC lines judged for precision: 5; coded by two coders: 4, Cohen's kappa 0.50" \
+        in card
+    # one sheet only: nothing coded twice, no kappa
+    code, out, err = _cli("lexicon", "agreement", "--passages", passages, "--codes", one,
+                          "--kwic", a1, "--lexicon", SMALL, "--json")
+    data = json.loads(out)
+    assert (data["kwic_lines"], data["kwic_shared"], data["precision_kappa"]) == (4, 0, None)
+
+
 def test_the_precision_mode_of_agreement_still_takes_sheets_as_arguments(tmp_path: Path) -> None:
     from pipeline.validation import SHEET_COLUMNS
 

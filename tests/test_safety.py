@@ -227,6 +227,23 @@ def test_a_registered_corpus_whose_output_folder_would_hold_it_is_refused(
     assert sorted(os.listdir(corpus)) == ["2020-通知.txt", "2021-意见.txt"]
 
 
+def test_a_corpus_named_compare_is_refused_since_compare_writes_there(tmp_path: Path) -> None:
+    corpus = _small_corpus(tmp_path / "compare")  # OUT/compare is mobilize compare's folder
+    out = tmp_path / "out"
+    done = _cli(*_run_args(corpus, out))
+    assert done.exit_code == 2, done.output
+    assert "a corpus named 'compare' cannot be run" in done.output
+    assert "mobilize compare" in done.output and "corpus add PATH --name NAME" in done.output
+    assert not (out / "compare").exists()
+    done = _cli("corpus", "add", str(corpus), "--name", "compare")
+    assert done.exit_code == 2 and "invalid corpus name 'compare'" in done.output, done.output
+    # registered under another name, it runs; and a comparison then has OUT/compare/ to itself
+    assert _cli("corpus", "add", str(corpus), "--name", "compare-notes").exit_code == 0
+    done = _cli(*_run_args(Path("compare-notes"), out))
+    assert done.exit_code == 0, done.output
+    assert store.is_run_folder(out / "compare-notes")
+
+
 def test_report_rebuilds_only_a_run_folder_and_never_while_a_run_writes_it(tmp_path: Path) -> None:
     corpus = _small_corpus(tmp_path / "mydocs")
     out = tmp_path / "out"
@@ -247,6 +264,43 @@ def test_report_rebuilds_only_a_run_folder_and_never_while_a_run_writes_it(tmp_p
     done = _cli("report", "--run", str(run))
     assert done.exit_code == 0, done.output
     assert (run / "report.html").is_file()
+
+
+def test_a_report_that_fails_midway_leaves_the_earlier_report_intact(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    corpus = _small_corpus(tmp_path / "mydocs")
+    out = tmp_path / "out"
+    assert _cli(*_run_args(corpus, out)).exit_code == 0
+    run = out / "mydocs"
+    done = _cli("report", "--run", str(run))
+    assert done.exit_code == 0, done.output
+    before = _files(run)
+    assert "report.html" in before and "tables/rates_by_period.csv" in before
+
+    def full(*args: object, **kw: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    # the explorer is written last: report.html, report.md, figures and tables are done
+    monkeypatch.setattr("pipeline.explore.write_explorer", full)
+    five = Path(__file__).resolve().parent.parent / "lexicons" / "periods-five-year-plans.yaml"
+    done = _cli("report", "--run", str(run), "--periods", str(five))
+    assert done.exit_code == 2, done.output
+    assert _files(run) == before  # the earlier report, byte for byte
+    assert "cannot write the report (No space left on device)" in done.output
+    assert "the run folder is unchanged" in done.output
+    assert sorted(os.listdir(out)) == [".mydocs.lock", "mydocs"]  # no temporary folder left
+    # a report killed midway leaves its temporary folder: the next one removes it
+    (out / ".mydocs.tmp-999999" / "figures").mkdir(parents=True)
+    monkeypatch.undo()
+    done = _cli("report", "--run", str(run), "--periods", str(five))
+    assert done.exit_code == 0, done.output
+    assert sorted(os.listdir(out)) == [".mydocs.lock", "mydocs"]
+    after = _files(run)
+    assert after["tables/rates_by_period.csv"] != before["tables/rates_by_period.csv"]
+    assert {k: v for k, v in after.items() if k.endswith(".csv") and "/" not in k} == \
+        {k: v for k, v in before.items() if k.endswith(".csv") and "/" not in k}  # the tables
 
 
 def test_compare_replaces_only_a_comparison_folder_it_wrote(tmp_path: Path) -> None:

@@ -194,6 +194,10 @@ def _sheet(tmp_path: Path, name: str, judgements: list[tuple[str, str, str, str]
 CODED = [("L1", "C3", "新常态", "relevant"), ("L2", "C3", "新常态", "0"),
          ("L3", "C3", "下行压力", "1"), ("L4", "C3", "下行压力", "相关"),
          ("L5", "D", "社保", "not relevant"), ("L6", "D", "社保", "")]
+# a second coder's copy of the same lines
+CODED_2 = [("L1", "C3", "新常态", "1"), ("L2", "C3", "新常态", "1"),
+           ("L3", "C3", "下行压力", "1"), ("L4", "C3", "下行压力", "0"),
+           ("L5", "D", "社保", "0"), ("L6", "D", "社保", "1")]
 
 
 def test_precision_per_term_and_category_counts_only_coded_lines(tmp_path: Path) -> None:
@@ -211,16 +215,23 @@ def test_precision_per_term_and_category_counts_only_coded_lines(tmp_path: Path)
 def test_kappa_over_lines_both_coders_coded_matches_sklearn(tmp_path: Path) -> None:
     from sklearn.metrics import cohen_kappa_score
 
-    second = [("L1", "C3", "新常态", "1"), ("L2", "C3", "新常态", "1"),
-              ("L3", "C3", "下行压力", "1"), ("L4", "C3", "下行压力", "0"),
-              ("L5", "D", "社保", "0"), ("L6", "D", "社保", "1")]
     result = agreement(read_sheet(_sheet(tmp_path, "a.csv", CODED)),
-                       read_sheet(_sheet(tmp_path, "b.csv", second)))
+                       read_sheet(_sheet(tmp_path, "b.csv", CODED_2)))
     a, b = [1, 0, 1, 1, 0], [1, 1, 1, 0, 0]  # L6 is not coded in the first sheet
     assert result.shared == 5
     assert result.observed_agreement == 0.6
     assert result.kappa == round(float(cohen_kappa_score(a, b)), 4)
     assert result.kappa_by_category["D"] is None  # one label only: kappa undefined
+
+
+def test_two_coders_sheets_of_the_same_lines_count_each_line_once(tmp_path: Path) -> None:
+    result = agreement(read_sheet(_sheet(tmp_path, "a.csv", CODED)),
+                       read_sheet(_sheet(tmp_path, "b.csv", CODED_2)))
+    table = {(p.level, p.category, p.term): (p.coded, p.relevant) for p in result.precision}
+    # the first sheet's judgements (C3: 1 0 1 1; D: L5 0); L6, uncoded there, from the second
+    assert table[("category", "C3", "")] == (4, 3)
+    assert table[("category", "D", "")] == (2, 1)
+    assert (result.coded, result.overall_precision) == (6, round(4 / 6, 4))
 
 
 def test_unreadable_judgement_names_the_file_line_and_fix(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import re
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -18,9 +19,14 @@ from pipeline.errors import MobilizeError
 from tests.conftest import REPO
 
 
+FOLDER = REPO / "lexicons" / "validation"
+# the scripts import their shared module, sheets.py, as a sibling (as when run as scripts)
+if str(FOLDER) not in sys.path:
+    sys.path.insert(0, str(FOLDER))
+
+
 def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        f"validation_{name}", REPO / "lexicons" / "validation" / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"validation_{name}", FOLDER / f"{name}.py")
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -268,8 +274,8 @@ def test_the_committed_candidate_sheet_is_blind_and_matches_its_key() -> None:
                if b[c])
     # the sheet is the one its two source files give
     pooled = candidates.budgeted(
-        candidates._read(folder / "candidates-2.2.0-suggest.csv", ("category", "term", "rank")),
-        candidates._read(folder / "candidates-2.2.0-misses-candidates.csv",
+        candidates.read_sheet(folder / "candidates-2.2.0-suggest.csv", ("category", "term", "rank")),
+        candidates.read_sheet(folder / "candidates-2.2.0-misses-candidates.csv",
                          ("category", "ngram", "part_of_term")),
         10, ["frame_chinese_modernization"])
     assert {(b["category"], b["candidate"]): k["source"] for b, k in zip(blind, key, strict=True)} \

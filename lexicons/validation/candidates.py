@@ -21,7 +21,8 @@ prints how many candidates each source surfaced and how many were validated (wit
 Wilson interval of the share, statsmodels), how many validated candidates came from the
 misses aid only, and how many of those match no Word2Vec suggestion of the category even
 loosely (equal, holding or held by one: ``pipeline.misses.word2vec_overlap``); with two or
-more coders, Cohen's kappa (scikit-learn) per pair, overall and per source.
+more coders, Cohen's kappa (``pipeline.recall.kappa_estimate``: scikit-learn) per pair,
+overall and per source. The sheet reading, writing and kappa are ``sheets.py``'s.
 
 Run from the repository root (see docs/validation.md, "Recall aid against Word2Vec"):
 
@@ -37,18 +38,17 @@ Run from the repository root (see docs/validation.md, "Recall aid against Word2V
 from __future__ import annotations
 
 import argparse
-import csv
 import random
 import sys
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from sheets import (CORPORA, SHARED, add_blind_outputs, add_coded_parser, default_key,
+                    pair_agreement, read_coded, read_sheet, run, write_sheet)
+
 from pipeline.errors import MobilizeError
 
-CORPORA = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora"
-SHARED = ("gwr-national-zh", "gwr-provincial-zh", "npc-resolutions-gwr-zh",
-          "social-security-policy-zh")
 BLIND_COLUMNS = ("candidate_id", "category", "candidate", "kwic1", "kwic2", "kwic3",
                  "judgement", "note")
 KEY_COLUMNS = ("candidate_id", "source")
@@ -58,20 +58,6 @@ KWIC = 3
 #: characters kept either side of a KWIC match (within its paragraph)
 CONTEXT = 30
 TERM, NO = "term", "no"
-
-
-def _read(path: Path, needed: Sequence[str]) -> list[dict[str, str]]:
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            reader = csv.DictReader(f)
-            missing = [c for c in needed if c not in (reader.fieldnames or ())]
-            if missing:
-                raise MobilizeError(f"no column {', '.join(missing)}", path=path, line=1,
-                                    fix=f"the file needs the columns {', '.join(needed)}")
-            return list(reader)
-    except OSError as e:
-        raise MobilizeError(f"cannot read the file ({e.strerror})", path=path,
-                            fix="give the path of an existing CSV file") from e
 
 
 def budgeted(suggest: Sequence[Mapping[str, str]], misses: Sequence[Mapping[str, str]],
@@ -155,30 +141,6 @@ def sheet(pooled: Mapping[tuple[str, str], set[str]], texts: Sequence[tuple[str,
     return blind, key
 
 
-def read_coded(path: Path, key: Mapping[str, str]) -> dict[str, str]:
-    """candidate_id -> ``term`` / ``no`` of one coded blind sheet, checked against the key."""
-    out: dict[str, str] = {}
-    for n, r in enumerate(_read(path, ("candidate_id", "judgement")), start=2):
-        cid = r["candidate_id"].strip()
-        if cid not in key:
-            raise MobilizeError(f"candidate_id {cid!r} is not in the key", path=path, line=n,
-                                fix="code the blind sheet drawn with this key")
-        if cid in out:
-            raise MobilizeError(f"candidate_id {cid} is coded twice", path=path, line=n,
-                                fix="keep one row per candidate")
-        value = r["judgement"].strip().lower()
-        if value not in (TERM, NO):
-            raise MobilizeError(f"judgement {r['judgement']!r} of {cid}", path=path, line=n,
-                                fix="write term or no")
-        out[cid] = value
-    missing = sorted(set(key) - set(out))
-    if missing:
-        raise MobilizeError(f"{len(missing)} candidates of the key are not on the sheet "
-                            f"({', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''})",
-                            path=path, fix="code every row of the blind sheet")
-    return out
-
-
 def tally(key: Mapping[str, str], cands: Mapping[str, tuple[str, str]],
           validated: set[str]) -> dict[str, int]:
     """The counts for one set of validated candidate ids: per source surfaced and validated,
@@ -207,18 +169,19 @@ def tally(key: Mapping[str, str], cands: Mapping[str, tuple[str, str]],
 
 
 def results(key_path: Path, sheets: Sequence[Path]) -> str:
-    from sklearn.metrics import cohen_kappa_score
     from statsmodels.stats.proportion import proportion_confint
 
     key: dict[str, str] = {}
-    for n, r in enumerate(_read(key_path, KEY_COLUMNS), start=2):
+    for n, r in enumerate(read_sheet(key_path, KEY_COLUMNS), start=2):
         if r["source"] not in SOURCES:
             raise MobilizeError(f"source {r['source']!r}", path=key_path, line=n,
                                 fix="the key's source is misses, word2vec or both")
         key[r["candidate_id"].strip()] = r["source"]
-    coded = [read_coded(s, key) for s in sheets]
+    coded = [read_coded(s, key, id_column="candidate_id", noun="candidate",
+                        judgements={TERM: TERM, NO: NO}, judgement_fix="write term or no")
+             for s in sheets]
     cands: dict[str, tuple[str, str]] = {}
-    for r in _read(sheets[0], ("candidate_id", "category", "candidate")):
+    for r in read_sheet(sheets[0], ("candidate_id", "category", "candidate")):
         cands[r["candidate_id"].strip()] = (r["category"].strip(), r["candidate"].strip())
     views = [(s.name, {c for c, v in codes.items() if v == TERM})
              for s, codes in zip(sheets, coded, strict=True)]
@@ -260,11 +223,9 @@ def results(key_path: Path, sheets: Sequence[Path]) -> str:
                         continue
                     x = [coded[a][c] for c in ids]
                     y = [coded[b][c] for c in ids]
-                    agree = sum(p == q for p, q in zip(x, y, strict=True)) / len(ids)
-                    kappa = ("n/a (one label only)" if len(set(x) | set(y)) < 2 else
-                             f"{cohen_kappa_score(x, y, labels=[TERM, NO]):.2f}")
+                    agree, kappa = pair_agreement(x, y, TERM)
                     lines.append(f"| {sheets[a].name} / {sheets[b].name} | {part} | "
-                                 f"{len(ids)} | {agree:.2f} | {kappa} |")
+                                 f"{len(ids)} | {agree} | {kappa} |")
     return "\n".join(lines)
 
 
@@ -277,15 +238,6 @@ def corpus_texts(corpora: Path, names: Sequence[str] = SHARED) -> list[tuple[str
         corpus = load_corpus(corpora / name, warn=False)
         out += sorted((name, d.doc_id, d.text) for d in corpus.documents)
     return out
-
-
-def _write(path: Path, columns: Sequence[str], rows: list[dict[str, str]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    tmp.replace(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -307,36 +259,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "define, so coders cannot judge its candidates")
     s.add_argument("--seed", type=int, default=SEED)
     s.add_argument("--corpora", type=Path, default=CORPORA)
-    s.add_argument("--out", type=Path, required=True, help="the blind sheet (*-blind.csv)")
-    s.add_argument("--key", type=Path, help="the key (default: the sheet's name, -key)")
-    r = sub.add_parser("results", help="validated candidates per source, and kappa")
-    r.add_argument("--key", type=Path, required=True)
-    r.add_argument("sheets", type=Path, nargs="+", help="coded copies of the blind sheet")
+    add_blind_outputs(s)
+    add_coded_parser(sub, "results", "validated candidates per source, and kappa")
     args = ap.parse_args(argv)
-    try:
+
+    def action() -> None:
         if args.cmd == "sheet":
-            if args.key is None and "-blind" not in args.out.stem:
-                raise MobilizeError("cannot name the key: the sheet's name has no '-blind'",
-                                    path=args.out, fix="name it *-blind.csv or give --key")
-            key_path = args.key or args.out.with_name(
-                args.out.stem.replace("-blind", "-key") + args.out.suffix)
-            pooled = budgeted(_read(args.suggest, ("category", "term", "rank")),
-                              _read(args.misses, ("category", "ngram", "part_of_term")),
+            key_path = args.key or default_key(args.out)
+            pooled = budgeted(read_sheet(args.suggest, ("category", "term", "rank")),
+                              read_sheet(args.misses, ("category", "ngram", "part_of_term")),
                               args.per_category, args.exclude_category)
             blind, key = sheet(pooled, corpus_texts(args.corpora), args.seed)
-            _write(args.out, BLIND_COLUMNS, blind)
-            _write(key_path, KEY_COLUMNS, key)
-            counts = defaultdict(int)
+            write_sheet(args.out, BLIND_COLUMNS, blind)
+            write_sheet(key_path, KEY_COLUMNS, key)
+            counts: dict[str, int] = defaultdict(int)
             for k in key:
                 counts[k["source"]] += 1
             print(f"{len(blind)} candidates ({dict(sorted(counts.items()))}) -> {args.out}; "
                   f"key -> {key_path}")
         else:
             print(results(args.key, args.sheets))
-    except MobilizeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-    return 0
+
+    return run(action)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ replaced by ``-key``.
 coder, category and stratum, the share of lines coded ``framed`` (the condition presented as
 a challenge, pressure, risk or problem, following the codebook's scope note for C1-C4) with
 n and a 95% Wilson interval (statsmodels ``proportion_confint``); with two or more coders,
-Cohen's kappa (scikit-learn ``cohen_kappa_score``) per category and overall for each pair.
+Cohen's kappa (``pipeline.recall.kappa_estimate``: scikit-learn ``cohen_kappa_score``) per
+category and overall for each pair. The sheet reading, writing and kappa are ``sheets.py``'s.
 Judgements: ``framed``, or ``not framed`` (``no`` is read as ``not framed``); an empty or other
 value stops with the file and line.
 
@@ -36,12 +37,14 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import csv
 import random
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
+
+from sheets import (CORPORA, SHARED, add_blind_outputs, add_coded_parser, default_key,
+                    pair_agreement, read_coded, read_sheet, run, write_sheet)
 
 from pipeline.errors import MobilizeError
 from pipeline.ingest import load_corpus
@@ -50,10 +53,6 @@ from pipeline.match import Matcher
 from pipeline.normalize import sentences
 from pipeline.score import Scheme, clause_span, hit_is_framed
 
-CORPORA = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpora"
-#: the four shared Chinese corpora the sheets are drawn from
-SHARED = ("gwr-national-zh", "gwr-provincial-zh", "npc-resolutions-gwr-zh",
-          "social-security-policy-zh")
 BLIND_COLUMNS = ("line_id", "category", "term", "left", "match", "right", "judgement", "note")
 KEY_COLUMNS = ("line_id", "stratum", "cues", "corpus", "doc_id", "year")
 STRATA = ("framed", "unframed")
@@ -130,52 +129,12 @@ def sample(rows: list[dict[str, str]], per_cell: int, seed: int
     return blind, key_rows
 
 
-def _read(path: Path, needed: Sequence[str]) -> list[dict[str, str]]:
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            reader = csv.DictReader(f)
-            missing = [c for c in needed if c not in (reader.fieldnames or ())]
-            if missing:
-                raise MobilizeError(f"no column {', '.join(missing)}", path=path, line=1,
-                                    fix=f"the sheet needs the columns {', '.join(needed)}")
-            return list(reader)
-    except OSError as e:
-        raise MobilizeError(f"cannot read the sheet ({e.strerror})", path=path,
-                            fix="give the path of a coded sheet") from e
-
-
-def read_coded(sheet: Path, key: dict[str, dict[str, str]]) -> dict[str, str]:
-    """line_id -> ``framed`` / ``not framed`` of one coded blind sheet, checked against the
-    key (every line coded, every line in the key, each once)."""
-    out: dict[str, str] = {}
-    for n, r in enumerate(_read(sheet, ("line_id", "category", "judgement")), start=2):
-        lid = r["line_id"].strip()
-        if lid not in key:
-            raise MobilizeError(f"line_id {lid!r} is not in the key", path=sheet, line=n,
-                                fix="code the blind sheet drawn with this key")
-        if lid in out:
-            raise MobilizeError(f"line_id {lid} is coded twice", path=sheet, line=n,
-                                fix="keep one row per line")
-        value = _READ.get(r["judgement"].strip().lower())
-        if value is None:
-            raise MobilizeError(f"judgement {r['judgement']!r} of {lid}", path=sheet, line=n,
-                                fix="write framed or not framed (or no)")
-        out[lid] = value
-    missing = sorted(set(key) - set(out))
-    if missing:
-        raise MobilizeError(f"{len(missing)} lines of the key are not on the sheet "
-                            f"({', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''})",
-                            path=sheet, fix="code every line of the blind sheet")
-    return out
-
-
 def precision(key_path: Path, sheets: Sequence[Path]) -> str:
     """The per-coder, per-category and per-stratum shares coded framed (n, Wilson 95%) and,
     for every pair of coders, Cohen's kappa per category and overall, as Markdown tables."""
-    from sklearn.metrics import cohen_kappa_score
     from statsmodels.stats.proportion import proportion_confint
 
-    key_rows = _read(key_path, ("line_id", "stratum"))
+    key_rows = read_sheet(key_path, ("line_id", "stratum"))
     key: dict[str, dict[str, str]] = {}
     for n, r in enumerate(key_rows, start=2):
         if r["stratum"] not in STRATA:
@@ -185,8 +144,10 @@ def precision(key_path: Path, sheets: Sequence[Path]) -> str:
     category: dict[str, str] = {}
     coded: list[dict[str, str]] = []
     for sheet in sheets:
-        coded.append(read_coded(sheet, key))
-        for r in _read(sheet, ("line_id", "category")):
+        coded.append(read_coded(sheet, key, id_column="line_id", noun="line", judgements=_READ,
+                                judgement_fix="write framed or not framed (or no)",
+                                needed=("category",)))
+        for r in read_sheet(sheet, ("line_id", "category")):
             category[r["line_id"].strip()] = r["category"]
     cats = sorted(set(category.values()))
     lines = ["| coder | stratum | category | n | coded framed | share | 95% Wilson CI |",
@@ -212,35 +173,10 @@ def precision(key_path: Path, sheets: Sequence[Path]) -> str:
                     ids = [i for i in sorted(key) if cat == "all" or category[i] == cat]
                     x = [coded[a][i] for i in ids]
                     y = [coded[b][i] for i in ids]
-                    agree = sum(p == q for p, q in zip(x, y, strict=True)) / len(ids)
-                    kappa = _kappa(cohen_kappa_score, x, y)
+                    agree, kappa = pair_agreement(x, y, FRAMED)
                     lines.append(f"| {sheets[a].name} / {sheets[b].name} | {cat} | {len(ids)} "
-                                 f"| {agree:.2f} | {kappa} |")
+                                 f"| {agree} | {kappa} |")
     return "\n".join(lines)
-
-
-def _kappa(fn, x: Sequence[str], y: Sequence[str]) -> str:  # type: ignore[no-untyped-def]
-    """Cohen's kappa to 2 decimals; "n/a" when it is undefined (both coders used one and the
-    same label for every line: chance agreement is 1)."""
-    if len(set(x) | set(y)) < 2:
-        return "n/a (one label only)"
-    return f"{fn(x, y, labels=[FRAMED, NOT_FRAMED]):.2f}"
-
-
-def _write(path: Path, columns: Sequence[str], rows: list[dict[str, str]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    tmp.replace(path)
-
-
-def default_key(blind: Path) -> Path:
-    if "-blind" not in blind.stem:
-        raise MobilizeError("cannot name the key: the sheet's name has no '-blind'",
-                            path=blind, fix="name the sheet *-blind.csv or give --key")
-    return blind.with_name(blind.stem.replace("-blind", "-key") + blind.suffix)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -256,13 +192,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     s.add_argument("--corpora", type=Path, default=CORPORA)
     s.add_argument("--per-cell", type=int, default=15)
     s.add_argument("--seed", type=int, default=SEED)
-    s.add_argument("--out", type=Path, required=True, help="the blind sheet (*-blind.csv)")
-    s.add_argument("--key", type=Path, help="the key (default: the sheet's name, -key)")
-    p = sub.add_parser("precision", help="shares coded framed per stratum, and kappa")
-    p.add_argument("--key", type=Path, required=True)
-    p.add_argument("sheets", type=Path, nargs="+", help="coded copies of the blind sheet")
+    add_blind_outputs(s)
+    add_coded_parser(sub, "precision", "shares coded framed per stratum, and kappa")
     args = ap.parse_args(argv)
-    try:
+
+    def action() -> None:
         if args.cmd == "sample":
             key_path = args.key or default_key(args.out)
             rows = pool(args.lexicon, args.corpora)
@@ -271,15 +205,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 counts[r["stratum"]] += 1
             print(f"challenge hits: {len(rows)} ({dict(sorted(counts.items()))})")
             blind, key_rows = sample(rows, args.per_cell, args.seed)
-            _write(args.out, BLIND_COLUMNS, blind)
-            _write(key_path, KEY_COLUMNS, key_rows)
+            write_sheet(args.out, BLIND_COLUMNS, blind)
+            write_sheet(key_path, KEY_COLUMNS, key_rows)
             print(f"{len(blind)} lines -> {args.out}; key -> {key_path}")
         else:
             print(precision(args.key, args.sheets))
-    except MobilizeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-    return 0
+
+    return run(action)
 
 
 if __name__ == "__main__":

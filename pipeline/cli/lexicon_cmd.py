@@ -480,6 +480,12 @@ def sample_cmd(
                       + ", ".join(f"{c} {per_cat.get(c, 0)}" for c in short), soft_wrap=True)
 
 
+_KWIC_HELP = ("Coded KWIC sheets for precision (repeatable, pooled). A line on several sheets "
+              "(two coders' copies of one sheet) counts once, with the judgement of the first "
+              "sheet given that codes it: give the first coder's sheets first. Lines coded "
+              "on two sheets give Cohen's kappa of the precision codes.")
+
+
 @lexicon_app.command("agreement")
 def agreement_cmd(
     sheet: Annotated[Path | None, typer.Argument(help="A coded KWIC sheet from `mobilize lexicon "
@@ -493,8 +499,7 @@ def agreement_cmd(
     codes: Annotated[list[Path] | None, typer.Option("--codes", help="A coder's codes of the "
                                                      "passages; twice for two coders (kappa).",
                                                      show_default=False)] = None,
-    kwic_sheets: Annotated[list[Path] | None, typer.Option("--kwic", help="Coded KWIC sheets "
-                                                           "for precision (repeatable, pooled).",
+    kwic_sheets: Annotated[list[Path] | None, typer.Option("--kwic", help=_KWIC_HELP,
                                                            show_default=False)] = None,
     lexicon: Annotated[Path | None, _LEXICON_OPT] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Recall mode: write "
@@ -510,14 +515,17 @@ def agreement_cmd(
     """Precision, recall, F1 and coder agreement of the lexicon, from coded sheets.
 
     Precision mode (SHEET [SHEET2]): precision per term and category from coded KWIC
-    sheets, and Cohen's kappa when two coders coded the same line_ids.
+    sheets, and Cohen's kappa when two coders coded the same line_ids; each line counts
+    once, with SHEET's judgement (SHEET2 adds only lines SHEET leaves uncoded).
 
     Recall mode (--passages, --codes): the lexicon's real matcher runs over every coded
     passage; a coded expression is found when a match of its category overlaps it. Per
     category: recall overall and per era, precision from --kwic sheets, F1, and with two
     --codes files Cohen's kappa (does the passage hold the category?) and expression
     agreement, each with n and a 95% interval. --out writes the tables and missed.csv
-    (every expression the lexicon missed, for the lexicon's authors).
+    (every expression the lexicon missed, for the lexicon's authors). Two coders' copies of
+    a --kwic sheet are the same lines: each counts once for precision (the first sheet's
+    judgement), and their codes give Cohen's kappa on precision.
 
     Example: mobilize lexicon agreement --passages passages-A.csv --codes codes-A-lin.csv --kwic lexicons/validation/coding-sheet-gwr-national-zh.csv --out recall-A
     """
@@ -588,7 +596,15 @@ def _measure(passages: Path | None, codes: list[Path] | None, kwic_sheets: list[
     from pipeline.errors import MobilizeError
     from pipeline.lexicon import load_lexicon
     from pipeline.match import Matcher
-    from pipeline.recall import measure, read_codes, read_kwic, read_passages, still_counted
+    from pipeline.recall import (
+        is_still_counted,
+        measure,
+        pool_kwic,
+        read_codes,
+        read_kwic,
+        read_passages,
+        still_counted,
+    )
 
     if passages is None:
         raise MobilizeError("--codes needs the passages sheet they code",
@@ -600,15 +616,17 @@ def _measure(passages: Path | None, codes: list[Path] | None, kwic_sheets: list[
     sheet = read_passages(passages)
     cats = [c.id for c in lex.categories]
     coded = [read_codes(c, sheet, cats) for c in codes]
-    lines = [ln for k in kwic_sheets or [] for ln in read_kwic(k)]
+    pool = pool_kwic(read_kwic(k) for k in kwic_sheets or [])
+    lines = pool.lines
     matcher = Matcher(lex)
     judgements = still_counted(lines, matcher)
+    pairs = [(a.judgement, b.judgement) for a, b in pool.pairs if is_still_counted(a, matcher)]
     dropped = sum(ln.judgement.relevant is not None for ln in lines) \
         - sum(j.relevant is not None for j in judgements)
     if dropped:
         err_console.print(f"{dropped} judged KWIC line(s) left out of precision: lexicon "
                           f"{escape(lex.name)} {escape(lex.version)} no longer counts them")
-    return measure(sheet, coded, lex, kwic=judgements, matcher=matcher)
+    return measure(sheet, coded, lex, kwic=judgements, matcher=matcher, kwic_pairs=pairs)
 
 
 def _ci(e: Any) -> str:
@@ -649,6 +667,13 @@ def _print_measurement(m: Any, threshold: float) -> None:
         for c in m.categories:
             agree.add_row(c.category, _ci(c.kappa), _ci(c.expression_agreement))
         console.print(agree)
+    if m.kwic_shared:
+        pk = _measure_table("category", ["kappa"], ids,
+                            f"precision codes of the {m.kwic_shared} KWIC line(s) coded twice")
+        for c in m.categories:
+            pk.add_row(c.category, _ci(c.precision_kappa))
+        pk.add_row("all", _ci(m.precision_kappa), style="bold")
+        console.print(pk)
     eras = _measure_table("category", list(m.eras), ids, "recall per era")
     for c in m.categories:
         eras.add_row(c.category, *(_ci(c.recall_by_era[e]) for e in m.eras))
@@ -656,7 +681,9 @@ def _print_measurement(m: Any, threshold: float) -> None:
     console.print(eras)
     console.print(f"{m.coded} of {m.passages} passage(s) coded by {escape(m.coders[0])}"
                   + (f"; {m.shared} coded by both" if two else "")
-                  + f"; {m.kwic_lines} KWIC judgement(s); {len(m.missed)} missed expression(s)"
+                  + f"; {m.kwic_lines} KWIC judgement(s)"
+                  + (f" ({m.kwic_shared} coded twice)" if m.kwic_shared else "")
+                  + f"; {len(m.missed)} missed expression(s)"
                   + (" (see missed.csv with --out)" if m.missed else ""), soft_wrap=True)
 
 
@@ -751,8 +778,7 @@ def card_cmd(
     passages: Annotated[Path, typer.Option("--passages", help="The coded passages sheet.")],
     codes: Annotated[list[Path], typer.Option("--codes", help="A coder's codes; twice for two "
                                               "coders (kappa).")],
-    kwic_sheets: Annotated[list[Path] | None, typer.Option("--kwic", help="Coded KWIC sheets "
-                                                           "for precision (repeatable).",
+    kwic_sheets: Annotated[list[Path] | None, typer.Option("--kwic", help=_KWIC_HELP,
                                                            show_default=False)] = None,
     lexicon: Annotated[Path | None, _LEXICON_OPT] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="The card (Markdown) to "
@@ -769,7 +795,9 @@ def card_cmd(
 ) -> None:
     """Write the measurement card (Markdown): for the lexicon version used, precision,
     recall and F1 per category with n and 95% intervals, recall per era, kappa with two
-    coders, the corpora coded and the date. With --json, also the same card as JSON: saved
+    coders, the corpora coded and the date. A KWIC line on two --kwic sheets (two coders'
+    copies) counts once, with the first sheet's judgement; the card gives the kappa of their
+    precision codes. With --json, also the same card as JSON: saved
     beside the lexicon as lexicons/mobilize.card.json, the report's methods appendix shows it
     for runs with that lexicon's hash.
 

@@ -84,7 +84,9 @@ def report(
     The end of every `mobilize run` writes the same report; use this after changing the
     periods file, or to rebuild a report. Nothing is re-scored. The folder must be a run
     folder mobilize wrote (its run.json); the report holds the run folder's lock, so it never
-    mixes with a run writing the same folder (exit 3, or --wait SECONDS).
+    mixes with a run writing the same folder (exit 3, or --wait SECONDS). The new report is
+    written beside the folder and swapped in at the end: a failed or interrupted report
+    leaves the earlier one intact.
 
     Example: mobilize report --corpus ../shared/corpora/gwr-national-zh --out reports --discover
     """
@@ -96,9 +98,11 @@ def report(
                                     fix="Give --corpus NAME_OR_PATH (with --out), or --run DIR.")
             run = Path(out) / _corpus_name(corpus)
         from pipeline import store
-        from pipeline.report import write_report
+        from pipeline.report import REPORT_OUTPUTS, write_report
 
         run = Path(os.path.abspath(run))  # (so that `--run .` has a parent and a name)
+        if run.is_symlink():  # the folder it points to is rewritten; the link stays
+            run = run.resolve()
         _check_run_folder(run)
         settings = Settings(out=Path(out), lexicon=lexicon, periods=periods, verbose=verbose,
                             discover=discover)
@@ -106,14 +110,18 @@ def report(
                 _status("building the report") as phase:
             _check_run_folder(run)  # (a run may have replaced it while we waited)
             try:
-                written = write_report(run, settings,
-                                       phase=lambda step: phase(f"building the report: {step}"))
+                # written into a copy of the run folder (tables linked, not copied) that
+                # replaces it at the end: a failed or killed report leaves the earlier one
+                with store.rewrite_dir(run.parent, run.name, drop=REPORT_OUTPUTS) as tmp:
+                    written = write_report(
+                        tmp, settings, phase=lambda step: phase(f"building the report: {step}"))
             except OSError as exc:  # a full disk, a read-only run folder
                 raise MobilizeError(
-                    f"cannot write the report ({exc.strerror or exc}); the tables are unchanged, "
-                    "the report files may be incomplete", path=run,
-                    fix="Free space on that disk (or make the folder writable) and run "
-                        "`mobilize report` again.") from None
+                    f"cannot write the report ({exc.strerror or exc}); the run folder is "
+                    "unchanged (its earlier report included)", path=run,
+                    fix="Free space on that disk (or make the folder and the one above it "
+                        "writable) and run `mobilize report` again.") from None
+            written = [run / p.relative_to(tmp) for p in written]
     if as_json:
         print_json({"run_dir": str(run), "files": [str(p) for p in written]})
     else:
@@ -209,7 +217,7 @@ def compare_cmd(
                                             years=_years(years))
                 side = compare.differences_side_by_side(result.differences, ss.differences)
             phase("writing the comparison (tables, figure)")
-            folder = _write_comparison(result, Path(out) / "compare", roots, top, side,
+            folder = _write_comparison(result, Path(out) / store.COMPARE_DIR, roots, top, side,
                                        tables=tables, settings=settings)
     if as_json:
         print_json({"by": result.by, "a": result.a, "b": result.b, "scope": result.scope,
@@ -230,7 +238,7 @@ def _load_runs(corpora: list[Path], runs: list[Path], settings: Settings,
     (``names``: the corpus names, as ``registry.resolve_corpus`` gives them; default the
     folder names). Several runs are combined (doc ids prefixed with the corpus name). The
     engine runs here, before the comparison and its report: the report never runs the engine."""
-    from pipeline import compare, engine
+    from pipeline import compare, engine, store
 
     tables = [compare.read_run(Path(r)) for r in runs]
     for i, root in enumerate(corpora):
@@ -239,7 +247,7 @@ def _load_runs(corpora: list[Path], runs: list[Path], settings: Settings,
         if progress:
             progress(name)
         s = settings.with_(corpus=root, corpus_name=name,
-                           out=Path(settings.out) / "compare" / "runs", engine="local",
+                           out=Path(settings.out) / store.COMPARE_DIR / "runs", engine="local",
                            report=False)
         result = engine.run_local(s)
         tables.append(compare.read_run(result.run_dir))
