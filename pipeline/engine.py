@@ -970,15 +970,11 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
             results.append(process_batch(plan, cached))
             tick(len(cached))
         t1 = time.perf_counter()
-        sizes = [_file_size(s) for s in fresh]
-        fresh_bytes = sum(sizes)
-        workers = settings.workers if fresh_bytes >= POOL_MIN_BYTES[plan.tokenizer.segmenter] else 1
-        log.info("%s: %d sources, %d unchanged (from the caches), %d to process (%.1f MB) "
+        workers, batches = pool_batches(plan, fresh)  # (one rule for both engines)
+        log.info("%s: %d sources, %d unchanged (from the caches), %d to process in %d batch(es) "
                  "on %d worker(s); lexicon %s %s; %s", plan.corpus_name, total, len(cached),
-                 len(fresh), fresh_bytes / 1e6, workers, plan.lexicon.name,
+                 len(fresh), len(batches), workers, plan.lexicon.name,
                  plan.lexicon.version, plan.tokenizer.segmenter)
-        batches = (balanced_batches(fresh, settings, sizes) if workers > 1
-                   else make_batches(fresh, settings))
         results += run_batches(plan, batches, workers, tick)
         t_batches = time.perf_counter() - t1
         tables = assemble(plan, results)
