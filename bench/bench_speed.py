@@ -267,8 +267,9 @@ def target_rs_floor(base: Path, userdict: Path, sizes: list[float], repeat: int,
     if len(seen) > 1 and seen[-1][0] > seen[0][0]:
         (m0, f0, r0), (m1, f1, r1) = seen[0], seen[-1]
         df, dr = (f1 - f0) / (m1 - m0), (r1 - r0) / (m1 - m0)
+        share = f"{df / dr:.0%}" if dr > 0 and df > 0 else "not measurable (noise)"
         print(f"    per further MB ({m0:.0f} -> {m1:.0f} MB): floor {df:.3f} s/MB, run "
-              f"{dr:.3f} s/MB: the run's marginal speed is {df / dr:.0%} of the floor's; fixed "
+              f"{dr:.3f} s/MB: the run's marginal speed is {share} of the floor's; fixed "
               f"costs (the time at 0 MB, extrapolated): floor {f0 - df * m0:.2f} s, run "
               f"{r0 - dr * m0:.2f} s (not a target: it shows fixed vs per-MB cost)", flush=True)
     return results
