@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping
 from re import _compiler, _parser  # type: ignore[attr-defined]
 from re import _constants as _c  # type: ignore[attr-defined]
-from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import ahocorasick
