@@ -10,10 +10,12 @@ cache has seen:
    (``jieba.load_userdict`` with the lexicon's literal terms, ``jieba.lcut`` per document,
    a ``Counter``; jieba's own dictionary cache warm, as on a researcher's second try).
    Target: >= 1.5x on gwr-national-zh, >= 1.2x on each corpus.
-2. **jieba-rs end to end vs the jieba-rs floor** on ``--rs-mb`` MB (default 10) of generated,
-   distinct documents: ``mobilize run --segmenter jieba-rs`` against a process that only
+2. **jieba-rs end to end vs the jieba-rs floor** on ``--rs-mb`` MB (default 10 and 100) of
+   generated, distinct documents: ``mobilize run --segmenter jieba-rs`` against a process that only
    reads, decodes and cuts the same files with jieba-rs (the lexicon's terms added) on the
-   same 2 worker processes. Target: the run reaches >= 60% of the floor's speed.
+   same 2 worker processes. Target: the run reaches >= 60% of the floor's speed, at each
+   size. With two sizes it also prints what each further MB costs the run and the floor
+   (their marginal speeds) and the fixed costs this implies (the time at 0 MB).
 3. **jieba, 2 workers vs one ``jieba.lcut`` process** on ``--jieba-mb`` MB (default 20):
    ``mobilize run --segmenter jieba --workers 2`` against one process calling ``jieba.lcut``
    per document (jieba's dictionary cache warm). The baseline is cut in two halves of the
@@ -28,7 +30,7 @@ with other work: read each figure with its load.
 With ``--agreement`` it also prints how often jieba and jieba-rs tokenise the shared corpora
 alike (the figures docs/engine.md states for the default segmenter).
 
-Usage: python bench/bench_speed.py [--quick] [--repeat 3] [--rs-mb 10] [--jieba-mb 20]
+Usage: python bench/bench_speed.py [--quick] [--repeat 3] [--rs-mb 10,100] [--jieba-mb 20]
        [--only 1|2|3 ...] [--agreement]
 ``--quick`` measures smaller sizes (3 MB and 6 MB, one repetition): a smoke test of the
 bench, not the issue's figures.
@@ -227,34 +229,50 @@ def target_first_run(base: Path, userdict: Path, repeat: int) -> list[tuple[str,
     return results
 
 
-def target_rs_floor(base: Path, userdict: Path, mb: float, repeat: int,
+def target_rs_floor(base: Path, userdict: Path, sizes: list[float], repeat: int,
                     workers: int) -> list[tuple[str, bool]]:
+    """Target 2 at each size of ``sizes`` (MB); with two sizes or more, also the marginal
+    speeds between the smallest and the largest (what each further MB costs the run and the
+    floor), which separates the run's fixed costs from its cost per MB."""
     floor = base / "floor.py"
     floor.write_text(FLOOR, encoding="utf-8")
-    print(f"\n[2] jieba-rs end to end vs the jieba-rs floor, {workers} workers, {mb:.0f} MB of "
-          f"distinct documents; load before {load()}", flush=True)
-    ratios, t_runs, t_floors, size = [], [], [], 0
-    for i in range(repeat):
-        corpus = base / f"rs-{i}" / "corpus"
-        files, size = build_corpus(corpus, mb, seed=100 + i)
-        listing = base / f"rs-{i}" / "files.txt"
-        listing.write_text("\n".join(map(str, files)), encoding="utf-8")
-        t_floor, _ = timed([PY, str(floor), str(userdict), str(listing), str(workers)])
-        t_run, man = mobilize_run(base, f"rs-{i}", corpus, "--segmenter", "jieba-rs",
-                                  "--workers", str(workers))
-        assert man["stats"]["segmented"] == len(files), man["stats"]
-        t_runs.append(t_run)
-        t_floors.append(t_floor)
-        ratios.append(t_floor / t_run)
-        shutil.rmtree(base / f"rs-{i}", ignore_errors=True)
-    ratio = statistics.median(ratios)
-    mbs = size / 1e6
-    print(f"    floor {statistics.median(t_floors):.2f} s = {mbs / statistics.median(t_floors):.1f}"
-          f" MB/s; run {statistics.median(t_runs):.2f} s = {mbs / statistics.median(t_runs):.1f}"
-          f" MB/s; the run reaches {ratio:.0%} of the floor (pairs: "
-          f"{', '.join(f'{r:.0%}' for r in ratios)}; target >= 60%) {verdict(ratio, 0.6)}; "
-          f"load {load()}", flush=True)
-    return [(f"jieba-rs {mb:.0f} MB vs floor", ratio >= 0.6)]
+    results: list[tuple[str, bool]] = []
+    seen: list[tuple[float, float, float]] = []  # (MB, floor s, run s), medians
+    for mb in sizes:
+        print(f"\n[2] jieba-rs end to end vs the jieba-rs floor, {workers} workers, {mb:.0f} MB "
+              f"of distinct documents; load before {load()}", flush=True)
+        ratios, t_runs, t_floors, size = [], [], [], 0
+        for i in range(repeat):
+            corpus = base / f"rs-{i}" / "corpus"
+            files, size = build_corpus(corpus, mb, seed=100 + i)
+            listing = base / f"rs-{i}" / "files.txt"
+            listing.write_text("\n".join(map(str, files)), encoding="utf-8")
+            t_floor, _ = timed([PY, str(floor), str(userdict), str(listing), str(workers)])
+            t_run, man = mobilize_run(base, f"rs-{i}", corpus, "--segmenter", "jieba-rs",
+                                      "--workers", str(workers))
+            assert man["stats"]["segmented"] == len(files), man["stats"]
+            t_runs.append(t_run)
+            t_floors.append(t_floor)
+            ratios.append(t_floor / t_run)
+            shutil.rmtree(base / f"rs-{i}", ignore_errors=True)
+        ratio = statistics.median(ratios)
+        mbs = size / 1e6
+        tf, tr = statistics.median(t_floors), statistics.median(t_runs)
+        seen.append((mbs, tf, tr))
+        print(f"    floor {tf:.2f} s = {mbs / tf:.1f} MB/s; run {tr:.2f} s = {mbs / tr:.1f} MB/s; "
+              f"the run reaches {ratio:.0%} of the floor (pairs: "
+              f"{', '.join(f'{r:.0%}' for r in ratios)}; target >= 60%) {verdict(ratio, 0.6)}; "
+              f"load {load()}", flush=True)
+        results.append((f"jieba-rs {mb:.0f} MB vs floor", ratio >= 0.6))
+    if len(seen) > 1 and seen[-1][0] > seen[0][0]:
+        (m0, f0, r0), (m1, f1, r1) = seen[0], seen[-1]
+        df, dr = (f1 - f0) / (m1 - m0), (r1 - r0) / (m1 - m0)
+        share = f"{df / dr:.0%}" if dr > 0 and df > 0 else "not measurable (noise)"
+        print(f"    per further MB ({m0:.0f} -> {m1:.0f} MB): floor {df:.3f} s/MB, run "
+              f"{dr:.3f} s/MB: the run's marginal speed is {share} of the floor's; fixed "
+              f"costs (the time at 0 MB, extrapolated): floor {f0 - df * m0:.2f} s, run "
+              f"{r0 - dr * m0:.2f} s (not a target: it shows fixed vs per-MB cost)", flush=True)
+    return results
 
 
 def target_jieba(base: Path, mb: float, workers: int) -> list[tuple[str, bool]]:
@@ -330,7 +348,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true",
                     help="smaller sizes (3 MB, 6 MB) and one repetition: a smoke test")
     ap.add_argument("--repeat", type=int, default=None, help="pairs per figure (default 3)")
-    ap.add_argument("--rs-mb", type=float, default=None, help="target 2's size (default 10)")
+    ap.add_argument("--rs-mb", default=None,
+                    help="target 2's sizes in MB, comma-separated (default 10,100: the target "
+                         "at 10 MB and at 100 MB, and what each further MB costs)")
     ap.add_argument("--jieba-mb", type=float, default=None, help="target 3's size (default 20)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--only", choices=("1", "2", "3"), action="append",
@@ -340,7 +360,8 @@ def main() -> None:
                          "alone, or with the targets given by --only)")
     args = ap.parse_args()
     repeat = args.repeat or (1 if args.quick else 3)
-    rs_mb = args.rs_mb or (3.0 if args.quick else 10.0)
+    rs_mb = ([float(x) for x in args.rs_mb.split(",") if x.strip()] if args.rs_mb
+             else [3.0] if args.quick else [10.0, 100.0])
     jieba_mb = args.jieba_mb or (6.0 if args.quick else 20.0)
     only = set(args.only or (() if args.agreement else ("1", "2", "3")))
     print(f"bench_speed: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "

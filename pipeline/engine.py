@@ -944,13 +944,10 @@ def _process(plan: RunPlan, tick: Callable[[int], None] | None = None,
     """Every document of ``plan``: unchanged ones answered from the caches in this process, the
     rest in this process too below ``POOL_MIN_BYTES`` of input, else on a pool of
     ``settings.workers``. With ``small_only``, None instead of starting a pool."""
-    settings = plan.settings
     hit = [is_cached(plan, s) for s in plan.sources]
     cached = [s for s, h in zip(plan.sources, hit, strict=True) if h]
     fresh = [s for s, h in zip(plan.sources, hit, strict=True) if not h]
-    sizes = [_file_size(s) for s in fresh]
-    fresh_bytes = sum(sizes)
-    workers = settings.workers if fresh_bytes >= POOL_MIN_BYTES[plan.tokenizer.segmenter] else 1
+    workers, batches = pool_batches(plan, fresh)  # (one rule for both engines)
     if small_only and workers > 1:
         return None
     results = []
@@ -958,12 +955,10 @@ def _process(plan: RunPlan, tick: Callable[[int], None] | None = None,
         results.append(process_batch(plan, cached))
         if tick:
             tick(len(cached))
-    log.info("%s: %d sources, %d unchanged (from the caches), %d to process (%.1f MB) "
+    log.info("%s: %d sources, %d unchanged (from the caches), %d to process in %d batch(es) "
              "on %d worker(s); lexicon %s %s; %s", plan.corpus_name, len(plan.sources),
-             len(cached), len(fresh), fresh_bytes / 1e6, workers, plan.lexicon.name,
+             len(cached), len(fresh), len(batches), workers, plan.lexicon.name,
              plan.lexicon.version, plan.tokenizer.segmenter)
-    batches = (balanced_batches(fresh, settings, sizes) if workers > 1
-               else make_batches(fresh, settings))
     return results + run_batches(plan, batches, workers, tick)
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping
 from re import _compiler, _parser  # type: ignore[attr-defined]
 from re import _constants as _c  # type: ignore[attr-defined]
 from typing import Any, NamedTuple
@@ -81,11 +82,8 @@ class Matcher:
                 else:
                     self._patterns.append((ci, _PatternScanner(re.compile(t.pattern)), t.text))
         # The anchors of patterns searched near them ride along in the same automaton pass.
-        anchored: dict[str, list[int]] = {}
-        for pi, (_ci, scanner, _label) in enumerate(self._patterns):
-            if scanner.anchored:
-                for a in scanner.anchors:
-                    anchored.setdefault(a, []).append(pi)
+        anchored: set[str] = {a for _ci, scanner, _label in self._patterns if scanner.anchored
+                              for a in scanner.anchors}
         self._automaton: ahocorasick.Automaton | None = None
         if owners or anchored:
             # The automaton runs over the UTF-8 bytes of the text, seen as a latin-1 string
@@ -96,7 +94,7 @@ class Matcher:
             for text in sorted(set(owners) | set(anchored)):
                 key = text.encode("utf-8").decode("latin-1")
                 auto.add_word(key, (len(text), text, tuple(owners.get(text, ())),
-                                    tuple(anchored.get(text, ()))))
+                                    text in anchored))
             auto.make_automaton()
             self._automaton = auto
 
@@ -110,13 +108,16 @@ class Matcher:
         (pattern search, resolution, ``Hit``) then works in characters: no second conversion.
         """
         per_cat: dict[int, list[_Candidate]] = {}
-        anchor_hits: dict[int, list[tuple[int, str]]] = {}  # pattern -> (char start, anchor)
+        # anchor -> its char starts, ascending (a term's starts come in the order of its ends):
+        # gathered once per occurrence, however many patterns share the anchor
+        at: dict[str, list[int]] = {}
         if self._automaton is not None and text:
             data = text.encode("utf-8")
             leads = data.translate(_CHAR_STARTS).count  # leads(1, i, j): characters in data[i:j]
             get = per_cat.get
             byte = char = 0
-            for end, (clen, term, cis, pis) in self._automaton.iter(data.decode("latin-1")):
+            get_at = at.get
+            for end, (clen, term, cis, is_anchor) in self._automaton.iter(data.decode("latin-1")):
                 end += 1
                 if end != byte:  # several terms can end at one place
                     char += leads(1, byte, end)
@@ -130,13 +131,17 @@ class Matcher:
                             per_cat[ci] = [cand]
                         else:
                             lst.append(cand)
-                for pi in pis:
-                    anchor_hits.setdefault(pi, []).append((start, term))
-        for pi, (ci, scanner, label) in enumerate(self._patterns):
+                if is_anchor:
+                    starts = get_at(term)
+                    if starts is None:
+                        at[term] = [start]
+                    else:
+                        starts.append(start)
+        for ci, scanner, label in self._patterns:
             if not scanner.anchored:
                 spans = scanner.spans(text)
-            elif pi in anchor_hits:
-                spans = scanner.spans_near(text, anchor_hits[pi])
+            elif any(a in at for a in scanner.anchors):
+                spans = scanner.spans_at(text, at)
             else:
                 continue
             if spans:
@@ -246,6 +251,7 @@ class _PatternScanner:
         self.width: int | None = None
         self.mode = "whole"
         self._near: dict[str, tuple[int | None, ...]] = {}  # anchor -> its start rules
+        self._at_anchor = False  # every match starts where one of its anchors does
         try:
             tree = _parser.parse(rx.pattern, rx.flags)
             lo, hi = tree.getwidth()
@@ -264,6 +270,7 @@ class _PatternScanner:
             self.mode = "window"
             self._near = {a: (hi - len(a) if off is None else min(off, hi - len(a)),)
                           for a, off in offsets.items()}
+            self._at_anchor = all(rule == (0,) for rule in self._near.values())
         elif lo > 0 and _newline_free(items, rx.flags):
             self.mode = "line"
         elif lo > 0:
@@ -284,13 +291,39 @@ class _PatternScanner:
             if self.anchors and not any(a in text for a in self.anchors):
                 return []
             return self._finditer(text)
-        found: list[tuple[int, str]] = []
+        at: dict[str, list[int]] = {}
         for a in self.anchors:
             i = text.find(a)
             while i != -1:
-                found.append((i, a))
+                at.setdefault(a, []).append(i)
                 i = text.find(a, i + 1)
-        return self.spans_near(text, found)
+        return self.spans_at(text, at)
+
+    def spans_at(self, text: str, at: Mapping[str, list[int]]) -> list[tuple[int, int]]:
+        """``spans`` given the starts of the anchors in ``text`` (``at``: anchor -> its starts,
+        ascending; other keys are ignored).
+
+        A pattern all of whose matches start at their anchor (most window patterns: a literal
+        after lookbehinds, or first) is tried once at each distinct start, in order; other
+        patterns go through ``spans_near``."""
+        if self._at_anchor:
+            lists = [at[a] for a in self.anchors if a in at]
+            if not lists:
+                return []
+            starts = lists[0] if len(lists) == 1 else sorted(set().union(*lists))
+            if len(starts) > len(text) * self._STARTS_PER_CHAR:
+                return self._finditer(text)
+            out: list[tuple[int, int]] = []
+            match = self.rx.match
+            pos = 0  # the end of the last match: starts before it lie inside it
+            for i in starts:
+                if i >= pos:
+                    m = match(text, i)
+                    if m is not None:  # (never empty: window patterns have width >= 1)
+                        pos = m.end()
+                        out.append((i, pos))
+            return out
+        return self.spans_near(text, [(i, a) for a in self.anchors for i in at.get(a, ())])
 
     def spans_near(self, text: str, anchors: list[tuple[int, str]]) -> list[tuple[int, int]]:
         """``spans`` given every occurrence (start, anchor) of the anchors in ``text``."""
@@ -324,9 +357,13 @@ class _PatternScanner:
 
     def _spans_in_lines(self, text: str, anchors: list[tuple[int, str]]) -> list[tuple[int, int]]:
         lines: set[tuple[int, int]] = set()
-        for i, _a in anchors:
+        ls = le = -1  # the last line taken: occurrences inside it need no search
+        for i, _a in sorted(anchors):
+            if ls <= i < le:
+                continue
             end = text.find("\n", i)
-            lines.add((text.rfind("\n", 0, i) + 1, len(text) if end == -1 else end + 1))
+            ls, le = text.rfind("\n", 0, i) + 1, len(text) if end == -1 else end + 1
+            lines.add((ls, le))
         out: list[tuple[int, int]] = []
         for ls, le in sorted(lines):
             out.extend((m.start(), m.end()) for m in self.rx.finditer(text, ls, le)

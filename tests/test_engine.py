@@ -342,6 +342,31 @@ def test_the_pool_is_used_only_from_the_size_where_it_pays(
     assert engine.pool_batches(one, one.sources)[0] == 1
 
 
+def test_run_local_takes_its_workers_and_batches_from_pool_batches(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One pool rule for both engines: ``run_local`` runs exactly the workers and batches that
+    ``pool_batches`` (the Prefect flow's choice) gives for the documents no cache answers."""
+    from pipeline import engine
+
+    corpus = _copy_corpus(shared_corpus("npc-resolutions-gwr-zh"), tmp_path / "corpus")
+    asked: list[int] = []
+    ran: list[tuple[int, list[int]]] = []
+    real_run = engine.run_batches
+
+    def pool(plan, fresh):  # type: ignore[no-untyped-def]
+        asked.append(len(fresh))
+        return 2, tuple((s,) for s in fresh)  # one document a batch: unlike either rule
+
+    def run(plan, batches, workers, progress=None):  # type: ignore[no-untyped-def]
+        ran.append((workers, [len(b) for b in batches]))
+        return real_run(plan, batches, 1, progress)
+
+    monkeypatch.setattr(engine, "pool_batches", pool)
+    monkeypatch.setattr(engine, "run_batches", run)
+    run_local(_settings(tmp_path, corpus, workers=2))
+    assert asked == [20] and ran == [(2, [1] * 20)]
+
+
 def test_a_batch_flushes_its_rows_to_arrow_as_it_goes_with_the_same_tables(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A large batch (all the cached documents of a re-run) moves its rows into Arrow tables
