@@ -175,6 +175,8 @@ def write_report(run_dir: Path, settings: Settings, *,
                          timelines=timelines, card=card, era_recall=era_recall)
     finally:
         clock.lap("figures, tables, html, md")
+    if not era_recall.files:  # (a report rebuilt without a matching card: no stale table)
+        (run_dir / "tables" / "era_recall.csv").unlink(missing_ok=True)
     say("explorer (explore.html)")
     from pipeline.explore import report_rates, write_explorer
 

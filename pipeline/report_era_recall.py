@@ -297,12 +297,12 @@ class EraRecallParts:
     warnings: list[str] = field(default_factory=list)
 
 
-def unknown_text(note: str) -> str:
-    """The one sentence of a report whose lexicon has no matching card."""
-    return ("Recall by era of these trends is unknown: no measurement card matches this run's "
-            "lexicon, so the report cannot say how much of each category's wording the lexicon "
-            "finds in each era, nor whether part of a rise or fall over the years is vocabulary "
-            f"change. ({note.strip()})")
+def unknown_text(note: str, why: str = "no measurement card matches this run's lexicon") -> str:
+    """The one sentence of a report whose era recall is unknown (``why``; ``note``: the
+    methods appendix's note on the card, or what is wrong with it)."""
+    return (f"Recall by era of these trends is unknown: {why}, so the report cannot say how "
+            "much of each category's wording the lexicon finds in each era, nor whether part "
+            f"of a rise or fall over the years is vocabulary change. ({note.strip()})")
 
 
 def era_recall_parts(note: CardNote | None, card_file: Path | None, documents: pd.DataFrame,
@@ -324,8 +324,8 @@ def era_recall_parts(note: CardNote | None, card_file: Path | None, documents: p
         table = era_recall_table(card, documents)
     except MobilizeError as exc:
         out.trend_text.append(unknown_text(
-            f"The measurement card {card_file.name} has no readable recall per era: "
-            f"{exc.problem.rstrip('.')}."))
+            f"The measurement card {card_file.name}: {exc.problem.rstrip('.')}.",
+            why="the measurement card of this lexicon holds no readable recall per era"))
         return out
     labels = labels or {}
     docs = documents_by_era(documents, card.eras)
