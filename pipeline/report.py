@@ -181,7 +181,8 @@ def write_report(run_dir: Path, settings: Settings, *,
     from pipeline.explore import report_rates, write_explorer
 
     written = sorted([*written, write_explorer(run_dir, settings, run=run, lexicon=lexicon,
-                                               computed=report_rates(analysis.tables))])
+                                               computed=report_rates(analysis.tables),
+                                               era_recall=era_recall.lines)])
     clock.lap("explorer")
     return written
 

@@ -312,6 +312,14 @@ def test_the_report_shows_the_project_cards_recall_by_era_beside_the_trends(
     assert '<section id="era-recall">' in html and '<a id="era-recall"></a>' in md
     for c, a, b in expected:
         assert f"recall {'before 1992' if a == 'pre-1992' else 'in ' + a}" in html
+    # the explorer: the same line under the rates chart of each category
+    page = (npc_run / "explore.html").read_text(encoding="utf-8")
+    start = page.index('<script type="application/json" id="explore-data">')
+    data = json.loads(page[page.index(">", start) + 1:page.index("</script>", start)])
+    assert set(data["era_recall"]) == {c["category"] for c in cats}
+    f5 = data["era_recall"]["F5_peaceful_development"]
+    assert f5.startswith("Held-out recall of this category by era") and f5 in md.replace("\\", "")
+    assert 'id="rates-era"' in page
     # its sheet in the workbook, the CSV's rows; byte-identical on a second report
     wb = openpyxl.load_workbook(npc_run / "tables" / "report.xlsx", read_only=True)
     assert "era_recall" in wb.sheetnames
