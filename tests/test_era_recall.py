@@ -418,3 +418,46 @@ def test_the_count_models_are_fitted_on_one_row_per_document() -> None:
     assert with_units["p_value"] == pytest.approx(gq.pvalues[1], rel=1e-6)
     assert with_units["rr_ci_low"] == pytest.approx(
         np.exp(gq.params[1] - 1.959963984540054 * gq.bse[1]), rel=1e-6)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_explorer_shows_the_chosen_categorys_era_recall_under_its_chart(
+        npc_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In headless Chromium (as tests/test_explore_browser.py): the line under the rates chart
+    is the report's line for the category picked, and hidden for a single term."""
+    from tests.test_browser import CHROMIUM_ARGS, _chromium
+
+    executable = _chromium()
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="Playwright for Python is not installed")
+    if not (npc_run / "explore.html").is_file():
+        _report(npc_run, monkeypatch)
+    page_file = npc_run / "explore.html"
+    text = page_file.read_text(encoding="utf-8")
+    start = text.index('<script type="application/json" id="explore-data">')
+    lines = json.loads(text[text.index(">", start) + 1:text.index("</script>", start)])[
+        "era_recall"]
+    if not lines:
+        pytest.skip("no measurement card matches the project lexicon (see the test above)")
+    errors: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(page_file.as_uri(), wait_until="load")
+            page.wait_for_function("window.__explorerReady === true")
+            page.select_option("#kind", "category")
+            for cid in ("F5_peaceful_development", "D_social_security"):
+                label = page.eval_on_selector(
+                    "#category", "(s, id) => Array.from(s.options).find(o => "
+                    "o.textContent.startsWith(id + ' ')).textContent", cid)
+                page.select_option("#category", label=label)
+                assert page.text_content("#rates-era") == lines[cid]
+                assert page.is_visible("#rates-era")
+            page.select_option("#kind", "term")
+            assert not page.is_visible("#rates-era")
+        finally:
+            browser.close()
+    assert errors == []

@@ -95,7 +95,8 @@
       "interval resamples " + basis + "." + (state.scope !== "all" ? " Tokens are those of the passages." : "") +
       (state.kind === "term" ? " Groups where the term never occurs and that have no tokens are left out." : "");
     // the category's held-out recall per era from the measurement card (as the report's trends)
-    var era = state.kind === "category" ? (D.era_recall || {})[D.categories[state.subject].id] : "";
+    var cat = state.kind === "category" ? D.categories[state.subject] : null;
+    var era = cat ? (D.era_recall || {})[cat.id] : "";
     $("rates-era").textContent = era || ""; $("rates-era").hidden = !era;
     var tb = $("rates-table").tBodies[0]; clear(tb);
     rows.forEach(function (r) {
