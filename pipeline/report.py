@@ -164,7 +164,7 @@ def write_report(run_dir: Path, settings: Settings, *,
     discovery = _discovery(run_dir, settings) if settings.discover else {"off": DISCOVERY_OFF}
     clock.lap("discovery")
     card = _measurement_card(run, lexicon)
-    era_recall = _era_recall(run, lexicon, card, analysis)
+    era_recall = _era_recall(run, lexicon, card, analysis, settings.seed)
     from pipeline.report_era_recall import annotate_timelines
 
     annotate_timelines(timelines, era_recall)
@@ -175,8 +175,9 @@ def write_report(run_dir: Path, settings: Settings, *,
                          timelines=timelines, card=card, era_recall=era_recall)
     finally:
         clock.lap("figures, tables, html, md")
-    if not era_recall.files:  # (a report rebuilt without a matching card: no stale table)
-        (run_dir / "tables" / "era_recall.csv").unlink(missing_ok=True)
+    for stale in ("era_recall", "era_recall_adjusted"):  # (a report rebuilt without a card)
+        if stale not in era_recall.files:
+            (run_dir / "tables" / f"{stale}.csv").unlink(missing_ok=True)
     say("explorer (explore.html)")
     from pipeline.explore import report_rates, write_explorer
 
@@ -218,13 +219,14 @@ def _card_file(run: compare.RunTables, lexicon: Lexicon | None) -> Path | None:
 
 
 def _era_recall(run: compare.RunTables, lexicon: Lexicon | None, card: CardNote,
-                analysis: Analysis) -> EraRecallParts:
+                analysis: Analysis, seed: int) -> EraRecallParts:
     """Each category's held-out recall per era beside its trend, from the card of the run's
     lexicon (``pipeline.report_era_recall``); the era recall is unknown without one."""
     from pipeline.report_era_recall import era_recall_parts
 
     return era_recall_parts(card, _card_file(run, lexicon), run.documents,
-                            analysis.tables.get("trends"), analysis.labels)
+                            analysis.tables.get("trends"), analysis.labels, scores=run.scores,
+                            seed=seed)
 
 
 class _Clock:

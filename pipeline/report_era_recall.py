@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from pipeline.errors import MobilizeError
@@ -307,11 +308,13 @@ def unknown_text(note: str, why: str = "no measurement card matches this run's l
 
 def era_recall_parts(note: CardNote | None, card_file: Path | None, documents: pd.DataFrame,
                      trends: pd.DataFrame | None = None,
-                     labels: Mapping[str, str] | None = None) -> EraRecallParts:
+                     labels: Mapping[str, str] | None = None, *,
+                     scores: pd.DataFrame | None = None, seed: int = 0) -> EraRecallParts:
     """The report's era recall for a run: from the card at ``card_file`` when ``note`` (the
     methods appendix's ``card_for_run``) found it matching the run's lexicon hash; otherwise
     one sentence saying that the era recall of the trends is unknown, and why. Never raises
-    for a bad card (the sentence says what is wrong)."""
+    for a bad card (the sentence says what is wrong). With ``scores`` (the run's scores.csv)
+    also the sensitivity view ``adjusted_rates`` (seeded with ``seed``)."""
     out = EraRecallParts()
     if note is None or note.card is None or card_file is None:
         why = note.note if note is not None and note.note else \
@@ -389,6 +392,24 @@ def era_recall_parts(note: CardNote | None, card_file: Path | None, documents: p
     out.text.append("Table: tables/era_recall.csv (one row per category and era).")
     out.tables.append(("recall by era beside each category's trend",
                        pd.DataFrame(display)))
+    if scores is not None and len(spanned):
+        adj = adjusted_rates(documents, scores, card, seed=seed)
+        out.files["era_recall_adjusted"] = adj
+        out.text.append(
+            "Sensitivity only, never the counted rates: each era's pooled rate over the whole "
+            "text divided by the category's recall in that era (what the rate would be if the "
+            "lexicon found every expression, were the card's recall that of this corpus), "
+            "with a 95% interval from a seeded parametric bootstrap (the era's documents "
+            "resampled, the recall drawn from its Jeffreys posterior Beta(found + 1/2, n - "
+            "found + 1/2)); only where the recall is estimable. The counted rates and their "
+            "trends above are the results; table: tables/era_recall_adjusted.csv.")
+        shown = adj[adj["adjusted_rate_per_10k"].notna()]
+        out.tables.append(("SENSITIVITY, not the counted rates: rate per 10k divided by the "
+                           "era's recall", shown[["category", "era", "documents", "count",
+                                                  "rate_per_10k", "ci_low", "ci_high",
+                                                  "recall", "recall_n",
+                                                  "adjusted_rate_per_10k", "adjusted_low",
+                                                  "adjusted_high"]].reset_index(drop=True)))
     out.trend_text.append(
         f"Beside each trend: the category's held-out recall per era (below: {TITLE}); "
         + (f"{len(out.warnings)} categor{'y' if len(out.warnings) == 1 else 'ies'} "
@@ -413,7 +434,84 @@ def annotate_timelines(parts: Any, era: EraRecallParts) -> None:
             part.text.append(line)
 
 
-__all__ = ["CardEras", "ERA_COLUMNS", "EraEstimate", "EraRecallParts", "KEY", "MAX_GAP",
+__all__ = ["ADJUSTED_COLUMNS", "CardEras", "ERA_COLUMNS", "adjusted_rates", "EraEstimate", "EraRecallParts", "KEY", "MAX_GAP",
            "MIN_EXPRESSIONS", "POOLED", "TITLE", "annotate_timelines", "category_warnings",
            "documents_by_era", "era_cell", "era_phrase", "era_recall_parts", "era_recall_table",
            "era_years", "read_era_estimates", "unknown_text", "warning_text"]
+
+
+# --------------------------------------------------------------------------- sensitivity
+
+ADJUSTED_COLUMNS = ["dimension", "category", "era", "documents", "count", "tokens",
+                    "rate_per_10k", "ci_low", "ci_high", "recall", "recall_n",
+                    "adjusted_rate_per_10k", "adjusted_low", "adjusted_high", "note"]
+
+
+def adjusted_rates(documents: pd.DataFrame, scores: pd.DataFrame, card: CardEras, *,
+                   seed: int, n_boot: int = 1000) -> pd.DataFrame:
+    """A sensitivity view, never the counted rates: per category and era the run spans,
+    the pooled rate over the whole text divided by the category's recall in that era.
+
+    The interval propagates both uncertainties by a seeded parametric bootstrap: each of
+    ``n_boot`` replicates pairs a resample of the era's documents
+    (``compare.bootstrap_rates``, documents only) with a draw of the recall from its
+    Jeffreys posterior Beta(found + 1/2, n - found + 1/2); the interval is the 2.5th-97.5th
+    percentile of rate / recall. Eras whose recall is not estimable (fewer than
+    ``MIN_EXPRESSIONS`` coded expressions) get no adjusted rate (``note`` says so). Rows in
+    the card's category order, eras in time order."""
+    from pipeline import compare
+
+    counts, tokens = compare.doc_matrix(documents, scores, "all")
+    years = pd.to_numeric(documents["year"], errors="coerce").to_numpy(dtype=float,
+                                                                       na_value=float("nan"))
+    est = {(e.category, e.era): e for e in card.estimates}
+    cols = list(counts.columns)
+    rows = []
+    for k, era in enumerate(card.eras):
+        span = era_years(era)
+        if span is None:
+            continue
+        lo, hi = span
+        mask = ~pd.isna(years)
+        if lo is not None:
+            mask &= years >= lo
+        if hi is not None:
+            mask &= years <= hi
+        if not mask.any():
+            continue
+        c, t = counts.to_numpy()[mask], tokens.to_numpy()[mask]
+        total = float(t.sum())
+        rate = c.sum(axis=0) / total * 10_000 if total > 0 else [float("nan")] * len(cols)
+        reps = compare.bootstrap_rates(c, t, n_boot=n_boot, rng=np.random.default_rng([seed, k]))
+        for j, (dim, cat) in enumerate(cols):
+            e = est.get((cat, era))
+            r_lo, r_hi = (np.nanpercentile(reps[:, j], [2.5, 97.5]) if np.isfinite(reps[:, j]).any()
+                          else (float("nan"), float("nan")))
+            row = {"dimension": dim, "category": cat, "era": era, "documents": int(mask.sum()),
+                   "count": int(c[:, j].sum()), "tokens": int(total),
+                   "rate_per_10k": float(rate[j]), "ci_low": float(r_lo), "ci_high": float(r_hi),
+                   "recall": e.recall if e is not None else float("nan"),
+                   "recall_n": e.n if e is not None else 0,
+                   "adjusted_rate_per_10k": float("nan"), "adjusted_low": float("nan"),
+                   "adjusted_high": float("nan"), "note": ""}
+            if e is None or not e.estimable or not e.recall:
+                row["note"] = ("no card estimate" if e is None else
+                               f"recall not estimable (n = {e.n}): no adjusted rate"
+                               if not e.estimable else "recall 0: no adjusted rate")
+            else:
+                found = e.found if e.found is not None else round(e.recall * e.n)
+                draws = np.random.default_rng([seed, k, j, 1]).beta(
+                    found + 0.5, e.n - found + 0.5, size=n_boot)
+                adj = reps[:, j] / draws
+                a_lo, a_hi = np.nanpercentile(adj, [2.5, 97.5])
+                row.update(adjusted_rate_per_10k=float(rate[j]) / e.recall,
+                           adjusted_low=float(a_lo), adjusted_high=float(a_hi))
+            rows.append(row)
+    out = pd.DataFrame(rows, columns=ADJUSTED_COLUMNS)
+    rank = {d: i for i, d in enumerate(_DIMENSIONS)}
+    order = {e: i for i, e in enumerate(card.eras)}
+    if len(out):
+        out = out.sort_values(["dimension", "category", "era"], key=lambda s: (
+            s.map(rank).fillna(len(rank)) if s.name == "dimension" else
+            s.map(order) if s.name == "era" else s), kind="mergesort").reset_index(drop=True)
+    return out

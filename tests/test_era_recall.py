@@ -217,6 +217,43 @@ def test_without_a_matching_card_the_era_recall_is_unknown_said_once(tmp_path: P
     assert not parts.files
 
 
+def test_the_sensitivity_view_divides_each_eras_rate_by_its_recall(tmp_path: Path) -> None:
+    from pipeline.report_era_recall import adjusted_rates
+
+    card = read_era_estimates(_write(tmp_path, _card(CATS)))
+    docs = pd.DataFrame({"doc_id": ["a", "b", "c", "d"],
+                         "year": pd.array([1985, 1988, 2000, 2015], dtype="Int64"),
+                         "tokens": [10_000, 30_000, 20_000, 5_000]})
+    scores = pd.DataFrame({"doc_id": ["a", "b", "c", "d"] * 2, "scope": "all",
+                           "dimension": ["feature"] * 4 + ["pathway"] * 4,
+                           "category": ["F5_peace"] * 4 + ["P2_philosophy"] * 4,
+                           "count": [4, 8, 6, 1, 2, 2, 9, 3],
+                           "tokens": [10_000, 30_000, 20_000, 5_000] * 2})
+    out = adjusted_rates(docs, scores, card, seed=5, n_boot=400)
+    assert list(zip(out["category"], out["era"])) == [
+        ("F5_peace", "pre-1992"), ("F5_peace", "1992-2012"), ("F5_peace", "2013-"),
+        ("P2_philosophy", "pre-1992"), ("P2_philosophy", "1992-2012"),
+        ("P2_philosophy", "2013-")]
+    t = out.set_index(["category", "era"])
+    f5 = t.loc[("F5_peace", "pre-1992")]
+    assert (f5["documents"], f5["count"], f5["tokens"]) == (2, 12, 40_000)
+    assert f5["rate_per_10k"] == pytest.approx(3.0)  # counted: 12 / 40,000 x 10,000
+    assert f5["adjusted_rate_per_10k"] == pytest.approx(3.0 / 0.40)
+    assert f5["adjusted_low"] < 7.5 < f5["adjusted_high"]
+    # the interval is wider than the rate's own divided by the recall (both uncertainties)
+    assert (f5["adjusted_high"] - f5["adjusted_low"]) > (f5["ci_high"] - f5["ci_low"]) / 0.40
+    # one document in an era: its rate has no document resampling, only the recall varies
+    late = t.loc[("F5_peace", "2013-")]
+    assert late["ci_low"] == late["ci_high"] == pytest.approx(2.0)
+    assert late["adjusted_low"] < 2.0 / 0.65 < late["adjusted_high"]
+    # not estimable recall: the counted rate, no adjusted one, and why
+    p2 = t.loc[("P2_philosophy", "pre-1992")]
+    assert np.isnan(p2["adjusted_rate_per_10k"]) and p2["rate_per_10k"] == pytest.approx(1.0)
+    assert p2["note"] == "recall not estimable (n = 9): no adjusted rate"
+    # seeded: the same numbers again
+    pd.testing.assert_frame_equal(out, adjusted_rates(docs, scores, card, seed=5, n_boot=400))
+
+
 # ----------------------------------------------------------------- the report on a real run
 
 
@@ -324,8 +361,20 @@ def test_the_report_shows_the_project_cards_recall_by_era_beside_the_trends(
     wb = openpyxl.load_workbook(npc_run / "tables" / "report.xlsx", read_only=True)
     assert "era_recall" in wb.sheetnames
     assert sum(1 for _ in wb["era_recall"].iter_rows()) == len(table) + 1
+    # the sensitivity view: rate / recall where estimable, beside (never instead of) the rates
+    adj_path = npc_run / "tables" / "era_recall_adjusted.csv"
+    adj_first = adj_path.read_bytes()
+    adj = pd.read_csv(adj_path)
+    done = adj[adj["adjusted_rate_per_10k"].notna()]
+    assert len(done) >= 3
+    assert np.allclose(done["adjusted_rate_per_10k"], done["rate_per_10k"] / done["recall"],
+                       rtol=1e-5)
+    assert (done["recall_n"] >= 10).all()
+    assert np.allclose(adj["rate_per_10k"], adj["count"] / adj["tokens"] * 10_000, rtol=1e-5)
+    assert "SENSITIVITY, not the counted rates" in html
     _report(npc_run, monkeypatch)
     assert csv_path.read_bytes() == first
+    assert adj_path.read_bytes() == adj_first
 
 
 def test_the_era_recall_text_is_escaped_and_unknown_without_a_card(
@@ -358,6 +407,7 @@ def test_the_era_recall_text_is_escaped_and_unknown_without_a_card(
         assert page.count("Recall by era of these trends is unknown") == 1
         assert "Held-out recall of this category by era" not in page
     assert not (npc_run / "tables" / "era_recall.csv").exists()
+    assert not (npc_run / "tables" / "era_recall_adjusted.csv").exists()
 
 
 # ----------------------------------------------------------------- count models and clustering
@@ -431,8 +481,7 @@ def test_the_explorer_shows_the_chosen_categorys_era_recall_under_its_chart(
     executable = _chromium()
     sync_api = pytest.importorskip("playwright.sync_api",
                                    reason="Playwright for Python is not installed")
-    if not (npc_run / "explore.html").is_file():
-        _report(npc_run, monkeypatch)
+    _report(npc_run, monkeypatch)  # (with the project's card: another test removes it)
     page_file = npc_run / "explore.html"
     text = page_file.read_text(encoding="utf-8")
     start = text.index('<script type="application/json" id="explore-data">')
