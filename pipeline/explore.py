@@ -602,11 +602,14 @@ def load_texts(run: compare.RunTables, settings: Settings) -> dict[str, str]:
 def write_explorer(folder: Path, settings: Settings, *, run: compare.RunTables | None = None,
                    lexicon: Lexicon | None = None,
                    computed: Mapping[tuple[str, str], pd.DataFrame] | None = None,
-                   texts: Mapping[str, str] | None = None) -> Path:
+                   texts: Mapping[str, str] | None = None,
+                   era_recall: Mapping[str, str] | None = None) -> Path:
     """Write ``explore.html`` into ``folder`` (a run folder, or a comparison folder with the
     combined ``run`` tables given); return its path. ``computed``: see ``explorer_data``.
     ``texts``: the documents' normalised texts (doc_id -> text, as ``load_texts`` gives them)
-    when the caller has read the corpus already (the report does); else they are read."""
+    when the caller has read the corpus already (the report does); else they are read.
+    ``era_recall``: category id -> the line on its recall per era that the report shows
+    (``pipeline.report_era_recall``), shown under the rates chart of that category."""
     from pipeline.report_analysis import _labels, _load_lexicon, _periods
 
     folder = Path(folder)
@@ -617,6 +620,7 @@ def write_explorer(folder: Path, settings: Settings, *, run: compare.RunTables |
         texts = load_texts(run, settings)
     data = explorer_data(run, lexicon, texts, _periods(settings), seed=settings.seed,
                          labels=_labels(lexicon), computed=computed)
+    data["era_recall"] = {str(k): str(v) for k, v in sorted((era_recall or {}).items())}
     path = folder / FILE
     path.write_text(render_page(data, cache=settings.cache), encoding="utf-8")
     return path

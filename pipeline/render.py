@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from pipeline.lexicon import Lexicon
     from pipeline.recall import CardNote
+    from pipeline.report_era_recall import EraRecallParts
     from pipeline.report_timelines import TimelineParts
 
 
@@ -414,11 +415,13 @@ def _manifest_rows(manifest: dict[str, Any], prefix: str = "") -> list[tuple[str
 def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: Settings, *,
            kwic: pd.DataFrame | None, term_coverage: pd.DataFrame | None, kwic_note: str,
            discovery: dict[str, Any], card: CardNote | None = None,
-           timelines: TimelineParts | None = None) -> list[Path]:
+           timelines: TimelineParts | None = None,
+           era_recall: EraRecallParts | None = None) -> list[Path]:
     """Write figures, tables, report.html and report.md into ``run_dir``; ``card``: the
     measurement card of the run's lexicon (or the note why there is none) for the methods
     appendix. ``timelines``: the term timelines section (``pipeline.report_timelines``),
-    when it was computed."""
+    when it was computed. ``era_recall``: each category's recall per era beside the trends
+    (``pipeline.report_era_recall``)."""
     figures_dir, tables_dir = run_dir / "figures", run_dir / "tables"
     written: list[Path] = []
     images: dict[str, str] = {}
@@ -537,6 +540,8 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
                       "year (and of trends and periods); give them a date in metadata.csv.")
     s.tables.append(("rate per 10k tokens by year (with documents and tokens; intervals "
                      "in tables/rates_by_year.csv)", _wide(t["rates_by_year"], "year")))
+    if era_recall is not None and len(years) >= 2:
+        s.text += era_recall.time_text
     sections.append(s)
 
     s = Section("trends", "趋势 Trends: count models per category")
@@ -563,6 +568,8 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
             s.text.append("The units change over the years and no unit is present in every "
                           "year: these trends mix populations; read them with care.")
         s.tables.append(("trends", tr))
+    if era_recall is not None:  # (pipeline/report_era_recall.py)
+        _add_era_recall(s, era_recall, t)
     sections.append(s)
 
     if "rates_by_period" in t:
@@ -745,6 +752,20 @@ def render(run_dir: Path, run: compare.RunTables, analysis: Analysis, settings: 
                        encoding="utf-8")
     written.append(md_path)
     return sorted(written)
+
+
+def _add_era_recall(trends: Section, era: EraRecallParts, tables: dict[str, pd.DataFrame]
+                    ) -> None:
+    """Recall by era beside the trends: the pointer (or the one sentence saying it is
+    unknown) under the trends, and its part (``#era-recall``) with the table of every
+    category's trend and recall per era; ``tables/era_recall.csv``."""
+    from pipeline import report_era_recall as rer
+
+    trends.text += era.trend_text
+    if era.tables:
+        trends.parts.append(Section(rer.KEY, rer.TITLE, list(era.text), list(era.tables),
+                                    limit=None))
+    tables.update(era.files)
 
 
 def _timelines_section(parts: TimelineParts, labels: dict[str, str],

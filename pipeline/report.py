@@ -119,6 +119,7 @@ from pipeline.render import (  # noqa: F401 - re-exported
 if TYPE_CHECKING:
     from pipeline.lexicon import Lexicon
     from pipeline.recall import CardNote
+    from pipeline.report_era_recall import EraRecallParts
 
 
 log = logging.getLogger(__name__)
@@ -167,20 +168,27 @@ def write_report(run_dir: Path, settings: Settings, *,
     discovery = _discovery(run_dir, settings) if settings.discover else {"off": DISCOVERY_OFF}
     clock.lap("discovery")
     card = _measurement_card(run, lexicon)
+    era_recall = _era_recall(run, lexicon, card, analysis, settings.seed)
+    from pipeline.report_era_recall import annotate_timelines
+
+    annotate_timelines(timelines, era_recall)
     say("figures, tables, report.html")
     try:
         written = render(run_dir, run, analysis, settings, kwic=kwic,
                          term_coverage=term_coverage, kwic_note=kwic_note, discovery=discovery,
-                         timelines=timelines, card=card)
+                         timelines=timelines, card=card, era_recall=era_recall)
     finally:
         clock.lap("figures, tables, html, md")
+    for stale in ("era_recall", "era_recall_adjusted"):  # (a report rebuilt without a card)
+        if stale not in era_recall.files:
+            (run_dir / "tables" / f"{stale}.csv").unlink(missing_ok=True)
     say("explorer (explore.html)")
     from pipeline.explore import report_rates, write_explorer
 
     # the texts read above (None when the corpus was not read: the explorer tries itself)
     written = sorted([*written, write_explorer(run_dir, settings, run=run, lexicon=lexicon,
                                                computed=report_rates(analysis.tables),
-                                               texts=texts)])
+                                               texts=texts, era_recall=era_recall.lines)])
     clock.lap("explorer")
     return written
 
@@ -202,6 +210,28 @@ def _measurement_card(run: compare.RunTables, lexicon: Lexicon | None) -> CardNo
     if note.warning:
         log.info("report: measurement card not shown: %s", note.warning)
     return note
+
+
+def _card_file(run: compare.RunTables, lexicon: Lexicon | None) -> Path | None:
+    """The card file beside the run's lexicon (as ``_measurement_card`` looks for it)."""
+    from pipeline.recall import card_path
+
+    lex = _part(run.manifest, "lexicon")
+    path = lexicon.path if lexicon is not None and lexicon.path else None
+    if path is None and lex.get("path"):
+        path = Path(str(lex["path"]))
+    return card_path(path) if path is not None else None
+
+
+def _era_recall(run: compare.RunTables, lexicon: Lexicon | None, card: CardNote,
+                analysis: Analysis, seed: int) -> EraRecallParts:
+    """Each category's held-out recall per era beside its trend, from the card of the run's
+    lexicon (``pipeline.report_era_recall``); the era recall is unknown without one."""
+    from pipeline.report_era_recall import era_recall_parts
+
+    return era_recall_parts(card, _card_file(run, lexicon), run.documents,
+                            analysis.tables.get("trends"), analysis.labels, scores=run.scores,
+                            seed=seed)
 
 
 class _Clock:

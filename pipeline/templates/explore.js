@@ -94,6 +94,10 @@
       " · by " + state.grouping + ". Rate = count / tokens × 10,000 pooled over the group's documents; " +
       "interval resamples " + basis + "." + (state.scope !== "all" ? " Tokens are those of the passages." : "") +
       (state.kind === "term" ? " Groups where the term never occurs and that have no tokens are left out." : "");
+    // the category's held-out recall per era from the measurement card (as the report's trends)
+    var cat = state.kind === "category" ? D.categories[state.subject] : null;
+    var era = cat ? (D.era_recall || {})[cat.id] : "";
+    $("rates-era").textContent = era || ""; $("rates-era").hidden = !era;
     var tb = $("rates-table").tBodies[0]; clear(tb);
     rows.forEach(function (r) {
       var tr = el("tr"); tr.dataset.group = String(r[1]);
