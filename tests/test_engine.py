@@ -408,7 +408,12 @@ def test_a_small_run_plans_and_processes_in_a_forked_helper_with_the_same_tables
         return real(settings)
 
     monkeypatch.setattr(engine, "plan_run", plan_run_noting_pid)
+    # (threads that earlier tests of the suite leave idle would make this process look
+    # threaded: the first run is told it is single-threaded, as a researcher's process is)
+    real_count = threading.active_count
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
     helped = engine.run_local(_settings(tmp_path / "a", corpus))
+    monkeypatch.setattr(threading, "active_count", real_count)
     helper_pid = int(pids.read_text(encoding="utf-8").split()[-1])
     assert helper_pid != os.getpid()
     assert (helped.stats.segmented, helped.stats.scored, helped.stats.documents) == (6, 6, 6)
