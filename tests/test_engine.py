@@ -433,6 +433,7 @@ def test_a_small_run_plans_and_processes_in_a_forked_helper_with_the_same_tables
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("not: [a lexicon\n", encoding="utf-8")
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
     with pytest.raises(LexiconError) as info:
         engine.run_local(_settings(tmp_path / "c", corpus, lexicon=bad))
     assert info.value.path == str(bad) and info.value.fix
