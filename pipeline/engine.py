@@ -346,9 +346,12 @@ def check_output_folder(settings: Settings) -> None:
       report.md back as policy documents);
     - ``<out>/<corpus name>`` that is or contains the corpus folder, or an existing folder that
       is not a run folder mobilize wrote (``store.check_output_name``): a run replaces that
-      folder, so it would delete the researcher's files.
+      folder, so it would delete the researcher's files;
+    - a corpus named ``compare`` (``store.check_run_name``: ``OUT/compare/`` is where
+      ``mobilize compare`` writes).
     """
     root, name = _resolve_corpus(settings)
+    store.check_run_name(name, Path(settings.out))
     if Path(settings.out).resolve().is_relative_to(root.resolve()):
         raise MobilizeError(f"the output folder {settings.out} is inside the corpus folder; the "
                             "next run would read the report as a document", path=root,
@@ -1033,8 +1036,10 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
         finally:
             if helper:
                 helper[0].shutdown(wait=True, cancel_futures=True)
-        plan, results, t_plan, t_batches = early if early else (plan_run(settings), None, 0.0, 0.0)
-        if not early:
+        if early:
+            plan, results, t_plan, t_batches = early
+        else:
+            plan, results, t_batches = plan_run(settings), None, 0.0
             t_plan = time.perf_counter() - t0
         total = len(plan.sources)
         done = 0

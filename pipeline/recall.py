@@ -1025,6 +1025,11 @@ class Card:
     sources: dict[str, tuple[str, ...]]
     columns: tuple[str, ...]
     rows: tuple[dict[str, str], ...]
+    #: The card's ``eras`` and ``estimates`` as read (checked by their reader:
+    #: ``pipeline.report_era_recall.era_estimates``).
+    eras: Any = None
+    estimates: Any = None
+    kwic_lines_coded_by_both: int = 0  # (cards before it was recorded: 0)
 
 
 def read_card(path: Path) -> Card:
@@ -1080,7 +1085,9 @@ def read_card(path: Path) -> Card:
                 tuple(doc["coders"]), count("passages"), count("passages_coded"),
                 count("passages_coded_by_both"), count("kwic_lines"),
                 {k: tuple(v) for k, v in sorted(sources.items())}, cols,
-                tuple({c: r[c] for c in cols} for r in rows))
+                tuple({c: r[c] for c in cols} for r in rows), doc.get("eras"),
+                doc.get("estimates"),
+                count("kwic_lines_coded_by_both") if "kwic_lines_coded_by_both" in doc else 0)
 
 
 @dataclass(frozen=True)

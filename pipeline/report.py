@@ -201,9 +201,7 @@ def _measurement_card(run: compare.RunTables, lexicon: Lexicon | None) -> CardNo
 
     lex = _part(run.manifest, "lexicon")
     run_hash = str(lex.get("hash") or (lexicon.hash if lexicon is not None else ""))
-    path = lexicon.path if lexicon is not None and lexicon.path else None
-    if path is None and lex.get("path"):
-        path = Path(str(lex["path"]))
+    path = _lexicon_file(run, lexicon)
     note = card_for_run(path, run_hash, name=str(lex.get("name") or ""),
                         version=str(lex.get("version") or ""),
                         shown_path=_display_path(card_path(path)) if path else "")
@@ -212,14 +210,19 @@ def _measurement_card(run: compare.RunTables, lexicon: Lexicon | None) -> CardNo
     return note
 
 
+def _lexicon_file(run: compare.RunTables, lexicon: Lexicon | None) -> Path | None:
+    """The run's lexicon file: the loaded lexicon's, else the path run.json records."""
+    if lexicon is not None and lexicon.path:
+        return Path(lexicon.path)
+    recorded = _part(run.manifest, "lexicon").get("path")
+    return Path(str(recorded)) if recorded else None
+
+
 def _card_file(run: compare.RunTables, lexicon: Lexicon | None) -> Path | None:
     """The card file beside the run's lexicon (as ``_measurement_card`` looks for it)."""
     from pipeline.recall import card_path
 
-    lex = _part(run.manifest, "lexicon")
-    path = lexicon.path if lexicon is not None and lexicon.path else None
-    if path is None and lex.get("path"):
-        path = Path(str(lex["path"]))
+    path = _lexicon_file(run, lexicon)
     return card_path(path) if path is not None else None
 
 

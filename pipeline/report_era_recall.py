@@ -9,8 +9,9 @@ lexicon (``lexicons/<stem>.card.json``, schema ``mobilize.card/1``, the card the
 appendix shows: ``pipeline.recall.card_for_run``), beside the report's trends, and warns
 where it differs between eras the run spans.
 
-- ``read_era_estimates``: the per-era recall of every category from a card file (its
-  ``estimates``), with n, the count found and the 95% Wilson interval;
+- ``era_estimates`` (``read_era_estimates`` from a file): the per-era recall of every
+  category from a card (its ``estimates``), with n, the count found and the 95% Wilson
+  interval;
 - ``era_recall_table``: the long table ``tables/era_recall.csv`` (one row per category and
   era), with the run's documents per era, whether the era's recall is estimable and the
   warnings (``MIN_EXPRESSIONS``, ``MAX_GAP``: the issue's own threshold);
@@ -18,8 +19,8 @@ where it differs between eras the run spans.
   for each category's timeline), or the one sentence that says the era recall is unknown
   when no card matches the run's lexicon.
 
-Pure functions over the card, the run's documents and its trends table; the only file read
-is the card. The rule and the wording are documented in docs/report.md.
+Pure functions over the card (as ``read_card`` read it for the methods appendix), the run's
+documents and its trends table. The rule and the wording are documented in docs/report.md.
 """
 
 from __future__ import annotations
@@ -110,27 +111,37 @@ def era_phrase(name: str) -> str:
     return f"in {start}-{end}"
 
 
+_FIX = "Write it again with mobilize lexicon card ... --json (see docs/validation.md)"
+
+
 def read_era_estimates(path: Path) -> CardEras:
-    """The per-era recall of the card at ``path`` (``estimates.categories[*].recall_by_era``
-    and ``estimates.overall_recall_by_era``); a MobilizeError naming the file when the card
-    does not hold them as ``mobilize lexicon card --json`` writes them."""
+    """The per-era recall of the card file at ``path`` (``era_estimates``); a MobilizeError
+    naming the file when it is not a readable JSON card."""
     path = Path(path)
-    fix = "Write it again with mobilize lexicon card ... --json (see docs/validation.md)"
+    try:
+        doc = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise MobilizeError(f"is not a readable JSON card ({exc})", path=path, fix=_FIX) from exc
+    if not isinstance(doc, dict):
+        raise MobilizeError("card has no readable recall per era: not a JSON object",
+                            path=path, fix=_FIX)
+    return era_estimates(doc.get("eras"), doc.get("estimates"), path)
+
+
+def era_estimates(eras: Any, est: Any, path: Path) -> CardEras:
+    """The per-era recall of a card (its ``eras`` and ``estimates``, as ``pipeline.recall.
+    read_card`` keeps them: ``estimates.categories[*].recall_by_era`` and
+    ``estimates.overall_recall_by_era``); a MobilizeError naming the card file ``path`` when
+    the card does not hold them as ``mobilize lexicon card --json`` writes them."""
+    path = Path(path)
 
     def need(ok: bool, what: str) -> None:
         if not ok:
             raise MobilizeError(f"card has no readable recall per era: {what}", path=path,
-                                fix=fix)
+                                fix=_FIX)
 
-    try:
-        doc = json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise MobilizeError(f"is not a readable JSON card ({exc})", path=path, fix=fix) from exc
-    need(isinstance(doc, dict), "not a JSON object")
-    eras = doc.get("eras")
     need(isinstance(eras, list) and bool(eras) and all(isinstance(e, str) for e in eras)
          and len(set(eras)) == len(eras), "eras is not a list of era names")
-    est = doc.get("estimates")
     need(isinstance(est, dict) and isinstance(est.get("categories"), list),
          "estimates.categories is missing")
 
@@ -323,7 +334,7 @@ def era_recall_parts(note: CardNote | None, card_file: Path | None, documents: p
         return out
     c = note.card
     try:
-        card = read_era_estimates(card_file)
+        card = era_estimates(c.eras, c.estimates, card_file)  # (the card read once)
         table = era_recall_table(card, documents)
     except MobilizeError as exc:
         out.trend_text.append(unknown_text(
@@ -437,7 +448,7 @@ def annotate_timelines(parts: Any, era: EraRecallParts) -> None:
 __all__ = ["ADJUSTED_COLUMNS", "CardEras", "ERA_COLUMNS", "adjusted_rates", "EraEstimate", "EraRecallParts", "KEY", "MAX_GAP",
            "MIN_EXPRESSIONS", "POOLED", "TITLE", "annotate_timelines", "category_warnings",
            "documents_by_era", "era_cell", "era_phrase", "era_recall_parts", "era_recall_table",
-           "era_years", "read_era_estimates", "unknown_text", "warning_text"]
+           "era_estimates", "era_years", "read_era_estimates", "unknown_text", "warning_text"]
 
 
 # --------------------------------------------------------------------------- sensitivity

@@ -195,12 +195,9 @@ def check_output_name(out: Path, name: str, *, corpus: Path | None = None,
 
     Refused: a folder that is, or contains, the ``corpus`` folder; a symbolic link or a file of
     that name; an existing folder that ``owned`` does not recognise as one mobilize wrote
-    (a researcher's folder that happens to have the corpus's name); a run folder named
-    ``compare`` (``check_run_name``). Nothing is created.
+    (a researcher's folder that happens to have the corpus's name). Nothing is created.
     """
     check_name(name)
-    if owned is is_run_folder:
-        check_run_name(name, out)
     target = Path(out) / name
     shown = target
     if corpus is not None:

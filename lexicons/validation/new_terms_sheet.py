@@ -4,7 +4,7 @@ Every hit of NEW whose (category, span) is not a hit of OLD, grouped by the NEW 
 made it (its term or pattern label), at most ``--per-term`` per entry drawn with the seed
 ``VERSION|category|term`` (Python ``random.Random``), over the given corpora (``*.txt``
 under each folder, NFKC-normalised as the pipeline reads them), ``--width`` characters either
-side. ``period`` is the era (pre-1992, 1992-2012, 2013-), ``date`` the year of the file name.
+side. ``period`` is the era (pre-1992, 1992-2012, 2013-: ``pipeline.recall.eras_from_breaks``), ``date`` the year of the file name.
 The sheet is what ``mobilize lexicon agreement SHEET`` reads once coded. Run from the
 repository root:
 
@@ -18,23 +18,21 @@ repository root:
 from __future__ import annotations
 
 import argparse
-import csv
 import random
 import re
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from sheets import write_sheet
+
 from pipeline import normalize
 from pipeline.lexicon import load_lexicon
 from pipeline.match import Matcher
+from pipeline.recall import era_of, eras_from_breaks
 
 FIELDS = ["line_id", "category", "term", "corpus", "doc_id", "date", "period", "left", "match",
           "right", "judgement", "coder", "note"]
-
-
-def era(year: int) -> str:
-    return "pre-1992" if year < 1992 else "1992-2012" if year <= 2012 else "2013-"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -46,8 +44,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--per-term", type=int, default=20)
     parser.add_argument("--width", type=int, default=30)
     args = parser.parse_args(argv)
-    old, new = Matcher(load_lexicon(args.old)), Matcher(load_lexicon(args.new))
-    version = load_lexicon(args.new).version
+    lexicon = load_lexicon(args.new)
+    old, new, version = Matcher(load_lexicon(args.old)), Matcher(lexicon), lexicon.version
+    eras = eras_from_breaks()
     groups: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
     for root in args.corpus:
         for path in sorted(root.rglob("*.txt")):
@@ -60,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 groups[(h.category, h.term)].append({
                     "category": h.category, "term": h.term, "corpus": root.name,
                     "doc_id": str(path.relative_to(root).with_suffix("")), "date": str(year),
-                    "period": era(year),
+                    "period": era_of(year or None, eras) or "",
                     "left": text[max(0, h.start - args.width):h.start].replace("\n", " "),
                     "match": text[h.start:h.end],
                     "right": text[h.end:h.end + args.width].replace("\n", " "),
@@ -69,11 +68,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     for (cat, term), hits in sorted(groups.items()):
         rng = random.Random(f"{version}|{cat}|{term}")
         rows.extend(rng.sample(hits, min(args.per_term, len(hits))))
-    with args.out.open("w", encoding="utf-8-sig", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=FIELDS)
-        w.writeheader()
-        for i, row in enumerate(rows, start=1):
-            w.writerow({"line_id": f"L{i:05d}", **row})
+    write_sheet(args.out, FIELDS,
+                [{"line_id": f"L{i:05d}", **row} for i, row in enumerate(rows, start=1)])
     print(f"{len(rows)} lines, {len(groups)} entries -> {args.out}")
 
 
