@@ -845,10 +845,23 @@ def _card_context(note: CardNote | None) -> dict[str, Any]:
              ("Corpora coded", ", ".join(c.corpora) or "none"),
              ("Passages coded", f"{c.passages_coded} of {c.passages}{both}"),
              ("Coders", ", ".join(c.coders)),
-             ("KWIC lines judged for precision", str(c.kwic_lines))]
+             ("KWIC lines judged for precision", str(c.kwic_lines) + _precision_kappa(c))]
     facts += [(f"Source: {k}", ", ".join(v) or "none") for k, v in c.sources.items()]
     table = pd.DataFrame([list(r.values()) for r in c.rows], columns=list(c.columns))
     return {"note": "", "facts": facts, "table": table}
+
+
+def _precision_kappa(c: Any) -> str:
+    """"; coded by two coders: N, Cohen's kappa K [LOW, HIGH]" for a card whose KWIC lines
+    two coders judged (``mobilize lexicon card`` with both coders' sheets), else ""."""
+    pk = (c.estimates or {}).get("precision_kappa") if isinstance(c.estimates, dict) else None
+    nums = [pk.get(k) for k in ("value", "low", "high")] if isinstance(pk, dict) else []
+    if not c.kwic_lines_coded_by_both or not nums or not all(
+            isinstance(x, int | float) and not isinstance(x, bool) for x in nums):
+        return ""
+    v, lo, hi = nums
+    return (f"; coded by two coders: {c.kwic_lines_coded_by_both}, Cohen's kappa {v:.2f} "
+            f"[{lo:.2f}, {hi:.2f}]")
 
 
 #: Says how to read the card's cells (HTML and Markdown).

@@ -198,3 +198,28 @@ def test_the_report_shows_the_card_of_the_runs_lexicon_and_a_note_otherwise(
     card_path(lex).unlink()
     html, md = _report(run_dir, monkeypatch)
     assert "No measurement card exists for the lexicon of this run (small 0.2.0" in html
+
+
+def test_the_methods_appendix_gives_the_kappa_of_the_precision_codes_when_two_coders_judged(
+        tmp_path: Path, measured) -> None:  # type: ignore[no-untyped-def]
+    """A card whose KWIC lines two coders judged shows their Cohen's kappa beside the lines
+    judged (the numbers of the card's own estimates); a card with one coder's lines does not."""
+    from pipeline.recall import CardNote
+    from pipeline.render import _card_context
+
+    _, m = measured
+    doc = json.loads(card_json(m, name="small", version="0.2.0", date="2026-12-03",
+                               sources=SOURCES))
+    one = tmp_path / "one.card.json"
+    one.write_text(json.dumps(doc), encoding="utf-8")
+    facts = dict(_card_context(CardNote(read_card(one), ""))["facts"])
+    assert facts["KWIC lines judged for precision"] == str(doc["kwic_lines"])
+
+    doc["kwic_lines_coded_by_both"] = 7
+    doc["estimates"]["precision_kappa"] = {"value": 0.8125, "low": 0.5, "high": 1.0, "n": 7,
+                                           "count": None}
+    two = tmp_path / "two.card.json"
+    two.write_text(json.dumps(doc), encoding="utf-8")
+    facts = dict(_card_context(CardNote(read_card(two), ""))["facts"])
+    assert facts["KWIC lines judged for precision"] == (
+        f"{doc['kwic_lines']}; coded by two coders: 7, Cohen's kappa 0.81 [0.50, 1.00]")
