@@ -609,13 +609,19 @@ def write_explorer(folder: Path, settings: Settings, *, run: compare.RunTables |
     ``texts``: the documents' normalised texts (doc_id -> text, as ``load_texts`` gives them)
     when the caller has read the corpus already (the report does); else they are read.
     ``era_recall``: category id -> the line on its recall per era that the report shows
-    (``pipeline.report_era_recall``), shown under the rates chart of that category."""
+    (``pipeline.report_era_recall``), shown under the rates chart of that category; for a run
+    folder read here, the report's own lines (``report.era_recall_lines``)."""
     from pipeline.report_analysis import _labels, _load_lexicon, _periods
 
     folder = Path(folder)
+    rebuild = run is None  # (a run folder on its own, as `mobilize explore --rebuild`)
     if run is None:
         run = compare.read_run(folder)
     lexicon = _load_lexicon(run, settings, lexicon)
+    if era_recall is None and rebuild:  # the lines the report gives its explorer
+        from pipeline.report import era_recall_lines
+
+        era_recall = era_recall_lines(run, lexicon)
     if texts is None:
         texts = load_texts(run, settings)
     data = explorer_data(run, lexicon, texts, _periods(settings), seed=settings.seed,

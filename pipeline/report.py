@@ -226,6 +226,15 @@ def _card_file(run: compare.RunTables, lexicon: Lexicon | None) -> Path | None:
     return card_path(path) if path is not None else None
 
 
+def era_recall_lines(run: compare.RunTables, lexicon: Lexicon | None) -> dict[str, str]:
+    """Each category's line on its held-out recall per era, as the report gives it to its
+    explorer (``mobilize explore --rebuild`` writes the same page); {} without a card."""
+    from pipeline.report_era_recall import era_recall_parts
+
+    return era_recall_parts(_measurement_card(run, lexicon), _card_file(run, lexicon),
+                            run.documents).lines
+
+
 def _era_recall(run: compare.RunTables, lexicon: Lexicon | None, card: CardNote,
                 analysis: Analysis, seed: int) -> EraRecallParts:
     """Each category's held-out recall per era beside its trend, from the card of the run's
@@ -252,5 +261,5 @@ class _Clock:
         self._t = t
 
 
-__all__ = ["REPORT_OUTPUTS", "Analysis", "Section", "analyse", "trend_table", "cjk_font", "new_figure", "render",
+__all__ = ["REPORT_OUTPUTS", "Analysis", "Section", "analyse", "era_recall_lines", "trend_table", "cjk_font", "new_figure", "render",
            "save_figure", "write_comparison", "write_report"]
