@@ -1037,7 +1037,10 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
             if helper:
                 helper[0].shutdown(wait=True, cancel_futures=True)
         if early:
-            plan, results, t_plan, t_batches = early
+            # (the seconds this process waited for the helper: its documents' share is
+            # "batches", the rest, the plan and the imports beside it, "plan")
+            plan, results, _plan_s, t_batches = early
+            t_plan = time.perf_counter() - t0 - (t_batches if results is not None else 0.0)
         else:
             plan, results, t_batches = plan_run(settings), None, 0.0
             t_plan = time.perf_counter() - t0
