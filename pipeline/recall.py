@@ -564,23 +564,32 @@ def f1_estimate(precision: Estimate, recall: Estimate, *, seed: int = 0,
 
 def kappa_estimate(a: Sequence[bool], b: Sequence[bool]) -> Estimate:
     """Cohen's kappa of two coders' yes/no labels (sklearn), with the asymptotic 95% interval
-    of statsmodels' ``cohens_kappa``; value None when kappa is undefined (both coders used
-    one and the same label throughout). The interval is clipped to [-1, 1]; with perfect
-    agreement its standard error is 0, so it collapses to the point: read n with it."""
+    of statsmodels' ``cohens_kappa``, clipped to [-1, 1]; ``count`` is the labels they agree on.
+
+    Two cases the asymptotic interval cannot describe are not given one:
+    - a coder who used one label throughout: kappa is then 0 (or undefined) whatever the two
+      agree on, because the chance agreement equals the observed one. The value is None
+      (``n/a``): read the agreement (``count`` of ``n``) instead;
+    - no disagreement at all: kappa is 1, but the asymptotic standard error is 0 and the
+      interval [1, 1] would claim certainty that n does not give. The interval is None.
+    """
     n = len(a)
-    if not n or len(set(a) | set(b)) < 2:
-        return Estimate(None, n, None, None)
+    agree = sum(1 for x, y in zip(a, b, strict=True) if x == y)
+    if not n or len(set(a)) < 2 or len(set(b)) < 2:
+        return Estimate(None, n, None, None, agree)
     import numpy as np
     from sklearn.metrics import cohen_kappa_score
     from statsmodels.stats.inter_rater import cohens_kappa
 
     value = float(cohen_kappa_score(list(a), list(b)))
+    if agree == n:
+        return Estimate(round(value, 4), n, None, None, agree)
     table = [[sum(1 for x, y in zip(a, b, strict=True) if x == i and y == j) for j in (True, False)]
              for i in (True, False)]
     with np.errstate(invalid="ignore"):  # the variance under kappa = 0 (unused) can be < 0
         res = cohens_kappa(table)
     return Estimate(round(value, 4), n, round(max(-1.0, float(res.kappa_low)), 4),
-                    round(min(1.0, float(res.kappa_upp)), 4))
+                    round(min(1.0, float(res.kappa_upp)), 4), agree)
 
 
 # --------------------------------------------------------------------------- measuring
@@ -889,6 +898,18 @@ def _cell(e: Estimate | None) -> str:
     return f"{e.value:.2f}{ci} (n={e.n})"
 
 
+def kappa_cell(e: Estimate | None) -> str:
+    """A kappa as ``_cell`` gives it, saying why where it has no interval (no disagreement) or
+    no value (a coder used one label throughout; the agreement is given)."""
+    if e is None or not e.n:
+        return _cell(e)
+    if e.value is None:
+        return f"n/a: a coder used only one label (n={e.n}, {e.count} agree)"
+    if e.low is None:
+        return f"{e.value:.2f} (n={e.n}, no disagreement: no interval)"
+    return _cell(e)
+
+
 def card_rows(m: Measurement) -> list[dict[str, str]]:
     """The measurement card's table, one row per category plus ``all``: precision, recall,
     F1, recall per era and (with two coders) kappa, as display strings
@@ -901,7 +922,7 @@ def card_rows(m: Measurement) -> list[dict[str, str]]:
         for era, e in c.recall_by_era.items():
             row[f"recall {era}"] = _cell(e)
         if two:
-            row["kappa"] = _cell(c.kappa)
+            row["kappa"] = kappa_cell(c.kappa)
             row["expression agreement"] = _cell(c.expression_agreement)
         rows.append(row)
     row = {"category": "all", "precision": _cell(m.overall_precision),
@@ -939,7 +960,7 @@ def card_markdown(m: Measurement, *, date: str, sources: Mapping[str, str]) -> s
         f"- Coders: {_md(', '.join(m.coders))}",
         f"- KWIC lines judged for precision: {m.kwic_lines}"
         + (f"; coded by two coders: {m.kwic_shared}, Cohen's kappa "
-           f"{_cell(m.precision_kappa)}" if m.kwic_shared else ""),
+           f"{kappa_cell(m.precision_kappa)}" if m.kwic_shared else ""),
     ]
     lines += [f"- {_md(k)}: {_md(v)}" for k, v in sources.items()]
     lines += [
@@ -948,7 +969,10 @@ def card_markdown(m: Measurement, *, date: str, sources: Mapping[str, str]) -> s
         "lines (Wilson interval). Recall: the share of hand-coded expressions that a lexicon "
         "match of the same category overlaps, from the first coder's codes (Wilson). F1: "
         "2PR/(P+R), interval from Jeffreys-posterior draws of P and R. Kappa: Cohen's kappa "
-        "on whether a passage holds an expression of the category (asymptotic interval). "
+        "on whether a passage holds an expression of the category (asymptotic interval; none "
+        "where the coders never disagree, since its width is then 0 whatever n is; n/a where a "
+        "coder used one label throughout, which makes kappa 0 or undefined whatever they agree "
+        "on). "
         "Expression agreement: 2 x overlapping pairs / expressions of both coders.",
         "",
         "| " + " | ".join(_md(c) for c in cols) + " |",
@@ -1162,6 +1186,7 @@ __all__ = [
     "file_lines",
     "found",
     "is_still_counted",
+    "kappa_cell",
     "kappa_estimate",
     "measure",
     "measures_csv",

@@ -852,16 +852,24 @@ def _card_context(note: CardNote | None) -> dict[str, Any]:
 
 
 def _precision_kappa(c: Any) -> str:
-    """"; coded by two coders: N, Cohen's kappa K [LOW, HIGH]" for a card whose KWIC lines
-    two coders judged (``mobilize lexicon card`` with both coders' sheets), else ""."""
+    """"; coded by two coders: N, Cohen's kappa K [LOW, HIGH] (n=N)" for a card whose KWIC
+    lines two coders judged (``mobilize lexicon card`` with both coders' sheets), else "".
+    The kappa reads as the card's table gives it (``recall.kappa_cell``)."""
+    from pipeline.recall import Estimate, kappa_cell
+
     pk = (c.estimates or {}).get("precision_kappa") if isinstance(c.estimates, dict) else None
-    nums = [pk.get(k) for k in ("value", "low", "high")] if isinstance(pk, dict) else []
-    if not c.kwic_lines_coded_by_both or not nums or not all(
-            isinstance(x, int | float) and not isinstance(x, bool) for x in nums):
+    if not c.kwic_lines_coded_by_both or not isinstance(pk, dict):
         return ""
-    v, lo, hi = nums
-    return (f"; coded by two coders: {c.kwic_lines_coded_by_both}, Cohen's kappa {v:.2f} "
-            f"[{lo:.2f}, {hi:.2f}]")
+
+    def num(x: Any) -> float | None:
+        return float(x) if isinstance(x, int | float) and not isinstance(x, bool) else None
+
+    n, count = pk.get("n"), pk.get("count")
+    est = Estimate(num(pk.get("value")), n if isinstance(n, int) else 0, num(pk.get("low")),
+                   num(pk.get("high")), count if isinstance(count, int) else None)
+    if est.value is None and est.count is None:
+        return ""
+    return f"; coded by two coders: {c.kwic_lines_coded_by_both}, Cohen's kappa {kappa_cell(est)}"
 
 
 #: Says how to read the card's cells (HTML and Markdown).
@@ -870,7 +878,9 @@ CARD_LEGEND = ("Each cell: estimate [95% interval] (n). Precision: the relevant 
                "expressions that a lexicon match of the same category overlaps, from the "
                "first coder's codes (Wilson), overall and per era. F1: 2PR/(P+R). Kappa: "
                "Cohen's kappa of the two coders on whether a passage holds an expression of "
-               "the category. See docs/validation.md.")
+               "the category (no interval where they never disagree: its width is then 0 "
+               "whatever n is; n/a where a coder used one label throughout). See "
+               "docs/validation.md.")
 
 
 def _markdown(summary: dict[str, Any], sections: list[Section],

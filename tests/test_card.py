@@ -222,4 +222,4 @@ def test_the_methods_appendix_gives_the_kappa_of_the_precision_codes_when_two_co
     two.write_text(json.dumps(doc), encoding="utf-8")
     facts = dict(_card_context(CardNote(read_card(two), ""))["facts"])
     assert facts["KWIC lines judged for precision"] == (
-        f"{doc['kwic_lines']}; coded by two coders: 7, Cohen's kappa 0.81 [0.50, 1.00]")
+        f"{doc['kwic_lines']}; coded by two coders: 7, Cohen's kappa 0.81 [0.50, 1.00] (n=7)")

@@ -22,6 +22,7 @@ from pipeline.recall import (
     draw_passages,
     eras_from_breaks,
     file_lines,
+    kappa_cell,
     kappa_estimate,
     measure,
     measures_csv,
@@ -279,6 +280,35 @@ def test_kappa_agrees_with_statsmodels_and_is_undefined_for_one_label() -> None:
     est = kappa_estimate(a, b)
     assert est.value == round(float(cohens_kappa(table).kappa), 4)
     assert kappa_estimate([False] * 4, [False] * 4).value is None
+    assert (est.count, est.n) == (6, 8)  # the labels the two agree on
+
+
+def test_kappa_claims_no_interval_where_the_asymptotic_one_has_no_width() -> None:
+    """Perfect agreement: kappa 1, and no interval (statsmodels' is [1, 1] at any n). One coder
+    with one label throughout: kappa is 0 by construction, so it is n/a, with the agreement."""
+    from statsmodels.stats.inter_rater import cohens_kappa
+
+    a = [True, True, False, True, False]
+    perfect = kappa_estimate(a, a)
+    assert (perfect.value, perfect.low, perfect.high, perfect.count, perfect.n) == (
+        1.0, None, None, 5, 5)
+    table = [[3, 0], [0, 2]]
+    assert (cohens_kappa(table).kappa_low, cohens_kappa(table).kappa_upp) == (1.0, 1.0)
+    assert kappa_cell(perfect) == "1.00 (n=5, no disagreement: no interval)"
+
+    yes = [True] * 28
+    other = [True] * 27 + [False]
+    assert round(float(cohens_kappa([[27, 1], [0, 0]]).kappa), 4) == 0.0  # the artefact
+    one_label = kappa_estimate(yes, other)
+    assert (one_label.value, one_label.low, one_label.count, one_label.n) == (None, None, 27, 28)
+    assert kappa_cell(one_label) == "n/a: a coder used only one label (n=28, 27 agree)"
+
+    b = [True, False, False, True, False]
+    some = kappa_estimate(a, b)
+    res = cohens_kappa([[2, 1], [0, 2]])
+    assert (some.low, some.high) == (round(max(-1.0, float(res.kappa_low)), 4),
+                                     round(min(1.0, float(res.kappa_upp)), 4))
+    assert kappa_cell(some).startswith(f"{some.value:.2f} [")
 
 
 def test_only_coded_passages_count(tmp_path: Path, lexicon) -> None:  # type: ignore[no-untyped-def]
@@ -550,8 +580,11 @@ def test_two_coders_copies_of_a_kwic_sheet_count_each_line_once_and_give_kappa(
             cats["F1_population"]["precision"]["n"]) == (1, 2)
     # kappa of A's 4 lines: 1 1 0 1 / 1 0 0 1: po = 3/4, pe = 3/4*2/4 + 1/4*2/4 = 1/2 -> 0.5
     assert (data["precision_kappa"]["value"], data["precision_kappa"]["n"]) == (0.5, 4)
-    # C3: 1 1 / 1 0 -> po = pe = 1/2 -> 0; F1: 0 1 / 0 1 -> 1
-    assert cats["C3_economic_normal"]["precision_kappa"]["value"] == 0.0
+    # C3: 1 1 / 1 0: one coder used one label, so po = pe and kappa is 0 whatever they agree
+    # on: n/a, with the agreement (1 of 2); F1: 0 1 / 0 1 -> 1 (no disagreement: no interval)
+    c3 = cats["C3_economic_normal"]["precision_kappa"]
+    assert (c3["value"], c3["count"], c3["n"]) == (None, 1, 2)
+    assert cats["F1_population"]["precision_kappa"]["low"] is None
     assert cats["F1_population"]["precision_kappa"]["value"] == 1.0
     assert cats["P4_technology"]["precision_kappa"] is None
     # the card says so

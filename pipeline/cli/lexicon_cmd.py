@@ -634,7 +634,10 @@ def _ci(e: Any) -> str:
     if e is None:
         return ""
     if e.value is None:
-        return f"n/a\nn={e.n}"
+        agree = f", {e.count} agree" if e.count is not None and e.n else ""
+        return f"n/a\nn={e.n}{agree}"
+    if e.low is None or e.high is None:  # (a kappa where the coders never disagree)
+        return f"{e.value:.2f}\nno interval\nn={e.n}"
     return f"{e.value:.2f}\n[{e.low:.2f}-{e.high:.2f}]\nn={e.n}"
 
 
