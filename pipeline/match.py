@@ -252,6 +252,8 @@ class _PatternScanner:
         self.mode = "whole"
         self._near: dict[str, tuple[int | None, ...]] = {}  # anchor -> its start rules
         self._at_anchor = False  # every match starts where one of its anchors does
+        # finds the next place a match can start (its first character), for spans_near
+        self._first: re.Pattern[str] | None = None
         try:
             tree = _parser.parse(rx.pattern, rx.flags)
             lo, hi = tree.getwidth()
@@ -260,7 +262,7 @@ class _PatternScanner:
         if rx.flags & re.IGNORECASE:
             return
         items = list(tree)
-        found = _required_literals(items, tree.state)
+        found = _required_literals(items, tree.state, shared=True)
         if found is None:
             return
         offsets = _anchor_offsets(*found)
@@ -271,6 +273,8 @@ class _PatternScanner:
             self._near = {a: (hi - len(a) if off is None else min(off, hi - len(a)),)
                           for a, off in offsets.items()}
             self._at_anchor = all(rule == (0,) for rule in self._near.values())
+            if not self._at_anchor:
+                self._first = _first_search(items, rx.flags)
         elif lo > 0 and _newline_free(items, rx.flags):
             self.mode = "line"
         elif lo > 0:
@@ -340,6 +344,26 @@ class _PatternScanner:
         out: list[tuple[int, int]] = []
         match = self.rx.match
         pos = 0  # every start before pos has been tried, or lies inside a match found
+        if self._first is not None:
+            # only where the first character of a match can be: a C-level search for that
+            # character in lo..hi (one character: endpos cuts nothing a match could need)
+            first = self._first.search
+            for lo, hi in ranges:
+                s = max(pos, lo)
+                while s <= hi:
+                    f = first(text, s, hi + 1)
+                    if f is None:
+                        s = hi + 1
+                        break
+                    s = f.start()
+                    m = match(text, s)
+                    if m is None:
+                        s += 1
+                    else:
+                        out.append((s, m.end()))
+                        s = m.end()
+                pos = max(pos, s)
+            return out
         for lo, hi in ranges:
             s = max(pos, lo)
             while s <= hi:
@@ -426,12 +450,75 @@ def _atom_matches_newline(node: tuple[Any, Any], flags: int) -> bool:
         return True
 
 
+_ZERO_WIDTH = frozenset({_c.ASSERT, _c.ASSERT_NOT, _c.AT})
+_ONE_CHAR = frozenset({_c.LITERAL, _c.NOT_LITERAL, _c.IN, _c.ANY})
+
+
+def _first_search(items: list[tuple[Any, Any]], flags: int) -> re.Pattern[str] | None:
+    """A pattern of one character that matches the first character of every match of the
+    parsed pattern (a superset: lookarounds and ``\\b`` before it are ignored), or None when
+    there is none to be had (the pattern can match empty, starts with a backreference, or
+    anything unknown). ``(?<!农业)(?:保险|医保)[^,]{0,4}?扩面`` -> ``保|医``."""
+    nodes, nullable = _first_nodes(items, flags)
+    if nodes is None or nullable or not nodes:
+        return None
+    try:
+        state = _parser.State()
+        state.flags = flags
+        if len(nodes) == 1:
+            sub = _parser.SubPattern(state, list(nodes))
+        else:
+            sub = _parser.SubPattern(state, [(_c.BRANCH, (None, [
+                _parser.SubPattern(state, [n]) for n in nodes]))])
+        return _compiler.compile(sub, flags)  # type: ignore[no-any-return]
+    except Exception:  # noqa: BLE001 - cannot build it: try every start
+        return None
+
+
+def _first_nodes(items: list[tuple[Any, Any]], flags: int
+                 ) -> tuple[list[tuple[Any, Any]] | None, bool]:
+    """The one-character nodes a match of the sequence can start with (None: unknown), and
+    whether the sequence can match the empty string."""
+    nodes: list[tuple[Any, Any]] = []
+    for op, av in items:
+        if op in _ZERO_WIDTH:
+            continue
+        if op in _ONE_CHAR:
+            nodes.append((op, av))
+            return nodes, False
+        if op is _c.SUBPATTERN:
+            _group, add_flags, del_flags, sub = av
+            if add_flags or del_flags:  # (?i:...) and the like: not worth the care
+                return None, True
+            found, nullable = _first_nodes(list(sub), flags)
+        elif op is _c.BRANCH:
+            found, nullable = [], False
+            for b in av[1]:
+                f, n = _first_nodes(list(b), flags)
+                if f is None:
+                    return None, True
+                found += f
+                nullable = nullable or n
+        elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT):
+            lo, _hi, sub = av
+            found, nullable = _first_nodes(list(sub), flags)
+            nullable = nullable or lo == 0
+        else:
+            return None, True
+        if found is None:
+            return None, True
+        nodes += found
+        if not nullable:
+            return nodes, False
+    return nodes, True
+
+
 # Offsets of anchors beyond this are treated as unbounded (too many starts to try).
 _MAX_OFFSET = 64
 
 
-def _required_literals(items: list[tuple[Any, Any]], state: Any, bounded: bool = False
-                       ) -> tuple[frozenset[str], int | None] | None:
+def _required_literals(items: list[tuple[Any, Any]], state: Any, bounded: bool = False,
+                       shared: bool = False) -> tuple[frozenset[str], int | None] | None:
     """A set of strings one of which every match of the parsed sequence contains, with the
     most characters a match can hold before that string starts (None: unbounded); or None.
 
@@ -439,11 +526,29 @@ def _required_literals(items: list[tuple[Any, Any]], state: Any, bounded: bool =
     ``bounded``, the best one whose offset is bounded. The offset is the sum of the maximum
     widths of the items before the string (lookarounds are zero-width): the literal node that
     every match passes through starts at most that far into the match.
-    """
-    best: tuple[frozenset[str], int | None] | None = None
 
-    def consider(found: tuple[frozenset[str], int | None] | None, before: int | None) -> None:
+    With ``shared``, an alternation may also be represented by one string that every one of its
+    alternatives requires, even when it is not any alternative's best: ``X亿(?:人口|人民)|Y亿人``
+    gives {亿} (one string, found in far fewer places than {人口, 人民, 亿}) where without it
+    the union of the alternatives' best sets is the only candidate. ``literal_core`` (which
+    dates a pattern in the report) does not use it, so its answers do not change.
+    """
+    return _required(items, state, bounded, shared)[0]
+
+
+def _required(items: list[tuple[Any, Any]], state: Any, bounded: bool, shared: bool
+              ) -> tuple[tuple[frozenset[str], int | None] | None, dict[str, int | None]]:
+    """``_required_literals``, and (with ``shared``) every single string the sequence requires
+    with the most characters a match holds before it (None: unbounded)."""
+    best: tuple[frozenset[str], int | None] | None = None
+    singles: dict[str, int | None] = {}
+
+    def consider(found: tuple[frozenset[str], int | None] | None, before: int | None,
+                 inner: dict[str, int | None] | None = None) -> None:
         nonlocal best
+        if shared and inner:
+            for s, s_off in inner.items():
+                single(s, s_off, before)
         if found is None:
             return
         cands, off = found
@@ -452,6 +557,12 @@ def _required_literals(items: list[tuple[Any, Any]], state: Any, bounded: bool =
             return
         if cands and all(cands) and (best is None or _score(cands) > _score(best[0])):
             best = (cands, off)
+
+    def single(s: str, s_off: int | None, before: int | None) -> None:
+        off = None if before is None or s_off is None or before + s_off > _MAX_OFFSET \
+            else before + s_off
+        if s not in singles or (off is not None and (singles[s] is None or off < singles[s])):
+            singles[s] = off  # a match holds s at least at its first such place: the nearest
 
     before: int | None = 0  # the most characters the items so far can match
     run: list[str] = []
@@ -465,28 +576,46 @@ def _required_literals(items: list[tuple[Any, Any]], state: Any, bounded: bool =
             continue
         if run:
             consider((frozenset({"".join(run)}), 0), run_at)
+            if shared:
+                single("".join(run), 0, run_at)
             run = []
         if op is _c.SUBPATTERN:
             _group, add_flags, _del_flags, sub = av
             if not add_flags & re.IGNORECASE:
-                consider(_required_literals(list(sub), state, bounded), before)
+                consider(*_pair(_required(list(sub), state, bounded, shared), before))
         elif op is _c.ATOMIC_GROUP:
-            consider(_required_literals(list(av), state, bounded), before)
+            consider(*_pair(_required(list(av), state, bounded, shared), before))
         elif op is _c.BRANCH:
-            alts = [_required_literals(list(b), state, bounded) for b in av[1]]
+            results = [_required(list(b), state, bounded, shared) for b in av[1]]
+            alts = [found for found, _singles in results]
             found = [a for a in alts if a is not None]
             if len(found) == len(alts):  # every alternative holds one: the union is required
                 offs = [off for _cands, off in found if off is not None]
                 consider((frozenset().union(*(cands for cands, _off in found)),
                           max(offs) if len(offs) == len(found) else None), before)
+            if shared and results:
+                common = set(results[0][1]).intersection(*(s for _f, s in results[1:]))
+                for s in sorted(common):  # required by every alternative: by the branch
+                    offs = [s_singles[s] for _f, s_singles in results]
+                    off = None if any(o is None for o in offs) else max(offs)  # type: ignore[type-var]
+                    consider((frozenset({s}), off), before, {s: off})
         elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT):
             lo, _hi, sub = av
             if lo >= 1:  # the first repetition starts where the repeat does
-                consider(_required_literals(list(sub), state, bounded), before)
+                consider(*_pair(_required(list(sub), state, bounded, shared), before))
         before = _add_width(before, (op, av), state)
     if run:
         consider((frozenset({"".join(run)}), 0), run_at)
-    return best
+        if shared:
+            single("".join(run), 0, run_at)
+    return best, singles
+
+
+def _pair(result: tuple[tuple[frozenset[str], int | None] | None, dict[str, int | None]],
+          before: int | None) -> tuple[tuple[frozenset[str], int | None] | None, int | None,
+                                       dict[str, int | None]]:
+    """``consider``'s arguments from a nested ``_required`` result."""
+    return result[0], before, result[1]
 
 
 def _add_width(before: int | None, item: tuple[Any, Any], state: Any) -> int | None:
