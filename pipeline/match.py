@@ -277,6 +277,7 @@ class _PatternScanner:
                 self._first = _first_search(items, rx.flags)
         elif lo > 0 and _newline_free(items, rx.flags):
             self.mode = "line"
+            self._first = _first_search(items, rx.flags)
         elif lo > 0:
             rules = _start_rules(items, tree.state, rx.flags)
             if rules:
@@ -341,6 +342,12 @@ class _PatternScanner:
         if sum(hi - lo for lo, hi in ranges) + len(ranges) > len(text) * self._STARTS_PER_CHAR:
             return self._finditer(text)
         ranges.sort()
+        return self._try_starts(text, ranges)
+
+    def _try_starts(self, text: str, ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The matches starting in the ranges (lo, hi), both included, sorted by lo: ``rx.match``
+        tried at each possible start from left to right, skipping the starts inside a match
+        found (exactly ``finditer``'s own order)."""
         out: list[tuple[int, int]] = []
         match = self.rx.match
         pos = 0  # every start before pos has been tried, or lies inside a match found
@@ -359,7 +366,7 @@ class _PatternScanner:
                     m = match(text, s)
                     if m is None:
                         s += 1
-                    else:
+                    else:  # never empty: start rules are only made for patterns of width >= 1
                         out.append((s, m.end()))
                         s = m.end()
                 pos = max(pos, s)
@@ -380,16 +387,24 @@ class _PatternScanner:
         return [(m.start(), m.end()) for m in self.rx.finditer(text) if m.end() > m.start()]
 
     def _spans_in_lines(self, text: str, anchors: list[tuple[int, str]]) -> list[tuple[int, int]]:
-        lines: set[tuple[int, int]] = set()
+        # each line holding an anchor: (its start, its end, the start of its last anchor)
+        lines: list[list[int]] = []
         ls = le = -1  # the last line taken: occurrences inside it need no search
         for i, _a in sorted(anchors):
             if ls <= i < le:
+                lines[-1][2] = i
                 continue
             end = text.find("\n", i)
             ls, le = text.rfind("\n", 0, i) + 1, len(text) if end == -1 else end + 1
-            lines.add((ls, le))
+            lines.append([ls, le, i])
+        if self._first is not None:
+            # every match of a line holds an anchor at or after its start: the possible starts
+            # run from the line's start to its last anchor, and a match cannot leave its line,
+            # so rx.match there (seeing the text beyond the line) finds what finditer over the
+            # line finds
+            return self._try_starts(text, [(ls, last) for ls, _le, last in lines])
         out: list[tuple[int, int]] = []
-        for ls, le in sorted(lines):
+        for ls, le, _last in lines:
             out.extend((m.start(), m.end()) for m in self.rx.finditer(text, ls, le)
                        if m.end() > m.start())
         return out
