@@ -609,10 +609,7 @@ def _required(items: list[tuple[Any, Any]], state: Any, bounded: bool, shared: b
                 consider((frozenset().union(*(cands for cands, _off in found)),
                           max(offs) if len(offs) == len(found) else None), before)
             if shared and results:
-                common = set(results[0][1]).intersection(*(s for _f, s in results[1:]))
-                for s in sorted(common):  # required by every alternative: by the branch
-                    offs = [s_singles[s] for _f, s_singles in results]
-                    off = None if any(o is None for o in offs) else max(offs)  # type: ignore[type-var]
+                for s, off in _shared_strings([s_singles for _f, s_singles in results]):
                     consider((frozenset({s}), off), before, {s: off})
         elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT):
             lo, _hi, sub = av
@@ -624,6 +621,19 @@ def _required(items: list[tuple[Any, Any]], state: Any, bounded: bool, shared: b
         if shared:
             single("".join(run), 0, run_at)
     return best, singles
+
+
+def _shared_strings(singles: list[dict[str, int | None]]) -> list[tuple[str, int | None]]:
+    """The strings every alternative requires, each with the most characters a match holds
+    before it (None: unbounded). Only whole required strings: a string found inside the
+    alternatives' longer ones (人 in 人口 and 人民) is often far more frequent than the union
+    it would replace, and nothing here knows how frequent a string is."""
+    out: list[tuple[str, int | None]] = []
+    for s in sorted(set(singles[0]).intersection(*singles[1:])):
+        offs = [alt[s] for alt in singles]
+        bounded = [o for o in offs if o is not None]
+        out.append((s, max(bounded) if len(bounded) == len(offs) else None))
+    return out
 
 
 def _pair(result: tuple[tuple[frozenset[str], int | None] | None, dict[str, int | None]],
