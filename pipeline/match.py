@@ -81,9 +81,16 @@ class Matcher:
                         cis.append(ci)
                 else:
                     self._patterns.append((ci, _PatternScanner(re.compile(t.pattern)), t.text))
-        # The anchors of patterns searched near them ride along in the same automaton pass.
-        anchored: set[str] = {a for _ci, scanner, _label in self._patterns if scanner.anchored
-                              for a in scanner.anchors}
+        # The anchors of patterns searched near them ride along in the same automaton pass;
+        # each has a number, the place of its list of starts in a document (``_candidates``)
+        anchored = sorted({a for _ci, scanner, _label in self._patterns if scanner.anchored
+                           for a in scanner.anchors})
+        self._anchor_ids = {a: i for i, a in enumerate(anchored)}
+        # per pattern: its category, scanner, label and its anchors' numbers (None: unanchored)
+        self._searches: list[tuple[int, _PatternScanner, str, tuple[int, ...] | None]] = [
+            (ci, scanner, label,
+             tuple(self._anchor_ids[a] for a in scanner.anchors) if scanner.anchored else None)
+            for ci, scanner, label in self._patterns]
         self._automaton: ahocorasick.Automaton | None = None
         if owners or anchored:
             # The automaton runs over the UTF-8 bytes of the text, seen as a latin-1 string
@@ -94,12 +101,12 @@ class Matcher:
             for text in sorted(set(owners) | set(anchored)):
                 key = text.encode("utf-8").decode("latin-1")
                 auto.add_word(key, (len(text), text, tuple(owners.get(text, ())),
-                                    text in anchored))
+                                    self._anchor_ids.get(text, -1)))
             auto.make_automaton()
             self._automaton = auto
 
-    def _candidates(self, text: str) -> dict[int, list[_Candidate]]:
-        """Candidates per category, in character offsets.
+    def _candidates(self, text: str) -> list[list[_Candidate]]:
+        """Candidates per category (by the category's number), in character offsets.
 
         The automaton reports byte offsets, in increasing order of the match's end. So each
         end is turned into a character offset in one forward pass, counting the UTF-8 lead
@@ -107,52 +114,44 @@ class Matcher:
         the start is the end minus the term's length in characters. Everything downstream
         (pattern search, resolution, ``Hit``) then works in characters: no second conversion.
         """
-        per_cat: dict[int, list[_Candidate]] = {}
-        # anchor -> its char starts, ascending (a term's starts come in the order of its ends):
-        # gathered once per occurrence, however many patterns share the anchor
-        at: dict[str, list[int]] = {}
+        per_cat: list[list[_Candidate]] = [[] for _ in self._cats]
+        # per anchor (by its number): its char starts, ascending (a term's starts come in the
+        # order of its ends); gathered once per occurrence, however many patterns share it
+        at: list[list[int]] = [[] for _ in self._anchor_ids]
         if self._automaton is not None and text:
             data = text.encode("utf-8")
             leads = data.translate(_CHAR_STARTS).count  # leads(1, i, j): characters in data[i:j]
-            get = per_cat.get
             byte = char = 0
-            get_at = at.get
-            for end, (clen, term, cis, is_anchor) in self._automaton.iter(data.decode("latin-1")):
+            for end, (clen, term, cis, aid) in self._automaton.iter(data.decode("latin-1")):
                 end += 1
                 if end != byte:  # several terms can end at one place
                     char += leads(1, byte, end)
                     byte = end
-                start = char - clen
                 if cis:
-                    cand = (start, -clen, 0, term, char)
+                    cand = (char - clen, -clen, 0, term, char)
                     for ci in cis:
-                        lst = get(ci)
-                        if lst is None:
-                            per_cat[ci] = [cand]
-                        else:
-                            lst.append(cand)
-                if is_anchor:
-                    starts = get_at(term)
-                    if starts is None:
-                        at[term] = [start]
-                    else:
-                        starts.append(start)
-        for ci, scanner, label in self._patterns:
-            if not scanner.anchored:
+                        per_cat[ci].append(cand)
+                if aid >= 0:
+                    at[aid].append(char - clen)
+        for ci, scanner, label, ids in self._searches:
+            if ids is None:
                 spans = scanner.spans(text)
-            elif any(a in at for a in scanner.anchors):
-                spans = scanner.spans_at(text, at)
             else:
-                continue
+                lists = [at[i] for i in ids]
+                if not any(lists):
+                    continue
+                spans = scanner._spans_lists(text, lists)
             if spans:
-                per_cat.setdefault(ci, []).extend((s, s - e, 1, label, e) for s, e in spans)
+                per_cat[ci].extend([(s, s - e, 1, label, e) for s, e in spans])
         return per_cat
 
     def find(self, text: str) -> list[Hit]:
         """Every counted hit in ``text``, sorted by (start, dimension, category, end, term)."""
         cats = self._cats
         rows: list[tuple[int, str, str, int, str]] = []
-        for ci, cands in self._candidates(text).items():
+        for ci, cands in enumerate(self._candidates(text)):
+            if not cands:
+                continue
             dim, cid = cats[ci]
             # _resolve, inlined: one tuple and one pass per hit fewer (hits are most of the
             # candidates: overlaps within a category are rare, and sorting a list that is
@@ -172,7 +171,9 @@ class Matcher:
         """Counts per (dimension, category, term): the same hits as ``find``, without Hit objects."""
         out: Counter[tuple[str, str, str]] = Counter()
         cats = self._cats
-        for ci, cands in self._candidates(text).items():
+        for ci, cands in enumerate(self._candidates(text)):
+            if not cands:
+                continue
             dim, cid = cats[ci]
             for _start, _end, term in _resolve(cands):
                 out[(dim, cid, term)] += 1
@@ -254,6 +255,7 @@ class _PatternScanner:
         self._at_anchor = False  # every match starts where one of its anchors does
         # finds the next place a match can start (its first character), for spans_near
         self._first: re.Pattern[str] | None = None
+        self._offsets: tuple[int, ...] = ()  # window mode: each anchor's offset, as in anchors
         try:
             tree = _parser.parse(rx.pattern, rx.flags)
             lo, hi = tree.getwidth()
@@ -273,6 +275,7 @@ class _PatternScanner:
             self._near = {a: (hi - len(a) if off is None else min(off, hi - len(a)),)
                           for a, off in offsets.items()}
             self._at_anchor = all(rule == (0,) for rule in self._near.values())
+            self._offsets = tuple(self._near[a][0] for a in self.anchors)
             if not self._at_anchor:
                 self._first = _first_search(items, rx.flags)
         elif lo > 0 and _newline_free(items, rx.flags):
@@ -306,16 +309,22 @@ class _PatternScanner:
 
     def spans_at(self, text: str, at: Mapping[str, list[int]]) -> list[tuple[int, int]]:
         """``spans`` given the starts of the anchors in ``text`` (``at``: anchor -> its starts,
-        ascending; other keys are ignored).
+        ascending; other keys are ignored)."""
+        return self._spans_lists(text, [at.get(a, []) for a in self.anchors])
+
+    def _spans_lists(self, text: str, lists: list[list[int]]) -> list[tuple[int, int]]:
+        """``spans`` given the starts of each anchor in ``text`` (ascending; in the order of
+        ``anchors``).
 
         A pattern all of whose matches start at their anchor (most window patterns: a literal
         after lookbehinds, or first) is tried once at each distinct start, in order; other
-        patterns go through ``spans_near``."""
+        window patterns at the places where their first character can be in the range of
+        starts before each anchor; line and whole mode go through ``spans_near``."""
         if self._at_anchor:
-            lists = [at[a] for a in self.anchors if a in at]
-            if not lists:
+            nonempty = [starts for starts in lists if starts]
+            if not nonempty:
                 return []
-            starts = lists[0] if len(lists) == 1 else sorted(set().union(*lists))
+            starts = nonempty[0] if len(nonempty) == 1 else sorted(set().union(*nonempty))
             if len(starts) > len(text) * self._STARTS_PER_CHAR:
                 return self._finditer(text)
             out: list[tuple[int, int]] = []
@@ -328,7 +337,21 @@ class _PatternScanner:
                         pos = m.end()
                         out.append((i, pos))
             return out
-        return self.spans_near(text, [(i, a) for a in self.anchors for i in at.get(a, ())])
+        if self.mode == "window":
+            ranges: list[tuple[int, int]] = []  # possible starts lo..hi, both included
+            tried = taken = 0
+            for starts, off in zip(lists, self._offsets):
+                if starts:
+                    ranges += [(i - off if i > off else 0, i) for i in starts]
+                    tried += len(starts) * (off + 1)
+                    taken += 1
+            if tried > len(text) * self._STARTS_PER_CHAR:
+                return self._finditer(text)
+            if taken > 1:
+                ranges.sort()
+            return self._try_starts(text, ranges)
+        return self.spans_near(text, [(i, a) for a, starts in zip(self.anchors, lists)
+                                      for i in starts])
 
     def spans_near(self, text: str, anchors: list[tuple[int, str]]) -> list[tuple[int, int]]:
         """``spans`` given every occurrence (start, anchor) of the anchors in ``text``."""
@@ -356,7 +379,7 @@ class _PatternScanner:
             # character in lo..hi (one character: endpos cuts nothing a match could need)
             first = self._first.search
             for lo, hi in ranges:
-                s = max(pos, lo)
+                s = lo if lo > pos else pos
                 while s <= hi:
                     f = first(text, s, hi + 1)
                     if f is None:
@@ -369,7 +392,8 @@ class _PatternScanner:
                     else:  # never empty: start rules are only made for patterns of width >= 1
                         out.append((s, m.end()))
                         s = m.end()
-                pos = max(pos, s)
+                if s > pos:
+                    pos = s
             return out
         for lo, hi in ranges:
             s = max(pos, lo)
