@@ -256,6 +256,8 @@ class _PatternScanner:
         # finds the next place a match can start (its first character), for spans_near
         self._first: re.Pattern[str] | None = None
         self._offsets: tuple[int, ...] = ()  # window mode: each anchor's offset, as in anchors
+        # line mode: one character of any the pattern can consume (None: too many to help)
+        self._consumed: re.Pattern[str] | None = None
         try:
             tree = _parser.parse(rx.pattern, rx.flags)
             lo, hi = tree.getwidth()
@@ -281,6 +283,7 @@ class _PatternScanner:
         elif lo > 0 and _newline_free(items, rx.flags):
             self.mode = "line"
             self._first = _first_search(items, rx.flags)
+            self._consumed = _consumed_class(items, rx.flags)
         elif lo > 0:
             rules = _start_rules(items, tree.state, rx.flags)
             if rules:
@@ -411,6 +414,20 @@ class _PatternScanner:
         return [(m.start(), m.end()) for m in self.rx.finditer(text) if m.end() > m.start()]
 
     def _spans_in_lines(self, text: str, anchors: list[tuple[int, str]]) -> list[tuple[int, int]]:
+        if self._consumed is not None:
+            # every character of a match is one the pattern can consume, so a match holding
+            # an anchor at i starts in [j, i], j reached by stepping back from i over such
+            # characters (never over a line break: nothing in a line-mode pattern matches
+            # one); rx.match cannot leave the line either, so this is finditer over the line
+            consumed = self._consumed.match
+            ranges: list[tuple[int, int]] = []
+            for i, _a in anchors:
+                j = i
+                while j and consumed(text, j - 1) is not None:
+                    j -= 1
+                ranges.append((j, i))
+            ranges.sort()
+            return self._try_starts(text, ranges)
         # each line holding an anchor: (its start, its end, the start of its last anchor)
         lines: list[list[int]] = []
         ls = le = -1  # the last line taken: occurrences inside it need no search
@@ -487,6 +504,61 @@ def _atom_matches_newline(node: tuple[Any, Any], flags: int) -> bool:
         return compiled.match("\n") is not None
     except Exception:  # noqa: BLE001 - cannot tell: assume it can
         return True
+
+
+def _consumed_class(items: list[tuple[Any, Any]], flags: int) -> re.Pattern[str] | None:
+    """A pattern of one character that matches every character the parsed pattern can consume
+    (lookarounds consume none), or None when that is not a short list of characters and
+    classes: anything negated (``[^。]``, ``\\D``), ``.``, a backreference, unknown nodes.
+    ``\\d+(?:\\.\\d+)?亿(?<!十)人`` -> ``\\d|\\.|亿|人``."""
+    nodes = _consumed_nodes(items)
+    if not nodes:
+        return None
+    try:
+        state = _parser.State()
+        state.flags = flags
+        sub = _parser.SubPattern(state, [(_c.BRANCH, (None, [
+            _parser.SubPattern(state, [n]) for n in nodes]))])
+        return _compiler.compile(sub, flags)  # type: ignore[no-any-return]
+    except Exception:  # noqa: BLE001 - cannot build it: no bound
+        return None
+
+
+_NEGATED = frozenset({_c.NEGATE, _c.CATEGORY_NOT_DIGIT, _c.CATEGORY_NOT_SPACE,
+                      _c.CATEGORY_NOT_WORD, _c.CATEGORY_NOT_LINEBREAK})
+
+
+def _consumed_nodes(items: list[tuple[Any, Any]]) -> list[tuple[Any, Any]] | None:
+    nodes: list[tuple[Any, Any]] = []
+    for op, av in items:
+        if op in _ZERO_WIDTH:
+            continue
+        if op is _c.LITERAL:
+            nodes.append((op, av))
+        elif op is _c.IN:
+            if any(o is _c.NEGATE or (o is _c.CATEGORY and a in _NEGATED) for o, a in av):
+                return None
+            nodes.append((op, av))
+        elif op is _c.SUBPATTERN:
+            _group, add_flags, del_flags, sub = av
+            found = None if add_flags or del_flags else _consumed_nodes(list(sub))
+            if found is None:
+                return None
+            nodes += found
+        elif op is _c.BRANCH:
+            for b in av[1]:
+                found = _consumed_nodes(list(b))
+                if found is None:
+                    return None
+                nodes += found
+        elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT):
+            found = _consumed_nodes(list(av[2]))
+            if found is None:
+                return None
+            nodes += found
+        else:  # NOT_LITERAL, ANY, GROUPREF and anything else
+            return None
+    return nodes
 
 
 _ZERO_WIDTH = frozenset({_c.ASSERT, _c.ASSERT_NOT, _c.AT})

@@ -378,3 +378,16 @@ def test_pattern_hits_equal_finditer_on_all_shared_corpora(
             got.setdefault(h.category, []).append((h.start, h.end))
         for i, t in enumerate(patterns):
             assert got.get(f"F{i}", []) == _finditer(t.pattern or "", text), (doc, t.text)
+
+
+def test_a_line_mode_match_starts_after_the_last_character_it_cannot_consume() -> None:
+    # \d+ has no bound, but a match holding 亿 at i starts after the last character before i
+    # that the pattern cannot consume: only digits, '.', 亿, 人, 口 here
+    sc = _PatternScanner(re.compile(r"(?<!十)\d+(?:\.\d+)?亿人口"))
+    assert sc.mode == "line" and sc._consumed is not None
+    assert "".join(c for c in "0१.亿人口十民\n" if sc._consumed.match(c)) == "0१.亿人口"
+    text = "全国13.6亿人口，十2亿人口\n7亿人口"
+    assert sc.spans(text) == _finditer(sc.rx.pattern, text) == [(2, 9), (16, 20)]
+    # anything negated (it can consume nearly everything): no bound, the line's start
+    assert _PatternScanner(re.compile(r"[^。,]{1,3}\d+亿人")).mode == "line"
+    assert _PatternScanner(re.compile(r"[^。,]{1,3}\d+亿人"))._consumed is None
