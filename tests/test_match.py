@@ -208,7 +208,8 @@ TRICKY = [r"(?<!作)社保(?!科创)", r"(?:参保|覆盖)[^。,]{0,3}亿人", r
           r"\d+(?:\.\d+)?亿(?:人口|人民(?!币))|(?<![\d十])(?:1[0-4]|十[一二]?)亿多?人(?![民口])",
           r"(?<!低)(?:中?低|高)?收入(?:群体|人口)", r"(?:a|保)*社保[^,\n]{0,3}亿",
           r"(?:覆盖|参保)[^。,]{0,4}?\d{1,3}亿|\d亿人参保", r"[^a社]?保险[^。]{0,2}基金",
-          r"保险(?:中)?基金|基金(?:的)?保险|低收入保险费", r"保险(?:中)?基金|基金(?:的)?保险|保险(?:费|金)"]
+          r"保险(?:中)?基金|基金(?:的)?保险|低收入保险费", r"保险(?:中)?基金|基金(?:的)?保险|保险(?:费|金)",
+          r"(?<!十)\d+(?:\.\d+)?亿人口", r"[^。,\n]{1,3}\d+亿人"]
 
 
 def _finditer(pattern: str, text: str) -> list[tuple[int, int]]:
@@ -389,5 +390,5 @@ def test_a_line_mode_match_starts_after_the_last_character_it_cannot_consume() -
     text = "全国13.6亿人口，十2亿人口\n7亿人口"
     assert sc.spans(text) == _finditer(sc.rx.pattern, text) == [(2, 9), (16, 20)]
     # anything negated (it can consume nearly everything): no bound, the line's start
-    assert _PatternScanner(re.compile(r"[^。,]{1,3}\d+亿人")).mode == "line"
-    assert _PatternScanner(re.compile(r"[^。,]{1,3}\d+亿人"))._consumed is None
+    assert _PatternScanner(re.compile(r"[^。,\n]{1,3}\d+亿人")).mode == "line"
+    assert _PatternScanner(re.compile(r"[^。,\n]{1,3}\d+亿人"))._consumed is None
