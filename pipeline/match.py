@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping
+from itertools import compress
 from re import _compiler, _parser  # type: ignore[attr-defined]
 from re import _constants as _c  # type: ignore[attr-defined]
 from typing import Any, NamedTuple
@@ -91,6 +92,13 @@ class Matcher:
             (ci, scanner, label,
              tuple(self._anchor_ids[a] for a in scanner.anchors) if scanner.anchored else None)
             for ci, scanner, label in self._patterns]
+        # per anchor: the searches that use it; and the searches that have no anchor
+        users: list[list[int]] = [[] for _ in anchored]
+        for k, (_ci, _scanner, _label, ids) in enumerate(self._searches):
+            for i in ids or ():
+                users[i].append(k)
+        self._users = [tuple(u) for u in users]
+        self._unanchored = tuple(k for k, s in enumerate(self._searches) if s[3] is None)
         self._automaton: ahocorasick.Automaton | None = None
         if owners or anchored:
             # The automaton runs over the UTF-8 bytes of the text, seen as a latin-1 string
@@ -133,14 +141,19 @@ class Matcher:
                         per_cat[ci].append(cand)
                 if aid >= 0:
                     at[aid].append(char - clen)
-        for ci, scanner, label, ids in self._searches:
+        # the searches to make: those with no anchor, and those one of whose anchors occurred
+        # (in the order of the lexicon, as the candidates of a category are then sorted anyway)
+        users = self._users
+        todo = set(self._unanchored)
+        for aid in compress(range(len(at)), at):
+            todo.update(users[aid])
+        searches = self._searches
+        for k in sorted(todo):
+            ci, scanner, label, ids = searches[k]
             if ids is None:
                 spans = scanner.spans(text)
             else:
-                lists = [at[i] for i in ids]
-                if not any(lists):
-                    continue
-                spans = scanner._spans_lists(text, lists)
+                spans = scanner._spans_lists(text, [at[i] for i in ids])
             if spans:
                 per_cat[ci].extend([(s, s - e, 1, label, e) for s, e in spans])
         return per_cat
