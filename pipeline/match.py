@@ -227,18 +227,25 @@ class _PatternScanner:
     """``finditer`` spans of one pattern, fast: only near the pattern's required literals.
 
     From the parsed pattern we take a set of literal strings one of which every match must
-    contain (e.g. 社保 in ``(?<!作)社保(?!科创)``, or {参保, 覆盖} for ``(?:参保|覆盖)...``), and
-    how far before such an anchor a match can start. Then:
+    contain (e.g. 社保 in ``(?<!作)社保(?!科创)``, or {参保, 覆盖} for ``(?:参保|覆盖)...``; one
+    string that every alternative requires beats the union of the alternatives' own, as 亿 in
+    ``N亿(?:人口|人民)|N亿人``), and how far before such an anchor a match can start. Then:
 
     - ``window`` mode, when the pattern's maximum width W is short: a match containing an
       anchor at position p starts in [p + len(anchor) - W, p], or closer when the anchor can
       only sit a few characters into the match (at most ``offset`` characters: [p - offset, p];
       0 for a pattern that starts with its anchor), so ``rx.match`` is tried only at those
-      starts, left to right, skipping past each match;
+      starts, left to right, skipping past each match; and of those, when the anchor is not
+      at the match's start, only where a match's first character can be (a one-character
+      pattern searched in the range, in C);
     - ``line`` mode, when the width is unbounded (``\\d+``) but nothing in the pattern (nor
       in its lookarounds) can match a line break and it uses no ``^ $ \\A \\Z``: every match
-      lies inside one paragraph line, so ``finditer`` runs only over the lines that hold an
-      anchor (``pos``/``endpos``; lookbehinds still see the text before the line);
+      lies inside one paragraph line. When the pattern consumes only a short list of
+      characters and classes (nothing negated, no ``.``), a match holding an anchor at p
+      starts in [j, p], j found by stepping back from p over characters it can consume (the
+      digits before 亿 in ``\\d+(?:\\.\\d+)?亿人口``), and ``rx.match`` is tried there as in
+      window mode; otherwise the possible starts run from the line's start to its last
+      anchor (``finditer`` over those lines when no first character is known);
     - ``whole`` mode otherwise (and for case-insensitive patterns): a match may run over any
       length of text, across lines. When every top-level alternative still has a start rule,
       an anchor at a bounded offset (``社保[^,]+人`` starts at its 社保) or else no line break
