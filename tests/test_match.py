@@ -392,3 +392,18 @@ def test_a_line_mode_match_starts_after_the_last_character_it_cannot_consume() -
     # anything negated (it can consume nearly everything): no bound, the line's start
     assert _PatternScanner(re.compile(r"[^。,\n]{1,3}\d+亿人")).mode == "line"
     assert _PatternScanner(re.compile(r"[^。,\n]{1,3}\d+亿人"))._consumed is None
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.lists(st.sampled_from(["收入", "群体", "人口", "中", "低", "高", "保险", "基金", "费",
+                                       "亿", "人", "多", "十", "一", "1", "2", ".", "\n", "。", ",",
+                                       "社保", "参保", "覆盖", "人民", "币", "金", "a", "的"]),
+                     max_size=30).map("".join),  # chunks: the patterns' own strings, near each other
+       pattern=st.sampled_from(TRICKY))
+@example(text="12亿人口", pattern=r"(?<!十)\d+(?:\.\d+)?亿人口")  # a match at the text's start
+@example(text="收入群体", pattern=r"(?<!低)(?:中?低|高)?收入(?:群体|人口)")  # optional prefix absent
+@example(text="中低收入群体", pattern=r"(?<!低)(?:中?低|高)?收入(?:群体|人口)")  # ... at its widest
+def test_first_character_and_line_start_search_equals_finditer(text: str, pattern: str) -> None:
+    sc = _PatternScanner(re.compile(pattern))
+    sc._STARTS_PER_CHAR = math.inf  # always try the possible starts one by one
+    assert sc.spans(text) == _finditer(pattern, text)
