@@ -402,7 +402,7 @@ def test_a_line_mode_match_starts_after_the_last_character_it_cannot_consume() -
        pattern=st.sampled_from(TRICKY))
 @example(text="12亿人口", pattern=r"(?<!十)\d+(?:\.\d+)?亿人口")  # a match at the text's start
 @example(text="收入群体", pattern=r"(?<!低)(?:中?低|高)?收入(?:群体|人口)")  # optional prefix absent
-@example(text="中低收入群体", pattern=r"(?<!低)(?:中?低|高)?收入(?:群体|人口)")  # ... at its widest
+@example(text="a中低收入群体", pattern=r"(?<!低)(?:中?低|高)?收入(?:群体|人口)")  # ... at its widest
 def test_first_character_and_line_start_search_equals_finditer(text: str, pattern: str) -> None:
     sc = _PatternScanner(re.compile(pattern))
     sc._STARTS_PER_CHAR = math.inf  # always try the possible starts one by one
