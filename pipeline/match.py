@@ -439,15 +439,23 @@ class _PatternScanner:
             # an anchor at i starts in [j, i], j reached by stepping back from i over such
             # characters (never over a line break: nothing in a line-mode pattern matches
             # one); rx.match cannot leave the line either, so this is finditer over the line
+            # (at most _MAX_OFFSET steps: a class as wide as \\w would walk back over whole
+            # paragraphs, one Python step per character; then the lines are searched instead)
             consumed = self._consumed.match
             ranges: list[tuple[int, int]] = []
             for i, _a in anchors:
                 j = i
                 while j and consumed(text, j - 1) is not None:
                     j -= 1
-                ranges.append((j, i))
-            ranges.sort()
-            return self._try_starts(text, ranges)
+                    if i - j > _MAX_OFFSET:
+                        break
+                else:
+                    ranges.append((j, i))
+                    continue
+                break
+            else:
+                ranges.sort()
+                return self._try_starts(text, ranges)
         # each line holding an anchor: (its start, its end, the start of its last anchor)
         lines: list[list[int]] = []
         ls = le = -1  # the last line taken: occurrences inside it need no search

@@ -407,3 +407,11 @@ def test_first_character_and_line_start_search_equals_finditer(text: str, patter
     sc = _PatternScanner(re.compile(pattern))
     sc._STARTS_PER_CHAR = math.inf  # always try the possible starts one by one
     assert sc.spans(text) == _finditer(pattern, text)
+
+
+def test_a_line_mode_start_bound_gives_way_to_the_line_over_long_runs() -> None:
+    # \w consumes nearly every Chinese character: past 64 steps back, the line is searched
+    sc = _PatternScanner(re.compile(r"\w+亿人"))
+    assert sc.mode == "line" and sc._consumed is not None
+    text = "甲" * 100 + "3亿人。乙2亿人\n丙" + "丁" * 70 + "亿人"
+    assert sc.spans(text) == _finditer(sc.rx.pattern, text) == [(0, 103), (104, 108), (109, 182)]
