@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping
+from itertools import compress
 from re import _compiler, _parser  # type: ignore[attr-defined]
 from re import _constants as _c  # type: ignore[attr-defined]
 from typing import Any, NamedTuple
@@ -81,9 +82,23 @@ class Matcher:
                         cis.append(ci)
                 else:
                     self._patterns.append((ci, _PatternScanner(re.compile(t.pattern)), t.text))
-        # The anchors of patterns searched near them ride along in the same automaton pass.
-        anchored: set[str] = {a for _ci, scanner, _label in self._patterns if scanner.anchored
-                              for a in scanner.anchors}
+        # The anchors of patterns searched near them ride along in the same automaton pass;
+        # each has a number, the place of its list of starts in a document (``_candidates``)
+        anchored = sorted({a for _ci, scanner, _label in self._patterns if scanner.anchored
+                           for a in scanner.anchors})
+        self._anchor_ids = {a: i for i, a in enumerate(anchored)}
+        # per pattern: its category, scanner, label and its anchors' numbers (None: unanchored)
+        self._searches: list[tuple[int, _PatternScanner, str, tuple[int, ...] | None]] = [
+            (ci, scanner, label,
+             tuple(self._anchor_ids[a] for a in scanner.anchors) if scanner.anchored else None)
+            for ci, scanner, label in self._patterns]
+        # per anchor: the searches that use it; and the searches that have no anchor
+        users: list[list[int]] = [[] for _ in anchored]
+        for k, (_ci, _scanner, _label, ids) in enumerate(self._searches):
+            for i in ids or ():
+                users[i].append(k)
+        self._users = [tuple(u) for u in users]
+        self._unanchored = tuple(k for k, s in enumerate(self._searches) if s[3] is None)
         self._automaton: ahocorasick.Automaton | None = None
         if owners or anchored:
             # The automaton runs over the UTF-8 bytes of the text, seen as a latin-1 string
@@ -94,12 +109,12 @@ class Matcher:
             for text in sorted(set(owners) | set(anchored)):
                 key = text.encode("utf-8").decode("latin-1")
                 auto.add_word(key, (len(text), text, tuple(owners.get(text, ())),
-                                    text in anchored))
+                                    self._anchor_ids.get(text, -1)))
             auto.make_automaton()
             self._automaton = auto
 
-    def _candidates(self, text: str) -> dict[int, list[_Candidate]]:
-        """Candidates per category, in character offsets.
+    def _candidates(self, text: str) -> list[list[_Candidate]]:
+        """Candidates per category (by the category's number), in character offsets.
 
         The automaton reports byte offsets, in increasing order of the match's end. So each
         end is turned into a character offset in one forward pass, counting the UTF-8 lead
@@ -107,52 +122,49 @@ class Matcher:
         the start is the end minus the term's length in characters. Everything downstream
         (pattern search, resolution, ``Hit``) then works in characters: no second conversion.
         """
-        per_cat: dict[int, list[_Candidate]] = {}
-        # anchor -> its char starts, ascending (a term's starts come in the order of its ends):
-        # gathered once per occurrence, however many patterns share the anchor
-        at: dict[str, list[int]] = {}
+        per_cat: list[list[_Candidate]] = [[] for _ in self._cats]
+        # per anchor (by its number): its char starts, ascending (a term's starts come in the
+        # order of its ends); gathered once per occurrence, however many patterns share it
+        at: list[list[int]] = [[] for _ in self._anchor_ids]
         if self._automaton is not None and text:
             data = text.encode("utf-8")
             leads = data.translate(_CHAR_STARTS).count  # leads(1, i, j): characters in data[i:j]
-            get = per_cat.get
             byte = char = 0
-            get_at = at.get
-            for end, (clen, term, cis, is_anchor) in self._automaton.iter(data.decode("latin-1")):
+            for end, (clen, term, cis, aid) in self._automaton.iter(data.decode("latin-1")):
                 end += 1
                 if end != byte:  # several terms can end at one place
                     char += leads(1, byte, end)
                     byte = end
-                start = char - clen
                 if cis:
-                    cand = (start, -clen, 0, term, char)
+                    cand = (char - clen, -clen, 0, term, char)
                     for ci in cis:
-                        lst = get(ci)
-                        if lst is None:
-                            per_cat[ci] = [cand]
-                        else:
-                            lst.append(cand)
-                if is_anchor:
-                    starts = get_at(term)
-                    if starts is None:
-                        at[term] = [start]
-                    else:
-                        starts.append(start)
-        for ci, scanner, label in self._patterns:
-            if not scanner.anchored:
+                        per_cat[ci].append(cand)
+                if aid >= 0:
+                    at[aid].append(char - clen)
+        # the searches to make: those with no anchor, and those one of whose anchors occurred
+        # (in the order of the lexicon, as the candidates of a category are then sorted anyway)
+        users = self._users
+        todo = set(self._unanchored)
+        for aid in compress(range(len(at)), at):
+            todo.update(users[aid])
+        searches = self._searches
+        for k in sorted(todo):
+            ci, scanner, label, ids = searches[k]
+            if ids is None:
                 spans = scanner.spans(text)
-            elif any(a in at for a in scanner.anchors):
-                spans = scanner.spans_at(text, at)
             else:
-                continue
+                spans = scanner._spans_lists(text, [at[i] for i in ids])
             if spans:
-                per_cat.setdefault(ci, []).extend((s, s - e, 1, label, e) for s, e in spans)
+                per_cat[ci].extend([(s, s - e, 1, label, e) for s, e in spans])
         return per_cat
 
     def find(self, text: str) -> list[Hit]:
         """Every counted hit in ``text``, sorted by (start, dimension, category, end, term)."""
         cats = self._cats
         rows: list[tuple[int, str, str, int, str]] = []
-        for ci, cands in self._candidates(text).items():
+        for ci, cands in enumerate(self._candidates(text)):
+            if not cands:
+                continue
             dim, cid = cats[ci]
             # _resolve, inlined: one tuple and one pass per hit fewer (hits are most of the
             # candidates: overlaps within a category are rare, and sorting a list that is
@@ -172,7 +184,9 @@ class Matcher:
         """Counts per (dimension, category, term): the same hits as ``find``, without Hit objects."""
         out: Counter[tuple[str, str, str]] = Counter()
         cats = self._cats
-        for ci, cands in self._candidates(text).items():
+        for ci, cands in enumerate(self._candidates(text)):
+            if not cands:
+                continue
             dim, cid = cats[ci]
             for _start, _end, term in _resolve(cands):
                 out[(dim, cid, term)] += 1
@@ -213,18 +227,25 @@ class _PatternScanner:
     """``finditer`` spans of one pattern, fast: only near the pattern's required literals.
 
     From the parsed pattern we take a set of literal strings one of which every match must
-    contain (e.g. 社保 in ``(?<!作)社保(?!科创)``, or {参保, 覆盖} for ``(?:参保|覆盖)...``), and
-    how far before such an anchor a match can start. Then:
+    contain (e.g. 社保 in ``(?<!作)社保(?!科创)``, or {参保, 覆盖} for ``(?:参保|覆盖)...``; one
+    string that every alternative requires beats the union of the alternatives' own, as 亿 in
+    ``N亿(?:人口|人民)|N亿人``), and how far before such an anchor a match can start. Then:
 
     - ``window`` mode, when the pattern's maximum width W is short: a match containing an
       anchor at position p starts in [p + len(anchor) - W, p], or closer when the anchor can
       only sit a few characters into the match (at most ``offset`` characters: [p - offset, p];
       0 for a pattern that starts with its anchor), so ``rx.match`` is tried only at those
-      starts, left to right, skipping past each match;
+      starts, left to right, skipping past each match; and of those, when the anchor is not
+      at the match's start, only where a match's first character can be (a one-character
+      pattern searched in the range, in C);
     - ``line`` mode, when the width is unbounded (``\\d+``) but nothing in the pattern (nor
       in its lookarounds) can match a line break and it uses no ``^ $ \\A \\Z``: every match
-      lies inside one paragraph line, so ``finditer`` runs only over the lines that hold an
-      anchor (``pos``/``endpos``; lookbehinds still see the text before the line);
+      lies inside one paragraph line. When the pattern consumes only a short list of
+      characters and classes (nothing negated, no ``.``), a match holding an anchor at p
+      starts in [j, p], j found by stepping back from p over characters it can consume (the
+      digits before 亿 in ``\\d+(?:\\.\\d+)?亿人口``), and ``rx.match`` is tried there as in
+      window mode; otherwise the possible starts run from the line's start to its last
+      anchor (``finditer`` over those lines when no first character is known);
     - ``whole`` mode otherwise (and for case-insensitive patterns): a match may run over any
       length of text, across lines. When every top-level alternative still has a start rule,
       an anchor at a bounded offset (``社保[^,]+人`` starts at its 社保) or else no line break
@@ -252,6 +273,11 @@ class _PatternScanner:
         self.mode = "whole"
         self._near: dict[str, tuple[int | None, ...]] = {}  # anchor -> its start rules
         self._at_anchor = False  # every match starts where one of its anchors does
+        # finds the next place a match can start (its first character), for spans_near
+        self._first: re.Pattern[str] | None = None
+        self._offsets: tuple[int, ...] = ()  # window mode: each anchor's offset, as in anchors
+        # line mode: one character of any the pattern can consume (None: too many to help)
+        self._consumed: re.Pattern[str] | None = None
         try:
             tree = _parser.parse(rx.pattern, rx.flags)
             lo, hi = tree.getwidth()
@@ -260,7 +286,7 @@ class _PatternScanner:
         if rx.flags & re.IGNORECASE:
             return
         items = list(tree)
-        found = _required_literals(items, tree.state)
+        found = _required_literals(items, tree.state, shared=True)
         if found is None:
             return
         offsets = _anchor_offsets(*found)
@@ -271,8 +297,13 @@ class _PatternScanner:
             self._near = {a: (hi - len(a) if off is None else min(off, hi - len(a)),)
                           for a, off in offsets.items()}
             self._at_anchor = all(rule == (0,) for rule in self._near.values())
+            self._offsets = tuple(self._near[a][0] for a in self.anchors)
+            if not self._at_anchor:
+                self._first = _first_search(items, rx.flags)
         elif lo > 0 and _newline_free(items, rx.flags):
             self.mode = "line"
+            self._first = _first_search(items, rx.flags)
+            self._consumed = _consumed_class(items, rx.flags)
         elif lo > 0:
             rules = _start_rules(items, tree.state, rx.flags)
             if rules:
@@ -301,16 +332,22 @@ class _PatternScanner:
 
     def spans_at(self, text: str, at: Mapping[str, list[int]]) -> list[tuple[int, int]]:
         """``spans`` given the starts of the anchors in ``text`` (``at``: anchor -> its starts,
-        ascending; other keys are ignored).
+        ascending; other keys are ignored)."""
+        return self._spans_lists(text, [at.get(a, []) for a in self.anchors])
+
+    def _spans_lists(self, text: str, lists: list[list[int]]) -> list[tuple[int, int]]:
+        """``spans`` given the starts of each anchor in ``text`` (ascending; in the order of
+        ``anchors``).
 
         A pattern all of whose matches start at their anchor (most window patterns: a literal
         after lookbehinds, or first) is tried once at each distinct start, in order; other
-        patterns go through ``spans_near``."""
+        window patterns at the places where their first character can be in the range of
+        starts before each anchor; line and whole mode go through ``spans_near``."""
         if self._at_anchor:
-            lists = [at[a] for a in self.anchors if a in at]
-            if not lists:
+            nonempty = [starts for starts in lists if starts]
+            if not nonempty:
                 return []
-            starts = lists[0] if len(lists) == 1 else sorted(set().union(*lists))
+            starts = nonempty[0] if len(nonempty) == 1 else sorted(set().union(*nonempty))
             if len(starts) > len(text) * self._STARTS_PER_CHAR:
                 return self._finditer(text)
             out: list[tuple[int, int]] = []
@@ -323,7 +360,21 @@ class _PatternScanner:
                         pos = m.end()
                         out.append((i, pos))
             return out
-        return self.spans_near(text, [(i, a) for a in self.anchors for i in at.get(a, ())])
+        if self.mode == "window":
+            ranges: list[tuple[int, int]] = []  # possible starts lo..hi, both included
+            tried = taken = 0
+            for starts, off in zip(lists, self._offsets):
+                if starts:
+                    ranges += [(i - off if i > off else 0, i) for i in starts]
+                    tried += len(starts) * (off + 1)
+                    taken += 1
+            if tried > len(text) * self._STARTS_PER_CHAR:
+                return self._finditer(text)
+            if taken > 1:
+                ranges.sort()
+            return self._try_starts(text, ranges)
+        return self.spans_near(text, [(i, a) for a, starts in zip(self.anchors, lists)
+                                      for i in starts])
 
     def spans_near(self, text: str, anchors: list[tuple[int, str]]) -> list[tuple[int, int]]:
         """``spans`` given every occurrence (start, anchor) of the anchors in ``text``."""
@@ -337,9 +388,36 @@ class _PatternScanner:
         if sum(hi - lo for lo, hi in ranges) + len(ranges) > len(text) * self._STARTS_PER_CHAR:
             return self._finditer(text)
         ranges.sort()
+        return self._try_starts(text, ranges)
+
+    def _try_starts(self, text: str, ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The matches starting in the ranges (lo, hi), both included, sorted by lo: ``rx.match``
+        tried at each possible start from left to right, skipping the starts inside a match
+        found (exactly ``finditer``'s own order)."""
         out: list[tuple[int, int]] = []
         match = self.rx.match
         pos = 0  # every start before pos has been tried, or lies inside a match found
+        if self._first is not None:
+            # only where the first character of a match can be: a C-level search for that
+            # character in lo..hi (one character: endpos cuts nothing a match could need)
+            first = self._first.search
+            for lo, hi in ranges:
+                s = lo if lo > pos else pos
+                while s <= hi:
+                    f = first(text, s, hi + 1)
+                    if f is None:
+                        s = hi + 1
+                        break
+                    s = f.start()
+                    m = match(text, s)
+                    if m is None:
+                        s += 1
+                    else:  # never empty: start rules are only made for patterns of width >= 1
+                        out.append((s, m.end()))
+                        s = m.end()
+                if s > pos:
+                    pos = s
+            return out
         for lo, hi in ranges:
             s = max(pos, lo)
             while s <= hi:
@@ -356,16 +434,46 @@ class _PatternScanner:
         return [(m.start(), m.end()) for m in self.rx.finditer(text) if m.end() > m.start()]
 
     def _spans_in_lines(self, text: str, anchors: list[tuple[int, str]]) -> list[tuple[int, int]]:
-        lines: set[tuple[int, int]] = set()
+        if self._consumed is not None:
+            # every character of a match is one the pattern can consume, so a match holding
+            # an anchor at i starts in [j, i], j reached by stepping back from i over such
+            # characters (never over a line break: nothing in a line-mode pattern matches
+            # one); rx.match cannot leave the line either, so this is finditer over the line
+            # (at most _MAX_OFFSET steps: a class as wide as \\w would walk back over whole
+            # paragraphs, one Python step per character; then the lines are searched instead)
+            consumed = self._consumed.match
+            ranges: list[tuple[int, int]] = []
+            for i, _a in anchors:
+                j = i
+                while j and consumed(text, j - 1) is not None:
+                    j -= 1
+                    if i - j > _MAX_OFFSET:
+                        break
+                else:
+                    ranges.append((j, i))
+                    continue
+                break
+            else:
+                ranges.sort()
+                return self._try_starts(text, ranges)
+        # each line holding an anchor: (its start, its end, the start of its last anchor)
+        lines: list[list[int]] = []
         ls = le = -1  # the last line taken: occurrences inside it need no search
         for i, _a in sorted(anchors):
             if ls <= i < le:
+                lines[-1][2] = i
                 continue
             end = text.find("\n", i)
             ls, le = text.rfind("\n", 0, i) + 1, len(text) if end == -1 else end + 1
-            lines.add((ls, le))
+            lines.append([ls, le, i])
+        if self._first is not None:
+            # every match of a line holds an anchor at or after its start: the possible starts
+            # run from the line's start to its last anchor, and a match cannot leave its line,
+            # so rx.match there (seeing the text beyond the line) finds what finditer over the
+            # line finds
+            return self._try_starts(text, [(ls, last) for ls, _le, last in lines])
         out: list[tuple[int, int]] = []
-        for ls, le in sorted(lines):
+        for ls, le, _last in lines:
             out.extend((m.start(), m.end()) for m in self.rx.finditer(text, ls, le)
                        if m.end() > m.start())
         return out
@@ -426,12 +534,130 @@ def _atom_matches_newline(node: tuple[Any, Any], flags: int) -> bool:
         return True
 
 
+def _consumed_class(items: list[tuple[Any, Any]], flags: int) -> re.Pattern[str] | None:
+    """A pattern of one character that matches every character the parsed pattern can consume
+    (lookarounds consume none), or None when that is not a short list of characters and
+    classes: anything negated (``[^。]``, ``\\D``), ``.``, a backreference, unknown nodes.
+    ``\\d+(?:\\.\\d+)?亿(?<!十)人`` -> ``\\d|\\.|亿|人``."""
+    nodes = _consumed_nodes(items)
+    if not nodes:
+        return None
+    try:
+        state = _parser.State()
+        state.flags = flags
+        sub = _parser.SubPattern(state, [(_c.BRANCH, (None, [
+            _parser.SubPattern(state, [n]) for n in nodes]))])
+        return _compiler.compile(sub, flags)  # type: ignore[no-any-return]
+    except Exception:  # noqa: BLE001 - cannot build it: no bound
+        return None
+
+
+_NEGATED = frozenset({_c.NEGATE, _c.CATEGORY_NOT_DIGIT, _c.CATEGORY_NOT_SPACE,
+                      _c.CATEGORY_NOT_WORD, _c.CATEGORY_NOT_LINEBREAK})
+
+
+def _consumed_nodes(items: list[tuple[Any, Any]]) -> list[tuple[Any, Any]] | None:
+    nodes: list[tuple[Any, Any]] = []
+    for op, av in items:
+        if op in _ZERO_WIDTH:
+            continue
+        if op is _c.LITERAL:
+            nodes.append((op, av))
+        elif op is _c.IN:
+            if any(o is _c.NEGATE or (o is _c.CATEGORY and a in _NEGATED) for o, a in av):
+                return None
+            nodes.append((op, av))
+        elif op is _c.SUBPATTERN:
+            _group, add_flags, del_flags, sub = av
+            found = None if add_flags or del_flags else _consumed_nodes(list(sub))
+            if found is None:
+                return None
+            nodes += found
+        elif op is _c.BRANCH:
+            for b in av[1]:
+                found = _consumed_nodes(list(b))
+                if found is None:
+                    return None
+                nodes += found
+        elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT):
+            found = _consumed_nodes(list(av[2]))
+            if found is None:
+                return None
+            nodes += found
+        else:  # NOT_LITERAL, ANY, GROUPREF and anything else
+            return None
+    return nodes
+
+
+_ZERO_WIDTH = frozenset({_c.ASSERT, _c.ASSERT_NOT, _c.AT})
+_ONE_CHAR = frozenset({_c.LITERAL, _c.NOT_LITERAL, _c.IN, _c.ANY})
+
+
+def _first_search(items: list[tuple[Any, Any]], flags: int) -> re.Pattern[str] | None:
+    """A pattern of one character that matches the first character of every match of the
+    parsed pattern (a superset: lookarounds and ``\\b`` before it are ignored), or None when
+    there is none to be had (the pattern can match empty, starts with a backreference, or
+    anything unknown). ``(?<!农业)(?:保险|医保)[^,]{0,4}?扩面`` -> ``保|医``."""
+    nodes, nullable = _first_nodes(items, flags)
+    if nodes is None or nullable or not nodes:
+        return None
+    try:
+        state = _parser.State()
+        state.flags = flags
+        if len(nodes) == 1:
+            sub = _parser.SubPattern(state, list(nodes))
+        else:
+            sub = _parser.SubPattern(state, [(_c.BRANCH, (None, [
+                _parser.SubPattern(state, [n]) for n in nodes]))])
+        return _compiler.compile(sub, flags)  # type: ignore[no-any-return]
+    except Exception:  # noqa: BLE001 - cannot build it: try every start
+        return None
+
+
+def _first_nodes(items: list[tuple[Any, Any]], flags: int
+                 ) -> tuple[list[tuple[Any, Any]] | None, bool]:
+    """The one-character nodes a match of the sequence can start with (None: unknown), and
+    whether the sequence can match the empty string."""
+    nodes: list[tuple[Any, Any]] = []
+    for op, av in items:
+        if op in _ZERO_WIDTH:
+            continue
+        if op in _ONE_CHAR:
+            nodes.append((op, av))
+            return nodes, False
+        if op is _c.SUBPATTERN:
+            _group, add_flags, del_flags, sub = av
+            if add_flags or del_flags:  # (?i:...) and the like: not worth the care
+                return None, True
+            found, nullable = _first_nodes(list(sub), flags)
+        elif op is _c.BRANCH:
+            found, nullable = [], False
+            for b in av[1]:
+                f, n = _first_nodes(list(b), flags)
+                if f is None:
+                    return None, True
+                found += f
+                nullable = nullable or n
+        elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT):
+            lo, _hi, sub = av
+            found, nullable = _first_nodes(list(sub), flags)
+            nullable = nullable or lo == 0
+        else:
+            return None, True
+        if found is None:
+            return None, True
+        nodes += found
+        if not nullable:
+            return nodes, False
+    return nodes, True
+
+
 # Offsets of anchors beyond this are treated as unbounded (too many starts to try).
 _MAX_OFFSET = 64
 
 
-def _required_literals(items: list[tuple[Any, Any]], state: Any, bounded: bool = False
-                       ) -> tuple[frozenset[str], int | None] | None:
+def _required_literals(items: list[tuple[Any, Any]], state: Any, bounded: bool = False,
+                       shared: bool = False) -> tuple[frozenset[str], int | None] | None:
     """A set of strings one of which every match of the parsed sequence contains, with the
     most characters a match can hold before that string starts (None: unbounded); or None.
 
@@ -439,11 +665,29 @@ def _required_literals(items: list[tuple[Any, Any]], state: Any, bounded: bool =
     ``bounded``, the best one whose offset is bounded. The offset is the sum of the maximum
     widths of the items before the string (lookarounds are zero-width): the literal node that
     every match passes through starts at most that far into the match.
-    """
-    best: tuple[frozenset[str], int | None] | None = None
 
-    def consider(found: tuple[frozenset[str], int | None] | None, before: int | None) -> None:
+    With ``shared``, an alternation may also be represented by one string that every one of its
+    alternatives requires, even when it is not any alternative's best: ``X亿(?:人口|人民)|Y亿人``
+    gives {亿} (one string, found in far fewer places than {人口, 人民, 亿}) where without it
+    the union of the alternatives' best sets is the only candidate. ``literal_core`` (which
+    dates a pattern in the report) does not use it, so its answers do not change.
+    """
+    return _required(items, state, bounded, shared)[0]
+
+
+def _required(items: list[tuple[Any, Any]], state: Any, bounded: bool, shared: bool
+              ) -> tuple[tuple[frozenset[str], int | None] | None, dict[str, int | None]]:
+    """``_required_literals``, and (with ``shared``) every single string the sequence requires
+    with the most characters a match holds before it (None: unbounded)."""
+    best: tuple[frozenset[str], int | None] | None = None
+    singles: dict[str, int | None] = {}
+
+    def consider(found: tuple[frozenset[str], int | None] | None, before: int | None,
+                 inner: dict[str, int | None] | None = None) -> None:
         nonlocal best
+        if shared and inner:
+            for s, s_off in inner.items():
+                single(s, s_off, before)
         if found is None:
             return
         cands, off = found
@@ -452,6 +696,12 @@ def _required_literals(items: list[tuple[Any, Any]], state: Any, bounded: bool =
             return
         if cands and all(cands) and (best is None or _score(cands) > _score(best[0])):
             best = (cands, off)
+
+    def single(s: str, s_off: int | None, before: int | None) -> None:
+        off = None if before is None or s_off is None or before + s_off > _MAX_OFFSET \
+            else before + s_off
+        if s not in singles or (off is not None and (singles[s] is None or off < singles[s])):
+            singles[s] = off  # a match holds s at least at its first such place: the nearest
 
     before: int | None = 0  # the most characters the items so far can match
     run: list[str] = []
@@ -465,28 +715,56 @@ def _required_literals(items: list[tuple[Any, Any]], state: Any, bounded: bool =
             continue
         if run:
             consider((frozenset({"".join(run)}), 0), run_at)
+            if shared:
+                single("".join(run), 0, run_at)
             run = []
         if op is _c.SUBPATTERN:
             _group, add_flags, _del_flags, sub = av
             if not add_flags & re.IGNORECASE:
-                consider(_required_literals(list(sub), state, bounded), before)
+                consider(*_pair(_required(list(sub), state, bounded, shared), before))
         elif op is _c.ATOMIC_GROUP:
-            consider(_required_literals(list(av), state, bounded), before)
+            consider(*_pair(_required(list(av), state, bounded, shared), before))
         elif op is _c.BRANCH:
-            alts = [_required_literals(list(b), state, bounded) for b in av[1]]
+            results = [_required(list(b), state, bounded, shared) for b in av[1]]
+            alts = [found for found, _singles in results]
             found = [a for a in alts if a is not None]
             if len(found) == len(alts):  # every alternative holds one: the union is required
                 offs = [off for _cands, off in found if off is not None]
                 consider((frozenset().union(*(cands for cands, _off in found)),
                           max(offs) if len(offs) == len(found) else None), before)
+            if shared and results:
+                for s, off in _shared_strings([s_singles for _f, s_singles in results]):
+                    consider((frozenset({s}), off), before, {s: off})
         elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT):
             lo, _hi, sub = av
             if lo >= 1:  # the first repetition starts where the repeat does
-                consider(_required_literals(list(sub), state, bounded), before)
+                consider(*_pair(_required(list(sub), state, bounded, shared), before))
         before = _add_width(before, (op, av), state)
     if run:
         consider((frozenset({"".join(run)}), 0), run_at)
-    return best
+        if shared:
+            single("".join(run), 0, run_at)
+    return best, singles
+
+
+def _shared_strings(singles: list[dict[str, int | None]]) -> list[tuple[str, int | None]]:
+    """The strings every alternative requires, each with the most characters a match holds
+    before it (None: unbounded). Only whole required strings: a string found inside the
+    alternatives' longer ones (人 in 人口 and 人民) is often far more frequent than the union
+    it would replace, and nothing here knows how frequent a string is."""
+    out: list[tuple[str, int | None]] = []
+    for s in sorted(set(singles[0]).intersection(*singles[1:])):
+        offs = [alt[s] for alt in singles]
+        bounded = [o for o in offs if o is not None]
+        out.append((s, max(bounded) if len(bounded) == len(offs) else None))
+    return out
+
+
+def _pair(result: tuple[tuple[frozenset[str], int | None] | None, dict[str, int | None]],
+          before: int | None) -> tuple[tuple[frozenset[str], int | None] | None, int | None,
+                                       dict[str, int | None]]:
+    """``consider``'s arguments from a nested ``_required`` result."""
+    return result[0], before, result[1]
 
 
 def _add_width(before: int | None, item: tuple[Any, Any], state: Any) -> int | None:

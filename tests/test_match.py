@@ -13,7 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pipeline.lexicon import Category, Lexicon, Term, build_lexicon, load_lexicon
-from pipeline.match import Hit, Matcher, _PatternScanner
+from pipeline.match import Hit, Matcher, _PatternScanner, literal_core
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lexicons"
 
@@ -203,7 +203,13 @@ def test_literal_counts_equal_substring_counts_on_all_shared_corpora(
 TRICKY = [r"(?<!作)社保(?!科创)", r"(?:参保|覆盖)[^。,]{0,3}亿人", r"社保+", r"保(?:障|险)体系",
           r"中?低收入(?:群体|人口)", r"(?:社会|养老)保险|保险(?:基金|费)", r"覆盖\d{1,3}亿人",
           r"\d+亿人", r"(?i)ab社保", r"(社)保\1", r"社保.*?亿", r"(?<!\n)社保[^,\n]+",
-          r"社保[^,]+人", r"(?m)^社保", r"社保$", r"\b社保\d+(?=亿)", r"(?s)社保.+?人"]
+          r"社保[^,]+人", r"(?m)^社保", r"社保$", r"\b社保\d+(?=亿)", r"(?s)社保.+?人",
+          # one string every alternative requires (亿), first characters, unbounded in a line
+          r"\d+(?:\.\d+)?亿(?:人口|人民(?!币))|(?<![\d十])(?:1[0-4]|十[一二]?)亿多?人(?![民口])",
+          r"(?<!低)(?:中?低|高)?收入(?:群体|人口)", r"(?:a|保)*社保[^,\n]{0,3}亿",
+          r"(?:覆盖|参保)[^。,]{0,4}?\d{1,3}亿|\d亿人参保", r"[^a社]?保险[^。]{0,2}基金",
+          r"保险(?:中)?基金|基金(?:的)?保险|低收入保险费", r"保险(?:中)?基金|基金(?:的)?保险|保险(?:费|金)",
+          r"(?<!十)\d+(?:\.\d+)?亿人口", r"[^。,\n]{1,3}\d+亿人"]
 
 
 def _finditer(pattern: str, text: str) -> list[tuple[int, int]]:
@@ -223,8 +229,40 @@ def test_scanner_finds_the_anchor_and_the_width_of_a_pattern() -> None:
     assert _PatternScanner(re.compile(r"(?i)ab社保")).anchors == ()  # case-insensitive
 
 
+def test_a_string_every_alternative_requires_anchors_the_pattern() -> None:
+    # 人口/人民 in the first alternative, 人 in the second: their union {人口, 人民, 亿} (人民
+    # is in nearly every paragraph) loses to the one string both require, 亿
+    pattern = r"\d+(?:\.\d+)?亿(?:人口|人民(?!币))|(?<![\d十])(?:1[0-4]|十[一二]?)亿多?人(?![民口])"
+    sc = _PatternScanner(re.compile(pattern))
+    assert (sc.mode, sc.anchors) == ("line", ("亿",))
+    # only whole strings: 结构 inside 经济结构优化 does not count as the third alternative's
+    sc = _PatternScanner(re.compile(r"调整(?:经济)?结构|结构(?:的)?调整|经济结构优化"))
+    assert sc._near == {"调整": (0,), "结构": (2,)}
+    sc = _PatternScanner(re.compile(r"调整(?:经济)?结构|结构(?:的)?调整|结构(?:优化|升级)"))
+    assert sc._near == {"结构": (4,)}
+    # the report's literal core (dating a pattern by its one literal) is unchanged by it
+    assert literal_core(pattern) is None
+
+
+def test_first_characters_of_a_pattern() -> None:
+    def first(pattern: str) -> str:
+        sc = _PatternScanner(re.compile(pattern))
+        assert sc._first is not None
+        return "".join(c for c in "甲保医参社中低高收a1十\n" if sc._first.match(c))
+
+    # lookbehinds are zero-width: the first character comes after them
+    assert first(r"(?<!农业)(?:保险|医保|参保|社保)[^。,]{0,4}?扩面") == "保医参社"
+    assert first(r"(?<!低)(?:中?低|高)?收入(?:群体|人口)") == "中低高收"  # optional prefixes
+    assert first(r"(?:a|保)*社保[^,\n]{0,3}亿") == "保社a"
+    assert first(r"\d+(?:\.\d+)?亿人口|十亿人") == "1十"  # line mode
+    assert first(r"保险(?:中)?基金|基金(?:的)?保险|低收入保险费") == "保低"  # anchored on 保险
+    # patterns that start at their anchor need none; a backreference first: unknown
+    assert _PatternScanner(re.compile(r"(?<!作)社保(?!科创)"))._first is None
+    assert _PatternScanner(re.compile(r"(社)?\1?保[^,]{0,2}险"))._first is None
+
+
 @settings(max_examples=500, deadline=None)
-@given(text=st.text(alphabet="作社保险科创参覆盖亿人中低收入群体口障系养老基金费会12。,ab\n",
+@given(text=st.text(alphabet="作社保险科创参覆盖亿人中低收入群体口障系养老基金费会12。,ab\n十一民币.高",
                     max_size=60),
        pattern=st.sampled_from(TRICKY))
 def test_windowed_pattern_search_equals_finditer(text: str, pattern: str) -> None:
@@ -341,3 +379,39 @@ def test_pattern_hits_equal_finditer_on_all_shared_corpora(
             got.setdefault(h.category, []).append((h.start, h.end))
         for i, t in enumerate(patterns):
             assert got.get(f"F{i}", []) == _finditer(t.pattern or "", text), (doc, t.text)
+
+
+def test_a_line_mode_match_starts_after_the_last_character_it_cannot_consume() -> None:
+    # \d+ has no bound, but a match holding 亿 at i starts after the last character before i
+    # that the pattern cannot consume: only digits, '.', 亿, 人, 口 here
+    sc = _PatternScanner(re.compile(r"(?<!十)\d+(?:\.\d+)?亿人口"))
+    assert sc.mode == "line" and sc._consumed is not None
+    assert "".join(c for c in "0१.亿人口十民\n" if sc._consumed.match(c)) == "0१.亿人口"
+    text = "全国13.6亿人口，十2亿人口\n7亿人口"
+    assert sc.spans(text) == _finditer(sc.rx.pattern, text) == [(2, 9), (16, 20)]
+    # anything negated (it can consume nearly everything): no bound, the line's start
+    assert _PatternScanner(re.compile(r"[^。,\n]{1,3}\d+亿人")).mode == "line"
+    assert _PatternScanner(re.compile(r"[^。,\n]{1,3}\d+亿人"))._consumed is None
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.lists(st.sampled_from(["收入", "群体", "人口", "中", "低", "高", "保险", "基金", "费",
+                                       "亿", "人", "多", "十", "一", "1", "2", ".", "\n", "。", ",",
+                                       "社保", "参保", "覆盖", "人民", "币", "金", "a", "的"]),
+                     max_size=30).map("".join),  # chunks: the patterns' own strings
+       pattern=st.sampled_from(TRICKY))
+@example(text="12亿人口", pattern=r"(?<!十)\d+(?:\.\d+)?亿人口")  # a match at the text's start
+@example(text="收入群体", pattern=r"(?<!低)(?:中?低|高)?收入(?:群体|人口)")  # optional prefix absent
+@example(text="a中低收入群体", pattern=r"(?<!低)(?:中?低|高)?收入(?:群体|人口)")  # ... at its widest
+def test_first_character_and_line_start_search_equals_finditer(text: str, pattern: str) -> None:
+    sc = _PatternScanner(re.compile(pattern))
+    sc._STARTS_PER_CHAR = math.inf  # always try the possible starts one by one
+    assert sc.spans(text) == _finditer(pattern, text)
+
+
+def test_a_line_mode_start_bound_gives_way_to_the_line_over_long_runs() -> None:
+    # \w consumes nearly every Chinese character: past 64 steps back, the line is searched
+    sc = _PatternScanner(re.compile(r"\w+亿人"))
+    assert sc.mode == "line" and sc._consumed is not None
+    text = "甲" * 100 + "3亿人。乙2亿人\n丙" + "丁" * 70 + "亿人"
+    assert sc.spans(text) == _finditer(sc.rx.pattern, text) == [(0, 103), (104, 108), (109, 182)]
