@@ -302,8 +302,11 @@ def make_batches(sources: Sequence[Source], settings: Settings) -> tuple[tuple[S
 def balanced_batches(sources: Sequence[Source], settings: Settings,
                      sizes: Sequence[int] | None = None) -> tuple[tuple[Source, ...], ...]:
     """Batches for a process pool that keep every worker busy to the end: the sources by size
-    (bytes, largest first), cut into batches of about 1/8 of each worker's share of the bytes
-    (at most ``settings.batch_size`` sources each), so the last batches are the small ones.
+    (bytes, largest first), cut into batches that shrink as the work left does (guided
+    self-scheduling): each batch takes ``1 / (4 * workers)`` of the bytes not yet batched, and
+    at least ``1 / (64 * workers)`` of all of them (at most ``settings.batch_size`` sources).
+    The first batches are large (few results to send back), the last ones small, so when one
+    worker takes the last batch the others wait for a fraction of a batch, not a whole one.
     The outputs do not depend on the batches (``assemble`` sorts everything)."""
     if not sources:
         return ()
@@ -311,20 +314,31 @@ def balanced_batches(sources: Sequence[Source], settings: Settings,
         sizes = [_file_size(s) for s in sources]
     order = sorted(range(len(sources)), key=lambda i: (-sizes[i], sources[i].doc_id,
                                                        sources[i].path))
-    budget = max(1, sum(sizes) // max(1, settings.workers * 8))
+    workers = max(1, settings.workers)
+    left = sum(sizes)
+    floor = max(1, left // (_TAIL_BATCHES * workers))
     cap = max(1, settings.batch_size)
     batches: list[tuple[Source, ...]] = []
     cur: list[Source] = []
     held = 0
+    budget = max(floor, left // (_GUIDED * workers))
     for i in order:
         cur.append(sources[i])
         held += sizes[i]
         if held >= budget or len(cur) >= cap:
             batches.append(tuple(cur))
+            left -= held
             cur, held = [], 0
+            budget = max(floor, left // (_GUIDED * workers))
     if cur:
         batches.append(tuple(cur))
     return tuple(batches)
+
+
+#: ``balanced_batches``: each batch takes 1/(_GUIDED * workers) of the bytes left, and at least
+#: 1/(_TAIL_BATCHES * workers) of the whole input (about 30 batches for 2 workers).
+_GUIDED = 4
+_TAIL_BATCHES = 64
 
 
 def _split_check(spec: _segment.TokenizerSpec, cache: Path) -> tuple[str, ...]:
@@ -830,7 +844,7 @@ def _watch(main_pid: int, interval: float = 0.25) -> None:  # pragma: no cover -
     os._exit(1)
 
 
-def _worker_init(main_pid: int) -> None:  # pragma: no cover - runs in the worker
+def _worker_init(main_pid: int, plan: RunPlan | None = None) -> None:  # pragma: no cover - runs in the worker
     """Pool worker initializer: the worker ends when the run's process dies, even by SIGKILL.
 
     A ``fork`` worker is the run's child: the kernel sends it SIGTERM when the run dies
@@ -838,6 +852,9 @@ def _worker_init(main_pid: int) -> None:  # pragma: no cover - runs in the worke
     ``forkserver`` worker is the fork server's child: it gets SIGTERM when the fork server
     dies, and a watchdog thread ends it when the run's process is gone. SIGTERM gets its
     default action back (a handler inherited from the run would only raise inside a task).
+
+    ``plan``: the run's plan, kept for ``_pool_task`` (given once per worker, not with every
+    batch; a ``fork`` worker inherits it without pickling).
     """
     import threading
 
@@ -851,6 +868,17 @@ def _worker_init(main_pid: int) -> None:  # pragma: no cover - runs in the worke
     if parent != main_pid:
         threading.Thread(target=_watch, args=(main_pid,), daemon=True,
                          name="mobilize-watch-run").start()
+    if plan is not None:
+        _WORKER_PLAN["plan"] = plan
+
+
+#: The run's plan in a pool worker (``_worker_init``).
+_WORKER_PLAN: dict[str, RunPlan] = {}
+
+
+def _pool_task(batch: Sequence[Source]) -> BatchResult:  # pragma: no cover - in a worker
+    """``process_batch`` of one batch with the plan the worker was given at its start."""
+    return process_batch(_WORKER_PLAN["plan"], batch)
 
 
 def _pool_context(plan: RunPlan) -> Any:
@@ -874,6 +902,41 @@ def _pool_context(plan: RunPlan) -> Any:
 #: this process imports the table writers: on the 1.4 MB and 3.5 MB shared corpora with
 #: jieba-rs it was no faster on 2 busy cores, so the thresholds stay.)
 POOL_MIN_BYTES: Mapping[str, int] = {"jieba": 1_000_000, "jieba-rs": 8_000_000}
+
+
+def preload_for_pool(settings: Settings) -> bool:
+    """Load the segmenter's dictionary into this process while the forked helper plans, when
+    the run will likely start a pool (``_pool_context`` would load it only after the plan, one
+    step more on the way to the first batch; the pool's forked workers inherit it): more than
+    one worker, a corpus folder of at least ``POOL_MIN_BYTES`` and a first run with this cache
+    folder (no ingest cache yet, so no document is answered from it). Otherwise (a re-run may
+    find every document in the caches and need no dictionary at all) nothing is loaded here.
+    True when it loaded."""
+    if settings.workers <= 1 or (Path(settings.cache) / "ingest").exists():
+        return False
+    segmenter = _segment.TokenizerSpec(settings.segmenter).segmenter
+    try:
+        root, _name = _resolve_corpus(settings)
+    except (MobilizeError, OSError):
+        return False  # (the helper says what is wrong with it)
+    if _folder_bytes(root, POOL_MIN_BYTES[segmenter]) < POOL_MIN_BYTES[segmenter]:
+        return False
+    _segment.preload_segmenter(segmenter, _segment.jieba_dir(Path(settings.cache)))
+    return True
+
+
+def _folder_bytes(root: Path, enough: int) -> int:
+    """The bytes of the files under ``root`` (links not followed), counted until ``enough``."""
+    total = 0
+    for folder, _dirs, names in os.walk(root):
+        for name in names:
+            try:
+                total += os.stat(os.path.join(folder, name), follow_symlinks=False).st_size
+            except OSError:
+                continue
+            if total >= enough:
+                return total
+    return total
 
 
 def import_table_writers() -> None:
@@ -917,28 +980,40 @@ def run_batches(plan: RunPlan, batches: Sequence[Sequence[Source]], workers: int
             if progress:
                 progress(len(b))
         return results
+    import gc
+
     pending: set[Future[BatchResult]] = set()
     todo = list(batches)
+    context = _pool_context(plan)
     # (filelock closes its descriptors in forked children: workers never hold the run lock)
     # (workers end with the run: a killed run leaves no worker behind, see _worker_init)
-    with ProcessPoolExecutor(max_workers=min(workers, len(batches)),
-                             mp_context=_pool_context(plan), initializer=_worker_init,
-                             initargs=(os.getpid(),)) as pool:
-        warm = True
-        while todo or pending:
-            while todo and len(pending) < 2 * workers:
-                b = todo.pop(0)
-                fut = pool.submit(process_batch, plan, b)
-                fut.size = len(b)  # type: ignore[attr-defined]
-                pending.add(fut)
-            if warm:  # the workers have their first batches: use the wait
-                import_table_writers()
-                warm = False
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                results.append(fut.result())
-                if progress:
-                    progress(fut.size)  # type: ignore[attr-defined]
+    # (the plan goes to each worker once, with its start; a batch sends only its sources)
+    # (forked workers start with every object of this process in the garbage collector's
+    # permanent generation: their collections then never walk the imports, the plan or the
+    # dictionary they inherit, which would also copy those pages into each worker)
+    gc.freeze()
+    try:
+        with ProcessPoolExecutor(max_workers=min(workers, len(batches)), mp_context=context,
+                                 initializer=_worker_init,
+                                 initargs=(os.getpid(), plan)) as pool:
+            warm = True
+            while todo or pending:
+                while todo and len(pending) < 2 * workers:
+                    b = todo.pop(0)
+                    fut = pool.submit(_pool_task, b)
+                    fut.size = len(b)  # type: ignore[attr-defined]
+                    pending.add(fut)
+                if warm:  # the workers have their first batches: use the wait
+                    gc.unfreeze()  # (they are forked: this process collects as before)
+                    import_table_writers()
+                    warm = False
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    results.append(fut.result())
+                    if progress:
+                        progress(fut.size)  # type: ignore[attr-defined]
+    finally:
+        gc.unfreeze()
     return results
 
 
@@ -1006,10 +1081,15 @@ def _start_helper(settings: Settings) -> tuple[ProcessPoolExecutor, Future[Any]]
         raise
 
 
-def _helper_result(helper: tuple[ProcessPoolExecutor, Future[Any]]
+def _helper_result(helper: tuple[ProcessPoolExecutor, Future[Any]],
+                   settings: Settings | None = None
                    ) -> tuple[RunPlan, list[BatchResult] | None, float, float]:
-    """Import the table writers while the helper works, then its result (or its error)."""
+    """Import the table writers while the helper works, then its result (or its error). With
+    ``settings``, also load the segmenter's dictionary meanwhile when the run will likely
+    need a pool (``preload_for_pool``)."""
     import_table_writers()
+    if settings is not None and not helper[1].done():
+        preload_for_pool(settings)
     return helper[1].result()  # type: ignore[no-any-return]
 
 
@@ -1032,7 +1112,7 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
         try:
             if phase:
                 phase(PHASE_PLAN)
-            early = _helper_result(helper) if helper else None  # (None: plan here)
+            early = _helper_result(helper, settings) if helper else None  # (None: plan here)
         finally:
             if helper:
                 helper[0].shutdown(wait=True, cancel_futures=True)
