@@ -19,8 +19,16 @@ and the tail (from the first worker's last batch to the last one's); and the rat
 two wall times, with the machine's load average. Passes alternate run and baseline
 (``--repeat``). Absolute seconds depend on the load; the CPU accounting much less.
 
+With ``--floor`` each pass also times the best any pool of ``--workers`` can do on this
+machine: that many plain ``jieba.lcut`` processes at once, each on its share of the files.
+Two processes at once need not each cut as fast as one alone (shared caches, memory
+bandwidth, a virtual machine's cores): the baseline/floor ratio is the ceiling of target 3.
+
 Usage: python bench/bench_pool.py [--mb 20] [--workers 2] [--repeat 2] [--corpus DIR]
-(``--corpus``: an existing folder of ``.txt`` files instead of a generated one.)
+       [--code DIR ...] [--floor]
+(``--corpus``: an existing folder of ``.txt`` files instead of a generated one; ``--code``:
+the source tree to run, repeatable, e.g. an older commit's ``git archive`` of ``pipeline``
+and ``lexicons`` against this one.)
 """
 
 from __future__ import annotations
@@ -121,7 +129,7 @@ def load() -> str:
     return f"{a:.1f} {b:.1f} {c:.1f}"
 
 
-def run_once(base: Path, corpus: Path, workers: int, k: int) -> dict:
+def run_once(base: Path, corpus: Path, workers: int, k: int, code: Path = REPO) -> dict:
     import time
 
     root = base / f"run{k}"
@@ -133,7 +141,7 @@ def run_once(base: Path, corpus: Path, workers: int, k: int) -> dict:
     script.write_text(RUN, encoding="utf-8")
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, str(script), str(corpus), str(root / "out"),
-                             str(root / "cache"), str(workers), str(REPO)], env=env,
+                             str(root / "cache"), str(workers), str(code)], env=env,
                             stdout=subprocess.PIPE, text=True)
     out, _ = proc.communicate()
     wall = time.perf_counter() - t0
@@ -156,6 +164,25 @@ def baseline_once(base: Path, files: list[Path]) -> tuple[float, float, float]:
     out = subprocess.run([sys.executable, str(script), str(lst)], capture_output=True,
                          text=True, check=True).stdout.split()
     return time.perf_counter() - t0, float(out[0]), float(out[1])
+
+
+def floor_once(base: Path, files: list[Path], workers: int) -> tuple[float, float]:
+    """The best a pool of ``workers`` can do here: that many plain ``jieba.lcut`` processes
+    at once, each on its share of the files (every ``workers``-th, as balanced as the sizes
+    allow): the wall time until the last ends and their total CPU."""
+    import time
+
+    script = base / "baseline.py"
+    script.write_text(BASELINE, encoding="utf-8")
+    lists = []
+    for w in range(workers):
+        lists.append(base / f"floor-{w}.txt")
+        lists[-1].write_text("\n".join(map(str, files[w::workers])), encoding="utf-8")
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, str(script), str(lst)], stdout=subprocess.PIPE,
+                              text=True) for lst in lists]
+    cpu = sum(float(p.communicate()[0].split()[0]) for p in procs)
+    return time.perf_counter() - t0, cpu
 
 
 def report(r: dict, workers: int) -> None:
@@ -197,6 +224,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--corpus", type=Path, default=None)
+    ap.add_argument("--floor", action="store_true",
+                    help="also time the pool's floor: --workers plain jieba.lcut processes at "
+                         "once, each on its share of the files")
+    ap.add_argument("--code", type=Path, action="append", default=None,
+                    help="a source tree whose pipeline package runs (repeatable: each pass runs "
+                         "each in turn, e.g. an older commit's `git archive` against this one)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-pool-") as tmp:
         base = Path(tmp)
@@ -215,13 +248,20 @@ def main() -> None:
             b_wall, b_cpu, b_cut = baseline_once(base, files)
             print(f"  pass {k + 1}: baseline wall {b_wall:.2f} s, CPU {b_cpu:.2f} s (cut "
                   f"{b_cut:.2f}); load {load()}", flush=True)
-            r = run_once(base, corpus, args.workers, k)
-            report(r, args.workers)
-            ratios.append(b_wall / r["wall"])
-            print(f"    ratio baseline/run (wall) {ratios[-1]:.2f}x; CPU run/baseline "
-                  f"{(r['self_cpu'] + r['children_cpu']) / b_cpu:.2f}; load {load()}",
-                  flush=True)
-        print(f"ratios: {', '.join(f'{x:.2f}' for x in ratios)}")
+            if args.floor:
+                f_wall, f_cpu = floor_once(base, files, args.workers)
+                print(f"    floor ({args.workers} jieba.lcut processes at once, each on its "
+                      f"share): wall {f_wall:.2f} s, CPU {f_cpu:.2f} s; baseline/floor "
+                      f"{b_wall / f_wall:.2f}x; load {load()}", flush=True)
+            for code in args.code or [REPO]:
+                print(f"  code {code}:")
+                r = run_once(base, corpus, args.workers, k, code)
+                report(r, args.workers)
+                ratios.append((str(code), b_wall / r["wall"]))
+                print(f"    ratio baseline/run (wall) {ratios[-1][1]:.2f}x; CPU run/baseline "
+                      f"{(r['self_cpu'] + r['children_cpu']) / b_cpu:.2f}; load {load()}",
+                      flush=True)
+        print("ratios: " + "; ".join(f"{c} {x:.2f}" for c, x in ratios))
 
 
 if __name__ == "__main__":
