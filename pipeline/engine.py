@@ -991,7 +991,9 @@ def run_batches(plan: RunPlan, batches: Sequence[Sequence[Source]], workers: int
     # (forked workers start with every object of this process in the garbage collector's
     # permanent generation: their collections then never walk the imports, the plan or the
     # dictionary they inherit, which would also copy those pages into each worker)
-    gc.freeze()
+    forked = context.get_start_method() == "fork"
+    if forked:
+        gc.freeze()
     try:
         with ProcessPoolExecutor(max_workers=min(workers, len(batches)), mp_context=context,
                                  initializer=_worker_init,
@@ -1004,7 +1006,8 @@ def run_batches(plan: RunPlan, batches: Sequence[Sequence[Source]], workers: int
                     fut.size = len(b)  # type: ignore[attr-defined]
                     pending.add(fut)
                 if warm:  # the workers have their first batches: use the wait
-                    gc.unfreeze()  # (they are forked: this process collects as before)
+                    if forked:
+                        gc.unfreeze()  # (they are forked: this process collects as before)
                     import_table_writers()
                     warm = False
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -1013,7 +1016,8 @@ def run_batches(plan: RunPlan, batches: Sequence[Sequence[Source]], workers: int
                     if progress:
                         progress(fut.size)  # type: ignore[attr-defined]
     finally:
-        gc.unfreeze()
+        if forked:
+            gc.unfreeze()
     return results
 
 
