@@ -844,7 +844,8 @@ def _watch(main_pid: int, interval: float = 0.25) -> None:  # pragma: no cover -
     os._exit(1)
 
 
-def _worker_init(main_pid: int, plan: RunPlan | None = None) -> None:  # pragma: no cover - runs in the worker
+def _worker_init(main_pid: int,  # pragma: no cover - runs in the worker
+                 plan: RunPlan | None = None) -> None:
     """Pool worker initializer: the worker ends when the run's process dies, even by SIGKILL.
 
     A ``fork`` worker is the run's child: the kernel sends it SIGTERM when the run dies
