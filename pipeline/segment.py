@@ -363,9 +363,9 @@ _WORDCH, _ENDCH, _DOT, _SPACE = 1, 2, 4, 8
 def _char_classes() -> np.ndarray:
     """A class byte per BMP code point: a letter or digit (``is_word``'s ``[^\\W_]``, which is
     ``str.isalnum``), a sentence-ending character, the full stop, whitespace (``\\s``)."""
-    chars = [chr(i) for i in range(0x10000)]
-    cls = np.fromiter((c.isalnum() for c in chars), dtype=np.uint8, count=0x10000)
-    cls |= np.fromiter((c.isspace() for c in chars), dtype=np.uint8, count=0x10000) * _SPACE
+    chars = list(map(chr, range(0x10000)))
+    cls = np.fromiter(map(str.isalnum, chars), dtype=np.uint8, count=0x10000)
+    cls |= np.fromiter(map(str.isspace, chars), dtype=np.uint8, count=0x10000) * _SPACE
     for ch in normalize.SENTENCE_END_CHARS:
         cls[ord(ch)] |= _ENDCH
     cls[ord(".")] |= _DOT
