@@ -282,7 +282,12 @@ def score_units(units: Units, hits: Iterable[HitLike], scheme: Scheme,
                 a[3].add(para_of[si])
                 a[4] += f
         for dim, cat in cats:
-            count, weighted, sw, pw, fr = agg.get(cat, (0, 0.0, 0, (), 0))
+            a = agg.get(cat)
+            if a is None:  # (no hit in the scope: the row the formulas give for zeros)
+                scores.append((scope, dim, cat, 0, tokens, 0.0, sentences, 0, 0.0, paragraphs,
+                               0, 0.0, 0.0, 0))
+                continue
+            count, weighted, sw, pw, fr = a
             scores.append((scope, dim, cat, int(count), tokens, _ratio(count, tokens, 10000.0),
                            sentences, sw, _ratio(sw, sentences), paragraphs, len(pw),
                            _ratio(len(pw), paragraphs), round(weighted, RATE_DIGITS), int(fr)))
