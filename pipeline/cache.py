@@ -21,12 +21,11 @@ read has the shape they expect and treat anything else as a miss.
 
 from __future__ import annotations
 
-import errno
 import hashlib
-import itertools
 import json
 import logging
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -101,25 +100,6 @@ def write_json(path: Path, value: Any) -> bool:
     return write(path, text.encode("utf-8", "surrogatepass"))
 
 
-#: numbers the temporary files of this process (with its pid, a name no other process uses)
-_TEMP_SEQ = itertools.count()
-_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-
-
-def _temp_file(parent: str, name: str) -> tuple[int, str]:
-    """A new file ``.<name>.<pid>.<n>.tmp`` in ``parent``, opened for writing (mode 0600, as
-    ``tempfile.mkstemp`` makes them): the process id and a counter make it unique, and
-    ``O_EXCL`` skips a name a killed process left behind. (``mkstemp``'s random names cost a
-    Python loop per file: a third of a small entry's write.)"""
-    for _ in range(1000):
-        tmp = os.path.join(parent, f".{name}.{os.getpid()}.{next(_TEMP_SEQ)}.tmp")
-        try:
-            return os.open(tmp, _TEMP_FLAGS, 0o600), tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(errno.EEXIST, "no free temporary name", os.path.join(parent, name))
-
-
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to a temporary name in ``path``'s folder and rename it into place.
 
@@ -133,11 +113,11 @@ def atomic_write(path: Path, data: bytes) -> None:
             _MADE_DIRS.clear()
         _MADE_DIRS.add(parent)
     try:
-        fd, tmp = _temp_file(parent, path.name)
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
     except FileNotFoundError:  # the folder was removed meanwhile (a cache cleared by hand)
         _MADE_DIRS.discard(parent)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = _temp_file(parent, path.name)
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

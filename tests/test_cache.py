@@ -33,26 +33,6 @@ def test_an_entry_reads_back_and_a_damaged_one_reads_as_missing(tmp_path: Path) 
     assert cache.read_json(tmp_path / "none.json") is None
 
 
-def test_a_write_skips_a_temporary_name_a_killed_process_left_behind(tmp_path: Path) -> None:
-    """Entries are written to ``.<name>.<pid>.<n>.tmp`` and renamed: a leftover temporary file
-    holding the next names (a killed run of a process with the same pid) is neither reused nor
-    touched, the entry is whole, and no temporary file of this write remains."""
-    import itertools
-    import os
-
-    path = tmp_path / "ab" / "entry.json"
-    path.parent.mkdir()
-    seq = itertools.count(next(cache._TEMP_SEQ) + 1)  # (the numbers the next writes take)
-    stale = [path.parent / f".entry.json.{os.getpid()}.{next(seq)}.tmp" for _ in range(3)]
-    for p in stale:
-        p.write_bytes(b"left by a killed run")
-    assert cache.write_json(path, {"n": 1}) and cache.read_json(path) == {"n": 1}
-    assert all(p.read_bytes() == b"left by a killed run" for p in stale)
-    assert sorted(p.name for p in path.parent.iterdir()) == sorted(
-        ["entry.json", *(p.name for p in stale)])
-    assert path.stat().st_mode & 0o777 == 0o600  # (as tempfile.mkstemp made them)
-
-
 def test_a_cache_that_cannot_be_written_only_costs_time(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("x", encoding="utf-8")
     assert cache.write(tmp_path / "a-file" / "entry", b"data") is False

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from pipeline.ingest import load_corpus
@@ -320,15 +319,3 @@ def test_units_from_the_cache_equal_fresh_units_for_astral_and_odd_text(tmp_path
 
     assert (hit1, hit2) == (False, True)
     assert fresh == again == units_of(seg)
-
-
-def test_token_lengths_are_each_tokens_length_in_characters() -> None:
-    """``_token_lengths`` (from the separators of one join) gives ``len`` of every token: empty
-    tokens, "\\n", characters beyond the BMP, a lone surrogate, and a token holding NUL (which
-    takes the per-token way)."""
-    from pipeline.segment import _token_lengths
-
-    for tokens in ([], ["政策"], ["", "社会保障", ""], ["促进", "\n", "𠀀x", "\udc80a", "。"],
-                   ["a\0b", "c"], ["\n", "\n"]):
-        got = _token_lengths(tokens)
-        assert got.dtype == np.int64 and got.tolist() == [len(t) for t in tokens], tokens
