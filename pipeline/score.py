@@ -326,12 +326,15 @@ def _unit_rows(per_sent: Mapping[int, Mapping[str, list[float]]], para_of: Seque
     rows: list[tuple[str, int, str, int, int]] = []
     for scope in UNIT_SCOPES:
         inside = keep.get(scope)
-        counts: dict[int, Counter[str]] = {}
+        counts: dict[int, dict[str, int]] = {}
         for si, cells in per_sent.items():
             if cells and (inside is None or si in inside):
-                c = counts.setdefault(block_of[si], Counter())
+                b = block_of[si]
+                c = counts.get(b)
+                if c is None:
+                    c = counts[b] = {}
                 for cat, (n, _w, _f) in cells.items():
-                    c[cat] += int(n)
+                    c[cat] = c.get(cat, 0) + int(n)
         if inside is None:
             tokens: dict[int, int] | list[int] = block_tokens
             blocks: Iterable[int] = range(len(block_tokens))
