@@ -426,7 +426,10 @@ def plan_run(settings: Settings) -> RunPlan:
 
 
 def _json_path(root: Path, key: str) -> Path:
-    return root / key[:2] / f"{key}.json"
+    """An engine cache entry: directly in its folder (``ingest/``, ``scores/<...>/``), not in a
+    subfolder per first two characters: a first run then writes its entries into one folder
+    per cache, not into a few hundred new ones (docs/engine.md, "Caches")."""
+    return root / f"{key}.json"
 
 
 #: What an ingest cache entry holds: each key with the type(s) its value must have.
