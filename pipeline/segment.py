@@ -547,12 +547,12 @@ class SegmentCache:
     first run writes into one folder, not into hundreds of new ones): the lengths of the
     document's tokens in characters, in order (each "\\n" between paragraphs is a token of
     length 1), as a NumPy ``.npy`` array of unsigned integers. With the normalised text (whose
-    sha256 is the key) they give back every token, sentence and paragraph (``nest``) and the scoring units
-    (``units_from_lengths``); they are about a third of the text's UTF-8 size, and writing or
-    reading them costs no Python work per token. Entries are ``pipeline.cache`` entries
-    (a checksum verified on read, written atomically): a truncated or edited entry is
-    recomputed. Arrays are loaded with
-    ``allow_pickle=False``: nothing is unpickled. An entry that does not fit its text (a
+    sha256 is the key) they give back every token, sentence and paragraph (``nest``) and the
+    scoring units (``units_from_lengths``); they are about a third of the text's UTF-8 size,
+    and writing or reading them costs no Python work per token. Entries are
+    ``pipeline.cache`` entries (a checksum verified on read, written atomically): a truncated
+    or edited entry is recomputed. Arrays are loaded with ``allow_pickle=False``: nothing is
+    unpickled. An entry that does not fit its text (a
     different length) counts as missing and is written again.
     """
 
