@@ -208,13 +208,48 @@ _ROW_TABLES: Mapping[str, tuple[str, ...]] = {
 def _arrow_rows(rows: Any, columns: Sequence[str]) -> Any:
     """Rows (tuples) as an Arrow table, each column typed from its values as pandas types a
     column of them (ints int64, floats and ints mixed double, str string, bool bool); an Arrow
-    table or an empty list as it is."""
+    table or an empty list as it is. (``_arrow_column``: without importing pandas.)"""
     if not isinstance(rows, list) or not rows:
         return rows
     import pyarrow as pa
 
-    return pa.table({c: pa.array(v) for c, v in zip(columns, zip(*rows, strict=True),
-                                                    strict=True)})
+    return pa.Table.from_arrays([_arrow_column(v) for v in zip(*rows, strict=True)],
+                                names=list(columns))
+
+
+def _arrow_column(values: Sequence[Any]) -> Any:
+    """One column's values as the Arrow array ``pa.array(values)`` gives, for the usual kinds
+    (all str, all int, ints and floats, all bool) built from NumPy buffers
+    (``pa.Array.from_buffers``) rather than by ``pa.array``: ``pa.array`` on a Python list
+    imports pandas first (pyarrow looks for pandas objects in it), which costs a worker that
+    started without pandas (a ``forkserver`` worker of the Prefect flow, a pool forked from a
+    notebook) ~0.35 s of CPU for nothing; the columns are also built in about half the time.
+    Anything else (None, ints beyond int64, mixed kinds) goes to ``pa.array`` itself."""
+    import numpy as np
+    import pyarrow as pa
+
+    kinds = set(map(type, values))
+    n = len(values)
+    try:
+        if kinds == {str}:
+            encoded = list(map(str.encode, values))  # (a lone surrogate raises: pa.array's)
+            offsets = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=n), out=offsets[1:])
+            if offsets[-1] < 2**31 - 1:
+                return pa.Array.from_buffers(pa.string(), n, [
+                    None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(b"".join(encoded))])
+        elif kinds == {int}:
+            return pa.Array.from_buffers(pa.int64(), n, [
+                None, pa.py_buffer(np.array(values, dtype=np.int64))])
+        elif kinds == {float} or kinds == {int, float}:
+            return pa.Array.from_buffers(pa.float64(), n, [
+                None, pa.py_buffer(np.array(values, dtype=np.float64))])
+        elif kinds == {bool}:
+            return pa.Array.from_buffers(pa.bool_(), n, [
+                None, pa.py_buffer(np.packbits(np.array(values, dtype=bool), bitorder="little"))])
+    except (OverflowError, UnicodeEncodeError):
+        pass
+    return pa.array(values)
 
 
 @dataclass
@@ -406,7 +441,10 @@ def plan_run(settings: Settings) -> RunPlan:
 
 
 def _json_path(root: Path, key: str) -> Path:
-    return root / key[:2] / f"{key}.json"
+    """An engine cache entry: directly in its folder (``ingest/``, ``scores/<...>/``), not in a
+    subfolder per first two characters: a first run then writes its entries into one folder
+    per cache, not into a few hundred new ones (docs/engine.md, "Caches")."""
+    return root / f"{key}.json"
 
 
 #: What an ingest cache entry holds: each key with the type(s) its value must have.

@@ -579,15 +579,16 @@ def word_memo() -> _WordMemo:
 class SegmentCache:
     """Segmented documents on disk, keyed by (document sha256, tokenizer config hash).
 
-    Layout: ``<root>/<config_hash>/<sha[:2]>/<sha>.npy``: the lengths of the document's tokens
-    in characters, in order (each "\\n" between paragraphs is a token of length 1), as a NumPy
-    ``.npy`` array of unsigned integers. With the normalised text (whose sha256 is the key)
-    they give back every token, sentence and paragraph (``nest``) and the scoring units
-    (``units_from_lengths``); they are about a third of the text's UTF-8 size, and writing or
-    reading them costs no Python work per token. Entries are ``pipeline.cache`` entries
-    (a checksum verified on read, written atomically): a truncated or edited entry is
-    recomputed. Arrays are loaded with
-    ``allow_pickle=False``: nothing is unpickled. An entry that does not fit its text (a
+    Layout: ``<root>/<config_hash>/<sha>.npy`` (one folder per tokenizer, no sub-folders: a
+    first run writes into one folder, not into hundreds of new ones): the lengths of the
+    document's tokens in characters, in order (each "\\n" between paragraphs is a token of
+    length 1), as a NumPy ``.npy`` array of unsigned integers. With the normalised text (whose
+    sha256 is the key) they give back every token, sentence and paragraph (``nest``) and the
+    scoring units (``units_from_lengths``); they are about a third of the text's UTF-8 size,
+    and writing or reading them costs no Python work per token. Entries are
+    ``pipeline.cache`` entries (a checksum verified on read, written atomically): a truncated
+    or edited entry is recomputed. Arrays are loaded with ``allow_pickle=False``: nothing is
+    unpickled. An entry that does not fit its text (a
     different length) counts as missing and is written again.
     """
 
@@ -595,7 +596,7 @@ class SegmentCache:
         self.root = Path(root)
 
     def path(self, sha256: str, config_hash: str) -> Path:
-        return self.root / config_hash / sha256[:2] / f"{sha256}.npy"
+        return self.root / config_hash / f"{sha256}.npy"
 
     def get(self, sha256: str, config_hash: str, text: str) -> np.ndarray | None:
         """The token lengths of ``text``, or None when not cached (or damaged, or not fitting
