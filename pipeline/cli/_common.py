@@ -36,6 +36,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: ``pipeline.cli.main``: a run reports the seconds its user waited from there.
 started_at: float | None = None
 
+#: ``mobilize run``'s helper process, forked by ``pipeline.cli.main`` before the options are
+#: parsed (``engine.prepare_helper``); the run command hands it the run, or shuts it down.
+prepared_helper: Any = None
+
 VERBOSE_HELP = "Print detail (per-document progress and timings)."
 #: How --help shows the bundled defaults: by their place in the project, never as the
 #: absolute path of one machine's checkout.
