@@ -1116,53 +1116,52 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
     wait_s = settings.wait if wait_seconds is None else wait_seconds
     try:
         check_output_folder(settings)
-    except BaseException:
-        if helper is not None:
-            helper.shutdown(wait=False, cancel_futures=True)
-        raise
-    with store.run_lock(settings.out, settings.corpus_name, wait_s):
-        forked = _start_helper(settings, helper)  # (before a callback may start a thread)
-        try:
+        with store.run_lock(settings.out, settings.corpus_name, wait_s):
+            forked = _start_helper(settings, helper)  # (before a callback may start a thread)
+            try:
+                if phase:
+                    phase(PHASE_PLAN)
+                early = _helper_result(forked) if forked else None  # (None: plan here)
+            finally:
+                if forked:
+                    forked[0].shutdown(wait=True, cancel_futures=True)
+            if early:
+                # (the seconds this process waited for the helper: its documents' share is
+                # "batches", the rest, the plan and the imports beside it, "plan")
+                plan, results, _plan_s, t_batches = early
+                t_plan = time.perf_counter() - t0 - (t_batches if results is not None else 0.0)
+            else:
+                plan, results, t_batches = plan_run(settings), None, 0.0
+                t_plan = time.perf_counter() - t0
+            total = len(plan.sources)
+            done = 0
+
+            def tick(n: int) -> None:
+                nonlocal done
+                done += n
+                if progress:
+                    progress(done, total)
+
             if phase:
-                phase(PHASE_PLAN)
-            early = _helper_result(forked) if forked else None  # (None: plan here)
-        finally:
-            if forked:
-                forked[0].shutdown(wait=True, cancel_futures=True)
-        if early:
-            # (the seconds this process waited for the helper: its documents' share is
-            # "batches", the rest, the plan and the imports beside it, "plan")
-            plan, results, _plan_s, t_batches = early
-            t_plan = time.perf_counter() - t0 - (t_batches if results is not None else 0.0)
-        else:
-            plan, results, t_batches = plan_run(settings), None, 0.0
-            t_plan = time.perf_counter() - t0
-        total = len(plan.sources)
-        done = 0
-
-        def tick(n: int) -> None:
-            nonlocal done
-            done += n
+                phase(PHASE_DOCUMENTS)
             if progress:
-                progress(done, total)
-
-        if phase:
-            phase(PHASE_DOCUMENTS)
-        if progress:
-            progress(0, total)
-        if results is not None:  # (the helper processed every document)
-            tick(total)
-        else:
-            t1 = time.perf_counter()
-            results = _process(plan, tick)
-            t_batches = time.perf_counter() - t1
-        tables = assemble(plan, results)
-        results.clear()  # (the batches' rows are in the tables now: memory for the writing)
-        require_ingested(tables)
-        tables.stats.seconds.update({"plan": round(t_plan, 6), "batches": round(t_batches, 6)})
-        result = write_outputs(settings, plan, tables, phase)
-        finish_stats(result, t0, started)
-        store.write_json(result.run_dir / "run.json", result.manifest)  # now with the total
+                progress(0, total)
+            if results is not None:  # (the helper processed every document)
+                tick(total)
+            else:
+                t1 = time.perf_counter()
+                results = _process(plan, tick)
+                t_batches = time.perf_counter() - t1
+            tables = assemble(plan, results)
+            results.clear()  # (the batches' rows are in the tables now: memory for the writing)
+            require_ingested(tables)
+            tables.stats.seconds.update({"plan": round(t_plan, 6), "batches": round(t_batches, 6)})
+            result = write_outputs(settings, plan, tables, phase)
+            finish_stats(result, t0, started)
+            store.write_json(result.run_dir / "run.json", result.manifest)  # now with the total
+    finally:
+        if helper is not None:  # (shut down above once used; not used when the run stopped early)
+            helper.shutdown(wait=False, cancel_futures=True)
     log.info("seconds: %s", result.stats.seconds)
     return result
 

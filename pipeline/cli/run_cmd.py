@@ -193,7 +193,6 @@ def require_dask() -> None:
 
 def _run(settings: Settings, task_runner: str = "default", dask: str | None = None,
          hint: bool = True) -> Any:
-    from pipeline import engine
     from pipeline.cli import _common
 
     started = _started()
