@@ -346,28 +346,29 @@ def _load_lexicon(path: Path | str) -> Lexicon:
     """``lexicon.load_lexicon(path)``, answered from memory when this process has already
     loaded the same file with the same text: the helper loads the bundled lexicon while the
     command line is parsed (``prepare_helper``), and the plan then reads the file again and
-    takes that lexicon only when its text is unchanged. The lexicon is parsed from the text
-    read here, as ``load_lexicon`` parses the text it reads; a file that cannot be read or
-    holds an error goes to ``load_lexicon``, whose error names the file, the line and the fix."""
-    from pipeline.lexicon import load_lexicon, parse_lexicon_text
+    takes that lexicon only when its text is unchanged. A lexicon is remembered only when the
+    file's text was the same before and after ``load_lexicon`` read it; an unreadable or broken
+    file raises ``load_lexicon``'s own error (file, line, fix), every time."""
+    from pipeline.lexicon import load_lexicon
 
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8-sig") if file.is_file() else None
-    except (OSError, UnicodeDecodeError):
-        text = None
-    if text is None:
-        return load_lexicon(file)
-    key = (str(file), text)
-    lexicon = _LEXICONS.get(key)
+    text = _text_of(file)
+    lexicon = _LEXICONS.get((str(file), text)) if text is not None else None
     if lexicon is not None:
         return lexicon
-    lexicon, problems = parse_lexicon_text(text, path=file)
-    if lexicon is None or any(p.severity == "error" for p in problems):
-        return load_lexicon(file)
-    _LEXICONS.clear()
-    _LEXICONS[key] = lexicon
+    lexicon = load_lexicon(file)
+    if text is not None and _text_of(file) == text:
+        _LEXICONS.clear()
+        _LEXICONS[(str(file), text)] = lexicon
     return lexicon
+
+
+def _text_of(file: Path) -> str | None:
+    """A lexicon file's text as ``load_lexicon`` reads it, or None when it cannot be read."""
+    try:
+        return file.read_text(encoding="utf-8-sig") if file.is_file() else None
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def check_output_folder(settings: Settings) -> None:

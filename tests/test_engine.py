@@ -466,8 +466,8 @@ def test_a_helper_forked_before_the_settings_warms_up_then_plans_with_the_same_t
         return wrapper
 
     monkeypatch.setattr(engine, "_load_lexicon", noting("load", engine._load_lexicon))
-    monkeypatch.setattr(lexicon_module, "parse_lexicon_text",
-                        noting("parse", lexicon_module.parse_lexicon_text))
+    monkeypatch.setattr(lexicon_module, "load_lexicon",
+                        noting("parse", lexicon_module.load_lexicon))
     monkeypatch.setattr(segment, "build_tokenizer", noting("tokenizer", segment.build_tokenizer))
     segment._built.cache_clear()  # (this process's tokenizers would be inherited)
     engine._LEXICONS.clear()
