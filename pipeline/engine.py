@@ -338,17 +338,17 @@ def _split_check(spec: _segment.TokenizerSpec, cache: Path) -> tuple[str, ...]:
     return tuple(terms)
 
 
-#: The lexicon this process last loaded, by its file's path and text (``_load_lexicon``).
+#: The lexicon the warm-up loaded, by its file's path and text (``_load_lexicon``).
 _LEXICONS: dict[tuple[str, str], Lexicon] = {}
 
 
-def _load_lexicon(path: Path | str) -> Lexicon:
-    """``lexicon.load_lexicon(path)``, answered from memory when this process has already
-    loaded the same file with the same text: the helper loads the bundled lexicon while the
-    command line is parsed (``prepare_helper``), and the plan then reads the file again and
-    takes that lexicon only when its text is unchanged. A lexicon is remembered only when the
-    file's text was the same before and after ``load_lexicon`` read it; an unreadable or broken
-    file raises ``load_lexicon``'s own error (file, line, fix), every time."""
+def _load_lexicon(path: Path | str, *, remember: bool = False) -> Lexicon:
+    """``lexicon.load_lexicon(path)``, answered from memory when this process's warm-up
+    (``remember=True``, ``prepare_helper``) loaded the same file with the same text: the plan
+    reads the file again and takes that lexicon only when its text is unchanged. A lexicon is
+    remembered only when the file's text was the same before and after ``load_lexicon`` read
+    it; an unreadable or broken file raises ``load_lexicon``'s own error (file, line, fix).
+    A process without a warm-up (no helper, a notebook, a test) parses the file every time."""
     from pipeline.lexicon import load_lexicon
 
     file = Path(path)
@@ -357,7 +357,7 @@ def _load_lexicon(path: Path | str) -> Lexicon:
     if lexicon is not None:
         return lexicon
     lexicon = load_lexicon(file)
-    if text is not None and _text_of(file) == text:
+    if remember and text is not None and _text_of(file) == text:
         _LEXICONS.clear()
         _LEXICONS[(str(file), text)] = lexicon
     return lexicon
@@ -1023,7 +1023,7 @@ def _warm_up() -> None:
     from pipeline.config import DEFAULT_LEXICON, DEFAULT_SEGMENTER, cache_dir
 
     try:
-        lexicon = _load_lexicon(DEFAULT_LEXICON)
+        lexicon = _load_lexicon(DEFAULT_LEXICON, remember=True)
         spec = _segment.TokenizerSpec(DEFAULT_SEGMENTER, tuple(lexicon.user_words()), True,
                                       _segment.jieba_dir(cache_dir()))
         if spec.segmenter == "jieba-rs":  # (jieba's own dictionary takes seconds: not on spec)

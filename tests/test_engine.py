@@ -514,10 +514,10 @@ def test_a_helper_forked_for_a_run_that_stops_early_ends_too(
     pids = tmp_path / "pids.txt"
     real = engine._load_lexicon
 
-    def load_noting_pid(path):  # type: ignore[no-untyped-def]
+    def load_noting_pid(path, **kw):  # type: ignore[no-untyped-def]
         with pids.open("a", encoding="utf-8") as fh:
             fh.write(f"{os.getpid()}\n")
-        return real(path)
+        return real(path, **kw)
 
     monkeypatch.setattr(engine, "_load_lexicon", load_noting_pid)
     monkeypatch.setattr(threading, "active_count", lambda: 1)
@@ -536,9 +536,10 @@ def test_a_helper_forked_for_a_run_that_stops_early_ends_too(
 
 def test_the_plan_takes_a_lexicon_loaded_before_only_while_its_file_is_unchanged(
         tmp_path: Path) -> None:
-    """``engine._load_lexicon`` answers from memory only for the same file with the same text;
-    an edited file is parsed again, and a broken or missing one raises ``load_lexicon``'s own
-    error (file, line, fix)."""
+    """``engine._load_lexicon`` answers from memory only what the warm-up remembered, for the
+    same file with the same text; an edited file is parsed again, a process without a warm-up
+    parses every time, and a broken or missing file raises ``load_lexicon``'s own error (file,
+    line, fix)."""
     from pipeline import engine
     from pipeline.errors import LexiconError
     from pipeline.lexicon import load_lexicon
@@ -546,12 +547,16 @@ def test_the_plan_takes_a_lexicon_loaded_before_only_while_its_file_is_unchanged
     path = tmp_path / "lex.yaml"
     text = MINI.read_text(encoding="utf-8")
     path.write_text(text, encoding="utf-8")
-    first = engine._load_lexicon(path)
+    engine._LEXICONS.clear()
+    parsed = engine._load_lexicon(path)
+    assert engine._load_lexicon(path) is not parsed  # (nothing remembered without a warm-up)
+    first = engine._load_lexicon(path, remember=True)
     assert engine._load_lexicon(path) is first
-    assert first == load_lexicon(path)
+    assert first == load_lexicon(path) == parsed
     path.write_text(text + "\n# edited\n", encoding="utf-8")
     edited = engine._load_lexicon(path)
     assert edited is not first and edited.hash == first.hash
+    engine._LEXICONS.clear()
     path.write_text(text.replace("categories:", "categories:\n  - [broken", 1), encoding="utf-8")
     for broken in (path, tmp_path / "missing.yaml"):
         with pytest.raises(LexiconError) as ours:
