@@ -387,6 +387,39 @@ def _split_check(spec: _segment.TokenizerSpec, cache: Path) -> tuple[str, ...]:
     return tuple(terms)
 
 
+#: The lexicon the warm-up loaded, by its file's path and text (``_load_lexicon``).
+_LEXICONS: dict[tuple[str, str], Lexicon] = {}
+
+
+def _load_lexicon(path: Path | str, *, remember: bool = False) -> Lexicon:
+    """``lexicon.load_lexicon(path)``, answered from memory when this process's warm-up
+    (``remember=True``, ``prepare_helper``) loaded the same file with the same text: the plan
+    reads the file again and takes that lexicon only when its text is unchanged. A lexicon is
+    remembered only when the file's text was the same before and after ``load_lexicon`` read
+    it; an unreadable or broken file raises ``load_lexicon``'s own error (file, line, fix).
+    A process without a warm-up (no helper, a notebook, a test) parses the file every time."""
+    from pipeline.lexicon import load_lexicon
+
+    file = Path(path)
+    text = _text_of(file)
+    lexicon = _LEXICONS.get((str(file), text)) if text is not None else None
+    if lexicon is not None:
+        return lexicon
+    lexicon = load_lexicon(file)
+    if remember and text is not None and _text_of(file) == text:
+        _LEXICONS.clear()
+        _LEXICONS[(str(file), text)] = lexicon
+    return lexicon
+
+
+def _text_of(file: Path) -> str | None:
+    """A lexicon file's text as ``load_lexicon`` reads it, or None when it cannot be read."""
+    try:
+        return file.read_text(encoding="utf-8-sig") if file.is_file() else None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def check_output_folder(settings: Settings) -> None:
     """Refuse an output folder the run must not write, before anything is created there (the
     runs call it before they take the output folder's lock):
@@ -411,13 +444,12 @@ def check_output_folder(settings: Settings) -> None:
 def plan_run(settings: Settings) -> RunPlan:
     """Resolve the corpus, scan it, load the lexicon, check the tokenizer, cut batches."""
     from pipeline.ingest import require_documents, scan_corpus
-    from pipeline.lexicon import load_lexicon
 
     started = _now()
     root, name = _resolve_corpus(settings)
     scan = scan_corpus(root, name=name)
     require_documents(scan, _shown(root))
-    lexicon = load_lexicon(settings.lexicon)
+    lexicon = _load_lexicon(settings.lexicon)
     spec = _segment.TokenizerSpec(settings.segmenter, tuple(lexicon.user_words()), settings.hmm,
                                   _segment.jieba_dir(settings.cache))
     split = _split_check(spec, Path(settings.cache))
@@ -1083,11 +1115,15 @@ def _process(plan: RunPlan, tick: Callable[[int], None] | None = None,
     return results + run_batches(plan, batches, workers, tick)
 
 
-def _plan_and_process(settings: Settings) -> tuple[RunPlan, list[BatchResult] | None, float,
-                                                     float]:
+def _plan_and_process(settings: Settings, log_level: int | None = None
+                      ) -> tuple[RunPlan, list[BatchResult] | None, float, float]:
     """The helper's work (``_start_helper``): the plan, and every document when no pool is needed
-    (else None: the caller starts the pool), with the seconds of each."""
+    (else None: the caller starts the pool), with the seconds of each. ``log_level``: the run's
+    level for mobilize's messages (a helper forked before the options were parsed does not
+    know ``--verbose``)."""
     t0 = time.perf_counter()
+    if log_level is not None:
+        logging.getLogger("pipeline").setLevel(log_level)
     _ROWS_AS_ARROW["on"] = False  # (this process is the helper: it ends with this run)
     plan = plan_run(settings)
     t1 = time.perf_counter()
@@ -1095,7 +1131,51 @@ def _plan_and_process(settings: Settings) -> tuple[RunPlan, list[BatchResult] | 
     return plan, results, t1 - t0, time.perf_counter() - t1
 
 
-def _start_helper(settings: Settings) -> tuple[ProcessPoolExecutor, Future[Any]] | None:
+def _warm_up() -> None:
+    """What the helper of a default run loads before it is handed the run (``prepare_helper``):
+    the bundled lexicon, the default segmenter with its terms, the matcher, and the tables the
+    first document would build. Everything here is memoised by what it is built from (the
+    lexicon by its file's text, the tokenizer by its terms, the matcher by the lexicon's hash),
+    so a run with other settings simply builds its own; nothing is written anywhere."""
+    from pipeline import normalize
+    from pipeline.config import DEFAULT_LEXICON, DEFAULT_SEGMENTER, cache_dir
+
+    try:
+        lexicon = _load_lexicon(DEFAULT_LEXICON, remember=True)
+        spec = _segment.TokenizerSpec(DEFAULT_SEGMENTER, tuple(lexicon.user_words()), True,
+                                      _segment.jieba_dir(cache_dir()))
+        if spec.segmenter == "jieba-rs":  # (jieba's own dictionary takes seconds: not on spec)
+            _segment.segment_units(spec.build(), normalize.text("预热。"))
+        _matcher(lexicon).find("预热")
+    except Exception:  # noqa: BLE001 - the run itself meets and reports any problem
+        log.debug("warm-up failed", exc_info=True)
+
+
+def prepare_helper() -> ProcessPoolExecutor | None:
+    """Fork the helper of a run that is about to start, before its settings are known (the
+    command line calls it before parsing ``mobilize run``'s options); ``run_local(settings,
+    helper=...)`` then hands it the run. Meanwhile it warms up (``_warm_up``): on a small
+    corpus this takes the segmenter's dictionary, the lexicon and the matcher (~0.3 s of CPU)
+    off the wait, beside the option parsing. None where ``_start_helper`` would not fork. The
+    caller shuts it down when no local run uses it (``shutdown(wait=False)``: it ends after the
+    warm-up)."""
+    import multiprocessing as mp
+    import threading
+
+    if "fork" not in mp.get_all_start_methods() or threading.active_count() != 1:
+        return None
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork"),
+                               initializer=_worker_init, initargs=(os.getpid(),))
+    try:
+        pool.submit(_warm_up)
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    return pool
+
+
+def _start_helper(settings: Settings, prepared: ProcessPoolExecutor | None = None
+                  ) -> tuple[ProcessPoolExecutor, Future[Any]] | None:
     """Plan the run (scan, lexicon, tokenizer check) and, below ``POOL_MIN_BYTES`` of uncached
     input, process every document, in a forked helper process, while this process imports
     what assembles and writes the tables (pandas, pyarrow, DuckDB: about 0.7 s of CPU;
@@ -1112,7 +1192,14 @@ def _start_helper(settings: Settings) -> tuple[ProcessPoolExecutor, Future[Any]]
     """
     import multiprocessing as mp
     import threading
+    from concurrent.futures.process import BrokenProcessPool
 
+    if prepared is not None:  # (forked earlier, by ``prepare_helper``)
+        try:
+            return prepared, prepared.submit(_plan_and_process, settings,
+                                             logging.getLogger("pipeline").level)
+        except BrokenProcessPool:  # (it died: fork another below, as without one)
+            prepared.shutdown(wait=True, cancel_futures=True)
     if "fork" not in mp.get_all_start_methods() or threading.active_count() != 1:
         return None
     pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork"),
@@ -1139,60 +1226,66 @@ def _helper_result(helper: tuple[ProcessPoolExecutor, Future[Any]],
 def run_local(settings: Settings, *, wait_seconds: float | None = None,
               progress: Callable[[int, int], None] | None = None,
               phase: Callable[[str], None] | None = None,
-              started: float | None = None) -> RunResult:
+              started: float | None = None,
+              helper: ProcessPoolExecutor | None = None) -> RunResult:
     """The whole run in this process (plus a pool of ``settings.workers`` for uncached documents).
 
     Holds the output folder's lock (waiting up to ``wait_seconds``, default
     ``settings.wait``). ``progress(done, total)`` is called as documents finish, ``phase(name)``
     as the run enters each phase (``PHASES``). ``started`` (a ``time.time()``): when the user
-    started waiting; the stats then hold ``seconds["waited"]``.
+    started waiting; the stats then hold ``seconds["waited"]``. ``helper``: a helper from
+    ``prepare_helper``, which plans the run (else one is forked here); it is shut down.
     """
     t0 = time.perf_counter()
     wait_s = settings.wait if wait_seconds is None else wait_seconds
-    check_output_folder(settings)
-    with store.run_lock(settings.out, settings.corpus_name, wait_s):
-        helper = _start_helper(settings)  # (before a callback may start a thread)
-        try:
+    try:
+        check_output_folder(settings)
+        with store.run_lock(settings.out, settings.corpus_name, wait_s):
+            forked = _start_helper(settings, helper)  # (before a callback may start a thread)
+            try:
+                if phase:
+                    phase(PHASE_PLAN)
+                early = _helper_result(forked, settings) if forked else None  # (None: plan here)
+            finally:
+                if forked:
+                    forked[0].shutdown(wait=True, cancel_futures=True)
+            if early:
+                # (the seconds this process waited for the helper: its documents' share is
+                # "batches", the rest, the plan and the imports beside it, "plan")
+                plan, results, _plan_s, t_batches = early
+                t_plan = time.perf_counter() - t0 - (t_batches if results is not None else 0.0)
+            else:
+                plan, results, t_batches = plan_run(settings), None, 0.0
+                t_plan = time.perf_counter() - t0
+            total = len(plan.sources)
+            done = 0
+
+            def tick(n: int) -> None:
+                nonlocal done
+                done += n
+                if progress:
+                    progress(done, total)
+
             if phase:
-                phase(PHASE_PLAN)
-            early = _helper_result(helper, settings) if helper else None  # (None: plan here)
-        finally:
-            if helper:
-                helper[0].shutdown(wait=True, cancel_futures=True)
-        if early:
-            # (the seconds this process waited for the helper: its documents' share is
-            # "batches", the rest, the plan and the imports beside it, "plan")
-            plan, results, _plan_s, t_batches = early
-            t_plan = time.perf_counter() - t0 - (t_batches if results is not None else 0.0)
-        else:
-            plan, results, t_batches = plan_run(settings), None, 0.0
-            t_plan = time.perf_counter() - t0
-        total = len(plan.sources)
-        done = 0
-
-        def tick(n: int) -> None:
-            nonlocal done
-            done += n
+                phase(PHASE_DOCUMENTS)
             if progress:
-                progress(done, total)
-
-        if phase:
-            phase(PHASE_DOCUMENTS)
-        if progress:
-            progress(0, total)
-        if results is not None:  # (the helper processed every document)
-            tick(total)
-        else:
-            t1 = time.perf_counter()
-            results = _process(plan, tick)
-            t_batches = time.perf_counter() - t1
-        tables = assemble(plan, results)
-        results.clear()  # (the batches' rows are in the tables now: memory for the writing)
-        require_ingested(tables)
-        tables.stats.seconds.update({"plan": round(t_plan, 6), "batches": round(t_batches, 6)})
-        result = write_outputs(settings, plan, tables, phase)
-        finish_stats(result, t0, started)
-        store.write_json(result.run_dir / "run.json", result.manifest)  # now with the total
+                progress(0, total)
+            if results is not None:  # (the helper processed every document)
+                tick(total)
+            else:
+                t1 = time.perf_counter()
+                results = _process(plan, tick)
+                t_batches = time.perf_counter() - t1
+            tables = assemble(plan, results)
+            results.clear()  # (the batches' rows are in the tables now: memory for the writing)
+            require_ingested(tables)
+            tables.stats.seconds.update({"plan": round(t_plan, 6), "batches": round(t_batches, 6)})
+            result = write_outputs(settings, plan, tables, phase)
+            finish_stats(result, t0, started)
+            store.write_json(result.run_dir / "run.json", result.manifest)  # now with the total
+    finally:
+        if helper is not None:  # (shut down above once used; not used when the run stopped early)
+            helper.shutdown(wait=False, cancel_futures=True)
     log.info("seconds: %s", result.stats.seconds)
     return result
 
@@ -1200,6 +1293,7 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
 __all__ = ["PHASES", "BatchResult", "RunPlan", "RunResult", "RunStats", "Tables", "assemble",
            "balanced_batches", "check_output_folder", "finish_stats",
            "require_ingested",
-           "is_cached", "make_batches", "plan_run", "pool_batches", "process_batch", "run_batches",
+           "is_cached", "make_batches", "plan_run", "pool_batches", "prepare_helper", "process_batch",
+           "run_batches",
            "run_local",
            "write_outputs"]

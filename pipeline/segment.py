@@ -276,9 +276,11 @@ class TokenizerSpec:
         return _config_hash(self.segmenter, self.version, self.hmm, self.user_terms)
 
     def build(self) -> Tokenizer:
-        """The tokenizer for this spec, built once per process and reused."""
+        """The tokenizer for this spec, built once per process and reused (jieba-rs keeps no
+        dictionary cache: the same terms give the same tokenizer whatever ``cache_dir``)."""
+        keep = self.cache_dir and self.segmenter == "jieba"
         return _built(self.segmenter, self.user_terms, self.hmm,
-                      str(self.cache_dir) if self.cache_dir else None)
+                      str(self.cache_dir) if keep else None)
 
 
 @lru_cache(maxsize=4)

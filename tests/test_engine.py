@@ -487,3 +487,130 @@ def test_a_pool_worker_builds_its_arrow_tables_without_importing_pandas(
     out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_helper_forked_before_the_settings_warms_up_then_plans_with_the_same_tables(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mobilize run` forks its helper before it parses its options (``prepare_helper``): the
+    helper loads the bundled lexicon, builds the tokenizer with its terms and the matcher
+    meanwhile, then plans and processes the run it is handed without parsing the lexicon or
+    building the tokenizer again. The tables are byte-identical to a run planned in this
+    process, and the helper has ended when the run returns."""
+    import os
+    import threading
+
+    from pipeline import engine
+    from pipeline import lexicon as lexicon_module
+    from pipeline import segment
+    from pipeline.config import DEFAULT_LEXICON
+
+    corpus = _copy_corpus(shared_corpus("npc-resolutions-gwr-zh"), tmp_path / "corpus", 6)
+    notes = tmp_path / "notes.txt"
+
+    def noting(what: str, real):  # type: ignore[no-untyped-def]
+        def wrapper(*args, **kw):  # type: ignore[no-untyped-def]
+            with notes.open("a", encoding="utf-8") as fh:
+                fh.write(f"{what} {os.getpid()}\n")
+            return real(*args, **kw)
+        return wrapper
+
+    monkeypatch.setattr(engine, "_load_lexicon", noting("load", engine._load_lexicon))
+    monkeypatch.setattr(lexicon_module, "load_lexicon",
+                        noting("parse", lexicon_module.load_lexicon))
+    monkeypatch.setattr(segment, "build_tokenizer", noting("tokenizer", segment.build_tokenizer))
+    segment._built.cache_clear()  # (this process's tokenizers would be inherited)
+    engine._LEXICONS.clear()
+    real_count = threading.active_count
+    monkeypatch.setattr(threading, "active_count", lambda: 1)  # (see the test above)
+    helper = engine.prepare_helper()
+    assert helper is not None
+    helped = engine.run_local(_settings(tmp_path / "a", corpus, lexicon=DEFAULT_LEXICON),
+                              helper=helper)
+    monkeypatch.setattr(threading, "active_count", real_count)
+    seen = notes.read_text(encoding="utf-8").split("\n")[:-1]
+    pid = int(seen[0].split()[1])
+    assert pid != os.getpid()
+    # warm-up: load (parse), tokenizer; the plan: load (answered from memory), nothing else
+    assert seen == [f"load {pid}", f"parse {pid}", f"tokenizer {pid}", f"load {pid}"]
+    assert not engine._alive(pid)
+    assert (helped.stats.segmented, helped.stats.scored, helped.stats.documents) == (6, 6, 6)
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)  # a thread here: no fork, all in this process
+    other.start()
+    try:
+        alone = engine.run_local(_settings(tmp_path / "b", corpus, lexicon=DEFAULT_LEXICON))
+    finally:
+        stop.set()
+        other.join()
+    assert int(notes.read_text(encoding="utf-8").split()[-1]) == os.getpid()
+    for name in CSVS:
+        assert (helped.run_dir / name).read_bytes() == (alone.run_dir / name).read_bytes(), name
+
+
+def test_a_helper_forked_for_a_run_that_stops_early_ends_too(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run refused before it starts (here: its output folder inside the corpus folder, exit 2)
+    shuts down the helper it was given: no process is left behind."""
+    import os
+    import threading
+    import time
+
+    from pipeline import engine
+    from pipeline.errors import MobilizeError
+
+    corpus = _copy_corpus(shared_corpus("npc-resolutions-gwr-zh"), tmp_path / "corpus", 2)
+    pids = tmp_path / "pids.txt"
+    real = engine._load_lexicon
+
+    def load_noting_pid(path, **kw):  # type: ignore[no-untyped-def]
+        with pids.open("a", encoding="utf-8") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return real(path, **kw)
+
+    monkeypatch.setattr(engine, "_load_lexicon", load_noting_pid)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    helper = engine.prepare_helper()
+    assert helper is not None
+    with pytest.raises(MobilizeError, match="inside the corpus folder"):
+        engine.run_local(_settings(tmp_path, corpus, out=corpus / "out"), helper=helper)
+    deadline = time.monotonic() + 30
+    while not pids.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid = int(pids.read_text(encoding="utf-8").split()[0])
+    while engine._alive(pid) and time.monotonic() < deadline:  # (it ends after its warm-up)
+        time.sleep(0.05)
+    assert pid != os.getpid() and not engine._alive(pid)
+
+
+def test_the_plan_takes_a_lexicon_loaded_before_only_while_its_file_is_unchanged(
+        tmp_path: Path) -> None:
+    """``engine._load_lexicon`` answers from memory only what the warm-up remembered, for the
+    same file with the same text; an edited file is parsed again, a process without a warm-up
+    parses every time, and a broken or missing file raises ``load_lexicon``'s own error (file,
+    line, fix)."""
+    from pipeline import engine
+    from pipeline.errors import LexiconError
+    from pipeline.lexicon import load_lexicon
+
+    path = tmp_path / "lex.yaml"
+    text = MINI.read_text(encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+    engine._LEXICONS.clear()
+    parsed = engine._load_lexicon(path)
+    assert engine._load_lexicon(path) is not parsed  # (nothing remembered without a warm-up)
+    first = engine._load_lexicon(path, remember=True)
+    assert engine._load_lexicon(path) is first
+    assert first == load_lexicon(path) == parsed
+    path.write_text(text + "\n# edited\n", encoding="utf-8")
+    edited = engine._load_lexicon(path)
+    assert edited is not first and edited.hash == first.hash
+    engine._LEXICONS.clear()
+    path.write_text(text.replace("categories:", "categories:\n  - [broken", 1), encoding="utf-8")
+    for broken in (path, tmp_path / "missing.yaml"):
+        with pytest.raises(LexiconError) as ours:
+            engine._load_lexicon(broken)
+        with pytest.raises(LexiconError) as theirs:
+            load_lexicon(broken)
+        assert (str(ours.value), ours.value.path, ours.value.line, ours.value.fix) == (
+            str(theirs.value), theirs.value.path, theirs.value.line, theirs.value.fix)
