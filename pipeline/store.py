@@ -494,7 +494,8 @@ def arrow_as_written(table: pd.DataFrame | pa.Table) -> pa.Table:
     ``pandas`` schema metadata that ``pd.read_parquet`` reads back). An Arrow table: what that
     gives for ``table.to_pandas()``, made without the DataFrame: the types and metadata are those
     of one row converted there and back (strings become ``large_string``; with no index kept
-    the metadata does not depend on the rows), the columns cast to them. A table that such a
+    the metadata does not depend on the rows), the columns cast to them, and NaN in a float
+    column a missing value, as ``from_pandas`` reads it. A table that such a
     row would not describe (missing values, other types, columns in several chunks, no rows)
     does go through the DataFrame, so the files are the same either way.
     """
@@ -505,8 +506,17 @@ def arrow_as_written(table: pd.DataFrame | pa.Table) -> pa.Table:
     if (not table.num_rows or any(c.null_count or c.num_chunks != 1 for c in table.columns)
             or not all(_stable_type(f.type) for f in table.schema)):
         return pa.Table.from_pandas(table.to_pandas(split_blocks=True), preserve_index=False)
+    import pyarrow.compute as pc
+
     one = pa.Table.from_pandas(table.slice(0, 1).to_pandas(), preserve_index=False)
-    return table.cast(one.schema)
+    table = table.cast(one.schema)
+    for i, field in enumerate(table.schema):
+        if pa.types.is_floating(field.type):
+            nan = pc.is_nan(table.column(i))
+            if pc.any(nan).as_py():  # (``from_pandas`` reads NaN as a missing value)
+                table = table.set_column(i, field, pc.if_else(
+                    nan, pa.scalar(None, field.type), table.column(i)))
+    return table
 
 
 def write_tables(folder: Path, tables: Mapping[str, pd.DataFrame | pa.Table]) -> list[Path]:
