@@ -312,7 +312,8 @@ def write_csv(df: pd.DataFrame | pa.Table, path: Path, arrow: pa.Table | None = 
     another kind (objects, dates, ...) or a single column goes through ``to_csv`` itself.
     ``arrow`` is ``df`` already converted (``pa.Table.from_pandas``), when the caller has it.
 
-    ``df`` may be an Arrow table: the file is then the one its DataFrame (``to_pandas``) gives,
+    ``df`` may be an Arrow table: the file is then the one its DataFrame gives
+    (``plain_strings(df).to_pandas()``),
     written from the Arrow columns (strings, integers, booleans and float64 without missing
     values; another table is converted and written as above), so that a large table need not
     exist as a DataFrame too.
@@ -330,7 +331,8 @@ def write_csv(df: pd.DataFrame | pa.Table, path: Path, arrow: pa.Table | None = 
 
     cells = chunk(0)
     if cells is None:
-        _to_csv(df.to_pandas(split_blocks=True) if isinstance(df, pa.Table) else df, path)
+        _to_csv(plain_strings(df).to_pandas(split_blocks=True) if isinstance(df, pa.Table)
+                else df, path)
         return
     import pyarrow.compute as pc
 
@@ -438,6 +440,7 @@ def _arrow_csv_cells(table: pa.Table) -> list[pa.ChunkedArray] | None:
     names = table.column_names
     if len(names) < 2 or len(set(names)) != len(names):
         return None
+    table = plain_strings(table)  # (a chunk of rows: the decoded strings are small)
     text = pa.large_string()
     cells: list[pa.ChunkedArray] = []
     for col in table.columns:
@@ -487,12 +490,28 @@ def _stable_type(kind: pa.DataType) -> bool:
             or pa.types.is_float64(kind))
 
 
+def plain_strings(table: pa.Table) -> pa.Table:
+    """``table`` with its dictionary-encoded string columns decoded: the form in which an Arrow
+    table's files are written and its DataFrame made (``engine.Tables`` holds repeated strings,
+    doc_id, scope, category, ..., as dictionaries: half the memory)."""
+    import pyarrow as pa
+
+    for i, field in enumerate(table.schema):
+        kind = field.type
+        if pa.types.is_dictionary(kind) and (pa.types.is_string(kind.value_type)
+                                            or pa.types.is_large_string(kind.value_type)):
+            table = table.set_column(i, pa.field(field.name, kind.value_type),
+                                     table.column(i).cast(kind.value_type))
+    return table
+
+
 def arrow_as_written(table: pd.DataFrame | pa.Table) -> pa.Table:
     """The Arrow table a table's Parquet file and DuckDB table are written from.
 
     A DataFrame: ``pa.Table.from_pandas(df, preserve_index=False)`` (its types, and the
     ``pandas`` schema metadata that ``pd.read_parquet`` reads back). An Arrow table: what that
-    gives for ``table.to_pandas()``, made without the DataFrame: the types and metadata are those
+    gives for ``plain_strings(table).to_pandas()`` (dictionary-encoded strings are written as
+    the strings), made without the DataFrame: the types and metadata are those
     of one row converted there and back (strings become ``large_string``; with no index kept
     the metadata does not depend on the rows), the columns cast to them, and NaN in a float
     column a missing value, as ``from_pandas`` reads it. A table that such a
@@ -504,12 +523,14 @@ def arrow_as_written(table: pd.DataFrame | pa.Table) -> pa.Table:
     if not isinstance(table, pa.Table):
         return pa.Table.from_pandas(table, preserve_index=False)
     if (not table.num_rows or any(c.null_count or c.num_chunks != 1 for c in table.columns)
-            or not all(_stable_type(f.type) for f in table.schema)):
-        return pa.Table.from_pandas(table.to_pandas(split_blocks=True), preserve_index=False)
+            or not all(_stable_type(f.type) for f in plain_strings(table.slice(0, 0)).schema)):
+        return pa.Table.from_pandas(plain_strings(table).to_pandas(split_blocks=True),
+                                    preserve_index=False)
     import pyarrow.compute as pc
 
-    one = pa.Table.from_pandas(table.slice(0, 1).to_pandas(), preserve_index=False)
-    table = table.cast(one.schema)
+    one = pa.Table.from_pandas(plain_strings(table.slice(0, 1)).to_pandas(),
+                               preserve_index=False)
+    table = table.cast(one.schema)  # (dictionaries decoded straight into the strings' type)
     for i, field in enumerate(table.schema):
         if pa.types.is_floating(field.type):
             nan = pc.is_nan(table.column(i))

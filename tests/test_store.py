@@ -336,15 +336,16 @@ def _files(folder: Path) -> dict[str, object]:
 def test_an_arrow_table_is_written_as_its_dataframe_is(tmp_path: Path) -> None:
     """A run's row tables reach ``write_tables`` as Arrow tables (memory); every file (CSV and
     Parquet bytes, the pandas metadata of Parquet included, and the DuckDB table) is the one the
-    table's DataFrame gives: cells to quote, NaN and infinities, booleans, Chinese text; a table
-    with missing values, one in several chunks and one of another type (dates) go through the
-    DataFrame; a table without rows too."""
+    table's DataFrame gives: cells to quote, NaN and infinities, booleans, Chinese text,
+    dictionary-encoded strings (as a run holds them) written as the strings; a table with missing
+    values, one in several chunks and one of another type (dates) go through the DataFrame; a
+    table without rows too."""
     import datetime
 
     import numpy as np
     import pyarrow as pa
 
-    from pipeline.store import arrow_as_written
+    from pipeline.store import arrow_as_written, plain_strings
 
     texts = ["社会保障", "a,b", 'q"uote', "", "line\nbreak", "cr\rret", "养老 保险"]
     n = 40
@@ -364,11 +365,13 @@ def test_an_arrow_table_is_written_as_its_dataframe_is(tmp_path: Path) -> None:
         "dates": plain.append_column("day", pa.array([datetime.date(2020, 1, 1 + i % 28)
                                                       for i in range(n)])),
         "empty": plain.slice(0, 0),
+        "encoded": plain.set_column(0, "doc_id", plain.column(0).dictionary_encode()),
     }
     assert plain.schema.field("doc_id").type == pa.string()  # (large_string as written)
     (tmp_path / "arrow").mkdir()
     write_tables(tmp_path / "arrow", tables)
-    frames = {name: t.to_pandas() for name, t in tables.items()}
+    frames = {name: plain_strings(t).to_pandas() for name, t in tables.items()}
+    assert str(frames["encoded"]["doc_id"].dtype) == "str"  # (dictionaries: as their strings)
     (tmp_path / "frames").mkdir()
     write_tables(tmp_path / "frames", frames)
     got, want = _files(tmp_path / "arrow"), _files(tmp_path / "frames")
