@@ -414,8 +414,8 @@ def _csv_cells(df: pd.DataFrame, arrow: pa.Table | None) -> list[pa.ChunkedArray
 
 
 def _quoted(col: pa.ChunkedArray) -> pa.ChunkedArray:
-    """A column of strings as CSV cells: quoted as the ``csv`` module quotes them (``_csv_special``),
-    quotes inside doubled."""
+    """A column of strings as CSV cells: quoted as the ``csv`` module quotes them
+    (``_csv_special``), quotes inside doubled."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
