@@ -7,7 +7,7 @@ process pool:
 
     plan = plan_run(settings)                       # corpus scan, lexicon, tokenizer spec, batches
     results = [process_batch(plan, b) for b in plan.batches]   # read, segment, score (cached)
-    tables = assemble(plan, results)                # duplicates, ledger, sorted DataFrames
+    tables = assemble(plan, results)                # duplicates, ledger, sorted tables
     result = write_outputs(settings, plan, tables)  # atomic folder, run.json, report hook
 
 Callers hold ``store.run_lock`` around the whole run (``run_local`` does).
@@ -254,22 +254,40 @@ def _arrow_column(values: Sequence[Any]) -> Any:
 
 @dataclass
 class Tables:
+    """A run's tables, sorted by their keys (docs/architecture.md). ``documents`` and ``ledger``
+    are DataFrames; the four row tables (term_counts, scores, cooccurrence, units) are Arrow
+    tables as ``assemble`` makes them, their string columns dictionary-encoded (a DataFrame
+    when a table has no rows): held as DataFrames, and again as Arrow for the writers, the rows
+    of a 1 GB corpus took over 2.5 GB; as plain Arrow, twice what they take now.
+    ``as_dict`` gives every table as a DataFrame, ``for_writing`` as held."""
+
     documents: pd.DataFrame
     ledger: pd.DataFrame
-    term_counts: pd.DataFrame
-    scores: pd.DataFrame
-    cooccurrence: pd.DataFrame
+    term_counts: pd.DataFrame | pa.Table
+    scores: pd.DataFrame | pa.Table
+    cooccurrence: pd.DataFrame | pa.Table
     stats: RunStats
     content_hash: str
-    units: pd.DataFrame | None = None
+    units: pd.DataFrame | pa.Table | None = None
 
-    def as_dict(self) -> dict[str, pd.DataFrame]:
+    def for_writing(self) -> dict[str, pd.DataFrame | pa.Table]:
+        """The tables as held, by name, in the order they are written (``store.write_tables``)."""
         tables = {"documents": self.documents, "ledger": self.ledger,
                   "term_counts": self.term_counts, "scores": self.scores,
                   "cooccurrence": self.cooccurrence}
         if self.units is not None:
             tables["units"] = self.units
         return tables
+
+    def as_dict(self) -> dict[str, pd.DataFrame]:
+        """Every table as a DataFrame (the row tables converted here: a copy of each)."""
+        return {name: t if _is_frame(t) else store.plain_strings(t).to_pandas(split_blocks=True)
+                for name, t in self.for_writing().items()}
+
+
+def _is_frame(table: Any) -> bool:
+    """A DataFrame rather than an Arrow table (without importing pandas or pyarrow for it)."""
+    return not hasattr(table, "schema")
 
 
 # --------------------------------------------------------------------------- planning
@@ -680,13 +698,11 @@ def _frame(rows: Sequence[Any], columns: Sequence[str], keys: Sequence[str]) -> 
     return df
 
 
-def _row_frame(parts: Sequence[Any], columns: Sequence[str], keys: Sequence[str],
-               keep: set[str]) -> pd.DataFrame:
+def _sorted_rows(parts: Sequence[Any], columns: Sequence[str], keys: Sequence[str],
+                 keep: set[str]) -> pa.Table | None:
     """The rows of every batch (Arrow tables or lists of tuples) whose doc_id is in ``keep``,
-    sorted by ``keys``: the DataFrame ``_frame`` makes of the same rows (same values, dtypes
-    and order: Arrow's sort is stable and orders strings by code point, as Python does), built
-    in Arrow so that the rows never exist as Python objects all at once."""
-    import pandas as pd
+    sorted by ``keys`` as one Arrow table (None when there is none): Arrow's sort is stable and
+    orders strings by code point, as Python does, so this is ``_frame``'s order."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -694,18 +710,55 @@ def _row_frame(parts: Sequence[Any], columns: Sequence[str], keys: Sequence[str]
               for p in parts]
     tables = [t for t in tables if isinstance(t, pa.Table) and t.num_rows]
     if not tables:
-        return pd.DataFrame([], columns=list(columns))
-    table = pa.concat_tables(tables, promote_options="permissive")
+        return None
+    table = pa.concat_tables(tables, promote_options="permissive")  # (no copy)
     del tables
-    table = table.filter(pc.is_in(table.column(0), value_set=pa.array(sorted(keep), pa.string())))
+    kept = pc.is_in(table.column(0), value_set=pa.array(sorted(keep), pa.string()))
+    if not pc.all(kept).as_py():  # (a copy only when rows go: duplicates, reused doc_ids)
+        table = table.filter(kept)
+    del kept
     if not table.num_rows:
+        return None
+    return table.take(pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys]))
+
+
+def _row_frame(parts: Sequence[Any], columns: Sequence[str], keys: Sequence[str],
+               keep: set[str]) -> pd.DataFrame:
+    """``_sorted_rows`` as a DataFrame: the one ``_frame`` makes of the same rows (same values,
+    dtypes and order), built in Arrow so that the rows never exist as Python objects all at
+    once."""
+    import pandas as pd
+
+    table = _sorted_rows(parts, columns, keys, keep)
+    if table is None:
         return pd.DataFrame([], columns=list(columns))
-    table = table.take(pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys]))
     return table.to_pandas(split_blocks=True, self_destruct=True)
 
 
-def assemble(plan: RunPlan, results: Sequence[BatchResult]) -> Tables:
-    """Merge batch results: duplicates by text (sha256), the ledger, sorted DataFrames."""
+def _row_table(parts: Sequence[Any], columns: Sequence[str], keys: Sequence[str],
+               keep: set[str]) -> pa.Table | pd.DataFrame:
+    """``_sorted_rows`` as ``Tables`` holds it: the Arrow table with its string columns
+    dictionary-encoded (doc_id, scope, dimension, category, term repeat from row to row: about
+    half the memory; ``store.plain_strings`` decodes them), or ``_row_frame``'s empty
+    DataFrame when no row is left (its files are written as before, columns without types)."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = _sorted_rows(parts, columns, keys, keep)
+    if table is None:
+        return pd.DataFrame([], columns=list(columns))
+    for i, field in enumerate(table.schema):
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            table = table.set_column(i, field.name, pc.dictionary_encode(table.column(i)))
+    return table
+
+
+def assemble(plan: RunPlan, results: Sequence[BatchResult], *, release: bool = False) -> Tables:
+    """Merge batch results: duplicates by text (sha256), the ledger, the sorted tables
+    (``Tables``). With ``release``, each batch's rows of a table are dropped from its result
+    once that table is made (the caller has no further use for them), so that a run never
+    holds a table twice over, unsorted and sorted, for all four tables at once."""
     import pandas as pd
 
     t0 = time.perf_counter()
@@ -739,9 +792,12 @@ def assemble(plan: RunPlan, results: Sequence[BatchResult]) -> Tables:
                                       notes.get((d["path"], d["doc_id"]), "")))
     kept_docs = [d for d in docs if d["doc_id"] in keep and by_sha.get(d["sha256"]) == d["doc_id"]]
 
-    def rows(attr: str) -> pd.DataFrame:
-        return _row_frame([getattr(r, attr) for r in results], _ROW_TABLES[attr],
-                          _TABLE_KEYS[attr], keep)
+    def rows(attr: str) -> pa.Table | pd.DataFrame:
+        parts = [getattr(r, attr) for r in results]
+        if release:
+            for r in results:
+                setattr(r, attr, [])
+        return _row_table(parts, _ROW_TABLES[attr], _TABLE_KEYS[attr], keep)
 
     extra = sorted({k for d in kept_docs for k in d} - set(DOCUMENT_CORE) - set(DOCUMENT_TAIL))
     doc_cols = list(DOCUMENT_CORE) + extra + list(DOCUMENT_TAIL)
@@ -823,7 +879,7 @@ def write_outputs(settings: Settings, plan: RunPlan, tables: Tables,
         phase(PHASE_TABLES)
     try:
         with store.atomic_dir(settings.out, plan.corpus_name) as tmp:
-            store.write_tables(tmp, tables.as_dict())
+            store.write_tables(tmp, tables.for_writing())
             tables.stats.seconds["write"] = round(time.perf_counter() - t0, 6)
             man = manifest(settings, plan, tables, _now())
             store.write_json(tmp / "run.json", man)
@@ -1276,7 +1332,7 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
                 t1 = time.perf_counter()
                 results = _process(plan, tick)
                 t_batches = time.perf_counter() - t1
-            tables = assemble(plan, results)
+            tables = assemble(plan, results, release=True)
             results.clear()  # (the batches' rows are in the tables now: memory for the writing)
             require_ingested(tables)
             tables.stats.seconds.update({"plan": round(t_plan, 6), "batches": round(t_batches, 6)})

@@ -614,3 +614,38 @@ def test_the_plan_takes_a_lexicon_loaded_before_only_while_its_file_is_unchanged
             load_lexicon(broken)
         assert (str(ours.value), ours.value.path, ours.value.line, ours.value.fix) == (
             str(theirs.value), theirs.value.path, theirs.value.line, theirs.value.fix)
+
+
+def test_assembled_row_tables_are_arrow_and_release_drops_the_batches_rows(
+        tmp_path: Path) -> None:
+    """``assemble`` holds the four row tables as sorted Arrow tables (as DataFrames, and again as
+    Arrow for the writers, a 1 GB corpus's tables took more than 2.5 GB); ``as_dict`` gives the
+    DataFrames the rows make (``_row_frame``). With ``release``, each batch's rows are dropped
+    once merged, and the tables are the same; the files written from them are those written
+    from the DataFrames."""
+    import pyarrow as pa
+
+    from pipeline import engine, store
+    from pipeline.score import SCORE_COLUMNS
+
+    corpus = _copy_corpus(shared_corpus("npc-resolutions-gwr-zh"), tmp_path / "corpus", 6)
+    plan = plan_run(_settings(tmp_path, corpus, lexicon=REPO / "lexicons" / "mobilize.yaml"))
+    batches = [process_batch(plan, plan.sources[:3]), process_batch(plan, plan.sources[3:])]
+    want = engine._row_frame([b.scores for b in batches], SCORE_COLUMNS,
+                             engine._TABLE_KEYS["scores"], {s.doc_id for s in plan.sources})
+    kept = assemble(plan, batches)
+    assert all(isinstance(b.scores, pa.Table) and b.scores.num_rows for b in batches)
+    released = assemble(plan, batches, release=True)
+    for name in ("term_counts", "scores", "cooccurrence", "units"):
+        assert isinstance(getattr(released, name), pa.Table), name
+        assert all(getattr(b, name) == [] for b in batches), name
+        assert getattr(released, name).equals(getattr(kept, name)), name
+    pd.testing.assert_frame_equal(released.as_dict()["scores"], want)
+    assert list(released.as_dict()) == list(TABLES)
+    (tmp_path / "arrow").mkdir()
+    (tmp_path / "frames").mkdir()
+    store.write_tables(tmp_path / "arrow", released.for_writing())
+    store.write_tables(tmp_path / "frames", released.as_dict())
+    for name in [*CSVS, *(f"{t}.parquet" for t in TABLES)]:
+        assert (tmp_path / "arrow" / name).read_bytes() == \
+            (tmp_path / "frames" / name).read_bytes(), name
