@@ -4,7 +4,6 @@ the segmenter's dictionary loaded once per process (``pipeline.engine``, ``pipel
 from __future__ import annotations
 
 import gc
-import shutil
 import threading
 from pathlib import Path
 
@@ -14,24 +13,14 @@ import pytest
 from pipeline import engine, segment
 from pipeline.config import Settings
 from pipeline.ingest import Source
-from tests.conftest import REPO, shared_corpus
-
-MINI = REPO / "tests" / "fixtures" / "engine" / "mini.yaml"
+from tests.conftest import shared_corpus
+from tests.test_engine import _copy_corpus
+from tests.test_engine import _settings as _engine_settings
 
 
 def _settings(tmp_path: Path, corpus: Path, **kw: object) -> Settings:
-    base = dict(corpus=corpus, corpus_name="c", out=tmp_path / "out", lexicon=MINI,
-                cache=tmp_path / "cache", workers=2, report=False, engine="local",
-                segmenter="jieba")
-    base.update(kw)
-    return Settings(**base)  # type: ignore[arg-type]
-
-
-def _copy_corpus(src: Path, dst: Path, n: int | None = None) -> Path:
-    dst.mkdir(parents=True)
-    for p in sorted(src.glob("*.txt"))[:n]:
-        shutil.copy2(p, dst / p.name)
-    return dst
+    """test_engine's settings with a pool of two jieba workers."""
+    return _engine_settings(tmp_path, corpus, **{"workers": 2, "segmenter": "jieba", **kw})
 
 
 def _sources(n: int) -> list[Source]:
