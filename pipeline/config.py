@@ -16,12 +16,10 @@ Places (each can be moved with an environment variable, which the tests use):
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import platformdirs
 
 #: The repository root (``pipeline/..``): bundled lexicons and the demo corpus live there.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -38,9 +36,17 @@ DEFAULT_SEGMENTER: Segmenter = "jieba-rs"
 Engine = Literal["prefect", "local"]
 
 
+# (platformdirs and tomllib are imported where they are needed: a first run sets no folder and
+# has no config file, and every ``mobilize`` command imports this module at its start)
+
+
 def config_dir() -> Path:
     env = os.environ.get("MOBILIZE_CONFIG_DIR")
-    return Path(env) if env else Path(platformdirs.user_config_dir("mobilize"))
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("mobilize"))
 
 
 def config_file() -> Path:
@@ -49,12 +55,20 @@ def config_file() -> Path:
 
 def cache_dir() -> Path:
     env = os.environ.get("MOBILIZE_CACHE_DIR")
-    return Path(env) if env else Path(platformdirs.user_cache_dir("mobilize"))
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("mobilize"))
 
 
 def data_dir() -> Path:
     env = os.environ.get("MOBILIZE_HOME")
-    return Path(env) if env else Path(platformdirs.user_data_dir("mobilize"))
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("mobilize"))
 
 
 def read_config() -> dict[str, Any]:
@@ -62,6 +76,8 @@ def read_config() -> dict[str, Any]:
     path = config_file()
     if not path.is_file():
         return {}
+    import tomllib
+
     with path.open("rb") as fh:
         try:
             return tomllib.load(fh)

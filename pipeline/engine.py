@@ -7,7 +7,7 @@ process pool:
 
     plan = plan_run(settings)                       # corpus scan, lexicon, tokenizer spec, batches
     results = [process_batch(plan, b) for b in plan.batches]   # read, segment, score (cached)
-    tables = assemble(plan, results)                # duplicates, ledger, sorted DataFrames
+    tables = assemble(plan, results)                # duplicates, ledger, sorted tables
     result = write_outputs(settings, plan, tables)  # atomic folder, run.json, report hook
 
 Callers hold ``store.run_lock`` around the whole run (``run_local`` does).
@@ -208,33 +208,86 @@ _ROW_TABLES: Mapping[str, tuple[str, ...]] = {
 def _arrow_rows(rows: Any, columns: Sequence[str]) -> Any:
     """Rows (tuples) as an Arrow table, each column typed from its values as pandas types a
     column of them (ints int64, floats and ints mixed double, str string, bool bool); an Arrow
-    table or an empty list as it is."""
+    table or an empty list as it is. (``_arrow_column``: without importing pandas.)"""
     if not isinstance(rows, list) or not rows:
         return rows
     import pyarrow as pa
 
-    return pa.table({c: pa.array(v) for c, v in zip(columns, zip(*rows, strict=True),
-                                                    strict=True)})
+    return pa.Table.from_arrays([_arrow_column(v) for v in zip(*rows, strict=True)],
+                                names=list(columns))
+
+
+def _arrow_column(values: Sequence[Any]) -> Any:
+    """One column's values as the Arrow array ``pa.array(values)`` gives, for the usual kinds
+    (all str, all int, ints and floats, all bool) built from NumPy buffers
+    (``pa.Array.from_buffers``) rather than by ``pa.array``: ``pa.array`` on a Python list
+    imports pandas first (pyarrow looks for pandas objects in it), which costs a worker that
+    started without pandas (a ``forkserver`` worker of the Prefect flow, a pool forked from a
+    notebook) ~0.35 s of CPU for nothing; the columns are also built in about half the time.
+    Anything else (None, ints beyond int64, mixed kinds) goes to ``pa.array`` itself."""
+    import numpy as np
+    import pyarrow as pa
+
+    kinds = set(map(type, values))
+    n = len(values)
+    try:
+        if kinds == {str}:
+            encoded = list(map(str.encode, values))  # (a lone surrogate raises: pa.array's)
+            offsets = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=n), out=offsets[1:])
+            if offsets[-1] < 2**31 - 1:
+                return pa.Array.from_buffers(pa.string(), n, [
+                    None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(b"".join(encoded))])
+        elif kinds == {int}:
+            return pa.Array.from_buffers(pa.int64(), n, [
+                None, pa.py_buffer(np.array(values, dtype=np.int64))])
+        elif kinds == {float} or kinds == {int, float}:
+            return pa.Array.from_buffers(pa.float64(), n, [
+                None, pa.py_buffer(np.array(values, dtype=np.float64))])
+        elif kinds == {bool}:
+            return pa.Array.from_buffers(pa.bool_(), n, [
+                None, pa.py_buffer(np.packbits(np.array(values, dtype=bool), bitorder="little"))])
+    except (OverflowError, UnicodeEncodeError):
+        pass
+    return pa.array(values)
 
 
 @dataclass
 class Tables:
+    """A run's tables, sorted by their keys (docs/architecture.md). ``documents`` and ``ledger``
+    are DataFrames; the four row tables (term_counts, scores, cooccurrence, units) are Arrow
+    tables as ``assemble`` makes them, their string columns dictionary-encoded (a DataFrame
+    when a table has no rows): held as DataFrames, and again as Arrow for the writers, the rows
+    of a 1 GB corpus took over 2.5 GB; as plain Arrow, twice what they take now.
+    ``as_dict`` gives every table as a DataFrame, ``for_writing`` as held."""
+
     documents: pd.DataFrame
     ledger: pd.DataFrame
-    term_counts: pd.DataFrame
-    scores: pd.DataFrame
-    cooccurrence: pd.DataFrame
+    term_counts: pd.DataFrame | pa.Table
+    scores: pd.DataFrame | pa.Table
+    cooccurrence: pd.DataFrame | pa.Table
     stats: RunStats
     content_hash: str
-    units: pd.DataFrame | None = None
+    units: pd.DataFrame | pa.Table | None = None
 
-    def as_dict(self) -> dict[str, pd.DataFrame]:
+    def for_writing(self) -> dict[str, pd.DataFrame | pa.Table]:
+        """The tables as held, by name, in the order they are written (``store.write_tables``)."""
         tables = {"documents": self.documents, "ledger": self.ledger,
                   "term_counts": self.term_counts, "scores": self.scores,
                   "cooccurrence": self.cooccurrence}
         if self.units is not None:
             tables["units"] = self.units
         return tables
+
+    def as_dict(self) -> dict[str, pd.DataFrame]:
+        """Every table as a DataFrame (the row tables converted here: a copy of each)."""
+        return {name: t if _is_frame(t) else store.plain_strings(t).to_pandas(split_blocks=True)
+                for name, t in self.for_writing().items()}
+
+
+def _is_frame(table: Any) -> bool:
+    """A DataFrame rather than an Arrow table (without importing pandas or pyarrow for it)."""
+    return not hasattr(table, "schema")
 
 
 # --------------------------------------------------------------------------- planning
@@ -302,8 +355,11 @@ def make_batches(sources: Sequence[Source], settings: Settings) -> tuple[tuple[S
 def balanced_batches(sources: Sequence[Source], settings: Settings,
                      sizes: Sequence[int] | None = None) -> tuple[tuple[Source, ...], ...]:
     """Batches for a process pool that keep every worker busy to the end: the sources by size
-    (bytes, largest first), cut into batches of about 1/8 of each worker's share of the bytes
-    (at most ``settings.batch_size`` sources each), so the last batches are the small ones.
+    (bytes, largest first), cut into batches that shrink as the work left does (guided
+    self-scheduling): each batch takes ``1 / (4 * workers)`` of the bytes not yet batched, and
+    at least ``1 / (64 * workers)`` of all of them (at most ``settings.batch_size`` sources).
+    The first batches are large (few results to send back), the last ones small, so when one
+    worker takes the last batch the others wait for a fraction of a batch, not a whole one.
     The outputs do not depend on the batches (``assemble`` sorts everything)."""
     if not sources:
         return ()
@@ -311,20 +367,31 @@ def balanced_batches(sources: Sequence[Source], settings: Settings,
         sizes = [_file_size(s) for s in sources]
     order = sorted(range(len(sources)), key=lambda i: (-sizes[i], sources[i].doc_id,
                                                        sources[i].path))
-    budget = max(1, sum(sizes) // max(1, settings.workers * 8))
+    workers = max(1, settings.workers)
+    left = sum(sizes)
+    floor = max(1, left // (_TAIL_BATCHES * workers))
     cap = max(1, settings.batch_size)
     batches: list[tuple[Source, ...]] = []
     cur: list[Source] = []
     held = 0
+    budget = max(floor, left // (_GUIDED * workers))
     for i in order:
         cur.append(sources[i])
         held += sizes[i]
         if held >= budget or len(cur) >= cap:
             batches.append(tuple(cur))
+            left -= held
             cur, held = [], 0
+            budget = max(floor, left // (_GUIDED * workers))
     if cur:
         batches.append(tuple(cur))
     return tuple(batches)
+
+
+#: ``balanced_batches``: each batch takes 1/(_GUIDED * workers) of the bytes left, and at least
+#: 1/(_TAIL_BATCHES * workers) of the whole input (about 30 batches for 2 workers).
+_GUIDED = 4
+_TAIL_BATCHES = 64
 
 
 def _split_check(spec: _segment.TokenizerSpec, cache: Path) -> tuple[str, ...]:
@@ -336,6 +403,39 @@ def _split_check(spec: _segment.TokenizerSpec, cache: Path) -> tuple[str, ...]:
     terms = _segment.split_terms(spec.build(), spec.user_terms)
     _cache.write_json(path, list(terms))
     return tuple(terms)
+
+
+#: The lexicon the warm-up loaded, by its file's path and text (``_load_lexicon``).
+_LEXICONS: dict[tuple[str, str], Lexicon] = {}
+
+
+def _load_lexicon(path: Path | str, *, remember: bool = False) -> Lexicon:
+    """``lexicon.load_lexicon(path)``, answered from memory when this process's warm-up
+    (``remember=True``, ``prepare_helper``) loaded the same file with the same text: the plan
+    reads the file again and takes that lexicon only when its text is unchanged. A lexicon is
+    remembered only when the file's text was the same before and after ``load_lexicon`` read
+    it; an unreadable or broken file raises ``load_lexicon``'s own error (file, line, fix).
+    A process without a warm-up (no helper, a notebook, a test) parses the file every time."""
+    from pipeline.lexicon import load_lexicon
+
+    file = Path(path)
+    text = _text_of(file)
+    lexicon = _LEXICONS.get((str(file), text)) if text is not None else None
+    if lexicon is not None:
+        return lexicon
+    lexicon = load_lexicon(file)
+    if remember and text is not None and _text_of(file) == text:
+        _LEXICONS.clear()
+        _LEXICONS[(str(file), text)] = lexicon
+    return lexicon
+
+
+def _text_of(file: Path) -> str | None:
+    """A lexicon file's text as ``load_lexicon`` reads it, or None when it cannot be read."""
+    try:
+        return file.read_text(encoding="utf-8-sig") if file.is_file() else None
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def check_output_folder(settings: Settings) -> None:
@@ -362,13 +462,12 @@ def check_output_folder(settings: Settings) -> None:
 def plan_run(settings: Settings) -> RunPlan:
     """Resolve the corpus, scan it, load the lexicon, check the tokenizer, cut batches."""
     from pipeline.ingest import require_documents, scan_corpus
-    from pipeline.lexicon import load_lexicon
 
     started = _now()
     root, name = _resolve_corpus(settings)
     scan = scan_corpus(root, name=name)
     require_documents(scan, _shown(root))
-    lexicon = load_lexicon(settings.lexicon)
+    lexicon = _load_lexicon(settings.lexicon)
     spec = _segment.TokenizerSpec(settings.segmenter, tuple(lexicon.user_words()), settings.hmm,
                                   _segment.jieba_dir(settings.cache))
     split = _split_check(spec, Path(settings.cache))
@@ -392,7 +491,10 @@ def plan_run(settings: Settings) -> RunPlan:
 
 
 def _json_path(root: Path, key: str) -> Path:
-    return root / key[:2] / f"{key}.json"
+    """An engine cache entry: directly in its folder (``ingest/``, ``scores/<...>/``), not in a
+    subfolder per first two characters: a first run then writes its entries into one folder
+    per cache, not into a few hundred new ones (docs/engine.md, "Caches")."""
+    return root / f"{key}.json"
 
 
 #: What an ingest cache entry holds: each key with the type(s) its value must have.
@@ -596,13 +698,11 @@ def _frame(rows: Sequence[Any], columns: Sequence[str], keys: Sequence[str]) -> 
     return df
 
 
-def _row_frame(parts: Sequence[Any], columns: Sequence[str], keys: Sequence[str],
-               keep: set[str]) -> pd.DataFrame:
+def _sorted_rows(parts: Sequence[Any], columns: Sequence[str], keys: Sequence[str],
+                 keep: set[str]) -> pa.Table | None:
     """The rows of every batch (Arrow tables or lists of tuples) whose doc_id is in ``keep``,
-    sorted by ``keys``: the DataFrame ``_frame`` makes of the same rows (same values, dtypes
-    and order: Arrow's sort is stable and orders strings by code point, as Python does), built
-    in Arrow so that the rows never exist as Python objects all at once."""
-    import pandas as pd
+    sorted by ``keys`` as one Arrow table (None when there is none): Arrow's sort is stable and
+    orders strings by code point, as Python does, so this is ``_frame``'s order."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -610,18 +710,55 @@ def _row_frame(parts: Sequence[Any], columns: Sequence[str], keys: Sequence[str]
               for p in parts]
     tables = [t for t in tables if isinstance(t, pa.Table) and t.num_rows]
     if not tables:
-        return pd.DataFrame([], columns=list(columns))
-    table = pa.concat_tables(tables, promote_options="permissive")
+        return None
+    table = pa.concat_tables(tables, promote_options="permissive")  # (no copy)
     del tables
-    table = table.filter(pc.is_in(table.column(0), value_set=pa.array(sorted(keep), pa.string())))
+    kept = pc.is_in(table.column(0), value_set=pa.array(sorted(keep), pa.string()))
+    if not pc.all(kept).as_py():  # (a copy only when rows go: duplicates, reused doc_ids)
+        table = table.filter(kept)
+    del kept
     if not table.num_rows:
+        return None
+    return table.take(pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys]))
+
+
+def _row_frame(parts: Sequence[Any], columns: Sequence[str], keys: Sequence[str],
+               keep: set[str]) -> pd.DataFrame:
+    """``_sorted_rows`` as a DataFrame: the one ``_frame`` makes of the same rows (same values,
+    dtypes and order), built in Arrow so that the rows never exist as Python objects all at
+    once."""
+    import pandas as pd
+
+    table = _sorted_rows(parts, columns, keys, keep)
+    if table is None:
         return pd.DataFrame([], columns=list(columns))
-    table = table.take(pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys]))
     return table.to_pandas(split_blocks=True, self_destruct=True)
 
 
-def assemble(plan: RunPlan, results: Sequence[BatchResult]) -> Tables:
-    """Merge batch results: duplicates by text (sha256), the ledger, sorted DataFrames."""
+def _row_table(parts: Sequence[Any], columns: Sequence[str], keys: Sequence[str],
+               keep: set[str]) -> pa.Table | pd.DataFrame:
+    """``_sorted_rows`` as ``Tables`` holds it: the Arrow table with its string columns
+    dictionary-encoded (doc_id, scope, dimension, category, term repeat from row to row: about
+    half the memory; ``store.plain_strings`` decodes them), or ``_row_frame``'s empty
+    DataFrame when no row is left (its files are written as before, columns without types)."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = _sorted_rows(parts, columns, keys, keep)
+    if table is None:
+        return pd.DataFrame([], columns=list(columns))
+    for i, field in enumerate(table.schema):
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            table = table.set_column(i, field.name, pc.dictionary_encode(table.column(i)))
+    return table
+
+
+def assemble(plan: RunPlan, results: Sequence[BatchResult], *, release: bool = False) -> Tables:
+    """Merge batch results: duplicates by text (sha256), the ledger, the sorted tables
+    (``Tables``). With ``release``, each batch's rows of a table are dropped from its result
+    once that table is made (the caller has no further use for them), so that a run never
+    holds a table twice over, unsorted and sorted, for all four tables at once."""
     import pandas as pd
 
     t0 = time.perf_counter()
@@ -655,9 +792,12 @@ def assemble(plan: RunPlan, results: Sequence[BatchResult]) -> Tables:
                                       notes.get((d["path"], d["doc_id"]), "")))
     kept_docs = [d for d in docs if d["doc_id"] in keep and by_sha.get(d["sha256"]) == d["doc_id"]]
 
-    def rows(attr: str) -> pd.DataFrame:
-        return _row_frame([getattr(r, attr) for r in results], _ROW_TABLES[attr],
-                          _TABLE_KEYS[attr], keep)
+    def rows(attr: str) -> pa.Table | pd.DataFrame:
+        parts = [getattr(r, attr) for r in results]
+        if release:
+            for r in results:
+                setattr(r, attr, [])
+        return _row_table(parts, _ROW_TABLES[attr], _TABLE_KEYS[attr], keep)
 
     extra = sorted({k for d in kept_docs for k in d} - set(DOCUMENT_CORE) - set(DOCUMENT_TAIL))
     doc_cols = list(DOCUMENT_CORE) + extra + list(DOCUMENT_TAIL)
@@ -739,7 +879,7 @@ def write_outputs(settings: Settings, plan: RunPlan, tables: Tables,
         phase(PHASE_TABLES)
     try:
         with store.atomic_dir(settings.out, plan.corpus_name) as tmp:
-            store.write_tables(tmp, tables.as_dict())
+            store.write_tables(tmp, tables.for_writing())
             tables.stats.seconds["write"] = round(time.perf_counter() - t0, 6)
             man = manifest(settings, plan, tables, _now())
             store.write_json(tmp / "run.json", man)
@@ -830,7 +970,8 @@ def _watch(main_pid: int, interval: float = 0.25) -> None:  # pragma: no cover -
     os._exit(1)
 
 
-def _worker_init(main_pid: int) -> None:  # pragma: no cover - runs in the worker
+def _worker_init(main_pid: int,  # pragma: no cover - runs in the worker
+                 plan: RunPlan | None = None) -> None:
     """Pool worker initializer: the worker ends when the run's process dies, even by SIGKILL.
 
     A ``fork`` worker is the run's child: the kernel sends it SIGTERM when the run dies
@@ -838,6 +979,9 @@ def _worker_init(main_pid: int) -> None:  # pragma: no cover - runs in the worke
     ``forkserver`` worker is the fork server's child: it gets SIGTERM when the fork server
     dies, and a watchdog thread ends it when the run's process is gone. SIGTERM gets its
     default action back (a handler inherited from the run would only raise inside a task).
+
+    ``plan``: the run's plan, kept for ``_pool_task`` (given once per worker, not with every
+    batch; a ``fork`` worker inherits it without pickling).
     """
     import threading
 
@@ -851,6 +995,17 @@ def _worker_init(main_pid: int) -> None:  # pragma: no cover - runs in the worke
     if parent != main_pid:
         threading.Thread(target=_watch, args=(main_pid,), daemon=True,
                          name="mobilize-watch-run").start()
+    if plan is not None:
+        _WORKER_PLAN["plan"] = plan
+
+
+#: The run's plan in a pool worker (``_worker_init``).
+_WORKER_PLAN: dict[str, RunPlan] = {}
+
+
+def _pool_task(batch: Sequence[Source]) -> BatchResult:  # pragma: no cover - in a worker
+    """``process_batch`` of one batch with the plan the worker was given at its start."""
+    return process_batch(_WORKER_PLAN["plan"], batch)
 
 
 def _pool_context(plan: RunPlan) -> Any:
@@ -874,6 +1029,41 @@ def _pool_context(plan: RunPlan) -> Any:
 #: this process imports the table writers: on the 1.4 MB and 3.5 MB shared corpora with
 #: jieba-rs it was no faster on 2 busy cores, so the thresholds stay.)
 POOL_MIN_BYTES: Mapping[str, int] = {"jieba": 1_000_000, "jieba-rs": 8_000_000}
+
+
+def preload_for_pool(settings: Settings) -> bool:
+    """Load the segmenter's dictionary into this process while the forked helper plans, when
+    the run will likely start a pool (``_pool_context`` would load it only after the plan, one
+    step more on the way to the first batch; the pool's forked workers inherit it): more than
+    one worker, a corpus folder of at least ``POOL_MIN_BYTES`` and a first run with this cache
+    folder (no ingest cache yet, so no document is answered from it). Otherwise (a re-run may
+    find every document in the caches and need no dictionary at all) nothing is loaded here.
+    True when it loaded."""
+    if settings.workers <= 1 or (Path(settings.cache) / "ingest").exists():
+        return False
+    segmenter = _segment.TokenizerSpec(settings.segmenter).segmenter
+    try:
+        root, _name = _resolve_corpus(settings)
+    except (MobilizeError, OSError):
+        return False  # (the helper says what is wrong with it)
+    if _folder_bytes(root, POOL_MIN_BYTES[segmenter]) < POOL_MIN_BYTES[segmenter]:
+        return False
+    _segment.preload_segmenter(segmenter, _segment.jieba_dir(Path(settings.cache)))
+    return True
+
+
+def _folder_bytes(root: Path, enough: int) -> int:
+    """The bytes of the files under ``root`` (links not followed), counted until ``enough``."""
+    total = 0
+    for folder, _dirs, names in os.walk(root):
+        for name in names:
+            try:
+                total += os.stat(os.path.join(folder, name), follow_symlinks=False).st_size
+            except OSError:
+                continue
+            if total >= enough:
+                return total
+    return total
 
 
 def import_table_writers() -> None:
@@ -917,28 +1107,44 @@ def run_batches(plan: RunPlan, batches: Sequence[Sequence[Source]], workers: int
             if progress:
                 progress(len(b))
         return results
+    import gc
+
     pending: set[Future[BatchResult]] = set()
     todo = list(batches)
+    context = _pool_context(plan)
     # (filelock closes its descriptors in forked children: workers never hold the run lock)
     # (workers end with the run: a killed run leaves no worker behind, see _worker_init)
-    with ProcessPoolExecutor(max_workers=min(workers, len(batches)),
-                             mp_context=_pool_context(plan), initializer=_worker_init,
-                             initargs=(os.getpid(),)) as pool:
-        warm = True
-        while todo or pending:
-            while todo and len(pending) < 2 * workers:
-                b = todo.pop(0)
-                fut = pool.submit(process_batch, plan, b)
-                fut.size = len(b)  # type: ignore[attr-defined]
-                pending.add(fut)
-            if warm:  # the workers have their first batches: use the wait
-                import_table_writers()
-                warm = False
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                results.append(fut.result())
-                if progress:
-                    progress(fut.size)  # type: ignore[attr-defined]
+    # (the plan goes to each worker once, with its start; a batch sends only its sources)
+    # (forked workers start with every object of this process in the garbage collector's
+    # permanent generation: their collections then never walk the imports, the plan or the
+    # dictionary they inherit, which would also copy those pages into each worker)
+    forked = context.get_start_method() == "fork"
+    if forked:
+        gc.freeze()
+    try:
+        with ProcessPoolExecutor(max_workers=min(workers, len(batches)), mp_context=context,
+                                 initializer=_worker_init,
+                                 initargs=(os.getpid(), plan)) as pool:
+            warm = True
+            while todo or pending:
+                while todo and len(pending) < 2 * workers:
+                    b = todo.pop(0)
+                    fut = pool.submit(_pool_task, b)
+                    fut.size = len(b)  # type: ignore[attr-defined]
+                    pending.add(fut)
+                if warm:  # the workers have their first batches: use the wait
+                    if forked:
+                        gc.unfreeze()  # (they are forked: this process collects as before)
+                    import_table_writers()
+                    warm = False
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    results.append(fut.result())
+                    if progress:
+                        progress(fut.size)  # type: ignore[attr-defined]
+    finally:
+        if forked:
+            gc.unfreeze()
     return results
 
 
@@ -965,11 +1171,15 @@ def _process(plan: RunPlan, tick: Callable[[int], None] | None = None,
     return results + run_batches(plan, batches, workers, tick)
 
 
-def _plan_and_process(settings: Settings) -> tuple[RunPlan, list[BatchResult] | None, float,
-                                                     float]:
+def _plan_and_process(settings: Settings, log_level: int | None = None
+                      ) -> tuple[RunPlan, list[BatchResult] | None, float, float]:
     """The helper's work (``_start_helper``): the plan, and every document when no pool is needed
-    (else None: the caller starts the pool), with the seconds of each."""
+    (else None: the caller starts the pool), with the seconds of each. ``log_level``: the run's
+    level for mobilize's messages (a helper forked before the options were parsed does not
+    know ``--verbose``)."""
     t0 = time.perf_counter()
+    if log_level is not None:
+        logging.getLogger("pipeline").setLevel(log_level)
     _ROWS_AS_ARROW["on"] = False  # (this process is the helper: it ends with this run)
     plan = plan_run(settings)
     t1 = time.perf_counter()
@@ -977,7 +1187,51 @@ def _plan_and_process(settings: Settings) -> tuple[RunPlan, list[BatchResult] | 
     return plan, results, t1 - t0, time.perf_counter() - t1
 
 
-def _start_helper(settings: Settings) -> tuple[ProcessPoolExecutor, Future[Any]] | None:
+def _warm_up() -> None:
+    """What the helper of a default run loads before it is handed the run (``prepare_helper``):
+    the bundled lexicon, the default segmenter with its terms, the matcher, and the tables the
+    first document would build. Everything here is memoised by what it is built from (the
+    lexicon by its file's text, the tokenizer by its terms, the matcher by the lexicon's hash),
+    so a run with other settings simply builds its own; nothing is written anywhere."""
+    from pipeline import normalize
+    from pipeline.config import DEFAULT_LEXICON, DEFAULT_SEGMENTER, cache_dir
+
+    try:
+        lexicon = _load_lexicon(DEFAULT_LEXICON, remember=True)
+        spec = _segment.TokenizerSpec(DEFAULT_SEGMENTER, tuple(lexicon.user_words()), True,
+                                      _segment.jieba_dir(cache_dir()))
+        if spec.segmenter == "jieba-rs":  # (jieba's own dictionary takes seconds: not on spec)
+            _segment.segment_units(spec.build(), normalize.text("预热。"))
+        _matcher(lexicon).find("预热")
+    except Exception:  # noqa: BLE001 - the run itself meets and reports any problem
+        log.debug("warm-up failed", exc_info=True)
+
+
+def prepare_helper() -> ProcessPoolExecutor | None:
+    """Fork the helper of a run that is about to start, before its settings are known (the
+    command line calls it before parsing ``mobilize run``'s options); ``run_local(settings,
+    helper=...)`` then hands it the run. Meanwhile it warms up (``_warm_up``): on a small
+    corpus this takes the segmenter's dictionary, the lexicon and the matcher (~0.3 s of CPU)
+    off the wait, beside the option parsing. None where ``_start_helper`` would not fork. The
+    caller shuts it down when no local run uses it (``shutdown(wait=False)``: it ends after the
+    warm-up)."""
+    import multiprocessing as mp
+    import threading
+
+    if "fork" not in mp.get_all_start_methods() or threading.active_count() != 1:
+        return None
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork"),
+                               initializer=_worker_init, initargs=(os.getpid(),))
+    try:
+        pool.submit(_warm_up)
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    return pool
+
+
+def _start_helper(settings: Settings, prepared: ProcessPoolExecutor | None = None
+                  ) -> tuple[ProcessPoolExecutor, Future[Any]] | None:
     """Plan the run (scan, lexicon, tokenizer check) and, below ``POOL_MIN_BYTES`` of uncached
     input, process every document, in a forked helper process, while this process imports
     what assembles and writes the tables (pandas, pyarrow, DuckDB: about 0.7 s of CPU;
@@ -994,7 +1248,14 @@ def _start_helper(settings: Settings) -> tuple[ProcessPoolExecutor, Future[Any]]
     """
     import multiprocessing as mp
     import threading
+    from concurrent.futures.process import BrokenProcessPool
 
+    if prepared is not None:  # (forked earlier, by ``prepare_helper``)
+        try:
+            return prepared, prepared.submit(_plan_and_process, settings,
+                                             logging.getLogger("pipeline").level)
+        except BrokenProcessPool:  # (it died: fork another below, as without one)
+            prepared.shutdown(wait=True, cancel_futures=True)
     if "fork" not in mp.get_all_start_methods() or threading.active_count() != 1:
         return None
     pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork"),
@@ -1006,70 +1267,81 @@ def _start_helper(settings: Settings) -> tuple[ProcessPoolExecutor, Future[Any]]
         raise
 
 
-def _helper_result(helper: tuple[ProcessPoolExecutor, Future[Any]]
+def _helper_result(helper: tuple[ProcessPoolExecutor, Future[Any]],
+                   settings: Settings | None = None
                    ) -> tuple[RunPlan, list[BatchResult] | None, float, float]:
-    """Import the table writers while the helper works, then its result (or its error)."""
+    """Import the table writers while the helper works, then its result (or its error). With
+    ``settings``, also load the segmenter's dictionary meanwhile when the run will likely
+    need a pool (``preload_for_pool``)."""
     import_table_writers()
+    if settings is not None and not helper[1].done():
+        preload_for_pool(settings)
     return helper[1].result()  # type: ignore[no-any-return]
 
 
 def run_local(settings: Settings, *, wait_seconds: float | None = None,
               progress: Callable[[int, int], None] | None = None,
               phase: Callable[[str], None] | None = None,
-              started: float | None = None) -> RunResult:
+              started: float | None = None,
+              helper: ProcessPoolExecutor | None = None) -> RunResult:
     """The whole run in this process (plus a pool of ``settings.workers`` for uncached documents).
 
     Holds the output folder's lock (waiting up to ``wait_seconds``, default
     ``settings.wait``). ``progress(done, total)`` is called as documents finish, ``phase(name)``
     as the run enters each phase (``PHASES``). ``started`` (a ``time.time()``): when the user
-    started waiting; the stats then hold ``seconds["waited"]``.
+    started waiting; the stats then hold ``seconds["waited"]``. ``helper``: a helper from
+    ``prepare_helper``, which plans the run (else one is forked here); it is shut down.
     """
     t0 = time.perf_counter()
     wait_s = settings.wait if wait_seconds is None else wait_seconds
-    check_output_folder(settings)
-    with store.run_lock(settings.out, settings.corpus_name, wait_s):
-        helper = _start_helper(settings)  # (before a callback may start a thread)
-        try:
+    try:
+        check_output_folder(settings)
+        with store.run_lock(settings.out, settings.corpus_name, wait_s):
+            forked = _start_helper(settings, helper)  # (before a callback may start a thread)
+            try:
+                if phase:
+                    phase(PHASE_PLAN)
+                early = _helper_result(forked, settings) if forked else None  # (None: plan here)
+            finally:
+                if forked:
+                    forked[0].shutdown(wait=True, cancel_futures=True)
+            if early:
+                # (the seconds this process waited for the helper: its documents' share is
+                # "batches", the rest, the plan and the imports beside it, "plan")
+                plan, results, _plan_s, t_batches = early
+                t_plan = time.perf_counter() - t0 - (t_batches if results is not None else 0.0)
+            else:
+                plan, results, t_batches = plan_run(settings), None, 0.0
+                t_plan = time.perf_counter() - t0
+            total = len(plan.sources)
+            done = 0
+
+            def tick(n: int) -> None:
+                nonlocal done
+                done += n
+                if progress:
+                    progress(done, total)
+
             if phase:
-                phase(PHASE_PLAN)
-            early = _helper_result(helper) if helper else None  # (None: plan here)
-        finally:
-            if helper:
-                helper[0].shutdown(wait=True, cancel_futures=True)
-        if early:
-            # (the seconds this process waited for the helper: its documents' share is
-            # "batches", the rest, the plan and the imports beside it, "plan")
-            plan, results, _plan_s, t_batches = early
-            t_plan = time.perf_counter() - t0 - (t_batches if results is not None else 0.0)
-        else:
-            plan, results, t_batches = plan_run(settings), None, 0.0
-            t_plan = time.perf_counter() - t0
-        total = len(plan.sources)
-        done = 0
-
-        def tick(n: int) -> None:
-            nonlocal done
-            done += n
+                phase(PHASE_DOCUMENTS)
             if progress:
-                progress(done, total)
-
-        if phase:
-            phase(PHASE_DOCUMENTS)
-        if progress:
-            progress(0, total)
-        if results is not None:  # (the helper processed every document)
-            tick(total)
-        else:
-            t1 = time.perf_counter()
-            results = _process(plan, tick)
-            t_batches = time.perf_counter() - t1
-        tables = assemble(plan, results)
-        results.clear()  # (the batches' rows are in the tables now: memory for the writing)
-        require_ingested(tables)
-        tables.stats.seconds.update({"plan": round(t_plan, 6), "batches": round(t_batches, 6)})
-        result = write_outputs(settings, plan, tables, phase)
-        finish_stats(result, t0, started)
-        store.write_json(result.run_dir / "run.json", result.manifest)  # now with the total
+                progress(0, total)
+            if results is not None:  # (the helper processed every document)
+                tick(total)
+            else:
+                t1 = time.perf_counter()
+                results = _process(plan, tick)
+                t_batches = time.perf_counter() - t1
+            tables = assemble(plan, results, release=True)
+            results.clear()  # (the batches' rows are in the tables now: memory for the writing)
+            require_ingested(tables)
+            tables.stats.seconds.update({"plan": round(t_plan, 6), "batches": round(t_batches, 6)})
+            result = write_outputs(settings, plan, tables, phase)
+            finish_stats(result, t0, started)
+            store.write_json(result.run_dir / "run.json", result.manifest)  # now with the total
+    finally:
+        if helper is not None:  # (shut down above once used; not used when the run stopped early)
+            helper.shutdown(wait=False, cancel_futures=True)
     log.info("seconds: %s", result.stats.seconds)
     return result
 
@@ -1077,6 +1349,7 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
 __all__ = ["PHASES", "BatchResult", "RunPlan", "RunResult", "RunStats", "Tables", "assemble",
            "balanced_batches", "check_output_folder", "finish_stats",
            "require_ingested",
-           "is_cached", "make_batches", "plan_run", "pool_batches", "process_batch", "run_batches",
+           "is_cached", "make_batches", "plan_run", "pool_batches", "prepare_helper", "process_batch",
+           "run_batches",
            "run_local",
            "write_outputs"]

@@ -456,7 +456,7 @@ def _build_flow() -> Any:
     @task(name="assemble-tables", **common)
     @_noting_errors
     def assemble_tables(plan: Any, results: list[Any]) -> Any:
-        return engine.assemble(plan, results)
+        return engine.assemble(plan, results, release=True)  # (the flow clears them next)
 
     @task(name="read-previous", **io)
     @_noting_errors

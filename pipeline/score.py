@@ -282,7 +282,12 @@ def score_units(units: Units, hits: Iterable[HitLike], scheme: Scheme,
                 a[3].add(para_of[si])
                 a[4] += f
         for dim, cat in cats:
-            count, weighted, sw, pw, fr = agg.get(cat, (0, 0.0, 0, (), 0))
+            a = agg.get(cat)
+            if a is None:  # (no hit in the scope: the row the formulas give for zeros)
+                scores.append((scope, dim, cat, 0, tokens, 0.0, sentences, 0, 0.0, paragraphs,
+                               0, 0.0, 0.0, 0))
+                continue
+            count, weighted, sw, pw, fr = a
             scores.append((scope, dim, cat, int(count), tokens, _ratio(count, tokens, 10000.0),
                            sentences, sw, _ratio(sw, sentences), paragraphs, len(pw),
                            _ratio(len(pw), paragraphs), round(weighted, RATE_DIGITS), int(fr)))
@@ -310,35 +315,61 @@ def _unit_rows(per_sent: Mapping[int, Mapping[str, list[float]]], para_of: Seque
                ) -> list[tuple[str, int, str, int, int]]:
     """The rows of ``units.csv`` (without doc_id): per scope and block, its tokens and each
     category's hits; a block without a hit has one row with category "" and 0. ``keep``:
-    the sentences of each scope other than ``all``."""
-    block_of: list[int] = []
-    block, size, prev = -1, 0, None
-    for p in para_of:
-        if p != prev or size >= BLOCK_SENTENCES:
-            block, size, prev = block + 1, 0, p
-        block_of.append(block)
-        size += 1
+    the sentences of each scope other than ``all``.
+
+    Blocks and the whole text's tokens per block come from NumPy (``_blocks``); the Python
+    loops run over the blocks, the sentences with hits and the sentences of the narrower
+    scopes only, never over every sentence of the text once per scope."""
+    if not len(para_of):
+        return []
+    block_of, block_tokens = _blocks(para_of, words)
     rows: list[tuple[str, int, str, int, int]] = []
     for scope in UNIT_SCOPES:
-        tokens: dict[int, int] = {}
-        counts: dict[int, Counter[str]] = {}
         inside = keep.get(scope)
-        for si, b in enumerate(block_of):
-            if inside is not None and si not in inside:
-                continue
-            tokens[b] = tokens.get(b, 0) + words[si]
-            cells = per_sent.get(si)
-            if cells:
-                c = counts.setdefault(b, Counter())
+        counts: dict[int, dict[str, int]] = {}
+        for si, cells in per_sent.items():
+            if cells and (inside is None or si in inside):
+                b = block_of[si]
+                c = counts.get(b)
+                if c is None:
+                    c = counts[b] = {}
                 for cat, (n, _w, _f) in cells.items():
-                    c[cat] += int(n)
-        for b in sorted(tokens):
+                    c[cat] = c.get(cat, 0) + int(n)
+        if inside is None:
+            tokens: dict[int, int] | list[int] = block_tokens
+            blocks: Iterable[int] = range(len(block_tokens))
+        else:
+            tokens = {}
+            for si in inside:
+                b = block_of[si]
+                tokens[b] = tokens.get(b, 0) + words[si]
+            blocks = sorted(tokens)
+        for b in blocks:
             c = counts.get(b)
             if not c:
                 rows.append((scope, b, "", 0, tokens[b]))
                 continue
             rows += [(scope, b, cat, n, tokens[b]) for cat, n in sorted(c.items())]
     return rows
+
+
+def _blocks(para_of: Sequence[int], words: Sequence[int]) -> tuple[list[int], list[int]]:
+    """The block of each sentence (a block is a paragraph, or a run of ``BLOCK_SENTENCES``
+    sentences of a longer one: a new block starts at each paragraph and every
+    ``BLOCK_SENTENCES`` sentences into it) and the word tokens of each block."""
+    import numpy as np
+
+    n = len(para_of)
+    para = np.asarray(para_of, dtype=np.int64)
+    new_para = np.ones(n, dtype=bool)
+    new_para[1:] = para[1:] != para[:-1]
+    para_start = np.flatnonzero(new_para)
+    into = np.arange(n) - np.repeat(para_start, np.diff(np.append(para_start, n)))
+    starts = np.flatnonzero(into % BLOCK_SENTENCES == 0)
+    block_of = np.zeros(n, dtype=np.int64)
+    block_of[starts[1:]] = 1
+    tokens = np.add.reduceat(np.asarray(words, dtype=np.int64), starts)
+    return np.cumsum(block_of).tolist(), tokens.tolist()
 
 
 def _pairs(unit: str, present: set[str], dim_of: Mapping[str, str],

@@ -115,12 +115,9 @@ class JiebaTokenizer:
     def _load(self) -> None:
         if self._loaded:
             return
-        import logging
-
-        import jieba
-
-        jieba.setLogLevel(logging.WARNING)
-        self._tk.initialize()
+        freq, total = jieba_dictionary(Path(self._tk.tmp_dir) if self._tk.tmp_dir else None)
+        self._tk.FREQ, self._tk.total = dict(freq), total  # (this tokenizer's own words go in)
+        self._tk.initialized = True
         for term in self.terms:
             self._tk.add_word(term, freq=self._tk.suggest_freq(term, tune=False) or None)
             self._tk.suggest_freq(term, tune=True)
@@ -133,6 +130,45 @@ class JiebaTokenizer:
             return list(self._tk.cut(text, HMM=self.hmm))
         return [t for piece in pieces for t in
                 (self._tk.cut(piece, HMM=self.hmm) if _HAN.search(piece) else [piece])]
+
+
+#: jieba's dictionary (word -> frequency, and their total) per cache folder, loaded once per
+#: process (``jieba_dictionary``).
+_JIEBA_DICTIONARY: dict[str | None, tuple[dict[str, int], int]] = {}
+
+
+def jieba_dictionary(cache_dir: Path | None = None) -> tuple[dict[str, int], int]:
+    """jieba's own dictionary as its ``Tokenizer.initialize`` loads it (word -> frequency and
+    the total), from jieba's cache file in ``cache_dir`` (built there from jieba's dictionary
+    when missing), loaded once per process: every ``JiebaTokenizer`` of the process starts from
+    a copy of it, and a run's process can load it while its forked helper plans
+    (``preload_segmenter``). Do not change the dictionary returned."""
+    key = str(cache_dir) if cache_dir is not None else None
+    got = _JIEBA_DICTIONARY.get(key)
+    if got is None:
+        import logging
+
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+        tk = jieba.Tokenizer()
+        if cache_dir is not None:
+            Path(cache_dir).mkdir(parents=True, exist_ok=True)
+            tk.tmp_dir = str(cache_dir)
+        tk.initialize()
+        got = _JIEBA_DICTIONARY[key] = (tk.FREQ, tk.total)
+    return got
+
+
+def preload_segmenter(segmenter: str, cache_dir: Path | None = None) -> None:
+    """Load the dictionary of ``segmenter`` into this process now, so that the tokenizers built
+    later start without loading it: jieba's (``jieba_dictionary``, from its cache in
+    ``cache_dir``, ``jieba_dir`` of a run's cache) or jieba-rs's (importing rjieba builds the
+    dictionary its first tokenizer takes, ``_rjieba_dictionary``)."""
+    if _segmenter_name(segmenter) == "jieba":
+        jieba_dictionary(cache_dir)
+    else:
+        import rjieba  # noqa: F401
 
 
 #: Whether this process's first jieba-rs tokenizer has taken rjieba's own default ``Jieba``.
@@ -240,9 +276,11 @@ class TokenizerSpec:
         return _config_hash(self.segmenter, self.version, self.hmm, self.user_terms)
 
     def build(self) -> Tokenizer:
-        """The tokenizer for this spec, built once per process and reused."""
+        """The tokenizer for this spec, built once per process and reused (jieba-rs keeps no
+        dictionary cache: the same terms give the same tokenizer whatever ``cache_dir``)."""
+        keep = self.cache_dir and self.segmenter == "jieba"
         return _built(self.segmenter, self.user_terms, self.hmm,
-                      str(self.cache_dir) if self.cache_dir else None)
+                      str(self.cache_dir) if keep else None)
 
 
 @lru_cache(maxsize=4)
@@ -543,15 +581,16 @@ def word_memo() -> _WordMemo:
 class SegmentCache:
     """Segmented documents on disk, keyed by (document sha256, tokenizer config hash).
 
-    Layout: ``<root>/<config_hash>/<sha[:2]>/<sha>.npy``: the lengths of the document's tokens
-    in characters, in order (each "\\n" between paragraphs is a token of length 1), as a NumPy
-    ``.npy`` array of unsigned integers. With the normalised text (whose sha256 is the key)
-    they give back every token, sentence and paragraph (``nest``) and the scoring units
-    (``units_from_lengths``); they are about a third of the text's UTF-8 size, and writing or
-    reading them costs no Python work per token. Entries are ``pipeline.cache`` entries
-    (a checksum verified on read, written atomically): a truncated or edited entry is
-    recomputed. Arrays are loaded with
-    ``allow_pickle=False``: nothing is unpickled. An entry that does not fit its text (a
+    Layout: ``<root>/<config_hash>/<sha>.npy`` (one folder per tokenizer, no sub-folders: a
+    first run writes into one folder, not into hundreds of new ones): the lengths of the
+    document's tokens in characters, in order (each "\\n" between paragraphs is a token of
+    length 1), as a NumPy ``.npy`` array of unsigned integers. With the normalised text (whose
+    sha256 is the key) they give back every token, sentence and paragraph (``nest``) and the
+    scoring units (``units_from_lengths``); they are about a third of the text's UTF-8 size,
+    and writing or reading them costs no Python work per token. Entries are
+    ``pipeline.cache`` entries (a checksum verified on read, written atomically): a truncated
+    or edited entry is recomputed. Arrays are loaded with ``allow_pickle=False``: nothing is
+    unpickled. An entry that does not fit its text (a
     different length) counts as missing and is written again.
     """
 
@@ -559,7 +598,7 @@ class SegmentCache:
         self.root = Path(root)
 
     def path(self, sha256: str, config_hash: str) -> Path:
-        return self.root / config_hash / sha256[:2] / f"{sha256}.npy"
+        return self.root / config_hash / f"{sha256}.npy"
 
     def get(self, sha256: str, config_hash: str, text: str) -> np.ndarray | None:
         """The token lengths of ``text``, or None when not cached (or damaged, or not fitting

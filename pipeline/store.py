@@ -13,8 +13,10 @@
   holds the corpus, before the run starts, and ``atomic_dir`` checks again before the swap.
 - ``rewrite_dir(out, name, drop=...)``: ``atomic_dir`` over a hard-linked copy of the existing
   folder without the ``drop`` entries (``mobilize report`` rewrites a run's report this way).
-- ``write_tables(folder, tables)``: each table as CSV (sorted, ``\\n`` line ends, fixed float
-  format: byte-identical for the same inputs) and Parquet, and all of them in ``mobilize.duckdb``.
+- ``write_tables(folder, tables)``: each table (a DataFrame, or an Arrow table as a run holds its
+  large row tables) as CSV (sorted, ``\\n`` line ends, fixed float format: byte-identical for
+  the same inputs) and Parquet, and all of them in ``mobilize.duckdb``; an Arrow table is
+  written as its DataFrame would be (``arrow_as_written``), without making the DataFrame.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import math
 import os
 import shutil
 from collections.abc import Callable, Collection, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -295,11 +297,11 @@ def rewrite_dir(out: Path, name: str, *, drop: Collection[str],
 
 #: Rows formatted at a time by ``write_csv``.
 CSV_CHUNK_ROWS = 65_536
-#: Rows copied into ``mobilize.duckdb`` at a time (``_write_duckdb``).
+#: Rows copied into ``mobilize.duckdb`` at a time (``_duckdb_table``).
 DUCKDB_CHUNK_ROWS = 1_000_000
 
 
-def write_csv(df: pd.DataFrame, path: Path, arrow: pa.Table | None = None) -> None:
+def write_csv(df: pd.DataFrame | pa.Table, path: Path, arrow: pa.Table | None = None) -> None:
     """``df`` as CSV: pandas ``to_csv`` bytes (``\\n`` line ends, ``FLOAT_FORMAT``), written faster.
 
     ``to_csv`` formats and quotes every cell in Python (about 1.2 s for the scores of a 100 MB
@@ -309,23 +311,34 @@ def write_csv(df: pd.DataFrame, path: Path, arrow: pa.Table | None = None) -> No
     floats with ``FLOAT_FORMAT`` and missing values as empty cells. A table with a column of
     another kind (objects, dates, ...) or a single column goes through ``to_csv`` itself.
     ``arrow`` is ``df`` already converted (``pa.Table.from_pandas``), when the caller has it.
+
+    ``df`` may be an Arrow table: the file is then the one its DataFrame gives
+    (``plain_strings(df).to_pandas()``),
+    written from the Arrow columns (strings, integers, booleans and float64 without missing
+    values; another table is converted and written as above), so that a large table need not
+    exist as a DataFrame too.
     """
-    n = len(df)
+    import pyarrow as pa
+
+    n = df.num_rows if isinstance(df, pa.Table) else len(df)
 
     def chunk(start: int) -> list[pa.ChunkedArray] | None:
         stop = min(n, start + CSV_CHUNK_ROWS)
+        if isinstance(df, pa.Table):
+            return _arrow_csv_cells(df.slice(start, stop - start))
         return _csv_cells(df.iloc[start:stop],
                           None if arrow is None else arrow.slice(start, stop - start))
 
     cells = chunk(0)
     if cells is None:
-        _to_csv(df, path)
+        _to_csv(plain_strings(df).to_pandas(split_blocks=True) if isinstance(df, pa.Table)
+                else df, path)
         return
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     header = io.StringIO()
-    csv.writer(header, lineterminator="\n").writerow(df.columns)
+    csv.writer(header, lineterminator="\n").writerow(
+        df.column_names if isinstance(df, pa.Table) else df.columns)
     comma = pa.scalar(",", pa.large_string())
     with open(path, "w", encoding="utf-8", newline="") as fh:
         fh.write(header.getvalue())
@@ -384,13 +397,7 @@ def _csv_cells(df: pd.DataFrame, arrow: pa.Table | None) -> list[pa.ChunkedArray
     for i, dtype in enumerate(df.dtypes):
         col = arrow.column(i)
         if isinstance(dtype, pd.StringDtype):
-            col = col.cast(text)
-            special = pc.match_substring_regex(col, _csv_special())
-            if pc.any(special).as_py():  # quote, doubling quotes inside
-                quote, nothing = pa.scalar('"', text), pa.scalar("", text)
-                quoted = pc.binary_join_element_wise(
-                    quote, pc.replace_substring(col, '"', '""'), quote, nothing)
-                col = pc.if_else(special, quoted, col)
+            col = _quoted(col)
         elif pd.api.types.is_integer_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype):
             col = col.cast(text)  # decimal digits, as str(int)
         elif isinstance(dtype, np.dtype) and dtype.kind == "b" or isinstance(dtype, pd.BooleanDtype):
@@ -403,6 +410,56 @@ def _csv_cells(df: pd.DataFrame, arrow: pa.Table | None) -> list[pa.ChunkedArray
         else:
             return None
         cells.append(col.fill_null(""))  # missing values: empty cells
+    return cells
+
+
+def _quoted(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A column of strings as CSV cells: quoted as the ``csv`` module quotes them
+    (``_csv_special``), quotes inside doubled."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.large_string()
+    col = col.cast(text)
+    special = pc.match_substring_regex(col, _csv_special())
+    if pc.any(special).as_py():  # quote, doubling quotes inside
+        quote, nothing = pa.scalar('"', text), pa.scalar("", text)
+        quoted = pc.binary_join_element_wise(
+            quote, pc.replace_substring(col, '"', '""'), quote, nothing)
+        col = pc.if_else(special, quoted, col)
+    return col
+
+
+def _arrow_csv_cells(table: pa.Table) -> list[pa.ChunkedArray] | None:
+    """Each column of an Arrow table as the text of its CSV cells, the cells ``_csv_cells`` gives
+    for ``table.to_pandas()``; None for a table it does not cover (a column with missing
+    values or of another type, a single column, repeated names: the caller uses ``to_csv``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = table.column_names
+    if len(names) < 2 or len(set(names)) != len(names):
+        return None
+    table = plain_strings(table)  # (a chunk of rows: the decoded strings are small)
+    text = pa.large_string()
+    cells: list[pa.ChunkedArray] = []
+    for col in table.columns:
+        kind = col.type
+        if col.null_count:
+            return None  # (to_pandas makes an int column with nulls float, ...)
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            col = _quoted(col)
+        elif pa.types.is_integer(kind):
+            col = col.cast(text)  # decimal digits, as str(int)
+        elif pa.types.is_boolean(kind):
+            col = pc.if_else(col, "True", "False").cast(text)
+        elif pa.types.is_float64(kind):
+            # FLOAT_FORMAT in Python, as to_csv does (Arrow has no printf-style formatting)
+            col = pa.chunked_array([pa.array(
+                ["" if math.isnan(v) else FLOAT_FORMAT % v for v in col.to_pylist()], text)])
+        else:
+            return None
+        cells.append(col)
     return cells
 
 
@@ -421,57 +478,144 @@ def _csv_special() -> str:
                          for ch in special) + "]"
 
 
-def write_tables(folder: Path, tables: Mapping[str, pd.DataFrame]) -> list[Path]:
-    """``<table>.csv`` and ``<table>.parquet`` for each table, and ``mobilize.duckdb`` with all.
+def _stable_type(kind: pa.DataType) -> bool:
+    """Whether a column of this type, as a DataFrame column (``to_pandas``) converted back,
+    gets a type and metadata that do not depend on its values (given no missing value):
+    ``arrow_as_written`` then takes them from one row. (Not so for dictionaries: the metadata
+    counts the categories; dates, lists, ... are not worth it.)"""
+    import pyarrow as pa
 
-    Each table is converted to Arrow once; the Parquet files and the DuckDB file are written
-    from it in two threads (pyarrow and DuckDB release the GIL) while this thread writes the
-    CSV files, which need it. The files are the same as when written one after the other.
+    return (pa.types.is_string(kind) or pa.types.is_large_string(kind)
+            or pa.types.is_integer(kind) or pa.types.is_boolean(kind)
+            or pa.types.is_float64(kind))
+
+
+def plain_strings(table: pa.Table) -> pa.Table:
+    """``table`` with its dictionary-encoded string columns decoded: the form in which an Arrow
+    table's files are written and its DataFrame made (``engine.Tables`` holds repeated strings,
+    doc_id, scope, category, ..., as dictionaries: half the memory)."""
+    import pyarrow as pa
+
+    for i, field in enumerate(table.schema):
+        kind = field.type
+        if pa.types.is_dictionary(kind) and (pa.types.is_string(kind.value_type)
+                                            or pa.types.is_large_string(kind.value_type)):
+            table = table.set_column(i, pa.field(field.name, kind.value_type),
+                                     table.column(i).cast(kind.value_type))
+    return table
+
+
+def arrow_as_written(table: pd.DataFrame | pa.Table) -> pa.Table:
+    """The Arrow table a table's Parquet file and DuckDB table are written from.
+
+    A DataFrame: ``pa.Table.from_pandas(df, preserve_index=False)`` (its types, and the
+    ``pandas`` schema metadata that ``pd.read_parquet`` reads back). An Arrow table: what that
+    gives for ``plain_strings(table).to_pandas()`` (dictionary-encoded strings are written as
+    the strings), made without the DataFrame: the types and metadata are those
+    of one row converted there and back (strings become ``large_string``; with no index kept
+    the metadata does not depend on the rows), the columns cast to them, and NaN in a float
+    column a missing value, as ``from_pandas`` reads it. A table that such a
+    row would not describe (missing values, other types, columns in several chunks, no rows)
+    does go through the DataFrame, so the files are the same either way.
     """
     import pyarrow as pa
+
+    if not isinstance(table, pa.Table):
+        return pa.Table.from_pandas(table, preserve_index=False)
+    if (not table.num_rows or any(c.null_count or c.num_chunks != 1 for c in table.columns)
+            or not all(_stable_type(f.type) for f in plain_strings(table.slice(0, 0)).schema)):
+        return pa.Table.from_pandas(plain_strings(table).to_pandas(split_blocks=True),
+                                    preserve_index=False)
+    import pyarrow.compute as pc
+
+    one = pa.Table.from_pandas(plain_strings(table.slice(0, 1)).to_pandas(),
+                               preserve_index=False)
+    table = table.cast(one.schema)  # (dictionaries decoded straight into the strings' type)
+    for i, field in enumerate(table.schema):
+        if pa.types.is_floating(field.type):
+            nan = pc.is_nan(table.column(i))
+            if pc.any(nan).as_py():  # (``from_pandas`` reads NaN as a missing value)
+                table = table.set_column(i, field, pc.if_else(
+                    nan, pa.scalar(None, field.type), table.column(i)))
+    return table
+
+
+def write_tables(folder: Path, tables: Mapping[str, pd.DataFrame | pa.Table]) -> list[Path]:
+    """``<table>.csv`` and ``<table>.parquet`` for each table, and ``mobilize.duckdb`` with all.
+
+    A table is a DataFrame or an Arrow table (a run's large row tables: ``engine.Tables``); both
+    give the same files (``arrow_as_written``, ``write_csv``). One table at a time: it is
+    converted to the Arrow table it is written from, the Parquet file and its DuckDB table are
+    written from that in two threads (pyarrow and DuckDB release the GIL) while this thread
+    writes the CSV file, which needs it, and the conversion is dropped before the next table,
+    so that no more than one table's copy is held. The files are the same as when written one
+    after the other.
+    """
     import pyarrow.parquet as pq
 
-    arrow = {name: pa.Table.from_pandas(df, preserve_index=False) for name, df in tables.items()}
     db_path = folder / DUCKDB_FILE
     written: list[Path] = []
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="write_tables") as pool:
-        db_done = pool.submit(_write_duckdb, db_path, arrow)
-        pq_done = pool.submit(lambda: [pq.write_table(arrow[name], folder / f"{name}.parquet")
-                                       for name in tables])
-        for name, df in tables.items():
-            write_csv(df, folder / f"{name}.csv", arrow[name])
+        for name, table in tables.items():
+            arrow = arrow_as_written(table)
+            db_done = pool.submit(_duckdb_table, db_path, name, arrow)
+            pq_done = pool.submit(pq.write_table, arrow, folder / f"{name}.parquet")
+            try:
+                write_csv(table, folder / f"{name}.csv", arrow)
+            finally:
+                wait([pq_done, db_done])  # (both done before the connection may close)
+            pq_done.result()  # (re-raises the thread's exception, if any)
+            db_done.result()
+            del arrow
             written += [folder / f"{name}.csv", folder / f"{name}.parquet"]
-        pq_done.result()  # (re-raises the thread's exception, if any)
-        db_done.result()
     written.append(db_path)
     return written
 
 
-def _write_duckdb(db_path: Path, arrow: Mapping[str, pa.Table]) -> None:
-    """One DuckDB table per Arrow table (DuckDB scans Arrow without converting it)."""
+@contextmanager
+def _duckdb_errors() -> Iterator[None]:
+    """DuckDB's I/O errors (not OSErrors) as the OSError the other writers raise: a full disk,
+    a read-only folder."""
     import duckdb
 
     try:
-        con = duckdb.connect(str(db_path))
-        try:
-            for name, table in arrow.items():
-                # a slice of rows at a time, each written to the file (CHECKPOINT) before the
-                # next: DuckDB otherwise holds a whole large table in memory until it closes
-                for start in range(0, max(1, table.num_rows), DUCKDB_CHUNK_ROWS):
-                    con.register("_t", table.slice(start, DUCKDB_CHUNK_ROWS))
-                    con.execute(f'INSERT INTO "{name}" SELECT * FROM _t' if start else
-                                f'CREATE TABLE "{name}" AS SELECT * FROM _t')
-                    con.unregister("_t")
-                    con.execute("CHECKPOINT")
-        finally:
-            con.close()
-    except duckdb.IOException as exc:  # (not an OSError): a full disk, a read-only folder
+        yield
+    except duckdb.IOException as exc:
         text = str(exc)
         code = next((c for c, says in ((errno.ENOSPC, "No space left"),
                                        (errno.EACCES, "Permission denied"),
                                        (errno.EROFS, "Read-only file system")) if says in text),
                     errno.EIO)
         raise OSError(code, os.strerror(code) if code != errno.EIO else text) from exc
+
+
+@contextmanager
+def _duckdb(db_path: Path) -> Iterator[Any]:
+    """A connection to a new ``mobilize.duckdb``, closed at the end."""
+    import duckdb
+
+    with _duckdb_errors():
+        con = duckdb.connect(str(db_path))
+    try:
+        yield con
+    finally:
+        with _duckdb_errors():
+            con.close()
+
+
+def _duckdb_table(db_path: Path, name: str, table: pa.Table) -> None:
+    """One DuckDB table from an Arrow table (DuckDB scans Arrow without converting it), on a
+    connection of its own: DuckDB keeps the blocks it wrote in its buffer pool until the
+    connection closes (~0.5 GB for the tables of a 1 GB corpus, all held at the end)."""
+    with _duckdb(db_path) as con, _duckdb_errors():
+        # a slice of rows at a time, each written to the file (CHECKPOINT) before the
+        # next: DuckDB otherwise holds a whole large table in memory until it closes
+        for start in range(0, max(1, table.num_rows), DUCKDB_CHUNK_ROWS):
+            con.register("_t", table.slice(start, DUCKDB_CHUNK_ROWS))
+            con.execute(f'INSERT INTO "{name}" SELECT * FROM _t' if start else
+                        f'CREATE TABLE "{name}" AS SELECT * FROM _t')
+            con.unregister("_t")
+            con.execute("CHECKPOINT")
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -92,6 +92,28 @@ def test_a_damaged_engine_entry_is_recomputed_not_trusted(tmp_path: Path, damage
     assert all(cache.read_json(p) is not None for p in entries)  # written again, whole
 
 
+def test_a_run_writes_each_caches_entries_directly_in_its_folder(tmp_path: Path) -> None:
+    """The ingest, score and segmentation entries of a run lie directly in their folders (no
+    sub-folder per first characters: a first run then creates three folders, not hundreds),
+    one per document, named by their key, and a second run is answered from them."""
+    s = Settings(corpus=_corpus(tmp_path / "c"), corpus_name="c", out=tmp_path / "out",
+                 lexicon=MINI, cache=tmp_path / "cache", workers=1, report=False,
+                 engine="local", segmenter="jieba-rs")
+    run_local(s)
+    root = tmp_path / "cache"
+    for kind, suffix in (("ingest", ".json"), ("scores", ".json"), ("segments", ".npy")):
+        files = sorted(p for p in (root / kind).rglob("*") if p.is_file())
+        assert len(files) == 2 and {p.suffix for p in files} == {suffix}, kind
+        assert len({p.parent for p in files}) == 1, kind
+        assert all(len(p.stem) == 64 for p in files), kind
+    (score_dir,) = (root / "scores").iterdir()
+    (seg_dir,) = (root / "segments").iterdir()
+    assert sorted(p.stem for p in score_dir.iterdir()) == sorted(
+        p.stem for p in seg_dir.iterdir())  # (both keyed by the text's sha256)
+    again = run_local(s)
+    assert again.stats.read == 0 and again.stats.score_cache_hits == 2
+
+
 def test_a_truncated_workbook_entry_is_rebuilt(tmp_path: Path) -> None:
     from openpyxl import load_workbook
 

@@ -438,3 +438,214 @@ def test_a_small_run_plans_and_processes_in_a_forked_helper_with_the_same_tables
         engine.run_local(_settings(tmp_path / "c", corpus, lexicon=bad))
     assert info.value.path == str(bad) and info.value.fix
     assert int(pids.read_text(encoding="utf-8").split()[-1]) != os.getpid()
+
+
+def test_batch_rows_become_the_arrow_columns_pa_array_gives() -> None:
+    """``_arrow_column`` builds each column from NumPy buffers: the same type and values as
+    ``pa.array`` for str (CJK and accents), int, int and float mixed, float and bool columns,
+    and ``pa.array``'s own result (or error) for anything else."""
+    import pyarrow as pa
+
+    from pipeline import engine
+
+    columns = [["all", "政策", "", "é"] * 3, [1, 2, -3, 0] * 3, [1, 2.5, 0, 3] * 3,
+               [0.1, -0.0, 1e300, 2.0] * 3, [True, False, False, True, True, False] * 2,
+               ["a", None, "b", "c"] * 3]
+    for values in columns:
+        got = engine._arrow_column(values)
+        want = pa.array(values)
+        assert got.type == want.type and got.equals(want), values
+        got.validate(full=True)
+    table = engine._arrow_rows(list(zip(*columns[:5], strict=True)), list("abcde"))
+    assert table.schema.names == list("abcde") and table.num_rows == 12
+    assert table.column("b").to_pylist() == columns[1]
+    with pytest.raises(OverflowError):  # (what pa.array does with an int beyond int64)
+        engine._arrow_column([2**64, 1])
+
+
+def test_a_pool_worker_builds_its_arrow_tables_without_importing_pandas(
+        tmp_path: Path) -> None:
+    """A worker (forked before the run imports pandas) turns its rows into Arrow tables without
+    importing pandas: pa.array on a Python list imported it (~0.4 s of CPU per worker)."""
+    import subprocess
+    import sys
+
+    corpus = _copy_corpus(shared_corpus("npc-resolutions-gwr-zh"), tmp_path / "corpus", 3)
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from pipeline.config import Settings\n"
+        "from pipeline.engine import plan_run, process_batch\n"
+        f"s = Settings(corpus=Path({str(corpus)!r}), corpus_name='c', out=Path({str(tmp_path)!r})"
+        f" / 'out', lexicon=Path({str(MINI)!r}), cache=Path({str(tmp_path)!r}) / 'cache', "
+        "workers=1, report=False, engine='local', segmenter='jieba-rs')\n"
+        "plan = plan_run(s)\n"
+        "r = process_batch(plan, plan.sources)\n"
+        "import pyarrow as pa\n"
+        "assert isinstance(r.scores, pa.Table) and r.scores.num_rows > 0\n"
+        "print('pandas' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_a_helper_forked_before_the_settings_warms_up_then_plans_with_the_same_tables(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mobilize run` forks its helper before it parses its options (``prepare_helper``): the
+    helper loads the bundled lexicon, builds the tokenizer with its terms and the matcher
+    meanwhile, then plans and processes the run it is handed without parsing the lexicon or
+    building the tokenizer again. The tables are byte-identical to a run planned in this
+    process, and the helper has ended when the run returns."""
+    import os
+    import threading
+
+    from pipeline import engine
+    from pipeline import lexicon as lexicon_module
+    from pipeline import segment
+    from pipeline.config import DEFAULT_LEXICON
+
+    corpus = _copy_corpus(shared_corpus("npc-resolutions-gwr-zh"), tmp_path / "corpus", 6)
+    notes = tmp_path / "notes.txt"
+
+    def noting(what: str, real):  # type: ignore[no-untyped-def]
+        def wrapper(*args, **kw):  # type: ignore[no-untyped-def]
+            with notes.open("a", encoding="utf-8") as fh:
+                fh.write(f"{what} {os.getpid()}\n")
+            return real(*args, **kw)
+        return wrapper
+
+    monkeypatch.setattr(engine, "_load_lexicon", noting("load", engine._load_lexicon))
+    monkeypatch.setattr(lexicon_module, "load_lexicon",
+                        noting("parse", lexicon_module.load_lexicon))
+    monkeypatch.setattr(segment, "build_tokenizer", noting("tokenizer", segment.build_tokenizer))
+    segment._built.cache_clear()  # (this process's tokenizers would be inherited)
+    engine._LEXICONS.clear()
+    real_count = threading.active_count
+    monkeypatch.setattr(threading, "active_count", lambda: 1)  # (see the test above)
+    helper = engine.prepare_helper()
+    assert helper is not None
+    helped = engine.run_local(_settings(tmp_path / "a", corpus, lexicon=DEFAULT_LEXICON),
+                              helper=helper)
+    monkeypatch.setattr(threading, "active_count", real_count)
+    seen = notes.read_text(encoding="utf-8").split("\n")[:-1]
+    pid = int(seen[0].split()[1])
+    assert pid != os.getpid()
+    # warm-up: load (parse), tokenizer; the plan: load (answered from memory), nothing else
+    assert seen == [f"load {pid}", f"parse {pid}", f"tokenizer {pid}", f"load {pid}"]
+    assert not engine._alive(pid)
+    assert (helped.stats.segmented, helped.stats.scored, helped.stats.documents) == (6, 6, 6)
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)  # a thread here: no fork, all in this process
+    other.start()
+    try:
+        alone = engine.run_local(_settings(tmp_path / "b", corpus, lexicon=DEFAULT_LEXICON))
+    finally:
+        stop.set()
+        other.join()
+    assert int(notes.read_text(encoding="utf-8").split()[-1]) == os.getpid()
+    for name in CSVS:
+        assert (helped.run_dir / name).read_bytes() == (alone.run_dir / name).read_bytes(), name
+
+
+def test_a_helper_forked_for_a_run_that_stops_early_ends_too(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run refused before it starts (here: its output folder inside the corpus folder, exit 2)
+    shuts down the helper it was given: no process is left behind."""
+    import os
+    import threading
+    import time
+
+    from pipeline import engine
+    from pipeline.errors import MobilizeError
+
+    corpus = _copy_corpus(shared_corpus("npc-resolutions-gwr-zh"), tmp_path / "corpus", 2)
+    pids = tmp_path / "pids.txt"
+    real = engine._load_lexicon
+
+    def load_noting_pid(path, **kw):  # type: ignore[no-untyped-def]
+        with pids.open("a", encoding="utf-8") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return real(path, **kw)
+
+    monkeypatch.setattr(engine, "_load_lexicon", load_noting_pid)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    helper = engine.prepare_helper()
+    assert helper is not None
+    with pytest.raises(MobilizeError, match="inside the corpus folder"):
+        engine.run_local(_settings(tmp_path, corpus, out=corpus / "out"), helper=helper)
+    deadline = time.monotonic() + 30
+    while not pids.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid = int(pids.read_text(encoding="utf-8").split()[0])
+    while engine._alive(pid) and time.monotonic() < deadline:  # (it ends after its warm-up)
+        time.sleep(0.05)
+    assert pid != os.getpid() and not engine._alive(pid)
+
+
+def test_the_plan_takes_a_lexicon_loaded_before_only_while_its_file_is_unchanged(
+        tmp_path: Path) -> None:
+    """``engine._load_lexicon`` answers from memory only what the warm-up remembered, for the
+    same file with the same text; an edited file is parsed again, a process without a warm-up
+    parses every time, and a broken or missing file raises ``load_lexicon``'s own error (file,
+    line, fix)."""
+    from pipeline import engine
+    from pipeline.errors import LexiconError
+    from pipeline.lexicon import load_lexicon
+
+    path = tmp_path / "lex.yaml"
+    text = MINI.read_text(encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+    engine._LEXICONS.clear()
+    parsed = engine._load_lexicon(path)
+    assert engine._load_lexicon(path) is not parsed  # (nothing remembered without a warm-up)
+    first = engine._load_lexicon(path, remember=True)
+    assert engine._load_lexicon(path) is first
+    assert first == load_lexicon(path) == parsed
+    path.write_text(text + "\n# edited\n", encoding="utf-8")
+    edited = engine._load_lexicon(path)
+    assert edited is not first and edited.hash == first.hash
+    engine._LEXICONS.clear()
+    path.write_text(text.replace("categories:", "categories:\n  - [broken", 1), encoding="utf-8")
+    for broken in (path, tmp_path / "missing.yaml"):
+        with pytest.raises(LexiconError) as ours:
+            engine._load_lexicon(broken)
+        with pytest.raises(LexiconError) as theirs:
+            load_lexicon(broken)
+        assert (str(ours.value), ours.value.path, ours.value.line, ours.value.fix) == (
+            str(theirs.value), theirs.value.path, theirs.value.line, theirs.value.fix)
+
+
+def test_assembled_row_tables_are_arrow_and_release_drops_the_batches_rows(
+        tmp_path: Path) -> None:
+    """``assemble`` holds the four row tables as sorted Arrow tables (as DataFrames, and again as
+    Arrow for the writers, a 1 GB corpus's tables took more than 2.5 GB); ``as_dict`` gives the
+    DataFrames the rows make (``_row_frame``). With ``release``, each batch's rows are dropped
+    once merged, and the tables are the same; the files written from them are those written
+    from the DataFrames."""
+    import pyarrow as pa
+
+    from pipeline import engine, store
+    from pipeline.score import SCORE_COLUMNS
+
+    corpus = _copy_corpus(shared_corpus("npc-resolutions-gwr-zh"), tmp_path / "corpus", 6)
+    plan = plan_run(_settings(tmp_path, corpus, lexicon=REPO / "lexicons" / "mobilize.yaml"))
+    batches = [process_batch(plan, plan.sources[:3]), process_batch(plan, plan.sources[3:])]
+    want = engine._row_frame([b.scores for b in batches], SCORE_COLUMNS,
+                             engine._TABLE_KEYS["scores"], {s.doc_id for s in plan.sources})
+    kept = assemble(plan, batches)
+    assert all(isinstance(b.scores, pa.Table) and b.scores.num_rows for b in batches)
+    released = assemble(plan, batches, release=True)
+    for name in ("term_counts", "scores", "cooccurrence", "units"):
+        assert isinstance(getattr(released, name), pa.Table), name
+        assert all(getattr(b, name) == [] for b in batches), name
+        assert getattr(released, name).equals(getattr(kept, name)), name
+    pd.testing.assert_frame_equal(released.as_dict()["scores"], want)
+    assert list(released.as_dict()) == list(TABLES)
+    (tmp_path / "arrow").mkdir()
+    (tmp_path / "frames").mkdir()
+    store.write_tables(tmp_path / "arrow", released.for_writing())
+    store.write_tables(tmp_path / "frames", released.as_dict())
+    for name in [*CSVS, *(f"{t}.parquet" for t in TABLES)]:
+        assert (tmp_path / "arrow" / name).read_bytes() == \
+            (tmp_path / "frames" / name).read_bytes(), name

@@ -221,3 +221,37 @@ def test_without_a_server_the_prefect_engine_says_once_how_to_start_one(
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # a server is configured
     configured = _run(*args)
     assert configured.exit_code == 2 and "no Prefect server is running" not in configured.stderr
+
+
+def test_the_command_line_helper_logs_at_the_run_s_level(tmp_path: Path) -> None:
+    """`mobilize run` forks its helper before parsing its options; with --verbose the helper's
+    own messages (how many sources it processes) still reach stderr, formatted as the run's,
+    and without it they do not: the helper is handed the run's log level."""
+    import os
+
+    corpus = _corpus(tmp_path, 2)
+    code = "from pipeline.cli import main; main()"
+    for verbose in (True, False):
+        out = tmp_path / f"out-{verbose}"
+        env = dict(os.environ, COLUMNS="100", MOBILIZE_CACHE_DIR=str(tmp_path / f"cache-{verbose}"))
+        done = subprocess.run(
+            [sys.executable, "-c", code, "run", "--corpus", str(corpus), "--out", str(out),
+             "--lexicon", str(MINI), "--engine", "local", "--no-report",
+             *(["--verbose"] if verbose else [])],
+            env=env, capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr
+        line = "INFO pipeline.engine: corpus: 2 sources, 0 unchanged (from the caches)"
+        assert (line in done.stderr) is verbose and ("INFO" in done.stderr) is verbose, \
+            done.stderr
+        assert (out / "corpus" / "scores.csv").is_file()
+
+
+def test_the_command_line_module_imports_no_typer_rich_or_pydantic() -> None:
+    """`pipeline.cli` (the entry point's module) imports neither typer, rich, pydantic nor
+    pandas: `mobilize run` forks its helper before them, so that the helper does not wait for
+    their imports (~0.15 s of CPU) before it loads the dictionary and the lexicon."""
+    code = ("import sys, pipeline.cli; "
+            "print(sorted(m for m in ('typer', 'rich', 'pydantic', 'pandas') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.strip() == "[]"

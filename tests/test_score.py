@@ -235,3 +235,52 @@ def test_a_long_paragraph_is_cut_into_blocks_of_ten_sentences(lexicon: Lexicon) 
     assert rows == [("all", 0, "F2_common_prosperity", 10, 60),
                     ("all", 1, "F2_common_prosperity", 10, 60),
                     ("all", 2, "F2_common_prosperity", 3, 18)]
+
+
+def test_unit_rows_equal_the_sentence_by_sentence_definition() -> None:
+    """``_unit_rows`` (blocks from NumPy) against the definition written as a plain loop over
+    sentences: random paragraphs (some longer than a block), hits and narrower scopes."""
+    import random
+    from collections import Counter
+
+    from pipeline.score import BLOCK_SENTENCES, UNIT_SCOPES, _unit_rows
+
+    def reference(per_sent, para_of, words, keep):  # type: ignore[no-untyped-def]
+        block_of, block, size, prev = [], -1, 0, None
+        for p in para_of:
+            if p != prev or size >= BLOCK_SENTENCES:
+                block, size, prev = block + 1, 0, p
+            block_of.append(block)
+            size += 1
+        rows = []
+        for scope in UNIT_SCOPES:
+            tokens: dict[int, int] = {}
+            counts: dict[int, Counter[str]] = {}
+            for si, b in enumerate(block_of):
+                if scope in keep and si not in keep[scope]:
+                    continue
+                tokens[b] = tokens.get(b, 0) + words[si]
+                for cat, (n, _w, _f) in per_sent.get(si, {}).items():
+                    counts.setdefault(b, Counter())[cat] += n
+            for b in sorted(tokens):
+                c = counts.get(b)
+                rows += ([(scope, b, cat, n, tokens[b]) for cat, n in sorted(c.items())] if c
+                         else [(scope, b, "", 0, tokens[b])])
+        return rows
+
+    rng = random.Random(16)
+    for _ in range(500):
+        n = rng.choice([1, 2, 9, 10, 11, 21, 40])
+        para_of, p = [], 0
+        for i in range(n):
+            p += int(i > 0 and rng.random() < rng.choice([0.0, 0.1, 0.5]))
+            para_of.append(p)
+        words = [rng.randint(0, 20) for _ in range(n)]
+        per_sent = {si: {c: [rng.randint(1, 3), 1.0, 0] for c in
+                         rng.sample(["C1", "D_social_security", "F1", "P2"], rng.randint(0, 3))}
+                    for si in rng.sample(range(n), rng.randint(0, n))}
+        keep = {s: set(rng.sample(range(n), rng.randint(0, n)))
+                for s in ("domain_sentences", "domain_window")}
+        assert _unit_rows(per_sent, para_of, words, keep) == reference(per_sent, para_of,
+                                                                        words, keep)
+    assert _unit_rows({}, [], [], {}) == []

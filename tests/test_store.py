@@ -317,3 +317,69 @@ def test_an_output_folder_where_the_lock_cannot_be_created_is_an_error(
         pass
     assert info.value.exit_code == 2 and info.value.path == str(tmp_path)
     assert "Read-only file system" in info.value.problem and "--out" in info.value.fix
+
+
+def _files(folder: Path) -> dict[str, object]:
+    """Every CSV and Parquet file's bytes, and every DuckDB table's column types and rows."""
+    import duckdb
+
+    out: dict[str, object] = {p.name: p.read_bytes() for p in sorted(folder.iterdir())
+                              if p.suffix in (".csv", ".parquet")}
+    con = duckdb.connect(str(folder / "mobilize.duckdb"), read_only=True)
+    for (name,) in con.execute("select table_name from information_schema.tables").fetchall():
+        out[f"duckdb:{name}"] = (con.execute(f'describe "{name}"').fetchall(),
+                                 con.execute(f'select * from "{name}"').fetchall())
+    con.close()
+    return out
+
+
+def test_an_arrow_table_is_written_as_its_dataframe_is(tmp_path: Path) -> None:
+    """A run's row tables reach ``write_tables`` as Arrow tables (memory); every file (CSV and
+    Parquet bytes, the pandas metadata of Parquet included, and the DuckDB table) is the one the
+    table's DataFrame gives: cells to quote, NaN and infinities, booleans, Chinese text,
+    dictionary-encoded strings (as a run holds them) written as the strings; a table with missing
+    values, one in several chunks and one of another type (dates) go through the DataFrame; a
+    table without rows too."""
+    import datetime
+
+    import numpy as np
+    import pyarrow as pa
+
+    from pipeline.store import arrow_as_written, plain_strings
+
+    texts = ["社会保障", "a,b", 'q"uote', "", "line\nbreak", "cr\rret", "养老 保险"]
+    n = 40
+    plain = pa.table({
+        "doc_id": pa.array([texts[i % 7] for i in range(n)]),
+        "count": pa.array(np.arange(n, dtype="int64") - 3),
+        "rate": pa.array([i / 7 if i % 5 else [np.nan, np.inf, -np.inf, -0.0][i % 4]
+                          for i in range(n)]),
+        "flag": pa.array([i % 3 == 0 for i in range(n)]),
+        "block": pa.array(np.arange(n, dtype="int32")),
+    })
+    tables = {
+        "plain": plain,
+        "missing": plain.set_column(1, "count", pa.array([None if i % 9 == 0 else i
+                                                          for i in range(n)], pa.int64())),
+        "chunks": pa.concat_tables([plain.slice(0, 13), plain.slice(13)]),
+        "dates": plain.append_column("day", pa.array([datetime.date(2020, 1, 1 + i % 28)
+                                                      for i in range(n)])),
+        "empty": plain.slice(0, 0),
+        "encoded": plain.set_column(0, "doc_id", plain.column(0).dictionary_encode()),
+    }
+    assert plain.schema.field("doc_id").type == pa.string()  # (large_string as written)
+    (tmp_path / "arrow").mkdir()
+    write_tables(tmp_path / "arrow", tables)
+    frames = {name: plain_strings(t).to_pandas() for name, t in tables.items()}
+    assert str(frames["encoded"]["doc_id"].dtype) == "str"  # (dictionaries: as their strings)
+    (tmp_path / "frames").mkdir()
+    write_tables(tmp_path / "frames", frames)
+    got, want = _files(tmp_path / "arrow"), _files(tmp_path / "frames")
+    assert got.keys() == want.keys() and len(got) == 3 * len(tables)
+    for key in want:
+        assert got[key] == want[key], key
+    for name, table in tables.items():
+        converted = pa.Table.from_pandas(frames[name], preserve_index=False)
+        assert arrow_as_written(table).equals(converted, check_metadata=True), name
+    back = pd.read_parquet(tmp_path / "arrow" / "plain.parquet")
+    pd.testing.assert_frame_equal(back, frames["plain"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -15,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from pipeline.cli import setup_logging  # noqa: F401 (the commands import it from here)
 from pipeline.errors import MobilizeError
 
 class _Console(Console):
@@ -35,6 +35,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: When the process that runs the command started (``time.time()``), set by
 #: ``pipeline.cli.main``: a run reports the seconds its user waited from there.
 started_at: float | None = None
+
+#: ``mobilize run``'s helper process, forked by ``pipeline.cli.main`` before the options are
+#: parsed (``engine.prepare_helper``); the run command hands it the run, or shuts it down.
+prepared_helper: Any = None
 
 VERBOSE_HELP = "Print detail (per-document progress and timings)."
 #: How --help shows the bundled defaults: by their place in the project, never as the
@@ -74,14 +78,6 @@ def process_seconds() -> float | None:
     # the command name (field 2) may hold spaces and parentheses: count from its end
     fields = stat[stat.rindex(")") + 2:].split()
     return max(0.0, uptime - int(fields[19]) / ticks)
-
-
-def setup_logging(verbose: bool) -> None:
-    """Quiet by default: warnings only; --verbose shows info from mobilize."""
-    level = logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    logging.getLogger("pipeline").setLevel(level)
 
 
 def mobilize_version() -> str:

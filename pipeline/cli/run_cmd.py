@@ -193,9 +193,23 @@ def require_dask() -> None:
 
 def _run(settings: Settings, task_runner: str = "default", dask: str | None = None,
          hint: bool = True) -> Any:
-    from pipeline import engine
+    from pipeline.cli import _common
 
     started = _started()
+    helper, _common.prepared_helper = _common.prepared_helper, None
+    if helper is not None and settings.engine != "local":  # (Prefect runs its own processes)
+        helper.shutdown(wait=False, cancel_futures=True)
+        helper = None
+    try:
+        return _run_with_helper(settings, task_runner, dask, hint, started, helper)
+    finally:
+        if helper is not None:  # (run_local has shut it down, unless it failed before using it)
+            helper.shutdown(wait=False, cancel_futures=True)
+
+
+def _run_with_helper(settings: Settings, task_runner: str, dask: str | None, hint: bool,
+                     started: float, helper: Any) -> Any:
+    from pipeline import engine
 
     def say(message: str) -> None:  # once per process (flow.run_flow keeps count), on stderr
         err_console.print(f"[dim]{escape(message)}[/]", soft_wrap=True)
@@ -207,7 +221,8 @@ def _run(settings: Settings, task_runner: str = "default", dask: str | None = No
             return flow.run_flow(settings, task_runner=task_runner,  # type: ignore[arg-type]
                                  dask_address=dask, progress=progress, phase=phase,
                                  started=started, hint=say if hint else None)
-        return engine.run_local(settings, progress=progress, phase=phase, started=started)
+        return engine.run_local(settings, progress=progress, phase=phase, started=started,
+                                helper=helper)
 
     if not settings.progress:
         return run_with()
