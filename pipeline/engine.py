@@ -1215,6 +1215,14 @@ def prepare_helper() -> ProcessPoolExecutor | None:
     off the wait, beside the option parsing. None where ``_start_helper`` would not fork. The
     caller shuts it down when no local run uses it (``shutdown(wait=False)``: it ends after the
     warm-up)."""
+    forked = _fork_helper(_warm_up)
+    return forked[0] if forked else None
+
+
+def _fork_helper(fn: Callable[..., Any], *args: Any
+                 ) -> tuple[ProcessPoolExecutor, Future[Any]] | None:
+    """A one-process pool forked from this process, running ``fn(*args)``; None where there is
+    no ``fork`` or where this process runs threads (forking them is unsafe)."""
     import multiprocessing as mp
     import threading
 
@@ -1223,11 +1231,10 @@ def prepare_helper() -> ProcessPoolExecutor | None:
     pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork"),
                                initializer=_worker_init, initargs=(os.getpid(),))
     try:
-        pool.submit(_warm_up)
+        return pool, pool.submit(fn, *args)
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
         raise
-    return pool
 
 
 def _start_helper(settings: Settings, prepared: ProcessPoolExecutor | None = None
@@ -1246,8 +1253,6 @@ def _start_helper(settings: Settings, prepared: ProcessPoolExecutor | None = Non
     where this process runs threads (forking them is unsafe: the Prefect flow, a notebook's
     kernel).
     """
-    import multiprocessing as mp
-    import threading
     from concurrent.futures.process import BrokenProcessPool
 
     if prepared is not None:  # (forked earlier, by ``prepare_helper``)
@@ -1256,15 +1261,7 @@ def _start_helper(settings: Settings, prepared: ProcessPoolExecutor | None = Non
                                              logging.getLogger("pipeline").level)
         except BrokenProcessPool:  # (it died: fork another below, as without one)
             prepared.shutdown(wait=True, cancel_futures=True)
-    if "fork" not in mp.get_all_start_methods() or threading.active_count() != 1:
-        return None
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork"),
-                               initializer=_worker_init, initargs=(os.getpid(),))
-    try:
-        return pool, pool.submit(_plan_and_process, settings)
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
+    return _fork_helper(_plan_and_process, settings)
 
 
 def _helper_result(helper: tuple[ProcessPoolExecutor, Future[Any]],

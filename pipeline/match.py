@@ -397,37 +397,26 @@ class _PatternScanner:
         out: list[tuple[int, int]] = []
         match = self.rx.match
         pos = 0  # every start before pos has been tried, or lies inside a match found
-        if self._first is not None:
-            # only where the first character of a match can be: a C-level search for that
-            # character in lo..hi (one character: endpos cuts nothing a match could need)
-            first = self._first.search
-            for lo, hi in ranges:
-                s = lo if lo > pos else pos
-                while s <= hi:
+        # with first characters, only where a match's first character can be: a C-level
+        # search for it in lo..hi (one character: endpos cuts nothing a match could need)
+        first = self._first.search if self._first is not None else None
+        for lo, hi in ranges:
+            s = lo if lo > pos else pos
+            while s <= hi:
+                if first is not None:
                     f = first(text, s, hi + 1)
                     if f is None:
                         s = hi + 1
                         break
                     s = f.start()
-                    m = match(text, s)
-                    if m is None:
-                        s += 1
-                    else:  # never empty: start rules are only made for patterns of width >= 1
-                        out.append((s, m.end()))
-                        s = m.end()
-                if s > pos:
-                    pos = s
-            return out
-        for lo, hi in ranges:
-            s = max(pos, lo)
-            while s <= hi:
                 m = match(text, s)
                 if m is None:
                     s += 1
                 else:  # never empty: start rules are only made for patterns of width >= 1
                     out.append((s, m.end()))
                     s = m.end()
-            pos = max(pos, s)
+            if s > pos:
+                pos = s
         return out
 
     def _finditer(self, text: str) -> list[tuple[int, int]]:
