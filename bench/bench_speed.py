@@ -16,6 +16,11 @@ cache has seen:
    same 2 worker processes. Target: the run reaches >= 60% of the floor's speed, at each
    size. With two sizes it also prints what each further MB costs the run and the floor
    (their marginal speeds) and the fixed costs this implies (the time at 0 MB).
+   Beside them it times a **counting bound**: the floor plus the least a term count can add
+   with the kept libraries (pyahocorasick's automaton of the lexicon's literal terms run over
+   each text, its hits counted in a ``Counter``; no pattern, guard, table or cache). No run
+   that counts terms that way can be faster than it, so its share of the floor is as close to
+   the target as a pipeline of kept libraries gets (not a target itself).
 3. **jieba, 2 workers vs one ``jieba.lcut`` process** on ``--jieba-mb`` MB (default 20):
    ``mobilize run --segmenter jieba --workers 2`` against one process calling ``jieba.lcut``
    per document (jieba's dictionary cache warm). The baseline is cut in two halves of the
@@ -121,6 +126,23 @@ if __name__ == "__main__":
     with mp.get_context("fork").Pool(workers) as pool:
         print(sum(pool.map(cut, chunks, chunksize=1)))
 '''
+
+#: The counting bound (same argv): the floor, plus pyahocorasick's automaton of the same terms
+#: run over each text and its hits counted. Nothing else.
+BOUND = FLOOR.replace("""jb = rjieba.Jieba()
+""", """jb = rjieba.Jieba()
+import collections
+import ahocorasick
+automaton = ahocorasick.Automaton()
+for i, t in enumerate(terms):
+    automaton.add_word(t, i)
+automaton.make_automaton()
+""").replace("""        jb.cut(data.decode("utf-8"), True)
+""", """        text = data.decode("utf-8")
+        jb.cut(text, True)
+        collections.Counter(i for _end, i in automaton.iter(text))
+""")
+assert BOUND.count("automaton.iter") == 1
 
 
 def load() -> str:
@@ -236,18 +258,22 @@ def target_rs_floor(base: Path, userdict: Path, sizes: list[float], repeat: int,
     floor), which separates the run's fixed costs from its cost per MB."""
     floor = base / "floor.py"
     floor.write_text(FLOOR, encoding="utf-8")
+    bound = base / "bound.py"
+    bound.write_text(BOUND, encoding="utf-8")
     results: list[tuple[str, bool]] = []
-    seen: list[tuple[float, float, float]] = []  # (MB, floor s, run s), medians
+    seen: list[tuple[float, float, float, float]] = []  # (MB, floor s, run s, bound s), medians
     for mb in sizes:
         print(f"\n[2] jieba-rs end to end vs the jieba-rs floor, {workers} workers, {mb:.0f} MB "
               f"of distinct documents; load before {load()}", flush=True)
-        ratios, t_runs, t_floors, size = [], [], [], 0
+        ratios, t_runs, t_floors, t_bounds, size = [], [], [], [], 0
         for i in range(repeat):
             corpus = base / f"rs-{i}" / "corpus"
             files, size = build_corpus(corpus, mb, seed=100 + i)
             listing = base / f"rs-{i}" / "files.txt"
             listing.write_text("\n".join(map(str, files)), encoding="utf-8")
             t_floor, _ = timed([PY, str(floor), str(userdict), str(listing), str(workers)])
+            t_bound, _ = timed([PY, str(bound), str(userdict), str(listing), str(workers)])
+            t_bounds.append(t_bound)
             t_run, man = mobilize_run(base, f"rs-{i}", corpus, "--segmenter", "jieba-rs",
                                       "--workers", str(workers))
             assert man["stats"]["segmented"] == len(files), man["stats"]
@@ -258,20 +284,30 @@ def target_rs_floor(base: Path, userdict: Path, sizes: list[float], repeat: int,
         ratio = statistics.median(ratios)
         mbs = size / 1e6
         tf, tr = statistics.median(t_floors), statistics.median(t_runs)
-        seen.append((mbs, tf, tr))
+        tb = statistics.median(t_bounds)
+        seen.append((mbs, tf, tr, tb))
         print(f"    floor {tf:.2f} s = {mbs / tf:.1f} MB/s; run {tr:.2f} s = {mbs / tr:.1f} MB/s; "
               f"the run reaches {ratio:.0%} of the floor (pairs: "
               f"{', '.join(f'{r:.0%}' for r in ratios)}; target >= 60%) {verdict(ratio, 0.6)}; "
               f"load {load()}", flush=True)
+        bound_share = statistics.median(f / b for f, b in zip(t_floors, t_bounds))
+        print(f"    counting bound (floor + pyahocorasick's count of the terms) {tb:.2f} s: "
+              f"{bound_share:.0%} of the floor (pairs: "
+              f"{', '.join(f'{f / b:.0%}' for f, b in zip(t_floors, t_bounds))}; the most a "
+              "run counting terms with the kept libraries can reach)", flush=True)
         results.append((f"jieba-rs {mb:.0f} MB vs floor", ratio >= 0.6))
     if len(seen) > 1 and seen[-1][0] > seen[0][0]:
-        (m0, f0, r0), (m1, f1, r1) = seen[0], seen[-1]
+        (m0, f0, r0, b0), (m1, f1, r1, b1) = seen[0], seen[-1]
         df, dr = (f1 - f0) / (m1 - m0), (r1 - r0) / (m1 - m0)
+        db = (b1 - b0) / (m1 - m0)
         share = f"{df / dr:.0%}" if dr > 0 and df > 0 else "not measurable (noise)"
         print(f"    per further MB ({m0:.0f} -> {m1:.0f} MB): floor {df:.3f} s/MB, run "
               f"{dr:.3f} s/MB: the run's marginal speed is {share} of the floor's; fixed "
               f"costs (the time at 0 MB, extrapolated): floor {f0 - df * m0:.2f} s, run "
               f"{r0 - dr * m0:.2f} s (not a target: it shows fixed vs per-MB cost)", flush=True)
+        if db > 0 and df > 0:
+            print(f"    counting bound per further MB: {db:.3f} s/MB, {df / db:.0%} of the "
+                  "floor's marginal speed", flush=True)
     return results
 
 
