@@ -33,7 +33,7 @@ import os
 import shutil
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -300,6 +300,9 @@ def rewrite_dir(out: Path, name: str, *, drop: Collection[str],
 CSV_CHUNK_ROWS = 65_536
 #: Rows copied into ``mobilize.duckdb`` at a time (``_duckdb_table``).
 DUCKDB_CHUNK_ROWS = 1_000_000
+#: Up to this many rows in all, a run's tables go into ``mobilize.duckdb`` on one connection,
+#: written to the file once, when it closes (``write_tables``); above, each table on its own.
+DUCKDB_SHARED_ROWS = 1_000_000
 
 
 def write_csv(df: pd.DataFrame | pa.Table, path: Path, arrow: pa.Table | None = None) -> None:
@@ -693,15 +696,23 @@ def write_tables(folder: Path, tables: Mapping[str, pd.DataFrame | pa.Table]) ->
     writes the CSV file, which needs it, and the conversion is dropped before the next table,
     so that no more than one table's copy is held. The files are the same as when written one
     after the other.
+
+    Up to ``DUCKDB_SHARED_ROWS`` rows in all (a small run), every table goes into
+    ``mobilize.duckdb`` on one connection, written to the file when it closes: a connection
+    and a checkpoint per table cost ~0.04 s of CPU each, most of a small run's writing (0.23 of
+    0.27 s for the six tables of a 20-document corpus, against 0.07 s on one connection). The
+    tables' content is the same either way (the file's bytes differ from run to run anyway).
     """
     import pyarrow.parquet as pq
 
     db_path = folder / DUCKDB_FILE
     written: list[Path] = []
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="write_tables") as pool:
+    rows = sum(len(t) for t in tables.values())  # (len: a DataFrame's rows, an Arrow table's)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="write_tables") as pool, \
+            (_duckdb(db_path) if rows <= DUCKDB_SHARED_ROWS else nullcontext()) as shared:
         for name, table in tables.items():
             arrow = arrow_as_written(table)
-            db_done = pool.submit(_duckdb_table, db_path, name, arrow)
+            db_done = pool.submit(_duckdb_table, db_path, name, arrow, shared)
             pq_done = pool.submit(pq.write_table, arrow, folder / f"{name}.parquet")
             try:
                 write_csv(table, folder / f"{name}.csv", arrow)
@@ -746,10 +757,18 @@ def _duckdb(db_path: Path) -> Iterator[Any]:
             con.close()
 
 
-def _duckdb_table(db_path: Path, name: str, table: pa.Table) -> None:
+def _duckdb_table(db_path: Path, name: str, table: pa.Table, shared: Any = None) -> None:
     """One DuckDB table from an Arrow table (DuckDB scans Arrow without converting it), on a
     connection of its own: DuckDB keeps the blocks it wrote in its buffer pool until the
-    connection closes (~0.5 GB for the tables of a 1 GB corpus, all held at the end)."""
+    connection closes (~0.5 GB for the tables of a 1 GB corpus, all held at the end). With
+    ``shared``, a connection the caller holds for a small run's tables (``write_tables``): the
+    table is added to it, and written to the file when the caller closes it."""
+    if shared is not None:
+        with _duckdb_errors():
+            shared.register("_t", table)
+            shared.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _t')
+            shared.unregister("_t")
+        return
     with _duckdb(db_path) as con, _duckdb_errors():
         # a slice of rows at a time, each written to the file (CHECKPOINT) before the
         # next: DuckDB otherwise holds a whole large table in memory until it closes

@@ -509,3 +509,33 @@ print("pandas" in sys.modules)
     assert got.keys() == want.keys()
     for key in want:
         assert got[key] == want[key], key
+
+
+def test_a_small_run_s_tables_share_one_duckdb_connection_with_the_same_content(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Up to ``DUCKDB_SHARED_ROWS`` rows in all, the tables go into ``mobilize.duckdb`` on one
+    connection (a connection and a checkpoint per table were most of a small run's writing);
+    above, each on its own as for a large corpus. Every table's column types and rows are the
+    same either way, and so are the CSV and Parquet files."""
+    import duckdb
+
+    from pipeline import store
+
+    tables = {"documents": pd.DataFrame({"doc_id": ["甲", "乙"], "year": pd.array([2020, None],
+                                                                               dtype="Int64")}),
+              "scores": pd.DataFrame({"doc_id": ["甲", "乙", "乙"], "rate": [0.5, 1.0, 2.0]}),
+              "empty": pd.DataFrame([], columns=["doc_id", "n"])}
+    connects: list[str] = []
+    real = duckdb.connect
+    monkeypatch.setattr(duckdb, "connect", lambda *a, **k: connects.append("c") or real(*a, **k))
+    (tmp_path / "shared").mkdir()
+    write_tables(tmp_path / "shared", tables)
+    assert len(connects) == 1
+    monkeypatch.setattr(store, "DUCKDB_SHARED_ROWS", 4)  # (5 rows: one connection per table)
+    (tmp_path / "each").mkdir()
+    write_tables(tmp_path / "each", tables)
+    assert len(connects) == 1 + 3
+    got, want = _files(tmp_path / "shared"), _files(tmp_path / "each")
+    assert got.keys() == want.keys() and "duckdb:documents" in got
+    for key in want:
+        assert got[key] == want[key], key
