@@ -784,27 +784,10 @@ def _documents_table(kept_docs: Sequence[Mapping[str, Any]], doc_cols: Sequence[
     files and its DataFrame (``to_pandas``) are those of ``_documents_frame``. Where a value is
     of another kind than those (no documents at all, a count that is no int, ...), that
     DataFrame itself, as before."""
-    import numpy as np
     import pyarrow as pa
 
-    counts = ("chars", "tokens", "sentences", "paragraphs")
-    values = {c: [d.get(c, "") for d in kept_docs] for c in doc_cols if c != "year"}
-    years = [d.get("year") for d in kept_docs]
-    kinds = {c: set(map(type, v)) for c, v in values.items()}
-    fits = bool(kept_docs) and all(
-        kinds[c] == ({int} if c in counts else {bool} if c == "converted" else {str})
-        for c in values) and set(map(type, years)) <= {int, type(None)}
-    if fits:
-        try:
-            present = np.array([y is not None for y in years], dtype=bool)
-            year = pa.Array.from_buffers(pa.int64(), len(years), [
-                None if present.all() else pa.py_buffer(np.packbits(present, bitorder="little")),
-                pa.py_buffer(np.array([0 if y is None else y for y in years], dtype=np.int64))],
-                null_count=int(len(years) - present.sum()))
-            columns = [year if c == "year" else _arrow_column(values[c]) for c in doc_cols]
-        except (OverflowError, UnicodeEncodeError):  # (ints beyond int64, lone surrogates)
-            fits = False
-    if not fits or any(c.type not in (pa.string(), pa.int64(), pa.bool_()) for c in columns):
+    columns = _documents_columns(kept_docs, doc_cols)
+    if columns is None:
         return _documents_frame(kept_docs, doc_cols)
     table = pa.Table.from_arrays(columns, names=list(doc_cols))
     # (kept_docs are sorted by (doc_id, path) and their doc_ids unique: sorted by doc_id)
@@ -812,6 +795,35 @@ def _documents_table(kept_docs: Sequence[Mapping[str, Any]], doc_cols: Sequence[
     if metadata is None:
         return _documents_frame(kept_docs, doc_cols)
     return table.replace_schema_metadata({b"pandas": metadata})
+
+
+def _documents_columns(kept_docs: Sequence[Mapping[str, Any]], doc_cols: Sequence[str]
+                       ) -> list[pa.Array] | None:
+    """The documents table's columns as Arrow arrays (``_documents_table``), or None where a
+    value is not of its column's kind (str; int for the counts, bool for ``converted``, int or
+    None for ``year``) or the table has no rows."""
+    import numpy as np
+    import pyarrow as pa
+
+    counts = ("chars", "tokens", "sentences", "paragraphs")
+    values = {c: [d.get(c, "") for d in kept_docs] for c in doc_cols if c != "year"}
+    years = [d.get("year") for d in kept_docs]
+    if not kept_docs or not set(map(type, years)) <= {int, type(None)} or any(
+            set(map(type, v)) != ({int} if c in counts else {bool} if c == "converted"
+                                  else {str}) for c, v in values.items()):
+        return None
+    try:
+        present = np.array([y is not None for y in years], dtype=bool)
+        year = pa.Array.from_buffers(pa.int64(), len(years), [
+            None if present.all() else pa.py_buffer(np.packbits(present, bitorder="little")),
+            pa.py_buffer(np.array([0 if y is None else y for y in years], dtype=np.int64))],
+            null_count=int(len(years) - present.sum()))
+        columns = [year if c == "year" else _arrow_column(values[c]) for c in doc_cols]
+    except (OverflowError, UnicodeEncodeError):  # (ints beyond int64, lone surrogates)
+        return None
+    if any(c.type not in (pa.string(), pa.int64(), pa.bool_()) for c in columns):
+        return None
+    return columns
 
 
 def _documents_frame(kept_docs: Sequence[Mapping[str, Any]], doc_cols: Sequence[str]
