@@ -254,21 +254,27 @@ def _arrow_column(values: Sequence[Any]) -> Any:
 
 @dataclass
 class Tables:
-    """A run's tables, sorted by their keys (docs/architecture.md). ``documents`` and ``ledger``
-    are DataFrames; the four row tables (term_counts, scores, cooccurrence, units) are Arrow
-    tables as ``assemble`` makes them, their string columns dictionary-encoded (a DataFrame
-    when a table has no rows): held as DataFrames, and again as Arrow for the writers, the rows
-    of a 1 GB corpus took over 2.5 GB; as plain Arrow, twice what they take now.
-    ``as_dict`` gives every table as a DataFrame, ``for_writing`` as held."""
+    """A run's tables, sorted by their keys (docs/architecture.md), as Arrow tables, so that a
+    run assembles and writes them without importing pandas (~0.3-0.5 s of a small run's wait):
+    ``documents`` and ``ledger`` with plain columns (``documents`` carries the ``pandas``
+    metadata that makes ``year`` a nullable ``Int64`` column in its DataFrame and its Parquet
+    file, ``store.pandas_metadata``); the four row tables (term_counts, scores, cooccurrence,
+    units) with their string columns dictionary-encoded (held as DataFrames, and again as Arrow
+    for the writers, the rows of a 1 GB corpus took over 2.5 GB; as plain Arrow, twice what
+    they take now); a table without rows has columns of nulls, as its DataFrame has empty
+    ``object`` columns. ``as_dict`` gives every table as a DataFrame (the one the run wrote, as
+    ``pd.read_parquet`` reads it back), ``for_writing`` as held. (``documents`` and ``ledger``
+    are DataFrames where ``assemble`` met values of another kind, see ``_documents_table``;
+    ``store.write_tables`` writes either alike.)"""
 
-    documents: pd.DataFrame
-    ledger: pd.DataFrame
-    term_counts: pd.DataFrame | pa.Table
-    scores: pd.DataFrame | pa.Table
-    cooccurrence: pd.DataFrame | pa.Table
+    documents: pa.Table | pd.DataFrame
+    ledger: pa.Table | pd.DataFrame
+    term_counts: pa.Table | pd.DataFrame
+    scores: pa.Table | pd.DataFrame
+    cooccurrence: pa.Table | pd.DataFrame
     stats: RunStats
     content_hash: str
-    units: pd.DataFrame | pa.Table | None = None
+    units: pa.Table | pd.DataFrame | None = None
 
     def for_writing(self) -> dict[str, pd.DataFrame | pa.Table]:
         """The tables as held, by name, in the order they are written (``store.write_tables``)."""
@@ -321,8 +327,12 @@ def require_ingested(tables: Tables) -> None:
     hide the problem. The error gives the first reasons (the ledger is not written)."""
     if len(tables.documents):
         return
-    failed = tables.ledger[tables.ledger["status"] == "failed"]
-    reasons = "; ".join(str(r) for r in failed["reason"].head(3))
+    ledger = tables.ledger
+    rows = (zip(ledger["status"], ledger["reason"], strict=True) if _is_frame(ledger) else
+            zip(ledger.column("status").to_pylist(), ledger.column("reason").to_pylist(),
+                strict=True))
+    failed = [reason for status, reason in rows if status == "failed"]
+    reasons = "; ".join(str(r) for r in failed[:3])
     raise MobilizeError(f"no document could be read: {len(failed)} failed ({reasons}"
                         f"{'; ...' if len(failed) > 3 else ''})",
                         fix="Fix or replace those files (`mobilize corpus validate PATH` lists "
@@ -711,9 +721,11 @@ def _sorted_rows(parts: Sequence[Any], columns: Sequence[str], keys: Sequence[st
     tables = [t for t in tables if isinstance(t, pa.Table) and t.num_rows]
     if not tables:
         return None
+    if not keep:
+        return None
     table = pa.concat_tables(tables, promote_options="permissive")  # (no copy)
     del tables
-    kept = pc.is_in(table.column(0), value_set=pa.array(sorted(keep), pa.string()))
+    kept = pc.is_in(table.column(0), value_set=_arrow_column(sorted(keep)))
     if not pc.all(kept).as_py():  # (a copy only when rows go: duplicates, reused doc_ids)
         table = table.filter(kept)
     del kept
@@ -736,31 +748,124 @@ def _row_frame(parts: Sequence[Any], columns: Sequence[str], keys: Sequence[str]
 
 
 def _row_table(parts: Sequence[Any], columns: Sequence[str], keys: Sequence[str],
-               keep: set[str]) -> pa.Table | pd.DataFrame:
+               keep: set[str]) -> pa.Table:
     """``_sorted_rows`` as ``Tables`` holds it: the Arrow table with its string columns
     dictionary-encoded (doc_id, scope, dimension, category, term repeat from row to row: about
-    half the memory; ``store.plain_strings`` decodes them), or ``_row_frame``'s empty
-    DataFrame when no row is left (its files are written as before, columns without types)."""
-    import pandas as pd
+    half the memory; ``store.plain_strings`` decodes them), or, when no row is left,
+    ``_empty_table``: the DataFrame of ``_row_frame`` has empty ``object`` columns then, and
+    its files are written as before (columns without types)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     table = _sorted_rows(parts, columns, keys, keep)
     if table is None:
-        return pd.DataFrame([], columns=list(columns))
+        return _empty_table(columns)
     for i, field in enumerate(table.schema):
         if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
             table = table.set_column(i, field.name, pc.dictionary_encode(table.column(i)))
     return table
 
 
-def assemble(plan: RunPlan, results: Sequence[BatchResult], *, release: bool = False) -> Tables:
-    """Merge batch results: duplicates by text (sha256), the ledger, the sorted tables
-    (``Tables``). With ``release``, each batch's rows of a table are dropped from its result
-    once that table is made (the caller has no further use for them), so that a run never
-    holds a table twice over, unsorted and sorted, for all four tables at once."""
+def _empty_table(columns: Sequence[str]) -> pa.Table:
+    """A table without rows whose columns are nulls: what ``pa.Table.from_pandas`` makes of
+    ``pd.DataFrame([], columns=columns)`` (its ``pandas`` metadata included), without pandas."""
+    import pyarrow as pa
+
+    table = pa.Table.from_arrays([pa.nulls(0) for _ in columns], names=list(columns))
+    metadata = store.pandas_metadata(table.schema)
+    return table if metadata is None else table.replace_schema_metadata({b"pandas": metadata})
+
+
+def _documents_table(kept_docs: Sequence[Mapping[str, Any]], doc_cols: Sequence[str]
+                     ) -> pa.Table | pd.DataFrame:
+    """The documents table (sorted by doc_id) as an Arrow table built without pandas, with the
+    ``pandas`` metadata of its DataFrame (``year`` a nullable ``Int64``; the other columns as
+    pandas infers them: strings ``str``, counts ``int64``, ``converted`` ``bool``), so that its
+    files and its DataFrame (``to_pandas``) are those of ``_documents_frame``. Where a value is
+    of another kind than those (no documents at all, a count that is no int, ...), that
+    DataFrame itself, as before."""
+    import pyarrow as pa
+
+    columns = _documents_columns(kept_docs, doc_cols)
+    if columns is None:
+        return _documents_frame(kept_docs, doc_cols)
+    table = pa.Table.from_arrays(columns, names=list(doc_cols))
+    # (kept_docs are sorted by (doc_id, path) and their doc_ids unique: sorted by doc_id)
+    metadata = store.pandas_metadata(table.schema, nullable_ints=("year",))
+    if metadata is None:
+        return _documents_frame(kept_docs, doc_cols)
+    return table.replace_schema_metadata({b"pandas": metadata})
+
+
+def _documents_columns(kept_docs: Sequence[Mapping[str, Any]], doc_cols: Sequence[str]
+                       ) -> list[pa.Array] | None:
+    """The documents table's columns as Arrow arrays (``_documents_table``), or None where a
+    value is not of its column's kind (str; int for the counts, bool for ``converted``, int or
+    None for ``year``) or the table has no rows."""
+    import numpy as np
+    import pyarrow as pa
+
+    counts = ("chars", "tokens", "sentences", "paragraphs")
+    values = {c: [d.get(c, "") for d in kept_docs] for c in doc_cols if c != "year"}
+    years = [d.get("year") for d in kept_docs]
+    if not kept_docs or not set(map(type, years)) <= {int, type(None)} or any(
+            set(map(type, v)) != ({int} if c in counts else {bool} if c == "converted"
+                                  else {str}) for c, v in values.items()):
+        return None
+    try:
+        present = np.array([y is not None for y in years], dtype=bool)
+        year = pa.Array.from_buffers(pa.int64(), len(years), [
+            None if present.all() else pa.py_buffer(np.packbits(present, bitorder="little")),
+            pa.py_buffer(np.array([0 if y is None else y for y in years], dtype=np.int64))],
+            null_count=int(len(years) - present.sum()))
+        columns = [year if c == "year" else _arrow_column(values[c]) for c in doc_cols]
+    except (OverflowError, UnicodeEncodeError):  # (ints beyond int64, lone surrogates)
+        return None
+    if any(c.type not in (pa.string(), pa.int64(), pa.bool_()) for c in columns):
+        return None
+    return columns
+
+
+def _documents_frame(kept_docs: Sequence[Mapping[str, Any]], doc_cols: Sequence[str]
+                     ) -> pd.DataFrame:
+    """The documents table as a DataFrame (``_documents_table`` where its values are of other
+    kinds)."""
     import pandas as pd
 
+    documents = pd.DataFrame([{c: d.get(c, "") for c in doc_cols} for d in kept_docs],
+                             columns=list(doc_cols))
+    documents["year"] = pd.array([d.get("year") for d in kept_docs], dtype="Int64")
+    for col in ("chars", "tokens", "sentences", "paragraphs"):
+        documents[col] = documents[col].astype("int64")
+    documents["converted"] = documents["converted"].astype("bool")
+    return documents.sort_values("doc_id", kind="mergesort").reset_index(drop=True)
+
+
+def _ledger_table(ledger: Sequence[LedgerEntry]) -> pa.Table | pd.DataFrame:
+    """The ledger sorted by path, doc_id, status and reason, as an Arrow table of strings built
+    without pandas (``_frame``'s order: Python's sort of the rows, code point by code point, as
+    pandas sorts strings); ``_frame``'s DataFrame where a field is no string."""
+    import pyarrow as pa
+
+    rows = sorted(dataclasses.astuple(e) for e in ledger) \
+        if all(type(v) is str for e in ledger for v in dataclasses.astuple(e)) else None
+    if rows:
+        try:
+            columns = [_arrow_column(list(c)) for c in zip(*rows, strict=True)]
+        except UnicodeEncodeError:  # (a lone surrogate in a path)
+            columns = []
+        if columns and all(c.type == pa.string() for c in columns):
+            return pa.Table.from_arrays(columns, names=list(LEDGER_COLUMNS))
+    return _frame([dataclasses.astuple(e) for e in ledger], LEDGER_COLUMNS,
+                  _TABLE_KEYS["ledger"] + ("status", "reason"))
+
+
+def assemble(plan: RunPlan, results: Sequence[BatchResult], *, release: bool = False) -> Tables:
+    """Merge batch results: duplicates by text (sha256), the ledger, the sorted tables
+    (``Tables``, Arrow tables made without importing pandas). With ``release``, each batch's
+    rows of a table are dropped from its result once that table is made (the caller has no
+    further use for them), so that a run never holds a table twice over, unsorted and sorted,
+    for all four tables at once."""
     t0 = time.perf_counter()
     stats = RunStats()
     docs: list[dict[str, Any]] = []
@@ -792,7 +897,7 @@ def assemble(plan: RunPlan, results: Sequence[BatchResult], *, release: bool = F
                                       notes.get((d["path"], d["doc_id"]), "")))
     kept_docs = [d for d in docs if d["doc_id"] in keep and by_sha.get(d["sha256"]) == d["doc_id"]]
 
-    def rows(attr: str) -> pa.Table | pd.DataFrame:
+    def rows(attr: str) -> pa.Table:
         parts = [getattr(r, attr) for r in results]
         if release:
             for r in results:
@@ -801,16 +906,8 @@ def assemble(plan: RunPlan, results: Sequence[BatchResult], *, release: bool = F
 
     extra = sorted({k for d in kept_docs for k in d} - set(DOCUMENT_CORE) - set(DOCUMENT_TAIL))
     doc_cols = list(DOCUMENT_CORE) + extra + list(DOCUMENT_TAIL)
-    documents = pd.DataFrame([{c: d.get(c, "") for c in doc_cols} for d in kept_docs],
-                             columns=doc_cols)
-    documents["year"] = pd.array([d.get("year") for d in kept_docs], dtype="Int64")
-    for col in ("chars", "tokens", "sentences", "paragraphs"):
-        documents[col] = documents[col].astype("int64")
-    documents["converted"] = documents["converted"].astype("bool")
-    documents = documents.sort_values("doc_id", kind="mergesort").reset_index(drop=True)
-
-    ledger_df = _frame([dataclasses.astuple(e) for e in ledger], LEDGER_COLUMNS,
-                       _TABLE_KEYS["ledger"] + ("status", "reason"))
+    documents = _documents_table(kept_docs, doc_cols)
+    ledger_df = _ledger_table(ledger)
     for status in ("ingested", "skipped", "failed"):
         setattr(stats, status, sum(1 for e in ledger if e.status == status))
     stats.corpus_files = sum(1 for e in ledger if e.status == "corpus_file")
@@ -1067,11 +1164,11 @@ def _folder_bytes(root: Path, enough: int) -> int:
 
 
 def import_table_writers() -> None:
-    """Import the libraries that assemble and write the tables (pandas, pyarrow's Parquet,
-    DuckDB), e.g. while a pool works: their import is CPU time this process would otherwise
-    spend after the documents are done."""
+    """Import the libraries that assemble and write the tables (pyarrow, its compute functions
+    and Parquet, DuckDB; not pandas, which a run without report never imports), e.g. while a
+    pool works: their import is CPU time this process would otherwise spend after the
+    documents are done."""
     import duckdb  # noqa: F401
-    import pandas  # noqa: F401
     import pyarrow.compute  # noqa: F401
     import pyarrow.parquet  # noqa: F401
 
@@ -1241,8 +1338,7 @@ def _start_helper(settings: Settings, prepared: ProcessPoolExecutor | None = Non
                   ) -> tuple[ProcessPoolExecutor, Future[Any]] | None:
     """Plan the run (scan, lexicon, tokenizer check) and, below ``POOL_MIN_BYTES`` of uncached
     input, process every document, in a forked helper process, while this process imports
-    what assembles and writes the tables (pandas, pyarrow, DuckDB: about 0.7 s of CPU;
-    ``_helper_result``).
+    what assembles and writes the tables (pyarrow and DuckDB; ``_helper_result``).
 
     On a small corpus a first run is all such fixed costs, one after the other on one core;
     this puts them on two. The helper is forked from this process (milliseconds; only while it

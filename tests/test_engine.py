@@ -649,3 +649,51 @@ def test_assembled_row_tables_are_arrow_and_release_drops_the_batches_rows(
     for name in [*CSVS, *(f"{t}.parquet" for t in TABLES)]:
         assert (tmp_path / "arrow" / name).read_bytes() == \
             (tmp_path / "frames" / name).read_bytes(), name
+
+
+def test_assemble_holds_documents_and_ledger_as_arrow_tables_with_their_dataframe_s_files(
+        tmp_path: Path) -> None:
+    """``assemble`` builds ``documents`` and ``ledger`` as Arrow tables, without pandas; the
+    DataFrame a reader gets (``as_dict``) is the one pandas built before (``year`` a nullable
+    Int64 with a document's unknown year missing, counts int64, ``converted`` bool, strings
+    ``str``), the files are byte-identical to that DataFrame's (an unknown year is an empty CSV
+    cell), and a value of another kind gets the DataFrame itself, with the same files."""
+    import numpy as np
+    import pyarrow as pa
+
+    from pipeline import engine, store
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "2019-养老.txt").write_text("完善社会保障体系，发展慈善事业。\n", encoding="utf-8")
+    (corpus / "通知.txt").write_text("推进全民参保计划，健全多层次社会保障体系。", encoding="utf-8")
+    (corpus / "README.md").write_text("这个语料库的说明。", encoding="utf-8")
+    plan = plan_run(_settings(tmp_path, corpus))
+    batch = process_batch(plan, plan.sources)
+    docs = sorted(batch.documents, key=lambda d: d["doc_id"])
+    tables = assemble(plan, [batch])
+    assert isinstance(tables.documents, pa.Table) and isinstance(tables.ledger, pa.Table)
+    frames = tables.as_dict()
+    before = engine._documents_frame(docs, tables.documents.column_names)
+    pd.testing.assert_frame_equal(frames["documents"], before)
+    assert str(frames["documents"]["year"].dtype) == "Int64"
+    assert frames["documents"]["year"].tolist()[0] == 2019
+    assert frames["documents"]["year"].isna().tolist() == [False, True]
+    assert list(frames["ledger"]["path"]) == ["2019-养老.txt", "README.md", "通知.txt"]
+    assert list(frames["ledger"]["status"]) == ["ingested", "corpus_file", "ingested"]
+    (tmp_path / "arrow").mkdir()
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "fallback").mkdir()
+    store.write_tables(tmp_path / "arrow", tables.for_writing())
+    store.write_tables(tmp_path / "frames", {"documents": before, "ledger": frames["ledger"]})
+    odd = [dict(d, tokens=np.int64(d["tokens"])) for d in docs]  # (a count that is no int)
+    fallback = engine._documents_table(odd, tables.documents.column_names)
+    assert isinstance(fallback, pd.DataFrame)
+    store.write_tables(tmp_path / "fallback", {"documents": fallback})
+    for name in ("documents.csv", "documents.parquet", "ledger.csv", "ledger.parquet"):
+        want = (tmp_path / "frames" / name).read_bytes()
+        assert (tmp_path / "arrow" / name).read_bytes() == want, name
+        if name.startswith("documents"):
+            assert (tmp_path / "fallback" / name).read_bytes() == want, name
+    lines = (tmp_path / "arrow" / "documents.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[2].split(",")[:5] == ["通知", "通知.txt", "", "", ""]  # (title, date, year)

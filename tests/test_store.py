@@ -345,10 +345,15 @@ def test_an_arrow_table_is_written_as_its_dataframe_is(tmp_path: Path) -> None:
     import numpy as np
     import pyarrow as pa
 
-    from pipeline.store import arrow_as_written, plain_strings
+    from pipeline.store import arrow_as_written, pandas_metadata, plain_strings
 
     texts = ["社会保障", "a,b", 'q"uote', "", "line\nbreak", "cr\rret", "养老 保险"]
     n = 40
+    year = pa.array([None if i % 5 == 2 else 1990 + i for i in range(n)], pa.int64())
+    year_table = pa.table({"doc_id": pa.array([f"d{i:02d}" for i in range(n)]), "year": year,
+                           "converted": pa.array([i % 2 == 0 for i in range(n)])})
+    year_table = year_table.replace_schema_metadata({b"pandas": pandas_metadata(
+        year_table.schema, nullable_ints=("year",))})
     plain = pa.table({
         "doc_id": pa.array([texts[i % 7] for i in range(n)]),
         "count": pa.array(np.arange(n, dtype="int64") - 3),
@@ -366,12 +371,23 @@ def test_an_arrow_table_is_written_as_its_dataframe_is(tmp_path: Path) -> None:
                                                       for i in range(n)])),
         "empty": plain.slice(0, 0),
         "encoded": plain.set_column(0, "doc_id", plain.column(0).dictionary_encode()),
+        # as engine.assemble holds documents: year a nullable Int64 by the table's metadata
+        "nullable": year_table,
+        # strings and floats with missing values (empty cells; written as nulls)
+        "text_missing": plain.set_column(0, "doc_id", pa.array(
+            [None if i % 4 == 0 else texts[i % 7] for i in range(n)])).set_column(
+            2, "rate", pa.array([None if i % 6 == 0 else i / 3 for i in range(n)])),
+        # a table without rows whose columns are nulls, as engine.assemble holds an empty one
+        "empty_nulls": pa.Table.from_arrays([pa.nulls(0) for _ in range(3)],
+                                            names=["doc_id", "scope", "count"]),
     }
     assert plain.schema.field("doc_id").type == pa.string()  # (large_string as written)
     (tmp_path / "arrow").mkdir()
     write_tables(tmp_path / "arrow", tables)
     frames = {name: plain_strings(t).to_pandas() for name, t in tables.items()}
     assert str(frames["encoded"]["doc_id"].dtype) == "str"  # (dictionaries: as their strings)
+    assert str(frames["nullable"]["year"].dtype) == "Int64"  # (by the table's metadata)
+    assert list(frames["empty_nulls"].dtypes) == [object] * 3  # (as pd.DataFrame([], columns=...))
     (tmp_path / "frames").mkdir()
     write_tables(tmp_path / "frames", frames)
     got, want = _files(tmp_path / "arrow"), _files(tmp_path / "frames")
@@ -383,3 +399,143 @@ def test_an_arrow_table_is_written_as_its_dataframe_is(tmp_path: Path) -> None:
         assert arrow_as_written(table).equals(converted, check_metadata=True), name
     back = pd.read_parquet(tmp_path / "arrow" / "plain.parquet")
     pd.testing.assert_frame_equal(back, frames["plain"])
+    back = pd.read_parquet(tmp_path / "arrow" / "nullable.parquet")
+    pd.testing.assert_frame_equal(back, frames["nullable"])
+    lines = (tmp_path / "arrow" / "nullable.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[:4] == ["doc_id,year,converted", "d00,1990,True", "d01,1991,False",
+                         "d02,,True"]  # (a missing year: an empty cell)
+
+
+def _frame_of_every_kind() -> pd.DataFrame:
+    """One column of each kind a run's tables have, as pandas makes them."""
+    import numpy as np
+
+    return pd.DataFrame({
+        "doc_id": ["社会保障", "b"], "路径": ["甲", "乙"],  # str (a Chinese column name too)
+        "count": np.array([3, -1], dtype="int64"), "block": np.array([1, 2], dtype="int32"),
+        "year": pd.array([2020, None], dtype="Int64"), "year2": pd.array([1, 2], dtype="Int64"),
+        "converted": [True, False], "rate": [0.5, float("nan")]})
+
+
+@pytest.mark.parametrize("kind", ["all", "empty", "empty_typed", *_frame_of_every_kind().columns])
+def test_the_pandas_metadata_is_the_one_from_pandas_writes_for_every_kind(kind: str) -> None:
+    """``pandas_metadata`` builds, without pandas, the ``pandas`` schema metadata that
+    ``pa.Table.from_pandas(df, preserve_index=False)`` writes into the Parquet files (so that
+    ``pd.read_parquet`` gives the same dtypes back), byte for byte, for each column kind of a
+    run's tables: strings, int64 (and other integers), nullable Int64 (``year``), bool, float64,
+    the null columns of a table without rows. A pandas or pyarrow upgrade that changes the
+    format fails here rather than in the files. From the schema as written (``large_string``)
+    and as a run holds it (``string``, dictionary-encoded strings) alike."""
+    import pyarrow as pa
+
+    from pipeline.store import pandas_metadata
+
+    every = _frame_of_every_kind()
+    df = {"all": every, "empty": pd.DataFrame([], columns=["doc_id", "scope", "count"]),
+          "empty_typed": every.iloc[0:0]}.get(kind, every[[kind]] if kind in every else None)
+    assert df is not None
+    written = pa.Table.from_pandas(df, preserve_index=False)
+    nullable = [c for c in df.columns if str(df[c].dtype) == "Int64"]
+    want = written.schema.metadata[b"pandas"]
+    assert pandas_metadata(written.schema, nullable_ints=nullable) == want
+    held = pa.schema([pa.field(f.name, pa.string() if f.type == pa.large_string() else f.type)
+                      for f in written.schema])
+    assert pandas_metadata(held, nullable_ints=nullable) == want
+    encoded = pa.schema([pa.field(f.name, pa.dictionary(pa.int32(), pa.string())
+                                  if f.type == pa.large_string() else f.type)
+                         for f in written.schema])
+    assert pandas_metadata(encoded, nullable_ints=nullable) == want
+
+
+def test_the_pandas_metadata_leaves_other_kinds_to_pandas() -> None:
+    """A column of a kind ``pandas_metadata`` does not describe (dates, float32, lists, repeated
+    names) gets None: the table is then written through its DataFrame."""
+    import datetime
+
+    import pyarrow as pa
+
+    from pipeline.store import pandas_metadata
+
+    for kind in (pa.date32(), pa.float32(), pa.list_(pa.int64()), pa.timestamp("s")):
+        assert pandas_metadata(pa.schema([("a", pa.int64()), ("b", kind)])) is None, kind
+    assert pandas_metadata(pa.schema([("a", pa.int64()), ("a", pa.string())])) is None
+    table = pa.table({"a": [1, 2], "day": [datetime.date(2020, 1, 1)] * 2})
+    assert pandas_metadata(table.schema) is None
+
+
+def test_arrow_tables_are_written_without_importing_pandas(tmp_path: Path) -> None:
+    """``write_tables`` of Arrow tables of the kinds a run has (strings with characters to quote,
+    int64, a nullable Int64 year with a missing value, bool, float64 with NaN, dictionary-encoded
+    strings, a table without rows) writes CSV, Parquet and DuckDB in a fresh interpreter that
+    never imports pandas (pyarrow would, at its first ``pa.array`` or ``pa.scalar`` of Python
+    objects), and the files are the ones the DataFrames give."""
+    code = f"""
+import sys
+from pathlib import Path
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pipeline import store
+from pipeline.engine import _arrow_column, _empty_table
+
+year = pa.Array.from_buffers(pa.int64(), 3, [
+    pa.py_buffer(np.packbits(np.array([1, 0, 1], dtype=bool), bitorder="little")),
+    pa.py_buffer(np.array([2019, 0, 2021], dtype=np.int64))], null_count=1)
+docs = pa.Table.from_arrays([_arrow_column(["社会,保障", 'q"1', "养老"]), year,
+                             _arrow_column([True, False, True]), _arrow_column([1.5, float("nan"), 2.0])],
+                            names=["doc_id", "year", "converted", "rate"])
+docs = docs.replace_schema_metadata(
+    {{b"pandas": store.pandas_metadata(docs.schema, nullable_ints=("year",))}})
+rows = pa.Table.from_arrays([pc.dictionary_encode(_arrow_column(["a", "a", "b"])),
+                             _arrow_column([1, 2, 3])], names=["doc_id", "count"])
+store.write_tables(Path({str(tmp_path / "arrow")!r}),
+                   {{"documents": docs, "scores": rows, "units": _empty_table(["doc_id", "n"])}})
+print("pandas" in sys.modules)
+"""
+    (tmp_path / "arrow").mkdir()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+    import pyarrow.parquet as pq
+
+    frames = {name: pq.read_table(tmp_path / "arrow" / f"{name}.parquet").to_pandas()
+              for name in ("documents", "scores", "units")}
+    assert str(frames["documents"]["year"].dtype) == "Int64"
+    assert frames["documents"]["year"].isna().tolist() == [False, True, False]
+    (tmp_path / "frames").mkdir()
+    write_tables(tmp_path / "frames", frames)
+    got, want = _files(tmp_path / "arrow"), _files(tmp_path / "frames")
+    assert got.keys() == want.keys()
+    for key in want:
+        assert got[key] == want[key], key
+
+
+def test_a_small_run_s_tables_share_one_duckdb_connection_with_the_same_content(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Up to ``DUCKDB_SHARED_ROWS`` rows in all, the tables go into ``mobilize.duckdb`` on one
+    connection (a connection and a checkpoint per table were most of a small run's writing);
+    above, each on its own as for a large corpus. Every table's column types and rows are the
+    same either way, and so are the CSV and Parquet files."""
+    import duckdb
+
+    from pipeline import store
+
+    tables = {"documents": pd.DataFrame({"doc_id": ["甲", "乙"], "year": pd.array([2020, None],
+                                                                               dtype="Int64")}),
+              "scores": pd.DataFrame({"doc_id": ["甲", "乙", "乙"], "rate": [0.5, 1.0, 2.0]}),
+              "empty": pd.DataFrame([], columns=["doc_id", "n"])}
+    connects: list[str] = []
+    real = duckdb.connect
+    monkeypatch.setattr(duckdb, "connect", lambda *a, **k: connects.append("c") or real(*a, **k))
+    (tmp_path / "shared").mkdir()
+    write_tables(tmp_path / "shared", tables)
+    assert len(connects) == 1
+    monkeypatch.setattr(store, "DUCKDB_SHARED_ROWS", 4)  # (5 rows: one connection per table)
+    (tmp_path / "each").mkdir()
+    write_tables(tmp_path / "each", tables)
+    assert len(connects) == 1 + 3
+    got, want = _files(tmp_path / "shared"), _files(tmp_path / "each")
+    assert got.keys() == want.keys() and "duckdb:documents" in got
+    for key in want:
+        assert got[key] == want[key], key
