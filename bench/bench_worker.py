@@ -87,6 +87,7 @@ timed(score.DocScore, "to_json", "DocScore.to_json")
 import gc
 gc.collect()
 c0 = time.process_time()
+t0 = os.times()
 if profile:
     import cProfile, pstats, io
     pr = cProfile.Profile()
@@ -95,6 +96,8 @@ srcs = list(plan.sources)
 for i in range(0, len(srcs), batch):
     out = engine.process_batch(plan, srcs[i:i + batch])
 total = time.process_time() - c0
+t1 = os.times()
+parts["(kernel time, all parts)"] = t1.system - t0.system
 if profile:
     pr.disable()
     buf = io.StringIO()
