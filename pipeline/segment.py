@@ -384,8 +384,8 @@ def segment_units(tokenizer: Tokenizer, text: str) -> tuple[np.ndarray, Units]:
 
 def _own_newlines(cps: np.ndarray, lengths: np.ndarray) -> bool:
     """Whether tokens of ``lengths`` cover the text of code points ``cps`` exactly and every
-    "\n" of it is a token of its own (a token of length 1 starts there): NumPy over the
-    tokens' starts, no Python loop over tokens (and no comparison of every token with "\n")."""
+    "\\n" of it is a token of its own (a token of length 1 starts there): NumPy over the
+    tokens' starts, no Python loop over tokens (and no comparison of every token with "\\n")."""
     n = len(cps)
     if int(lengths.sum()) != n or (len(lengths) and int(lengths.min()) <= 0):
         return False
