@@ -584,7 +584,8 @@ def _cached_score(path: Path) -> _score.DocScore | None:
         return None
     widths = ((ds.term_counts, len(_score.TERM_COLUMNS) - 1),
               (ds.scores, len(_score.SCORE_COLUMNS) - 1),
-              (ds.cooccurrence, len(_score.COOC_COLUMNS) - 1))
+              (ds.cooccurrence, len(_score.COOC_COLUMNS) - 1),
+              (ds.units, len(_score.UNIT_COLUMNS) - 1))
     if any(len(row) != width for rows, width in widths for row in rows):
         return None
     return ds
