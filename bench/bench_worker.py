@@ -80,8 +80,6 @@ timed(engine.BatchResult, "flush", "rows -> Arrow (flush)")
 timed(engine.BatchResult, "columnar", "rows -> Arrow (columnar, incl. flush)")
 timed(engine, "_document_row", "_document_row")
 timed(score, "rows_with_id", "rows_with_id")
-for name in ("DocScore",):
-    pass
 timed(score.DocScore, "to_json", "DocScore.to_json")
 
 import gc
