@@ -164,6 +164,21 @@ class BatchResult:
     stats: RunStats
     units: list[tuple[Any, ...]] | pa.Table = dataclasses.field(default_factory=list)
 
+    def add_rows(self, doc_id: str, ds: _score.DocScore) -> None:
+        """The rows of one document (``ds``, cached without ``doc_id``). Where batches hold
+        their rows as Arrow tables, they wait as they are, with their doc_id beside them, until
+        ``flush`` (``_arrow_doc_rows``: no row is copied into a new tuple to prepend the id);
+        else (the helper of a small run) they are appended as tuples with the id."""
+        if not _ROWS_AS_ARROW["on"]:
+            for attr in _ROW_TABLES:
+                getattr(self, attr).extend(_score.rows_with_id(doc_id, getattr(ds, attr)))
+            return
+        pending = self.__dict__.setdefault("_pending", {})
+        for attr in _ROW_TABLES:
+            rows = getattr(ds, attr)
+            if rows:
+                pending.setdefault(attr, []).append((doc_id, rows))
+
     def flush(self) -> None:
         """Move the rows gathered so far into Arrow tables (``columnar`` joins them): a batch
         answered from the caches can hold thousands of documents. (Not in the helper of a small
@@ -171,11 +186,14 @@ class BatchResult:
         if not _ROWS_AS_ARROW["on"]:
             return
         parts = self.__dict__.setdefault("_parts", {})
+        pending = self.__dict__.pop("_pending", {})
         for attr, columns in _ROW_TABLES.items():
             rows = getattr(self, attr)
             if isinstance(rows, list) and rows:
                 parts.setdefault(attr, []).append(_arrow_rows(rows, columns))
                 setattr(self, attr, [])
+            if pending.get(attr):
+                parts.setdefault(attr, []).append(_arrow_doc_rows(pending[attr], columns))
 
     def columnar(self) -> BatchResult:
         """The same result with its row lists as Arrow tables (in place; returns self)."""
@@ -215,6 +233,45 @@ def _arrow_rows(rows: Any, columns: Sequence[str]) -> Any:
 
     return pa.Table.from_arrays([_arrow_column(v) for v in zip(*rows, strict=True)],
                                 names=list(columns))
+
+
+def _arrow_doc_rows(docs: Sequence[tuple[str, Sequence[tuple[Any, ...]]]],
+                    columns: Sequence[str]) -> Any:
+    """The rows of several documents, each given as (doc_id, its rows without the id), as the
+    Arrow table ``_arrow_rows`` makes of the same rows with the id prepended: the id column
+    is each id repeated over its rows (``_repeated_strings``), the others as
+    ``_arrow_column`` types them."""
+    import pyarrow as pa
+
+    ids = [d for d, _rows in docs]
+    counts = [len(rows) for _d, rows in docs]
+    flat = [r for _d, rows in docs for r in rows]
+    return pa.Table.from_arrays(
+        [_repeated_strings(ids, counts)] + [_arrow_column(v) for v in zip(*flat, strict=True)],
+        names=list(columns))
+
+
+def _repeated_strings(values: Sequence[str], counts: Sequence[int]) -> Any:
+    """The Arrow column of each of ``values`` repeated ``counts`` times, in order: what
+    ``_arrow_column`` gives for the repeated list, built from each value's UTF-8 bytes once."""
+    import numpy as np
+    import pyarrow as pa
+
+    try:
+        encoded = [v.encode() for v in values] if all(type(v) is str for v in values) else None
+    except UnicodeEncodeError:  # (a lone surrogate: as _arrow_column does, by pa.array)
+        encoded = None
+    n = sum(counts)
+    if encoded is not None and n:
+        reps = np.asarray(counts, dtype=np.int64)
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.repeat(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)),
+                            reps), out=offsets[1:])
+        if offsets[-1] < 2**31 - 1:
+            return pa.Array.from_buffers(pa.string(), n, [
+                None, pa.py_buffer(offsets.astype(np.int32)),
+                pa.py_buffer(b"".join([e * c for e, c in zip(encoded, counts, strict=True)]))])
+    return _arrow_column([v for v, c in zip(values, counts, strict=True) for _ in range(c)])
 
 
 def _arrow_column(values: Sequence[Any]) -> Any:
@@ -537,7 +594,8 @@ def _cached_score(path: Path) -> _score.DocScore | None:
         return None
     widths = ((ds.term_counts, len(_score.TERM_COLUMNS) - 1),
               (ds.scores, len(_score.SCORE_COLUMNS) - 1),
-              (ds.cooccurrence, len(_score.COOC_COLUMNS) - 1))
+              (ds.cooccurrence, len(_score.COOC_COLUMNS) - 1),
+              (ds.units, len(_score.UNIT_COLUMNS) - 1))
     if any(len(row) != width for rows, width in widths for row in rows):
         return None
     return ds
@@ -677,10 +735,7 @@ def process_batch(plan: RunPlan, batch: Sequence[Source]) -> BatchResult:
                 secs["score"] += time.perf_counter() - t3
         doc_id = info["doc_id"]
         out.documents.append(_document_row(info, ds))
-        out.term_counts += _score.rows_with_id(doc_id, ds.term_counts)
-        out.scores += _score.rows_with_id(doc_id, ds.scores)
-        out.cooccurrence += _score.rows_with_id(doc_id, ds.cooccurrence)
-        out.units += _score.rows_with_id(doc_id, ds.units)
+        out.add_rows(doc_id, ds)
         out.ledger.append(LedgerEntry(src.path, doc_id, "ingested", info.get("note", "")))
         if len(out.documents) % _FLUSH_DOCUMENTS == 0:
             out.flush()
@@ -1146,7 +1201,23 @@ def preload_for_pool(settings: Settings) -> bool:
     if _folder_bytes(root, POOL_MIN_BYTES[segmenter]) < POOL_MIN_BYTES[segmenter]:
         return False
     _segment.preload_segmenter(segmenter, _segment.jieba_dir(Path(settings.cache)))
+    _warm_document_tables()
     return True
+
+
+def _warm_document_tables() -> None:
+    """Build, in this process, the lookup tables every worker would otherwise build on its
+    first document (~25-35 ms of CPU each: normalisation's table of characters NFKC changes,
+    the traditional and Han character tables, the character classes of sentences and word
+    tokens); ``preload_for_pool`` does it while the helper plans, and the pool's forked
+    workers inherit them. Each table is memoised where it is defined: nothing else changes."""
+    import numpy as np
+
+    from pipeline import normalize
+
+    text = normalize.text("預熱，预热。\n")
+    normalize.traditional_share(text)
+    _segment.units_from_lengths(text, np.ones(len(text), dtype=np.int64))
 
 
 def _folder_bytes(root: Path, enough: int) -> int:

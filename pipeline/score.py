@@ -222,24 +222,32 @@ def score_units(units: Units, hits: Iterable[HitLike], scheme: Scheme,
     n_text = len(text) if text is not None else 0
     # sentences with hits only: sentence -> category -> [count, weighted, framed]
     per_sent: dict[int, dict[str, list[float]]] = {}
-    term_counter: Counter[tuple[str, str, str]] = Counter()
+    # (a plain dict: a Counter's += calls its Python __missing__ for every new term)
+    term_counter: dict[tuple[str, str, str], int] = {}
+    counted = term_counter.get
     weight = scheme.weights.get
+    last = -1
+    cells: dict[str, list[float]] = {}
     for h in hits:
-        cat = h.category
-        term_counter[(h.dimension, cat, h.term)] += 1
+        cat, term = h.category, h.term
+        key = (h.dimension, cat, term)
+        term_counter[key] = counted(key, 0) + 1
         if not n_sent:
             continue
-        si = max(bisect_right(starts, h.start) - 1, 0)
-        cells = per_sent.get(si)
-        if cells is None:
-            cells = per_sent[si] = {}
+        si = bisect_right(starts, h.start) - 1
+        if si < 0:
+            si = 0
+        if si != last:  # (hits come in order: most follow one in the same sentence)
+            got = per_sent.get(si)
+            cells = per_sent[si] = {} if got is None else got
+            last = si
         cell = cells.get(cat)
         if cell is None:
             cell = cells[cat] = [0, 0.0, 0]
             if cat not in dim_of:
                 dim_of[cat] = h.dimension
         cell[0] += 1
-        cell[1] += weight((cat, h.term), 1.0)
+        cell[1] += weight((cat, term), 1.0)
         if cues and cat in challenge:
             hi = starts[si + 1] if si + 1 < n_sent else n_text
             if hit_is_framed(text, h.start, h.end, starts[si], hi, cues):  # type: ignore[arg-type]

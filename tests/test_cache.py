@@ -67,7 +67,7 @@ def _corpus(root: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("damage", ["wrong shape", "truncated"])
+@pytest.mark.parametrize("damage", ["wrong shape", "truncated", "units of the wrong width"])
 def test_a_damaged_engine_entry_is_recomputed_not_trusted(tmp_path: Path, damage: str) -> None:
     """An ingest or score entry that is valid JSON of the wrong shape (with a good checksum: a
     bug or another version wrote it), or that lost its end, is recomputed: same tables."""
@@ -80,7 +80,11 @@ def test_a_damaged_engine_entry_is_recomputed_not_trusted(tmp_path: Path, damage
         (tmp_path / "cache" / "scores").rglob("*.json"))
     assert len(entries) == 4
     for path in entries:
-        if damage == "wrong shape":
+        if damage == "units of the wrong width":  # (the score entries only)
+            got = cache.read_json(path)
+            if "units" in got:
+                cache.write_json(path, {**got, "units": [["all", 0, "", 0]] + got["units"]})
+        elif damage == "wrong shape":
             cache.write_json(path, {"sha256": 5, "tokens": "many"} if "ingest" in str(path)
                              else {"tokens": 1, "sentences": 1, "paragraphs": 1,
                                    "term_counts": [["x"]], "scores": [], "cooccurrence": []})

@@ -463,6 +463,32 @@ def test_batch_rows_become_the_arrow_columns_pa_array_gives() -> None:
         engine._arrow_column([2**64, 1])
 
 
+def test_documents_rows_with_their_ids_beside_them_become_the_table_of_the_rows_with_ids(
+        ) -> None:
+    """``_arrow_doc_rows`` (each document's rows and its doc_id, the id repeated as a column)
+    gives exactly the table ``_arrow_rows`` makes of the same rows with the id prepended:
+    types, values and order, for CJK ids, a document without rows, mixed int/float columns,
+    and an id ``_arrow_column`` cannot encode (a lone surrogate, left to ``pa.array``)."""
+    from pipeline import engine
+    from pipeline.score import rows_with_id
+
+    docs = [("政策-1", [("all", "feature", 1, 2.5), ("all", "pathway", 0, 1)]),
+            ("é", [("domain_window", "社保", 3, 0.0)]),
+            ("b", []),
+            ("gwr-2020", [("all", "", 0, 7)] * 3)]
+    columns = ["doc_id", "scope", "category", "count", "x"]
+    want = engine._arrow_rows([r for d, rows in docs for r in rows_with_id(d, rows)], columns)
+    got = engine._arrow_doc_rows(docs, columns)
+    got.validate(full=True)
+    assert got.schema == want.schema and got.equals(want)
+    assert got.column("doc_id").to_pylist() == ["政策-1", "政策-1", "é"] + ["gwr-2020"] * 3
+    odd = [("a\udc80", [("all", 1)]), ("c", [("all", 2)])]
+    with pytest.raises(Exception) as raised:  # (pa.array's own error, as for the tuples)
+        engine._arrow_rows([r for d, rows in odd for r in rows_with_id(d, rows)], ["d", "s", "n"])
+    with pytest.raises(type(raised.value)):
+        engine._arrow_doc_rows(odd, ["d", "s", "n"])
+
+
 def test_a_pool_worker_builds_its_arrow_tables_without_importing_pandas(
         tmp_path: Path) -> None:
     """A worker (forked before the run imports pandas) turns its rows into Arrow tables without

@@ -107,6 +107,27 @@ def test_jieba_tokenizers_share_one_dictionary_load_and_keep_their_own_words(
     assert len(base[0]) == words and "新质生产力" not in base[0]
 
 
+def test_the_run_builds_the_workers_first_document_tables_while_its_helper_plans(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the dictionary, ``preload_for_pool`` builds the tables each worker would build on
+    its first document (normalisation's, the traditional and Han characters', the character
+    classes of units), so that the forked workers inherit them; a run without a pool does not."""
+    from pipeline import normalize
+
+    corpus = _copy_corpus(shared_corpus("npc-resolutions-gwr-zh"), tmp_path / "corpus", 2)
+    size = sum(p.stat().st_size for p in corpus.glob("*.txt"))
+    tables = (normalize._not_plain, normalize._traditional_table, normalize._han_table,
+              segment._char_classes)
+    for table in tables:
+        table.cache_clear()
+    monkeypatch.setitem(engine.POOL_MIN_BYTES, "jieba", size + 1)
+    assert not engine.preload_for_pool(_settings(tmp_path, corpus))
+    assert [t.cache_info().currsize for t in tables] == [0, 0, 0, 0]
+    monkeypatch.setitem(engine.POOL_MIN_BYTES, "jieba", size - 1)
+    assert engine.preload_for_pool(_settings(tmp_path, corpus))
+    assert [t.cache_info().currsize for t in tables] == [1, 1, 1, 1]
+
+
 def test_the_run_loads_the_dictionary_while_its_helper_plans_a_pooled_first_run(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A first run that will use a pool (2 workers, a corpus folder above ``POOL_MIN_BYTES``,

@@ -306,6 +306,39 @@ def test_the_vectorised_word_test_is_is_word_for_every_bmp_character() -> None:
     assert wrong == []
 
 
+def test_own_newlines_accepts_only_tokens_that_cover_the_text_with_each_newline_alone() -> None:
+    import numpy as np
+
+    from pipeline.normalize import codepoints
+    from pipeline.segment import _own_newlines
+
+    def ok(tokens: list[str]) -> bool:
+        text = "".join(tokens)
+        return _own_newlines(codepoints(text), np.array([len(t) for t in tokens], dtype=np.int64))
+
+    assert ok(["社会", "保障", "。", "\n", "全民", "\n", "\n", "参保"])
+    assert ok(["只有", "一段"]) and ok([])
+    assert not ok(["社会", "保障。\n", "全民"])  # a "\n" glued to its neighbour
+    assert not ok(["社会", "\n全", "民"])
+    assert not _own_newlines(codepoints("社会\n保障"), np.array([2, 1, 1], dtype=np.int64))  # short
+    assert not _own_newlines(codepoints("社会"), np.array([2, 0], dtype=np.int64))  # empty token
+
+
+def test_the_character_class_table_is_the_string_methods_for_every_bmp_character() -> None:
+    """``_char_classes`` is built from regex runs; it must be ``str.isalnum``/``isspace`` and
+    the sentence ends, character by character (surrogates and unassigned ones included)."""
+    from pipeline.normalize import SENTENCE_END_CHARS
+    from pipeline.segment import _DOT, _ENDCH, _SPACE, _WORDCH, _char_classes
+
+    table = _char_classes()
+    expected = [(_WORDCH if chr(cp).isalnum() else 0) | (_SPACE if chr(cp).isspace() else 0)
+                | (_ENDCH if chr(cp) in SENTENCE_END_CHARS else 0) | (_DOT if cp == 0x2E else 0)
+                for cp in range(0x10000)]
+    assert table.tolist() == expected
+    assert table[ord("社")] == _WORDCH and table[ord("。")] == _ENDCH
+    assert table[0x3000] == _SPACE and table[ord("_")] == 0
+
+
 def test_units_from_the_cache_equal_fresh_units_for_astral_and_odd_text(tmp_path: Path) -> None:
     from pipeline.segment import units_cached
 
