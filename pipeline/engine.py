@@ -289,12 +289,9 @@ def _arrow_column(values: Sequence[Any]) -> Any:
     n = len(values)
     try:
         if kinds == {str}:
-            encoded = list(map(str.encode, values))  # (a lone surrogate raises: pa.array's)
-            offsets = np.zeros(n + 1, dtype=np.int64)
-            np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=n), out=offsets[1:])
-            if offsets[-1] < 2**31 - 1:
-                return pa.Array.from_buffers(pa.string(), n, [
-                    None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(b"".join(encoded))])
+            strings = store.string_array(values)  # (a lone surrogate raises: pa.array's)
+            if strings is not None:
+                return strings
         elif kinds == {int}:
             return pa.Array.from_buffers(pa.int64(), n, [
                 None, pa.py_buffer(np.array(values, dtype=np.int64))])
