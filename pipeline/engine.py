@@ -147,6 +147,9 @@ class RunPlan:
     ingest_code: str  # hash of the ingest/normalise source code: part of the ingest cache key
     split_terms: tuple[str, ...] = ()
     started: str = ""
+    #: False when ``plan_run`` left the split check to the run's own process
+    #: (``checked_split``), which loads the segmenter's dictionary for its pool anyway.
+    split_checked: bool = True
 
 
 @dataclass
@@ -523,8 +526,14 @@ def check_output_folder(settings: Settings) -> None:
     store.check_output_name(Path(settings.out), name, corpus=root)
 
 
-def plan_run(settings: Settings) -> RunPlan:
-    """Resolve the corpus, scan it, load the lexicon, check the tokenizer, cut batches."""
+def plan_run(settings: Settings, *, check_split: bool = True) -> RunPlan:
+    """Resolve the corpus, scan it, load the lexicon, check the tokenizer, cut batches.
+
+    With ``check_split=False`` the tokenizer is not checked here (``split_checked`` is False):
+    the caller runs ``checked_split`` before any output is written. A run's forked helper
+    plans that way when the run's own process loads the segmenter's dictionary for its pool
+    meanwhile (``preload_for_pool``): the check then costs that process a few ms, where the
+    helper would load the same dictionary again (~0.7 s for jieba) before the pool may start."""
     from pipeline.ingest import require_documents, scan_corpus
 
     started = _now()
@@ -534,6 +543,22 @@ def plan_run(settings: Settings) -> RunPlan:
     lexicon = _load_lexicon(settings.lexicon)
     spec = _segment.TokenizerSpec(settings.segmenter, tuple(lexicon.user_words()), settings.hmm,
                                   _segment.jieba_dir(settings.cache))
+    sources = tuple(sorted(scan.sources, key=lambda s: (s.doc_id, s.path)))
+    plan = RunPlan(settings=settings, corpus_name=scan.name, corpus_root=Path(scan.root),
+                   sources=sources, scan_ledger=tuple(scan.ledger), lexicon=lexicon,
+                   scheme=_score.Scheme.from_lexicon(lexicon), tokenizer=spec,
+                   batches=make_batches(sources, settings), ingest_code=_ingest_code_hash(),
+                   started=started, split_checked=False)
+    return checked_split(plan) if check_split else plan
+
+
+def checked_split(plan: RunPlan) -> RunPlan:
+    """``plan`` with its tokenizer checked (``split_terms``): the lexicon terms the segmenter
+    splits are a warning, or a ``LexiconError`` under ``on_split_term = "fail"``. A plan
+    already checked is returned as it is."""
+    if plan.split_checked:
+        return plan
+    settings, spec = plan.settings, plan.tokenizer
     split = _split_check(spec, Path(settings.cache))
     if split:
         msg = (f"the {spec.segmenter} segmenter splits {len(split)} lexicon term(s): "
@@ -543,12 +568,7 @@ def plan_run(settings: Settings) -> RunPlan:
                                fix="Remove spaces/punctuation from those terms, or set "
                                    "on_split_term = \"warn\" (counts match the text, not tokens)")
         log.warning("%s (counts are unaffected: terms are matched on the text)", msg)
-    sources = tuple(sorted(scan.sources, key=lambda s: (s.doc_id, s.path)))
-    return RunPlan(settings=settings, corpus_name=scan.name, corpus_root=Path(scan.root),
-                   sources=sources, scan_ledger=tuple(scan.ledger), lexicon=lexicon,
-                   scheme=_score.Scheme.from_lexicon(lexicon), tokenizer=spec,
-                   batches=make_batches(sources, settings), ingest_code=_ingest_code_hash(),
-                   split_terms=split, started=started)
+    return dataclasses.replace(plan, split_terms=split, split_checked=True)
 
 
 # --------------------------------------------------------------------------- caches
@@ -1188,6 +1208,17 @@ def preload_for_pool(settings: Settings) -> bool:
     folder (no ingest cache yet, so no document is answered from it). Otherwise (a re-run may
     find every document in the caches and need no dictionary at all) nothing is loaded here.
     True when it loaded."""
+    if not _pool_likely(settings):
+        return False
+    _segment.preload_segmenter(settings.segmenter, _segment.jieba_dir(Path(settings.cache)))
+    _warm_document_tables()
+    return True
+
+
+def _pool_likely(settings: Settings) -> bool:
+    """Whether a run of ``settings`` will likely start a pool (``preload_for_pool``): more than
+    one worker, no ingest cache yet in its cache folder, a corpus folder of at least
+    ``POOL_MIN_BYTES`` for its segmenter (its files' sizes, counted until that much)."""
     if settings.workers <= 1 or (Path(settings.cache) / "ingest").exists():
         return False
     segmenter = _segment.TokenizerSpec(settings.segmenter).segmenter
@@ -1195,11 +1226,7 @@ def preload_for_pool(settings: Settings) -> bool:
         root, _name = _resolve_corpus(settings)
     except (MobilizeError, OSError):
         return False  # (the helper says what is wrong with it)
-    if _folder_bytes(root, POOL_MIN_BYTES[segmenter]) < POOL_MIN_BYTES[segmenter]:
-        return False
-    _segment.preload_segmenter(segmenter, _segment.jieba_dir(Path(settings.cache)))
-    _warm_document_tables()
-    return True
+    return _folder_bytes(root, POOL_MIN_BYTES[segmenter]) >= POOL_MIN_BYTES[segmenter]
 
 
 def _warm_document_tables() -> None:
@@ -1336,17 +1363,17 @@ def _process(plan: RunPlan, tick: Callable[[int], None] | None = None,
     return results + run_batches(plan, batches, workers, tick)
 
 
-def _plan_and_process(settings: Settings, log_level: int | None = None
+def _plan_and_process(settings: Settings, log_level: int | None = None, check_split: bool = True
                       ) -> tuple[RunPlan, list[BatchResult] | None, float, float]:
     """The helper's work (``_start_helper``): the plan, and every document when no pool is needed
     (else None: the caller starts the pool), with the seconds of each. ``log_level``: the run's
     level for mobilize's messages (a helper forked before the options were parsed does not
-    know ``--verbose``)."""
+    know ``--verbose``). ``check_split``: ``plan_run``'s."""
     t0 = time.perf_counter()
     if log_level is not None:
         logging.getLogger("pipeline").setLevel(log_level)
     _ROWS_AS_ARROW["on"] = False  # (this process is the helper: it ends with this run)
-    plan = plan_run(settings)
+    plan = plan_run(settings, check_split=check_split)
     t1 = time.perf_counter()
     results = _process(plan, small_only=True)
     return plan, results, t1 - t0, time.perf_counter() - t1
@@ -1402,8 +1429,8 @@ def _fork_helper(fn: Callable[..., Any], *args: Any
         raise
 
 
-def _start_helper(settings: Settings, prepared: ProcessPoolExecutor | None = None
-                  ) -> tuple[ProcessPoolExecutor, Future[Any]] | None:
+def _start_helper(settings: Settings, prepared: ProcessPoolExecutor | None = None,
+                  check_split: bool = True) -> tuple[ProcessPoolExecutor, Future[Any]] | None:
     """Plan the run (scan, lexicon, tokenizer check) and, below ``POOL_MIN_BYTES`` of uncached
     input, process every document, in a forked helper process, while this process imports
     what assembles and writes the tables (pyarrow and DuckDB; ``_helper_result``).
@@ -1415,28 +1442,33 @@ def _start_helper(settings: Settings, prepared: ProcessPoolExecutor | None = Non
     what it sends back (the plan, the batches' rows, a ``MobilizeError``) travels as the pool's
     results do. None, and the run does it all here as before, where there is no ``fork`` or
     where this process runs threads (forking them is unsafe: the Prefect flow, a notebook's
-    kernel).
+    kernel). ``check_split=False``: the helper leaves the tokenizer's check to this process
+    (``plan_run``, ``checked_split``).
     """
     from concurrent.futures.process import BrokenProcessPool
 
     if prepared is not None:  # (forked earlier, by ``prepare_helper``)
         try:
             return prepared, prepared.submit(_plan_and_process, settings,
-                                             logging.getLogger("pipeline").level)
+                                             logging.getLogger("pipeline").level, check_split)
         except BrokenProcessPool:  # (it died: fork another below, as without one)
             prepared.shutdown(wait=True, cancel_futures=True)
-    return _fork_helper(_plan_and_process, settings)
+    return _fork_helper(_plan_and_process, settings, None, check_split)
 
 
 def _helper_result(helper: tuple[ProcessPoolExecutor, Future[Any]],
                    settings: Settings | None = None
                    ) -> tuple[RunPlan, list[BatchResult] | None, float, float]:
-    """Import the table writers while the helper works, then its result (or its error). With
-    ``settings``, also load the segmenter's dictionary meanwhile when the run will likely
-    need a pool (``preload_for_pool``)."""
-    import_table_writers()
-    if settings is not None and not helper[1].done():
-        preload_for_pool(settings)
+    """The helper's result (or its error), with this process's wait put to use. With
+    ``settings`` (a run that will likely start a pool), the segmenter's dictionary is loaded
+    meanwhile (``preload_for_pool``), first: the pool's workers wait for it, and the table
+    writers are imported while they work (``run_batches``). Otherwise the table writers are
+    imported."""
+    if settings is not None:
+        if not (helper[1].done() and helper[1].exception() is not None):  # (an error: say it)
+            preload_for_pool(settings)
+    else:
+        import_table_writers()
     return helper[1].result()  # type: ignore[no-any-return]
 
 
@@ -1458,11 +1490,16 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
     try:
         check_output_folder(settings)
         with store.run_lock(settings.out, settings.corpus_name, wait_s):
-            forked = _start_helper(settings, helper)  # (before a callback may start a thread)
+            # (a pooled first run: the helper plans while this process loads the dictionary the
+            # workers inherit, and checks the tokenizer with it once the plan is back)
+            pooled = _pool_likely(settings)
+            # (forked before a callback may start a thread)
+            forked = _start_helper(settings, helper, check_split=not pooled)
             try:
                 if phase:
                     phase(PHASE_PLAN)
-                early = _helper_result(forked, settings) if forked else None  # (None: plan here)
+                early = (_helper_result(forked, settings if pooled else None) if forked
+                         else None)  # (None: plan here)
             finally:
                 if forked:
                     forked[0].shutdown(wait=True, cancel_futures=True)
@@ -1470,6 +1507,7 @@ def run_local(settings: Settings, *, wait_seconds: float | None = None,
                 # (the seconds this process waited for the helper: its documents' share is
                 # "batches", the rest, the plan and the imports beside it, "plan")
                 plan, results, _plan_s, t_batches = early
+                plan = checked_split(plan)  # (before any output is written)
                 t_plan = time.perf_counter() - t0 - (t_batches if results is not None else 0.0)
             else:
                 plan, results, t_batches = plan_run(settings), None, 0.0

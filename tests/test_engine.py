@@ -402,10 +402,10 @@ def test_a_small_run_plans_and_processes_in_a_forked_helper_with_the_same_tables
     pids = tmp_path / "pids.txt"
     real = engine.plan_run
 
-    def plan_run_noting_pid(settings: Settings) -> engine.RunPlan:
+    def plan_run_noting_pid(settings: Settings, **kw: bool) -> engine.RunPlan:
         with pids.open("a", encoding="utf-8") as fh:
             fh.write(f"{os.getpid()}\n")
-        return real(settings)
+        return real(settings, **kw)
 
     monkeypatch.setattr(engine, "plan_run", plan_run_noting_pid)
     # (threads that earlier tests of the suite leave idle would make this process look

@@ -155,3 +155,67 @@ def test_the_run_loads_the_dictionary_while_its_helper_plans_a_pooled_first_run(
     alone = _settings(tmp_path / "b", corpus, workers=1)
     engine.run_local(alone)  # (no pool: the helper does it all, loading as before)
     assert {p.name: p.read_bytes() for p in (alone.out / "c").glob("*.csv")} == tables
+
+
+def test_a_pooled_first_run_checks_the_tokenizer_in_its_own_process_before_any_output(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first run that will use a pool leaves the tokenizer's check to its own process, which
+    loads the dictionary for the workers meanwhile (the helper would load it a second time
+    before the pool may start): the helper's plan comes back unchecked, the run checks it.
+    A term the segmenter splits then fails the run under ``on_split_term = "fail"``, with
+    nothing written, and is named in run.json otherwise, as in a run without a pool."""
+    from pipeline.errors import LexiconError
+    from tests.test_engine import MINI
+
+    corpus = _copy_corpus(shared_corpus("npc-resolutions-gwr-zh"), tmp_path / "corpus", 4)
+    size = sum(p.stat().st_size for p in corpus.glob("*.txt"))
+    monkeypatch.setitem(engine.POOL_MIN_BYTES, "jieba", size - 1)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)  # (the helper: fork)
+    lexicon = tmp_path / "split.yaml"
+    lexicon.write_text(MINI.read_text(encoding="utf-8").replace("- 慈善\n", "- 一网·通办\n"),
+                       encoding="utf-8")
+    helper_checked: list[bool] = []
+    real = engine._helper_result
+
+    def noting(helper, settings=None):  # type: ignore[no-untyped-def]
+        got = real(helper, settings)
+        helper_checked.append(got[0].split_checked)
+        return got
+
+    monkeypatch.setattr(engine, "_helper_result", noting)
+    failing = _settings(tmp_path / "f", corpus, lexicon=lexicon, on_split_term="fail")
+    with pytest.raises(LexiconError, match="一网·通办"):
+        engine.run_local(failing)
+    assert helper_checked == [False]
+    assert not (failing.out / "c").exists()
+    s = _settings(tmp_path / "w", corpus, lexicon=lexicon)
+    result = engine.run_local(s)
+    assert helper_checked == [False, False] and result.stats.segmented == 4
+    assert result.manifest["segmenter"]["split_terms"] == ["一网·通办"]
+    # a run that needs no pool: the helper checks, as before
+    alone = _settings(tmp_path / "a", corpus, lexicon=lexicon, workers=1)
+    assert engine.run_local(alone).manifest["segmenter"]["split_terms"] == ["一网·通办"]
+    assert helper_checked[-1] is True
+
+
+def test_jiebas_dictionary_is_read_from_its_cache_file_as_jieba_reads_it(tmp_path: Path) -> None:
+    """Once jieba has written its cache file in the run's cache folder, a process reads the
+    dictionary from it in one read (``_jieba_cache_file``): the same words and total as
+    jieba's own ``initialize`` loads. A damaged file is not used: jieba rebuilds it."""
+    import jieba
+
+    cache = tmp_path / "jieba"
+    assert segment._jieba_cache_file(cache) is None  # (none yet)
+    built = segment.jieba_dictionary(cache)  # (jieba builds it and writes the file)
+    read = segment._jieba_cache_file(cache)
+    assert read is not None and read is not built
+    tk = jieba.Tokenizer()
+    tk.tmp_dir = str(cache)
+    tk.initialize()
+    assert read == (tk.FREQ, tk.total) == built
+    segment._JIEBA_DICTIONARY.pop(str(cache))
+    data = (cache / "jieba.cache").read_bytes()
+    (cache / "jieba.cache").write_bytes(data[: len(data) // 2])
+    assert segment._jieba_cache_file(cache) is None
+    assert segment.jieba_dictionary(cache) == built  # (rebuilt by jieba, and written again)
+    assert segment._jieba_cache_file(cache) == built
