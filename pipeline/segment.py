@@ -176,7 +176,7 @@ def _jieba_cache_file(cache_dir: Path) -> tuple[dict[str, int], int] | None:
     ``marshal.load`` from the open file, which reads each of its ~500,000 entries with a
     call of its own (~0.7 s); here the file is read at once and ``marshal.loads`` takes the
     bytes (~0.2 s). The file is jieba's own format, in the run's own cache folder (never the
-    shared temporary folder): nothing else reads or writes it."""
+    shared temporary folder), written only by jieba's ``initialize`` (``jieba_dictionary``)."""
     import marshal
 
     try:
