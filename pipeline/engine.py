@@ -1200,15 +1200,16 @@ def _pool_context(plan: RunPlan) -> Any:
 POOL_MIN_BYTES: Mapping[str, int] = {"jieba": 1_000_000, "jieba-rs": 8_000_000}
 
 
-def preload_for_pool(settings: Settings) -> bool:
+def preload_for_pool(settings: Settings, *, likely: bool | None = None) -> bool:
     """Load the segmenter's dictionary into this process while the forked helper plans, when
     the run will likely start a pool (``_pool_context`` would load it only after the plan, one
     step more on the way to the first batch; the pool's forked workers inherit it): more than
     one worker, a corpus folder of at least ``POOL_MIN_BYTES`` and a first run with this cache
     folder (no ingest cache yet, so no document is answered from it). Otherwise (a re-run may
     find every document in the caches and need no dictionary at all) nothing is loaded here.
+    ``likely``: ``_pool_likely(settings)`` when the caller has it (it walks the corpus folder).
     True when it loaded."""
-    if not _pool_likely(settings):
+    if not (_pool_likely(settings) if likely is None else likely):
         return False
     _segment.preload_segmenter(settings.segmenter, _segment.jieba_dir(Path(settings.cache)))
     _warm_document_tables()
@@ -1466,7 +1467,7 @@ def _helper_result(helper: tuple[ProcessPoolExecutor, Future[Any]],
     imported."""
     if settings is not None:
         if not (helper[1].done() and helper[1].exception() is not None):  # (an error: say it)
-            preload_for_pool(settings)
+            preload_for_pool(settings, likely=True)  # (run_local asked _pool_likely)
     else:
         import_table_writers()
     return helper[1].result()  # type: ignore[no-any-return]

@@ -145,7 +145,8 @@ def test_the_run_loads_the_dictionary_while_its_helper_plans_a_pooled_first_run(
 
     loaded: list[bool] = []
     real = engine.preload_for_pool
-    monkeypatch.setattr(engine, "preload_for_pool", lambda st: loaded.append(real(st)))
+    monkeypatch.setattr(engine, "preload_for_pool",
+                        lambda st, **kw: loaded.append(real(st, **kw)))
     monkeypatch.setattr(threading, "active_count", lambda: 1)  # (the helper: fork)
     first = engine.run_local(s)
     assert loaded == [True] and first.stats.segmented == 6
