@@ -347,6 +347,15 @@ def _clean_rel(value: str) -> str | None:
     return pure.as_posix()
 
 
+def _folder_shown(given: Path, resolved: Path) -> str:
+    """A corpus folder as a message names it: relative to the working folder when it lies
+    inside it (never the machine's absolute path for ``--corpus my/folder``), else as given."""
+    try:
+        return resolved.relative_to(Path.cwd().resolve()).as_posix() or "."
+    except (ValueError, OSError):
+        return str(given)
+
+
 def scan_corpus(root: Path, *, name: str | None = None, warn: bool = True) -> Scan:
     """Find the documents of a corpus folder without reading them.
 
@@ -360,7 +369,7 @@ def scan_corpus(root: Path, *, name: str | None = None, warn: bool = True) -> Sc
     if not root.is_dir():
         raise IngestError("no such corpus folder", path=root,
                           fix="Give a folder of documents, or a name from `mobilize corpus list`.")
-    root = root.resolve()
+    given, root = root, root.resolve()
     files = _walk(root)
     # A name that is not valid UTF-8 (os.walk gives its bytes as surrogates) can be neither
     # shown nor written to the tables: it fails, shown with \x escapes, and is not read.
@@ -375,7 +384,7 @@ def scan_corpus(root: Path, *, name: str | None = None, warn: bool = True) -> Sc
         if no_year and warn:
             log.warning("%s: no metadata.csv and no 4-digit year in the name of %d file(s) "
                         "(%s%s); their year is unknown. Add a metadata.csv with a date column.",
-                        root, len(no_year), ", ".join(no_year[:5]),
+                        _folder_shown(given, root), len(no_year), ", ".join(no_year[:5]),
                         ", ..." if len(no_year) > 5 else "")
     for rel in bad_names:
         shown = printable_path(rel)

@@ -252,6 +252,18 @@ def test_folder_without_metadata_takes_doc_id_and_year_from_names(
     assert "sub/policy.md" in caplog.text and "no 4-digit year" in caplog.text
 
 
+def test_warning_names_the_folder_relative_to_the_working_folder(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "语料" / "sub").mkdir(parents=True)
+    (tmp_path / "语料" / "sub" / "通知.txt").write_text("养老服务", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="pipeline.ingest"):
+        scan_corpus(Path("语料"))
+    assert "语料: no metadata.csv and no 4-digit year in the name of 1 file(s) (sub/通知.txt)" \
+        in caplog.text
+    assert str(tmp_path) not in caplog.text
+
+
 def test_metadata_path_column_extra_columns_and_unlisted_files(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "a.html").write_text("<p>社会治理</p>", encoding="utf-8")
