@@ -28,6 +28,25 @@ DEFAULT_CORPUS = PROJECT_ROOT / "corpora" / "demo"
 DEFAULT_OUT = PROJECT_ROOT / "reports"
 DEFAULT_PERIODS = PROJECT_ROOT / "lexicons" / "periods.yaml"
 
+
+def shown_path(path: str | Path) -> str:
+    """A path as output shows it: relative to the working folder when it is inside it, else
+    relative to the project folder when inside that, else as it is (never a machine's absolute
+    path for a folder given relative to where mobilize runs)."""
+    p = Path(path)
+    try:
+        absolute = p if p.is_absolute() else p.resolve()
+        bases = (Path.cwd().resolve(), PROJECT_ROOT)
+    except OSError:  # (a working folder deleted meanwhile)
+        return str(path)
+    for base in bases:
+        try:
+            return absolute.relative_to(base).as_posix() or "."
+        except ValueError:
+            continue
+    return str(path)
+
+
 Segmenter = Literal["jieba", "jieba-rs"]
 #: The segmenter a run uses unless told otherwise: jieba-rs (jieba's algorithm and dictionary,
 #: compiled; about 10x faster). ``jieba`` stays the reference (``--segmenter jieba``); how

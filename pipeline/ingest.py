@@ -36,6 +36,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from pipeline import normalize
+from pipeline.config import shown_path
 from pipeline.errors import IngestError
 
 #: ``corpus_file``: a file of the corpus that is not a document (its metadata.csv, a README
@@ -347,15 +348,6 @@ def _clean_rel(value: str) -> str | None:
     return pure.as_posix()
 
 
-def _folder_shown(given: Path, resolved: Path) -> str:
-    """A corpus folder as a message names it: relative to the working folder when it lies
-    inside it (never the machine's absolute path for ``--corpus my/folder``), else as given."""
-    try:
-        return resolved.relative_to(Path.cwd().resolve()).as_posix() or "."
-    except (ValueError, OSError):
-        return str(given)
-
-
 def scan_corpus(root: Path, *, name: str | None = None, warn: bool = True) -> Scan:
     """Find the documents of a corpus folder without reading them.
 
@@ -384,7 +376,7 @@ def scan_corpus(root: Path, *, name: str | None = None, warn: bool = True) -> Sc
         if no_year and warn:
             log.warning("%s: no metadata.csv and no 4-digit year in the name of %d file(s) "
                         "(%s%s); their year is unknown. Add a metadata.csv with a date column.",
-                        _folder_shown(given, root), len(no_year), ", ".join(no_year[:5]),
+                        shown_path(given), len(no_year), ", ".join(no_year[:5]),
                         ", ..." if len(no_year) > 5 else "")
     for rel in bad_names:
         shown = printable_path(rel)

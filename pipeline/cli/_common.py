@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pipeline.cli import setup_logging  # noqa: F401 (the commands import it from here)
+from pipeline.config import shown_path  # noqa: F401 (the commands import it from here)
 from pipeline.errors import MobilizeError
 
 class _Console(Console):
@@ -47,22 +48,6 @@ DEFAULT_CORPUS_SHOWN = "the bundled demo corpus, corpora/demo"
 DEFAULT_OUT_SHOWN = "reports/ in the project"
 DEFAULT_LEXICON_SHOWN = "the bundled lexicon"
 DEFAULT_PERIODS_SHOWN = "the bundled reform-era periods"
-
-
-def shown_path(path: str | Path) -> str:
-    """A path as output shows it: relative to the working folder when it is inside it, else
-    relative to the project folder when inside that, else as it is."""
-    from pipeline.config import PROJECT_ROOT
-
-    p = Path(path)
-    absolute = p.resolve() if not p.is_absolute() else p
-    for base in (Path.cwd(), PROJECT_ROOT):
-        try:
-            rel = absolute.relative_to(base.resolve())
-        except ValueError:
-            continue
-        return rel.as_posix() or "."
-    return str(path)
 
 
 def process_seconds() -> float | None:
