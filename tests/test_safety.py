@@ -112,20 +112,26 @@ def test_a_run_on_a_locked_output_folder_exits_3_with_a_clear_message(tmp_path: 
 
 
 def test_two_real_runs_on_one_folder_never_interleave(tmp_path: Path) -> None:
-    """A is working; C (no --wait) exits 3 at once; B (--wait) starts only after A finished."""
+    """A is working; C (no --wait) exits 3 at once; B (--wait) starts only after A finished.
+
+    The runs use jieba: A must still be working when C, started after A's first cache entry,
+    reaches the lock. With jieba-rs, the default, A ended 0.9-1.2 s after that entry and C had
+    exited 3 after 0.6-0.7 s, a margin a loaded machine ate now and then; with jieba A ends
+    2.8-3.1 s after it and C exits after about 1 s."""
     corpus = copy_corpus(shared_corpus("gwr-national-zh"), tmp_path / "national")
     out = tmp_path / "out"
     cache = tmp_path / "cache"
     env = run_env(MOBILIZE_CACHE_DIR=str(cache))
-    a = subprocess.Popen(_mobilize(corpus, out, "--json"), env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
+    jieba = ("--segmenter", "jieba")  # (B finds A's work in the caches: the same segmenter)
+    a = subprocess.Popen(_mobilize(corpus, out, "--json", *jieba), env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     procs = [a]
     try:
         _poll(a, lambda: (cache / "segments").is_dir() or (cache / "scores").is_dir(),
               "run A started segmenting")
-        b = subprocess.Popen(_mobilize(corpus, out, "--json", "--wait", "900"), env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        c = subprocess.Popen(_mobilize(corpus, out), env=env, stdout=subprocess.PIPE,
+        b = subprocess.Popen(_mobilize(corpus, out, "--json", "--wait", "900", *jieba),
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        c = subprocess.Popen(_mobilize(corpus, out, *jieba), env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
         procs += [b, c]
         _, c_err = c.communicate(timeout=300)
